@@ -1,0 +1,11 @@
+"""arrayneedle: a small deep-learning framework on the Python array API (NumPy or CuPy)."""
+from . import backend
+from .backend import (Device, cpu, cuda, cuda_available, device, manual_seed)
+from .autograd import Tensor, Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled
+from . import ops
+from .ops import *  # noqa: F401,F403
+from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, full_like, randn, rand,
+                       randint, randn_like, rand_like, arange, linspace)
+from .serialization import save, load
+
+__version__ = "0.1.0"

@@ -1,0 +1,339 @@
+"""Tensor and reverse-mode automatic differentiation.
+
+A ``Function`` computes on raw arrays (``forward``) and maps the output gradient to input
+gradients (``backward``), saving only what backward needs. ``Function.apply`` wraps the result
+in a ``Tensor`` that remembers its creator. ``Tensor.backward`` walks the graph once in
+reverse topological order (iteratively, so deep graphs do not hit the recursion limit),
+accumulates gradients into leaves and frees every node it passed, so no reference cycles are
+left behind and memory stays flat from one training step to the next.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+
+import array_api_compat
+
+from . import backend
+from .backend import Device, device_of, dtype_name
+
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled"]
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "grad_enabled", True)
+
+
+def set_grad_enabled(mode: bool):
+    _state.grad_enabled = bool(mode)
+
+
+class _GradMode:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self.prev)
+
+    def __call__(self, fn):  # usable as a decorator
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            with _GradMode(self.mode):
+                return fn(*a, **k)
+        return wrapper
+
+
+def no_grad():
+    """Context manager (or decorator) under which no graph is built."""
+    return _GradMode(False)
+
+
+def enable_grad():
+    return _GradMode(True)
+
+
+def _is_array(x):
+    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float, complex))
+
+
+class Function:
+    """One differentiable operation. Subclasses implement ``forward`` and ``backward``.
+
+    ``forward(*arrays, **params)`` returns one array; ``backward(grad)`` returns one gradient
+    per array input (a tuple, or a single array for one input; ``None`` where no gradient
+    flows). ``self.needs_input_grad`` tells backward which gradients are wanted.
+    """
+
+    __slots__ = ("parents", "needs_input_grad", "__dict__")
+
+    def forward(self, *arrays, **params):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement forward")
+
+    def backward(self, grad):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} is not differentiable")
+
+    @classmethod
+    def apply(cls, *tensors, **params):
+        dev = None
+        for t in tensors:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{cls.__name__} expects Tensors, got {type(t).__name__}")
+            if dev is None:
+                dev = t._device
+            elif t._device is not dev:
+                raise RuntimeError(
+                    f"{cls.__name__}: operands are on different devices ({dev} and {t._device}); "
+                    f"move them with .to(device) first")
+        fn = cls()
+        need = tuple(t.requires_grad for t in tensors)
+        track = any(need) and is_grad_enabled()
+        fn.needs_input_grad = need
+        out = fn.forward(*[t.data for t in tensors], **params)
+        if not track:
+            return Tensor._wrap(out, dev)
+        fn.parents = tensors
+        return Tensor._wrap(out, dev, requires_grad=True, ctx=fn)
+
+
+class Tensor:
+    """An n-dimensional array on a device, with optional gradient tracking."""
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_device", "__weakref__")
+    __array_priority__ = 1000  # make ndarray OP Tensor defer to Tensor.__rOP__
+
+    def __init__(self, data, device=None, dtype=None, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data.data
+        dev = backend.device(device) if device is not None else (
+            device_of(data) if _is_array(data) else backend.cpu())
+        if dtype is None and not _is_array(data):
+            # Python data: floats default to float32, ints to int64, bools stay bool
+            import numpy as _np
+            probe = _np.asarray(data)
+            if probe.dtype.kind == "f":
+                dtype = "float32"
+            elif probe.dtype.kind in "iu":
+                dtype = "int64"
+            elif probe.dtype.kind != "b":
+                raise TypeError(f"cannot make a Tensor from {type(data).__name__} data "
+                                f"of dtype {probe.dtype}")
+            data = probe
+        arr = dev.asarray(data, dtype)
+        dtype_name(arr.dtype)  # raises a clear TypeError for unsupported dtypes
+        self.data = arr
+        self.grad = None
+        self._ctx = None
+        self._device = dev
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array, dev: Device, requires_grad=False, ctx=None):
+        t = cls.__new__(cls)
+        t.data = array
+        t.grad = None
+        t._device = dev
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        return t
+
+    # ---- properties ----
+    @property
+    def shape(self):
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        n = 1
+        for s in self.data.shape:
+            n *= s
+        return n
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> Device:
+        return self._device
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    def requires_grad_(self, mode=True):
+        if mode and dtype_name(self.data.dtype) not in ("float16", "float32", "float64"):
+            raise TypeError(f"only floating-point tensors can require gradients, "
+                            f"got dtype {dtype_name(self.data.dtype)}")
+        self.requires_grad = bool(mode)
+        return self
+
+    @property
+    def xp(self):
+        return self._device.xp
+
+    # ---- conversion ----
+    def detach(self) -> "Tensor":
+        return Tensor._wrap(self.data, self._device)
+
+    def numpy(self):
+        """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
+        from .backend import _host
+        import numpy as _np
+        return _np.asarray(_host(self.data))
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """A copy on ``device`` and/or with ``dtype`` (differentiable)."""
+        from . import ops
+        out = self
+        if device is not None and backend.device(device) is not self._device:
+            out = ops.to_device(out, backend.device(device))
+        if dtype is not None and dtype_name(dtype) != dtype_name(out.dtype):
+            out = ops.astype(out, dtype)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index=0):
+        return self.to(backend.cuda(index))
+
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    def astype(self, dtype):
+        return self.to(dtype=dtype)
+
+    def __repr__(self):
+        extra = f", device='{self._device}'" if self._device.kind != "cpu" else ""
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = str(self.numpy()) if self.size <= 64 else f"<shape {self.shape}>"
+        return f"Tensor({body}, dtype={dtype_name(self.dtype)}{extra}{grad})"
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError("the truth value of a tensor with more than one element is ambiguous")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __hash__(self):
+        return id(self)
+
+    # ---- autograd ----
+    def backward(self, grad=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; frees the graph."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad "
+                               "(no input had requires_grad=True, or it was made under no_grad)")
+        xp = self._device.xp
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward() without a gradient needs a scalar output; this "
+                                   f"tensor has shape {self.shape}: pass grad= of the same shape")
+            g = xp.ones(self.data.shape, dtype=self.data.dtype)
+        else:
+            g = grad.data if isinstance(grad, Tensor) else self._device.asarray(grad, self.data.dtype)
+            if tuple(g.shape) != self.shape:
+                raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, "
+                                 f"expected {self.shape}")
+        _run_backward(self, g)
+
+    # operators and methods are attached in arrayneedle/ops/__init__.py
+
+
+def _toposort(root):
+    """Tensors reachable from root through creators, in reverse topological order."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        ctx = t._ctx
+        if ctx is not None:
+            for p in ctx.parents:
+                if p.requires_grad and id(p) not in visited:
+                    stack.append((p, False))
+    order.reverse()
+    return order
+
+
+def _run_backward(root, g):
+    order = _toposort(root)
+    grads = {id(root): g}
+    for t in order:
+        g = grads.pop(id(t), None)
+        ctx = t._ctx
+        if ctx is None:  # leaf
+            if g is None:
+                continue
+            if t.grad is None:
+                t.grad = Tensor._wrap(g, t._device)
+            else:
+                t.grad = Tensor._wrap(t.grad.data + g, t._device)
+            continue
+        parents = ctx.parents
+        if not parents:
+            raise RuntimeError("backward through a graph that was already freed by an earlier "
+                               "backward(); recompute the forward pass")
+        if g is not None:
+            in_grads = ctx.backward(g)
+            if not isinstance(in_grads, (tuple, list)):
+                in_grads = (in_grads,)
+            for p, pg in zip(parents, in_grads):
+                if pg is None or not p.requires_grad:
+                    continue
+                if tuple(pg.shape) != tuple(p.data.shape):
+                    raise RuntimeError(f"{type(ctx).__name__}.backward returned a gradient of "
+                                       f"shape {tuple(pg.shape)} for an input of shape "
+                                       f"{tuple(p.data.shape)}")
+                k = id(p)
+                prev = grads.get(k)
+                grads[k] = pg if prev is None else prev + pg
+        # free the graph: the node forgets its inputs and saved arrays (it keeps no reference
+        # to its output, so nothing forms a cycle)
+        ctx.parents = ()
+        ctx.__dict__.clear()

@@ -1,0 +1,43 @@
+"""Helpers shared by the ops."""
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
+    shape = tuple(shape)
+    if tuple(grad.shape) == shape:
+        return grad
+    xp = array_namespace(grad)
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = xp.sum(grad, axis=tuple(range(extra)))
+    axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
+    if axes:
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return grad
+
+
+def normalize_axes(axis, ndim):
+    """``axis`` (None, int or sequence) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    out = []
+    for a in axis:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(a % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def expand_reduced(grad, shape, axes, keepdims):
+    """Re-insert reduced axes into ``grad`` (if they were dropped) and broadcast to ``shape``."""
+    xp = array_namespace(grad)
+    if not keepdims:
+        kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
+        grad = xp.reshape(grad, kshape)
+    return xp.broadcast_to(grad, tuple(shape))
