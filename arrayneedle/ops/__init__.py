@@ -373,7 +373,7 @@ def split(a, sections, axis=0):
         bounds = [i * (n // sections) for i in range(sections + 1)]
     else:
         bounds = [0] + [int(i) for i in sections] + [n]
-    return [getitem(a, (slice(None),) * ax + (slice(lo, hi),))
+    return [getitem(a, (slice(None),) * ax + (slice(lo, hi), Ellipsis))
             for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 

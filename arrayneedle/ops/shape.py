@@ -53,7 +53,7 @@ class Concat(Function):
         out, start = [], 0
         ax = self.axis % g.ndim
         for n, need in zip(self.sizes, self.needs_input_grad):
-            idx = (slice(None),) * ax + (slice(start, start + n),)
+            idx = (slice(None),) * ax + (slice(start, start + n), Ellipsis)
             out.append(g[idx] if need else None)
             start += n
         return tuple(out)
@@ -65,10 +65,9 @@ class Stack(Function):
         return array_namespace(*arrays).stack(arrays, axis=axis)
 
     def backward(self, g):
-        xp = array_namespace(g)
         ax = self.axis % g.ndim
-        return tuple(xp.take(g, xp.asarray([i]), axis=ax)[(slice(None),) * ax + (0,)]
-                     if need else None for i, need in enumerate(self.needs_input_grad))
+        return tuple(g[(slice(None),) * ax + (i, Ellipsis)] if need else None
+                     for i, need in enumerate(self.needs_input_grad))
 
 
 class Pad(Function):

@@ -1,0 +1,6 @@
+"""Neural-network building blocks with PyTorch's names and layouts."""
+from .module import Module, Parameter
+from .layers import (Identity, Linear, Flatten, ReLU, SiLU, Sigmoid, Tanh, Sequential, Residual,
+                     Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Embedding)
+from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, SoftmaxLoss, mse_loss,
+                   l1_loss, huber_loss, cross_entropy)

@@ -1,0 +1,271 @@
+"""Layers with PyTorch's names, argument orders, parameter layouts and default initialisation."""
+from __future__ import annotations
+
+import math
+
+from .. import init, ops
+from ..autograd import Tensor
+from ..backend import device as _device, get_dtype
+from ..ops.norm import moments, normalize
+from .module import Module, Parameter
+
+__all__ = ["Identity", "Linear", "Flatten", "ReLU", "SiLU", "Sigmoid", "Tanh", "Sequential",
+           "Residual", "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
+           "Embedding"]
+
+
+def _empty(shape, device, dtype):
+    dev = _device(device)
+    return Parameter(dev.xp.zeros(shape, dtype=get_dtype(dev.xp, dtype)), device=dev)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Linear(Module):
+    """y = x @ W.T + b, W of shape (out_features, in_features) as PyTorch."""
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype="float32"):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _empty((out_features, in_features), device, dtype)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.bias = None
+        if bias:
+            self.bias = _empty((out_features,), device, dtype)
+            bound = 1 / math.sqrt(in_features) if in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear: expected input with last dimension {self.in_features}, "
+                             f"got shape {x.shape}")
+        y = ops.matmul(x, ops.transpose(self.weight))
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Flatten(Module):
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return ops.flatten(x, self.start_dim, self.end_dim)
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return ops.relu(x)
+
+
+class SiLU(Module):
+    def forward(self, x):
+        return ops.silu(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return ops.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return ops.tanh(x)
+
+
+class Sequential(Module):
+    def __init__(self, *modules):
+        super().__init__()
+        self.layers = list(modules)
+
+    def _items(self):  # keys "0.weight", as torch.nn.Sequential
+        out = []
+        for i, m in enumerate(self.layers):
+            out.append((str(i), m))
+        return out
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def forward(self, x):
+        for m in self.layers:
+            x = m(x)
+        return x
+
+
+class Residual(Module):
+    """x + fn(x)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return x + self.fn(x)
+
+
+class Dropout(Module):
+    """Zeroes elements with probability p in training and scales the rest by 1/(1-p)."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        dev = x.device
+        keep = dev.rand(x.shape, x.dtype) >= self.p
+        scale = dev.xp.astype(keep, x.dtype) * (1.0 / (1 - self.p))
+        return x * Tensor._wrap(scale, dev)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class _BatchNorm(Module):
+    _input_ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype="float32"):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = init.ones_(_empty((num_features,), device, dtype))
+            self.bias = _empty((num_features,), device, dtype)
+        else:
+            self.weight = self.bias = None
+        dev = _device(device)
+        xp = dev.xp
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(xp.zeros((num_features,),
+                                 dtype=get_dtype(xp, dtype)), device=dev))
+            self.register_buffer("running_var", Tensor(xp.ones((num_features,),
+                                 dtype=get_dtype(xp, dtype)), device=dev))
+            self.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype=xp.int64),
+                                 device=dev))
+
+    def forward(self, x):
+        if x.ndim not in self._input_ndims or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}: expected a {self._input_ndims[-1]}-D input "
+                             f"with {self.num_features} channels in dim 1, got shape {x.shape}")
+        axes = (0,) + tuple(range(2, x.ndim))
+        cshape = (1, self.num_features) + (1,) * (x.ndim - 2)
+        if self.training or not self.track_running_stats:
+            mean, var = moments(x.data, axes)
+            if self.training and self.track_running_stats:
+                n = x.size // self.num_features
+                m = self.momentum
+                xp = x.device.xp
+                unbiased = xp.reshape(var, (-1,)) * (n / max(n - 1, 1))
+                rm, rv = self.running_mean, self.running_var
+                rm.data = rm.data * (1 - m) + xp.reshape(mean, (-1,)) * m
+                rv.data = rv.data * (1 - m) + unbiased * m
+                self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+            y = normalize(x, axes, self.eps, mean, var)
+            if self.affine:
+                y = y * ops.reshape(self.weight, cshape) + ops.reshape(self.bias, cshape)
+            return y
+        # eval: a per-channel affine map with the running statistics
+        xp = x.device.xp
+        inv = 1.0 / xp.sqrt(self.running_var.data + self.eps)
+        scale = Tensor._wrap(xp.reshape(inv, cshape), x.device)
+        shift = Tensor._wrap(xp.reshape(-self.running_mean.data * inv, cshape), x.device)
+        if self.affine:
+            w = ops.reshape(self.weight, cshape)
+            return x * (scale * w) + (shift * w + ops.reshape(self.bias, cshape))
+        return x * scale + shift
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """BatchNorm over (N, C) or (N, C, L) inputs."""
+    _input_ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """BatchNorm over (N, C, H, W) inputs, with running statistics for eval mode."""
+    _input_ndims = (4,)
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, device=None,
+                 dtype="float32"):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.weight = self.bias = None
+        if elementwise_affine:
+            self.weight = init.ones_(_empty(self.normalized_shape, device, dtype))
+            self.bias = _empty(self.normalized_shape, device, dtype)
+
+    def forward(self, x):
+        k = len(self.normalized_shape)
+        if x.shape[-k:] != self.normalized_shape:
+            raise ValueError(f"LayerNorm: expected trailing dimensions {self.normalized_shape}, "
+                             f"got shape {x.shape}")
+        y = normalize(x, tuple(range(x.ndim - k, x.ndim)), self.eps)
+        return y * self.weight + self.bias if self.weight is not None else y
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
+                 dtype="float32"):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = self.bias = None
+        if affine:
+            self.weight = init.ones_(_empty((num_channels,), device, dtype))
+            self.bias = _empty((num_channels,), device, dtype)
+
+    def forward(self, x):
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, ...), "
+                             f"got shape {x.shape}")
+        n, c = x.shape[:2]
+        g = ops.reshape(x, (n, self.num_groups, -1))
+        y = ops.reshape(normalize(g, (2,), self.eps), x.shape)
+        if self.weight is None:
+            return y
+        cshape = (1, c) + (1,) * (x.ndim - 2)
+        return y * ops.reshape(self.weight, cshape) + ops.reshape(self.bias, cshape)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
+
+
+class Embedding(Module):
+    def __init__(self, num_embeddings, embedding_dim, device=None, dtype="float32"):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = init.normal_(_empty((num_embeddings, embedding_dim), device, dtype))
+
+    def forward(self, idx):
+        return ops.take(self.weight, idx, axis=0)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"

@@ -1,0 +1,179 @@
+import gc
+import sys
+import weakref
+
+import numpy as np
+import pytest
+
+import arrayneedle as an
+import arrayneedle.nn as nn
+
+
+def test_tensor_construction_dtypes():
+    assert an.Tensor([1.0, 2.0]).dtype == np.float32
+    assert an.Tensor([1, 2]).dtype == np.int64
+    assert an.Tensor([True]).dtype == np.bool_
+    assert an.Tensor(np.zeros(2)).dtype == np.float64  # arrays keep their dtype, as PyTorch
+    assert an.Tensor([1, 2], dtype="float64").dtype == np.float64
+    assert an.Tensor([1.0], dtype="float16").dtype == np.float16
+    assert an.Tensor([1.0], dtype=np.float64).dtype == np.float64
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        an.Tensor([1.0], dtype="complex128")
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        an.Tensor(np.array(["a"]))
+    with pytest.raises(TypeError, match="floating-point"):
+        an.Tensor([1, 2], requires_grad=True)
+
+
+def test_properties():
+    t = an.Tensor(np.ones((2, 3, 4), np.float32))
+    assert (t.shape, t.ndim, t.size, t.device) == ((2, 3, 4), 3, 24, an.cpu())
+    assert t.grad is None and not t.requires_grad
+    assert an.Tensor([[3.5]]).item() == 3.5
+    with pytest.raises(ValueError, match="one element"):
+        t.item()
+
+
+def test_scalars_keep_float32():
+    x = an.Tensor([1.0, 2.0])
+    for y in (x + 1, 1 + x, x * 2.5, 2.5 * x, x / 3, 3 / x, x - 1, 1 - x, x ** 2, 2 ** x, -x):
+        assert y.dtype == np.float32
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = an.Tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
+
+
+def test_shared_subexpression_gets_summed_gradient():
+    x = an.Tensor([2.0], requires_grad=True)
+    y = x * x
+    (y + y * x).sum().backward()   # d/dx (x^2 + x^3) = 2x + 3x^2
+    np.testing.assert_allclose(x.grad.numpy(), [4 + 12])
+
+
+def test_backward_nonscalar_needs_grad():
+    x = an.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="scalar output"):
+        (x * 2).backward()
+    (x * 2).backward(an.Tensor([1.0, 10.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2, 20])
+    with pytest.raises(ValueError, match="grad has shape"):
+        (x * 2).backward(an.Tensor([1.0]))
+
+
+def test_backward_without_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        an.Tensor([1.0]).sum().backward()
+
+
+def test_graph_is_freed_after_backward():
+    x = an.Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    node = y._ctx
+    y.backward()
+    assert node.parents == () and not node.__dict__
+    with pytest.raises(RuntimeError, match="already freed"):
+        y.backward()
+
+
+def test_no_grad_builds_no_graph():
+    x = an.Tensor([1.0], requires_grad=True)
+    with an.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y._ctx is None
+
+    @an.no_grad()
+    def f(t):
+        return t * 3
+    assert not f(x).requires_grad
+    assert an.is_grad_enabled()
+
+
+def test_detach():
+    x = an.Tensor([1.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d._ctx is None
+
+
+def test_deep_graph_does_not_hit_recursion_limit():
+    x = an.Tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(sys.getrecursionlimit() * 3):
+        y = y + 0.001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0])
+
+
+def test_no_reference_cycles_after_step():
+    """Activations die as soon as the step's tensors go out of scope (no gc needed)."""
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    gc.disable()
+    try:
+        x = an.randn(4, 8)
+        h = model.layers[0](x)
+        ref = weakref.ref(h)
+        out = model.layers[2](model.layers[1](h)).sum()
+        out.backward()
+        del h, out
+        assert ref() is None, "an intermediate tensor is kept alive by a reference cycle"
+    finally:
+        gc.enable()
+
+
+def test_memory_flat_across_training_steps():
+    import tracemalloc
+    model = nn.Sequential(nn.Linear(64, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 64))
+    opt = an.optim.Adam(model.parameters(), lr=1e-3)
+    x = an.randn(128, 64)
+
+    def step():
+        opt.zero_grad()
+        loss = nn.MSELoss()(model(x), x)
+        loss.backward()
+        opt.step()
+
+    gc.disable()
+    try:
+        for _ in range(3):
+            step()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            step()
+        grown = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+    finally:
+        gc.enable()
+    assert grown < 256 * 1024, f"memory grew by {grown} bytes over 20 steps"
+
+
+def test_device_mismatch_names_both_devices():
+    import array_api_strict as xps
+    a = an.Tensor([1.0, 2.0])
+    b = an.Tensor(xps.asarray([1.0, 2.0], dtype=xps.float32))
+    with pytest.raises(RuntimeError, match=r"different devices \(cpu and array_api_strict\)"):
+        a + b
+
+
+def test_shape_errors_are_clear():
+    with pytest.raises(ValueError, match=r"matmul: shape mismatch, \(2, 3\) @ \(4, 5\)"):
+        an.randn(2, 3) @ an.randn(4, 5)
+    with pytest.raises(ValueError, match=r"cannot broadcast shape \(3,\) to \(2, 4\)"):
+        an.broadcast_to(an.randn(3), (2, 4))
+    with pytest.raises(ValueError, match="cannot reshape"):
+        an.randn(2, 3).reshape(4, 2)
+    with pytest.raises(ValueError):
+        an.randn(2, 3) + an.randn(4, 5)
+
+
+def test_to_device_same_device_is_noop_and_astype_differentiable():
+    x = an.Tensor([1.0, 2.0], requires_grad=True)
+    assert x.to("cpu") is x
+    y = x.to(dtype="float64")
+    assert y.dtype == np.float64
+    (y * 2).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [2, 2])
