@@ -1,0 +1,91 @@
+import os
+
+import numpy as np
+import pytest
+
+import arrayneedle as an
+
+
+def test_roundtrip_nested(tmp_path):
+    obj = {"model": {"w": an.randn(3, 4), "b": an.Tensor([1, 2, 3])},
+           "arr": np.arange(5, dtype=np.int32), "step": 7, "lr": 1e-3, "name": "run",
+           "flags": [True, None, float("inf")], "pair": (1, "x"), 3: "int key"}
+    an.save(obj, tmp_path / "x.npz")
+    back = an.load(tmp_path / "x.npz")
+    assert back["step"] == 7 and back["lr"] == 1e-3 and back["name"] == "run"
+    assert back["flags"] == [True, None, float("inf")] and back["pair"] == (1, "x")
+    assert back[3] == "int key"
+    np.testing.assert_array_equal(back["model"]["w"].numpy(), obj["model"]["w"].numpy())
+    assert isinstance(back["model"]["b"], an.Tensor) and back["model"]["b"].dtype == np.int64
+    assert isinstance(back["arr"], np.ndarray) and back["arr"].dtype == np.int32
+
+
+def test_no_pickle_in_file(tmp_path):
+    an.save({"a": an.randn(2)}, tmp_path / "x.npz")
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "x.npz") as z:
+        for n in z.namelist():
+            # every member is a plain .npy array; object arrays (pickles) are refused on load
+            assert n.endswith(".npy")
+
+
+def test_unsupported_objects_rejected(tmp_path):
+    with pytest.raises(TypeError, match="cannot store a object"):
+        an.save({"f": object()}, tmp_path / "x.npz")
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "ck.npz"
+    an.save({"v": 1}, path)
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(OSError, match="disk full"):
+        an.save({"v": 2}, path)
+    monkeypatch.undo()
+    assert an.load(path) == {"v": 1}
+    assert sorted(os.listdir(tmp_path)) == ["ck.npz"]  # no temporary file left behind
+
+
+def test_not_ours_truncated_or_missing(tmp_path):
+    p = tmp_path / "junk.npz"
+    p.write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match="not a valid arrayneedle file"):
+        an.load(p)
+    np.savez(tmp_path / "plain.npz", a=np.ones(2))
+    with pytest.raises(ValueError, match="not a valid arrayneedle file"):
+        an.load(tmp_path / "plain.npz")
+    good = tmp_path / "good.npz"
+    an.save({"w": an.randn(100, 100)}, good)
+    data = good.read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupted, truncated"):
+        an.load(tmp_path / "trunc.npz")
+    with pytest.raises(FileNotFoundError):
+        an.load(tmp_path / "nope.npz")
+
+
+def test_object_arrays_never_unpickled(tmp_path):
+    """A crafted file with a pickled object array is refused, not executed."""
+    import io
+    import json
+    import zipfile
+    meta = json.dumps({"format": "arrayneedle.save", "version": 1,
+                       "tree": {"t": "array", "key": "a0"}}).encode()
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    mbuf = io.BytesIO()
+    np.save(mbuf, np.frombuffer(meta, dtype=np.uint8))
+    with zipfile.ZipFile(tmp_path / "evil.npz", "w") as z:
+        z.writestr("a0.npy", buf.getvalue())
+        z.writestr("__arrayneedle__.npy", mbuf.getvalue())
+    with pytest.raises(ValueError, match="not a valid arrayneedle file"):
+        an.load(tmp_path / "evil.npz")
+
+
+def test_load_onto_device(tmp_path, device):
+    an.save({"t": an.randn(3)}, tmp_path / "x.npz")
+    t = an.load(tmp_path / "x.npz", device=device)["t"]
+    assert t.device is device
