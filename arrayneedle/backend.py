@@ -6,6 +6,7 @@ This module and ``arrayneedle/kernels`` are the only places that know which arra
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import array_api_compat
@@ -96,6 +97,18 @@ class Device:
                 self.rng = self._cupy.random.default_rng(s)
         else:
             self.rng = _np.random.default_rng(s)
+
+    @contextlib.contextmanager
+    def fork_rng(self, seed):
+        """Draw from a fresh generator seeded with ``seed`` inside the block, then continue the
+        device's own stream exactly where it was (e.g. sample grids during training without
+        changing the training run's random numbers)."""
+        saved, saved_seed = self.rng, self._seed
+        self.seed(seed)
+        try:
+            yield self
+        finally:
+            self.rng, self._seed = saved, saved_seed
 
     def _host_or_device(self, host_array):
         return host_array if self.kind in ("cpu", "cuda") else self.xp.asarray(host_array)
