@@ -7,6 +7,6 @@ from .ops import *  # noqa: F401,F403
 from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, full_like, randn, rand,
                        randint, randn_like, rand_like, arange, linspace)
 from .serialization import save, load
-from . import init, nn, optim
+from . import data, init, nn, optim
 
 __version__ = "0.1.0"
