@@ -199,7 +199,16 @@ class Device:
             return f"cuda:{self.index}"
         return self.kind
 
-    def __reduce__(self):  # copying a module must not duplicate devices
+    # devices are singletons: copying a model keeps pointing at the same device
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        if self.kind not in ("cpu", "cuda"):
+            raise TypeError(f"a device of the array library {self.kind!r} cannot be pickled")
         return (device, (str(self),))
 
 

@@ -1,0 +1,434 @@
+"""Gaussian diffusion (Ho et al. 2020): forward noising, training losses, DDPM and DDIM sampling.
+
+``GaussianDiffusion`` is an ``arrayneedle.nn.Module`` that owns the noise schedule as buffers
+(float32 on the model's device, derived in float64 on the host) and a model that only predicts:
+``model(x_t, t) -> Tensor`` of the shape of ``x_t`` (the noise, x0 or v, by ``objective``).
+Images enter in [-1, 1]: see ``normalize`` / ``unnormalize``.
+
+Sampling loops run under ``no_grad``, with the model in eval mode, keep nothing from one step
+to the next but the current image (memory stays flat over the T steps) and use one coefficient
+per step for the whole batch (host float64 scalars), so the only per-step work is the model call
+and a few elementwise ops. No Python loop ever runs over batch items or pixels.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+
+import arrayneedle as an
+from arrayneedle import nn, ops
+from arrayneedle.autograd import Tensor
+
+from .schedules import SCHEDULES, _check_betas, get_beta_schedule
+
+__all__ = ["GaussianDiffusion", "extract", "normalize", "unnormalize", "LOSS_TYPES",
+           "OBJECTIVES", "SAMPLERS"]
+
+# canonical name -> accepted spellings (ours, lucidrains', diffusers')
+OBJECTIVES = {"eps": ("eps", "epsilon", "pred_noise"),
+              "x0": ("x0", "sample", "pred_x0"),
+              "v": ("v", "v_prediction", "pred_v")}
+LOSS_TYPES = {"l2": ("l2", "mse"), "l1": ("l1",), "huber": ("huber", "smooth_l1")}
+SAMPLERS = ("ddpm", "ddim")
+
+# names of the schedule buffers, in registration order
+_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+            "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas", "sqrt_recip_alphas_cumprod",
+            "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+            "posterior_mean_coef1", "posterior_mean_coef2")
+
+
+def _canonical(value, table, what):
+    for name, spellings in table.items():
+        if value in spellings:
+            return name
+    raise ValueError(f"unknown {what} {value!r}; choose one of: {', '.join(table)}")
+
+
+def normalize(x):
+    """[0, 1] images -> [-1, 1] (the range the diffusion works in)."""
+    return x * 2 - 1
+
+
+def unnormalize(x):
+    """[-1, 1] -> [0, 1]."""
+    return (x + 1) * 0.5
+
+
+def extract(a, t, x_shape):
+    """``a[t]`` for a batch of timesteps ``t`` (B,), shaped (B, 1, 1, ...) to broadcast against
+    ``x_shape``. One vectorised gather on the device of ``t``; ``a`` is a Tensor on that device
+    or a host array (moved there)."""
+    if not isinstance(t, Tensor):
+        dev = a.device if isinstance(a, Tensor) else an.cpu()
+        t = Tensor(np.asarray(t, dtype=np.int64), device=dev)
+    if t.ndim != 1:
+        raise ValueError(f"extract: t must be a 1-D batch of timesteps, got shape {t.shape}")
+    if an.backend.dtype_name(t.dtype) not in ("int64", "int32", "uint8"):
+        raise TypeError(f"extract: t must hold integer timesteps, got dtype {t.dtype}")
+    dev = t.device
+    if isinstance(a, Tensor):
+        if a.device is not dev:
+            raise RuntimeError(f"extract: the schedule is on {a.device} but t is on {dev}; "
+                               f"move one of them with .to(device)")
+    else:
+        a = Tensor(a, device=dev)
+    shape = (t.shape[0],) + (1,) * (len(x_shape) - 1)
+    if a.requires_grad:
+        return ops.reshape(ops.take(a, t, axis=0), shape)
+    xp = dev.xp
+    return Tensor._wrap(xp.reshape(xp.take(a.data, t.data, axis=0), shape), dev)
+
+
+def _progress(iterable, enabled, desc, total):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # progress bars are a nicety, not a requirement
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False)
+
+
+class GaussianDiffusion(nn.Module):
+    """DDPM forward/reverse processes around a noise-prediction model.
+
+    Args:
+        model: ``model(x_t, t) -> Tensor`` with the shape of ``x_t`` (a Module or any callable).
+        timesteps: T.
+        beta_schedule: one of ``diffusion.schedules.SCHEDULES``, or ``betas`` gives them directly.
+        loss_type: ``l2`` | ``l1`` | ``huber``.
+        objective: what the model predicts: ``eps`` (the noise) | ``x0`` | ``v``.
+        clip_denoised: clip the predicted x0 to [-1, 1] while sampling.
+        dtype: dtype of the buffers (the data's; float32).
+    """
+
+    def __init__(self, model, timesteps=1000, beta_schedule="linear", loss_type="l2",
+                 objective="eps", betas=None, clip_denoised=True, huber_delta=1.0,
+                 dtype="float32"):
+        super().__init__()
+        if not callable(model):
+            raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
+        self.model = model
+        self.loss_type = _canonical(loss_type, LOSS_TYPES, "loss_type")
+        self.objective = _canonical(objective, OBJECTIVES, "objective")
+        if betas is None:
+            if beta_schedule not in SCHEDULES:
+                raise ValueError(f"unknown beta schedule {beta_schedule!r}; choose one of: "
+                                 f"{', '.join(SCHEDULES)}")
+            betas = get_beta_schedule(beta_schedule, timesteps)
+        else:
+            beta_schedule = "custom"
+        self.beta_schedule = beta_schedule
+        self.clip_denoised = bool(clip_denoised)
+        self.huber_delta = float(huber_delta)
+        self._dtype = an.backend.dtype_name(dtype)
+        dev = model.device if isinstance(model, nn.Module) else an.cpu()
+        self._set_schedule(betas, dev)
+
+    # ---- schedule ----
+    def _set_schedule(self, betas, dev):
+        betas = _check_betas(np.asarray(betas, dtype=np.float64).reshape(-1), "betas")
+        alphas = 1.0 - betas
+        ac = np.cumprod(alphas)
+        ac_prev = np.concatenate([[1.0], ac[:-1]])
+        post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
+        # log of the posterior variance, clipped: it is 0 at t = 0
+        post_logvar = np.log(np.concatenate([post_var[1:2], post_var[1:]])) if len(betas) > 1 \
+            else np.log(betas)
+        host = {
+            "betas": betas,
+            "alphas_cumprod": ac,
+            "alphas_cumprod_prev": ac_prev,
+            "sqrt_alphas_cumprod": np.sqrt(ac),
+            "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - ac),
+            "sqrt_recip_alphas": np.sqrt(1.0 / alphas),
+            "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / ac),
+            "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / ac - 1.0),
+            "posterior_variance": post_var,
+            "posterior_log_variance_clipped": post_logvar,
+            "posterior_mean_coef1": betas * np.sqrt(ac_prev) / (1.0 - ac),
+            "posterior_mean_coef2": (1.0 - ac_prev) * np.sqrt(alphas) / (1.0 - ac),
+        }
+        self._host = host  # float64 NumPy copies: per-step scalars for the sampling loops
+        self.num_timesteps = len(betas)
+        for name in _BUFFERS:
+            self.register_buffer(name, Tensor(host[name], device=dev, dtype=self._dtype))
+
+    def load_state_dict(self, state_dict, strict=True):
+        """As Module.load_state_dict; a checkpoint whose ``betas`` differ from ours brings its
+        schedule along (the derived buffers are recomputed from it in float64)."""
+        b = state_dict.get("betas") if hasattr(state_dict, "get") else None
+        if b is not None:
+            arr = np.asarray(b.numpy() if isinstance(b, Tensor) else b, dtype=np.float64)
+            own = self._host["betas"]
+            if arr.shape != own.shape or not np.allclose(arr, own, rtol=1e-6, atol=0):
+                self._dtype = an.backend.dtype_name(self.betas.dtype)
+                self._set_schedule(arr, self.betas.device)
+                self.beta_schedule = "custom"
+        return super().load_state_dict(state_dict, strict=strict)
+
+    @property
+    def device(self):
+        return self.betas.device
+
+    def _coef(self, name, t, x_shape):
+        """A schedule coefficient at t: a Python float for an int t (one step for the whole
+        batch), else a (B, 1, 1, ...) Tensor gathered from the buffer."""
+        if isinstance(t, Tensor):
+            return extract(getattr(self, name), t, x_shape)
+        return float(self._host[name][t])
+
+    def _check_t(self, t):
+        if isinstance(t, Tensor):
+            return t
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+            raise TypeError(f"t must be an int or an integer Tensor of timesteps, got {t!r}")
+        t = int(t)
+        if not 0 <= t < self.num_timesteps:
+            raise ValueError(f"timestep {t} out of range [0, {self.num_timesteps})")
+        return t
+
+    def _t_batch(self, t, batch, dev):
+        if isinstance(t, Tensor):
+            return t
+        return an.full((batch,), t, device=dev, dtype="int64")
+
+    # ---- forward process ----
+    def q_sample(self, x0, t, noise=None):
+        """A sample of q(x_t | x_0) = N(sqrt(abar_t) x0, (1 - abar_t) I)."""
+        t = self._check_t(t)
+        if noise is None:
+            noise = an.randn(x0.shape, device=x0.device, dtype=x0.dtype)
+        return (self._coef("sqrt_alphas_cumprod", t, x0.shape) * x0
+                + self._coef("sqrt_one_minus_alphas_cumprod", t, x0.shape) * noise)
+
+    def q_posterior(self, x0, xt, t):
+        """Mean, variance and clipped log-variance of q(x_{t-1} | x_t, x_0). The variances are
+        (B, 1, ...) Tensors for a Tensor t and Python floats for an int t."""
+        t = self._check_t(t)
+        mean = (self._coef("posterior_mean_coef1", t, xt.shape) * x0
+                + self._coef("posterior_mean_coef2", t, xt.shape) * xt)
+        return (mean, self._coef("posterior_variance", t, xt.shape),
+                self._coef("posterior_log_variance_clipped", t, xt.shape))
+
+    def predict_start_from_noise(self, xt, t, noise):
+        return (self._coef("sqrt_recip_alphas_cumprod", t, xt.shape) * xt
+                - self._coef("sqrt_recipm1_alphas_cumprod", t, xt.shape) * noise)
+
+    def predict_noise_from_start(self, xt, t, x0):
+        return ((self._coef("sqrt_recip_alphas_cumprod", t, xt.shape) * xt - x0)
+                / self._coef("sqrt_recipm1_alphas_cumprod", t, xt.shape))
+
+    def predict_v(self, x0, t, noise):
+        return (self._coef("sqrt_alphas_cumprod", t, x0.shape) * noise
+                - self._coef("sqrt_one_minus_alphas_cumprod", t, x0.shape) * x0)
+
+    def predict_start_from_v(self, xt, t, v):
+        return (self._coef("sqrt_alphas_cumprod", t, xt.shape) * xt
+                - self._coef("sqrt_one_minus_alphas_cumprod", t, xt.shape) * v)
+
+    # ---- training ----
+    def _model_out(self, x, t):
+        out = self.model(x, self._t_batch(t, x.shape[0], x.device))
+        if not isinstance(out, Tensor) or out.shape != x.shape:
+            got = out.shape if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"the model must return a Tensor of the input's shape {x.shape}, "
+                             f"got {got}")
+        return out
+
+    def p_losses(self, x0, t=None, noise=None):
+        """The training loss at timesteps ``t`` (drawn uniformly per image when None)."""
+        b = x0.shape[0]
+        if t is None:
+            t = an.randint(0, self.num_timesteps, (b,), device=x0.device)
+        elif not isinstance(t, Tensor):
+            t = self._t_batch(self._check_t(t), b, x0.device)
+        if noise is None:
+            noise = an.randn(x0.shape, device=x0.device, dtype=x0.dtype)
+        xt = self.q_sample(x0, t, noise)
+        out = self._model_out(xt, t)
+        if self.objective == "eps":
+            target = noise
+        elif self.objective == "x0":
+            target = x0
+        else:
+            target = self.predict_v(x0, t, noise)
+        d = out - target
+        if self.loss_type == "l2":
+            return ops.mean(d * d)
+        if self.loss_type == "l1":
+            return ops.mean(ops.abs(d))
+        a = ops.abs(d)
+        q = ops.clip(a, max=self.huber_delta)
+        return ops.mean(q * q * 0.5 + (a - q) * self.huber_delta)
+
+    def forward(self, x0):
+        """The training loss for a batch of clean images in [-1, 1] (random timesteps)."""
+        return self.p_losses(x0)
+
+    # ---- reverse process ----
+    def model_predictions(self, x, t, clip_denoised=None):
+        """(predicted noise, predicted x0) at x_t; x0 clipped to [-1, 1] when asked (and the
+        noise re-derived from the clipped x0)."""
+        clip = self.clip_denoised if clip_denoised is None else clip_denoised
+        out = self._model_out(x, t)
+        if self.objective == "eps":
+            eps, x0 = out, self.predict_start_from_noise(x, t, out)
+        elif self.objective == "x0":
+            x0, eps = out, None
+        else:
+            x0, eps = self.predict_start_from_v(x, t, out), None
+        if clip:
+            x0 = ops.clip(x0, -1.0, 1.0)
+        if clip or eps is None:
+            eps = self.predict_noise_from_start(x, t, x0)
+        return eps, x0
+
+    def p_mean_variance(self, x, t, clip_denoised=None):
+        """Mean, variance and log-variance of p(x_{t-1} | x_t), and the predicted x0."""
+        t = self._check_t(t)
+        clip = self.clip_denoised if clip_denoised is None else clip_denoised
+        out = self._model_out(x, t)
+        if self.objective == "eps":
+            x0 = self.predict_start_from_noise(x, t, out)
+        elif self.objective == "x0":
+            x0 = out
+        else:
+            x0 = self.predict_start_from_v(x, t, out)
+        if clip:
+            x0 = ops.clip(x0, -1.0, 1.0)
+        mean, var, logvar = self.q_posterior(x0, x, t)
+        return mean, var, logvar, x0
+
+    def p_sample(self, x, t, clip_denoised=None):
+        """One step of Algorithm 2: a sample of x_{t-1} given x_t (no noise where t = 0)."""
+        t = self._check_t(t)
+        mean, _, logvar, _ = self.p_mean_variance(x, t, clip_denoised)
+        if isinstance(t, Tensor):
+            noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
+            nonzero = ops.reshape(ops.astype(t != 0, x.dtype), (x.shape[0],) + (1,) * (x.ndim - 1))
+            return mean + nonzero * ops.exp(logvar * 0.5) * noise
+        if t == 0:
+            return mean
+        noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
+        return mean + math.exp(0.5 * logvar) * noise
+
+    @contextmanager
+    def _sampling(self):
+        """no_grad, and the model (if a Module) in eval mode; restores each module's mode."""
+        modes = [(m, m.training) for m in self.model.modules()] \
+            if isinstance(self.model, nn.Module) else []
+        for m, _ in modes:
+            object.__setattr__(m, "training", False)
+        try:
+            with an.no_grad():
+                yield
+        finally:
+            for m, mode in modes:
+                object.__setattr__(m, "training", mode)
+
+    def _start(self, shape, x_T):
+        shape = tuple(int(s) for s in shape)
+        if x_T is None:
+            return an.randn(shape, device=self.device, dtype=self.betas.dtype)
+        if x_T.shape != shape:
+            raise ValueError(f"x_T has shape {x_T.shape}, expected {shape}")
+        return x_T.detach()
+
+    def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
+                      clip_denoised=None):
+        """Algorithm 2 from x_T ~ N(0, I) (or the given ``x_T``) down to x_0, in T steps.
+
+        Returns x_0, or ``(x_0, frames)`` when ``return_every=k``: host NumPy arrays of x_T and
+        of the image after every k-th step (and after the last).
+        """
+        every = _check_every(return_every)
+        T = self.num_timesteps
+        with self._sampling():
+            x = self._start(shape, x_T)
+            frames = [x.numpy().copy()] if every else None
+            for n, i in enumerate(_progress(range(T - 1, -1, -1), progress, "sampling", T), 1):
+                x = self.p_sample(x, i, clip_denoised)
+                if every and (n % every == 0 or n == T):
+                    frames.append(x.numpy().copy())
+        return (x, frames) if every else x
+
+    def ddim_timesteps(self, steps):
+        """The (t, t_prev) pairs DDIM visits: ``steps`` evenly spaced timesteps, t_prev = -1
+        at the end."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
+                not 1 <= steps <= self.num_timesteps:
+            raise ValueError(f"DDIM steps must be an integer in [1, {self.num_timesteps}], "
+                             f"got {steps!r}")
+        times = np.linspace(-1, self.num_timesteps - 1, int(steps) + 1).round().astype(np.int64)
+        times = times[::-1]
+        return list(zip(times[:-1].tolist(), times[1:].tolist()))
+
+    def ddim_sample(self, shape, steps=50, eta=0.0, return_every=None, progress=True, x_T=None,
+                    clip_denoised=None):
+        """DDIM (Song et al. 2021) in ``steps`` steps; ``eta=0`` is deterministic given x_T.
+        Returns like ``p_sample_loop`` (frames after every k-th of the ``steps`` steps)."""
+        every = _check_every(return_every)
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta}")
+        pairs = self.ddim_timesteps(steps)
+        ac = self._host["alphas_cumprod"]
+        with self._sampling():
+            x = self._start(shape, x_T)
+            frames = [x.numpy().copy()] if every else None
+            for n, (t, tp) in enumerate(_progress(pairs, progress, "DDIM sampling", len(pairs)), 1):
+                eps, x0 = self.model_predictions(x, t, clip_denoised)
+                if tp < 0:
+                    x = x0
+                else:
+                    a, ap = float(ac[t]), float(ac[tp])
+                    sigma = eta * math.sqrt((1 - a / ap) * (1 - ap) / (1 - a))
+                    c = math.sqrt(max(1 - ap - sigma * sigma, 0.0))
+                    x = x0 * math.sqrt(ap) + eps * c
+                    if sigma > 0:
+                        x = x + an.randn(x.shape, device=x.device, dtype=x.dtype) * sigma
+                del eps, x0
+                if every and (n % every == 0 or n == len(pairs)):
+                    frames.append(x.numpy().copy())
+        return (x, frames) if every else x
+
+    def sample(self, batch_size=16, image_size=32, channels=3, sampler="ddpm", steps=None,
+               eta=0.0, return_every=None, progress=True):
+        """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)).
+
+        ``sampler="ddpm"`` runs all T steps; ``"ddim"`` runs ``steps`` (default min(50, T)).
+        With ``return_every=k`` returns ``(images, frames)`` (see ``p_sample_loop``).
+        """
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        shape = (int(batch_size), int(channels), int(h), int(w))
+        if sampler == "ddpm":
+            if steps not in (None, self.num_timesteps):
+                raise ValueError(f"the ddpm sampler runs all {self.num_timesteps} steps; "
+                                 f"use sampler='ddim' to sample in {steps} steps")
+            out = self.p_sample_loop(shape, return_every=return_every, progress=progress)
+        else:
+            steps = min(50, self.num_timesteps) if steps is None else steps
+            out = self.ddim_sample(shape, steps=steps, eta=eta, return_every=return_every,
+                                   progress=progress)
+        if return_every:
+            x, frames = out
+            return ops.clip(x, -1.0, 1.0), [np.clip(f, -1.0, 1.0) for f in frames]
+        return ops.clip(out, -1.0, 1.0)
+
+    def extra_repr(self):
+        return (f"timesteps={self.num_timesteps}, beta_schedule={self.beta_schedule!r}, "
+                f"objective={self.objective!r}, loss_type={self.loss_type!r}")
+
+
+def _check_every(k):
+    if k is None or k is False or k == 0:
+        return None
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"return_every must be a positive integer (keep a frame every k "
+                         f"steps) or None, got {k!r}")
+    return int(k)

@@ -1,0 +1,319 @@
+"""The training run behind ``scripts/train.py``: data, model, diffusion, EMA, optimizer,
+checkpoints (atomic, resumable exactly), a JSONL loss log and sample grids.
+
+Kept out of the script so that it can be imported, tested and reused; the script only parses
+flags. Bad input raises ``UsageError`` (the script turns it into exit code 2) before anything
+in the output folder is touched.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+
+import numpy as np
+
+import arrayneedle as an
+from arrayneedle.data import DataLoader
+
+__all__ = ["UsageError", "TrainingDiverged", "DEFAULTS", "MODEL_KEYS", "build_model",
+           "train", "load_checkpoint", "CHECKPOINT"]
+
+CHECKPOINT = "checkpoint.npz"
+LOG = "log.jsonl"
+
+
+class UsageError(Exception):
+    """Bad flags, data or checkpoint: reported with exit code 2, nothing overwritten."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+DEFAULTS = dict(
+    device="cpu", data=None, image_size=32, channels_in=3, model="simple", channels=None,
+    timesteps=1000, schedule="linear", loss="l2", batch_size=32, steps=None, epochs=None,
+    lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=0,
+    checkpoint_every=0, samples=16, sampler="ddim", sample_steps=100, dataset_size=2048,
+    overwrite=False, resume=None, grad_clip=1.0, progress=True,
+)
+# what must match between a checkpoint and a resumed run
+MODEL_KEYS = ("model", "channels", "image_size", "channels_in", "timesteps", "schedule", "loss",
+              "data", "dataset_size", "batch_size", "seed")
+CHOICES = dict(model=("simple", "unet"), schedule=("linear", "cosine"),
+               loss=("l1", "l2", "huber"), sampler=("ddpm", "ddim"))
+DEFAULT_CHANNELS = {"simple": (32, 64, 128), "unet": (32, 64, 128)}
+
+
+def _parse_channels(ch, model):
+    if ch is None:
+        return DEFAULT_CHANNELS[model]
+    if isinstance(ch, str):
+        try:
+            ch = tuple(int(c) for c in ch.replace(" ", "").split(",") if c)
+        except ValueError:
+            raise UsageError(f"--channels must be comma-separated integers like 32,64,128, "
+                             f"got {ch!r}") from None
+    ch = tuple(int(c) for c in ch)
+    if len(ch) < 2 or any(c <= 0 for c in ch):
+        raise UsageError(f"--channels needs at least two positive widths, got {ch}")
+    if model == "unet" and any(c % ch[0] for c in ch):
+        raise UsageError(f"--channels for --model unet must be multiples of the first width "
+                         f"(e.g. 32,64,128), got {ch}")
+    return ch
+
+
+def downsample_factor(cfg):
+    return 2 ** (len(cfg["channels"]) - 1)
+
+
+def build_model(cfg):
+    """The denoiser named by the config (widths from cfg['channels'])."""
+    from .unet import SimpleUnet, Unet
+    ch = tuple(cfg["channels"])
+    if cfg["model"] == "simple":
+        return SimpleUnet(channels=ch, in_channels=cfg["channels_in"])
+    dim = ch[0]
+    groups = 8 if dim % 8 == 0 else 1
+    return Unet(dim=dim, dim_mults=tuple(c // dim for c in ch), in_channels=cfg["channels_in"],
+                groups=groups)
+
+
+def validate(cfg):
+    """Check flags and the output folder; returns the normalised config. Raises UsageError."""
+    cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None or k in ("data",)}}
+    for key, choices in CHOICES.items():
+        if cfg[key] not in choices:
+            raise UsageError(f"--{key.replace('_', '-')} must be one of {', '.join(choices)}, "
+                             f"got {cfg[key]!r}")
+    cfg["channels"] = list(_parse_channels(cfg["channels"], cfg["model"]))
+    for key in ("image_size", "timesteps", "batch_size", "samples", "sample_steps",
+                "dataset_size"):
+        if int(cfg[key]) <= 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be positive, got {cfg[key]}")
+    if cfg["channels_in"] not in (1, 3):
+        raise UsageError(f"image channels must be 1 or 3, got {cfg['channels_in']}")
+    f = downsample_factor(cfg)
+    if cfg["image_size"] % f:
+        raise UsageError(f"--image-size {cfg['image_size']} is not divisible by {f}, the "
+                         f"downsampling factor of a {len(cfg['channels'])}-level model; use a "
+                         f"multiple of {f}")
+    if cfg["steps"] is not None and cfg["epochs"] is not None:
+        raise UsageError("give --steps or --epochs, not both")
+    if cfg["steps"] is not None and int(cfg["steps"]) <= 0:
+        raise UsageError(f"--steps must be positive, got {cfg['steps']}")
+    if cfg["epochs"] is not None and int(cfg["epochs"]) <= 0:
+        raise UsageError(f"--epochs must be positive, got {cfg['epochs']}")
+    if not cfg["lr"] > 0:
+        raise UsageError(f"--lr must be positive, got {cfg['lr']}")
+    if not 0 <= cfg["ema_decay"] < 1:
+        raise UsageError(f"--ema-decay must be in [0, 1), got {cfg['ema_decay']}")
+    from .schedules import get_beta_schedule
+    try:
+        get_beta_schedule(cfg["schedule"], int(cfg["timesteps"]))
+    except ValueError as e:
+        raise UsageError(f"--schedule {cfg['schedule']} with --timesteps {cfg['timesteps']}: "
+                         f"{e}") from None
+    if cfg["sample_steps"] > cfg["timesteps"]:
+        cfg["sample_steps"] = cfg["timesteps"]
+    try:
+        an.device(cfg["device"])
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise UsageError(f"--device {cfg['device']}: {e}") from None
+    if cfg["data"] is not None and not os.path.isdir(cfg["data"]):
+        raise UsageError(f"--data {cfg['data']}: no such folder")
+    return cfg
+
+
+def _prepare_out(cfg):
+    """Decide between a fresh run and a resume; returns the checkpoint path to resume or None."""
+    out, resume = cfg["out"], cfg["resume"]
+    ck = os.path.join(out, CHECKPOINT)
+    if resume == "auto":
+        return ck if os.path.exists(ck) else None
+    if resume:
+        if not os.path.exists(resume):
+            raise UsageError(f"--resume {resume}: no such checkpoint")
+        return resume
+    if os.path.isdir(out) and os.listdir(out):
+        if not cfg["overwrite"]:
+            raise UsageError(f"output folder {out} already exists and is not empty; pass "
+                             f"--resume auto to continue that run or --overwrite to replace it")
+    elif os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out} exists and is not a folder")
+    return None
+
+
+def load_checkpoint(path, device=None):
+    try:
+        ck = an.load(path, device=device)
+    except (ValueError, OSError) as e:
+        raise UsageError(f"cannot read checkpoint {path}: {e}") from None
+    if not isinstance(ck, dict) or not {"config", "model", "step"} <= set(ck):
+        raise UsageError(f"{path} is an arrayneedle file but not a training checkpoint")
+    return ck
+
+
+def _check_same_config(saved, cfg, path):
+    diff = [f"{k}: checkpoint {saved.get(k)!r}, now {cfg.get(k)!r}" for k in MODEL_KEYS
+            if _norm(saved.get(k)) != _norm(cfg.get(k))]
+    if diff:
+        raise UsageError(f"checkpoint {path} was made with a different configuration ("
+                         + "; ".join(diff) + "); use a new --out folder")
+
+
+def _norm(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def make_dataset(cfg):
+    from .datasets import ImageFolder, SyntheticLandscapes
+    if cfg["data"] is None:
+        return SyntheticLandscapes(cfg["dataset_size"], cfg["image_size"], seed=cfg["seed"],
+                                   channels=cfg["channels_in"])
+    try:
+        return ImageFolder(cfg["data"], cfg["image_size"], channels=cfg["channels_in"])
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(f"--data {cfg['data']}: {e}") from None
+
+
+def _total_steps(cfg, loader):
+    if cfg["steps"] is not None:
+        return int(cfg["steps"])
+    epochs = cfg["epochs"] if cfg["epochs"] is not None else 1
+    return int(epochs) * len(loader)
+
+
+def _sample_grid(ema_diffusion, cfg, step, path, device):
+    """A grid from the EMA weights, from a generator forked off the training stream so that
+    sampling never changes the training run's random numbers."""
+    from .images import save_grid
+    with device.fork_rng(cfg["seed"] + 7919):
+        imgs = ema_diffusion.sample(batch_size=cfg["samples"], image_size=cfg["image_size"],
+                                    channels=cfg["channels_in"], sampler=cfg["sampler"],
+                                    steps=cfg["sample_steps"] if cfg["sampler"] == "ddim"
+                                    else None, progress=False)
+    scale = max(1, 64 // cfg["image_size"])
+    save_grid(imgs, path, scale=scale)
+    return path
+
+
+def train(cfg, log=print):
+    """Run (or resume) training as configured; returns a summary dict."""
+    from .ema import EMA
+    from .gaussian import GaussianDiffusion
+
+    cfg = validate(cfg)
+    resume_path = _prepare_out(cfg)
+    device = an.device(cfg["device"])
+    ck = None
+    if resume_path:
+        ck = load_checkpoint(resume_path)
+        _check_same_config(ck["config"], cfg, resume_path)
+    dataset = make_dataset(cfg)  # may raise UsageError: still nothing written
+
+    if ck is None and cfg["overwrite"] and os.path.isdir(cfg["out"]):
+        shutil.rmtree(cfg["out"])
+    os.makedirs(cfg["out"], exist_ok=True)
+
+    an.manual_seed(cfg["seed"])
+    model = build_model(cfg).to(device)
+    diffusion = GaussianDiffusion(model, timesteps=cfg["timesteps"],
+                                  beta_schedule=cfg["schedule"], loss_type=cfg["loss"]).to(device)
+    ema = EMA(model, decay=cfg["ema_decay"])
+    ema_diffusion = GaussianDiffusion(ema.ema_model, timesteps=cfg["timesteps"],
+                                      beta_schedule=cfg["schedule"],
+                                      loss_type=cfg["loss"]).to(device)
+    opt = an.optim.Adam(model.parameters(), lr=cfg["lr"])
+    sched = an.optim.WarmupConstant(opt, int(cfg["warmup"]))
+    loader = DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
+                        seed=cfg["seed"], device=device)
+    if len(loader) == 0:
+        raise UsageError(f"the dataset has {len(dataset)} images, fewer than one batch of "
+                         f"{cfg['batch_size']}; lower --batch-size")
+    total = _total_steps(cfg, loader)
+    step = 0
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        loader.load_state_dict(ck["loader"])
+        if device.kind == "cpu":
+            device.set_rng_state(ck["rng"])
+        else:  # CuPy generators expose no state: continue from a seed derived from the step
+            device.seed(cfg["seed"] * 1_000_003 + int(ck["step"]))
+        step = int(ck["step"])
+        log(f"resumed from {resume_path} at step {step}")
+    _trim_log(os.path.join(cfg["out"], LOG), step)
+
+    def save_checkpoint():
+        an.save({"config": cfg, "step": step, "model": model.state_dict(),
+                 "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict(), "loader": loader.state_dict(),
+                 "rng": device.get_rng_state()}, os.path.join(cfg["out"], CHECKPOINT))
+
+    from tqdm import tqdm
+    bar = tqdm(total=total, initial=step, disable=not cfg["progress"], unit="step",
+               dynamic_ncols=True)
+    logf = open(os.path.join(cfg["out"], LOG), "a")
+    t0, seen, last_loss = time.perf_counter(), 0, float("nan")
+    try:
+        model.train()
+        while step < total:
+            for batch in loader:
+                x0 = batch[0] if isinstance(batch, tuple) else batch
+                opt.zero_grad()
+                loss = diffusion.p_losses(x0)
+                loss.backward()
+                if cfg["grad_clip"]:
+                    an.optim.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+                last_loss = loss.item()
+                if not math.isfinite(last_loss):
+                    raise TrainingDiverged(
+                        f"loss became {last_loss} at step {step + 1}; stopping. The last good "
+                        f"checkpoint in {cfg['out']} is kept; try a lower --lr")
+                opt.step()
+                sched.step()
+                ema.update()
+                step += 1
+                seen += x0.shape[0]
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{rate:.0f}")
+                logf.write(json.dumps({"step": step, "loss": last_loss,
+                                       "lr": opt.param_groups[0]["lr"],
+                                       "time": round(time.perf_counter() - t0, 3)}) + "\n")
+                if cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0 \
+                        and step < total:
+                    logf.flush()
+                    save_checkpoint()
+                if cfg["sample_every"] and step % cfg["sample_every"] == 0 and step < total:
+                    _sample_grid(ema_diffusion, cfg, step,
+                                 os.path.join(cfg["out"], f"samples_{step:06d}.png"), device)
+                if step >= total:
+                    break
+    finally:
+        bar.close()
+        logf.close()
+    save_checkpoint()
+    grid = _sample_grid(ema_diffusion, cfg, step, os.path.join(cfg["out"], "samples.png"),
+                        device)
+    elapsed = time.perf_counter() - t0
+    log(f"done: {step} steps, last loss {last_loss:.4f}, {elapsed:.0f}s; "
+        f"checkpoint {os.path.join(cfg['out'], CHECKPOINT)}, samples {grid}")
+    return {"step": step, "loss": last_loss, "seconds": elapsed, "grid": grid,
+            "checkpoint": os.path.join(cfg["out"], CHECKPOINT)}
+
+
+def _trim_log(path, step):
+    """On resume, drop log lines written after the checkpoint's step."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [ln for ln in f if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    with open(path, "w") as f:
+        f.writelines(lines)

@@ -1,0 +1,309 @@
+"""Noise-prediction networks: ``SimpleUnet`` (the original project's) and ``Unet`` (improved DDPM).
+
+Both are called as ``model(x, t)`` with images ``x`` (B, C, H, W) and integer timesteps ``t`` (B,)
+and return a tensor of the shape of ``x``. H and W must be divisible by the model's
+``downsampling_factor``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from arrayneedle import nn, ops
+from arrayneedle.autograd import Tensor
+
+__all__ = ["SinusoidalPosEmb", "Block", "SimpleUnet", "ResBlock", "Attention", "Unet"]
+
+
+def _conv_layers():
+    """Conv2d, ConvTranspose2d, MaxPool2d (looked up when a model is built)."""
+    try:
+        return nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d
+    except AttributeError:
+        from arrayneedle.nn.conv import Conv2d, ConvTranspose2d, MaxPool2d
+        return Conv2d, ConvTranspose2d, MaxPool2d
+
+
+def _check_input(name, x, t, in_channels, factor):
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        raise ValueError(f"{name}: expected images of shape (B, C, H, W), got "
+                         f"{x.shape if isinstance(x, Tensor) else type(x).__name__}")
+    b, c, h, w = x.shape
+    if c != in_channels:
+        raise ValueError(f"{name}: expected {in_channels} input channel(s), got {c} "
+                         f"(input shape {x.shape})")
+    if h % factor or w % factor:
+        raise ValueError(f"{name}: image size {h}x{w} is not divisible by the downsampling "
+                         f"factor {factor}; use a height and width that are multiples of "
+                         f"{factor}")
+    if not isinstance(t, Tensor):
+        t = Tensor(np.broadcast_to(np.asarray(t, dtype=np.int64), (b,)).copy(), device=x.device)
+    if t.shape != (b,):
+        raise ValueError(f"{name}: expected timesteps of shape ({b},), got {t.shape}")
+    return t
+
+
+class SinusoidalPosEmb(nn.Module):
+    """Transformer-style embedding of timesteps: for each of dim/2 frequencies
+    f_k = 10000^(-k/(dim/2 - 1)), the pair (sin(t f_k), cos(t f_k)), interleaved per
+    frequency. No parameters; t carries no gradient, so it is computed on raw arrays."""
+
+    def __init__(self, dim, max_period=10000.0):
+        super().__init__()
+        if dim < 4 or dim % 2:
+            raise ValueError(f"SinusoidalPosEmb: dim must be an even number >= 4, got {dim}")
+        self.dim = dim
+        half = dim // 2
+        self._freqs = np.exp(np.arange(half, dtype=np.float64)
+                             * -(math.log(max_period) / (half - 1))).astype(np.float32)
+        self._on_device = {}
+
+    def forward(self, t):
+        dev = t.device
+        xp = dev.xp
+        f = self._on_device.get(dev)
+        if f is None:
+            f = self._on_device[dev] = dev.asarray(self._freqs)
+        args = xp.astype(t.data, f.dtype)[:, None] * f[None, :]
+        emb = xp.stack((xp.sin(args), xp.cos(args)), axis=-1)  # (B, dim/2, 2): interleaved
+        return Tensor._wrap(xp.reshape(emb, (t.shape[0], self.dim)), dev)
+
+    def extra_repr(self):
+        return str(self.dim)
+
+
+# ---------------------------------------------------------------------------------------------
+# SimpleUnet: the original project's architecture, with its attribute names
+# ---------------------------------------------------------------------------------------------
+class Block(nn.Module):
+    """conv3x3 -> ReLU -> BN, + ReLU(Linear(t)), conv3x3 -> ReLU -> BN, then ``transform``:
+    MaxPool 2 (down) or ConvTranspose2d(4, stride 2, padding 1) (up, whose input is the
+    2*in_ch channels of x and its skip)."""
+
+    def __init__(self, in_ch, out_ch, time_emb_dim, up=False):
+        super().__init__()
+        Conv2d, ConvTranspose2d, MaxPool2d = _conv_layers()
+        self.time_mlp = nn.Linear(time_emb_dim, out_ch)
+        if up:
+            self.conv1 = Conv2d(2 * in_ch, out_ch, 3, padding=1)
+            self.transform = ConvTranspose2d(out_ch, out_ch, 4, 2, 1)
+        else:
+            self.conv1 = Conv2d(in_ch, out_ch, 3, padding=1)
+            self.transform = MaxPool2d(2)
+        self.conv2 = Conv2d(out_ch, out_ch, 3, padding=1)
+        self.bnorm1 = nn.BatchNorm2d(out_ch)
+        self.bnorm2 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU()
+        self.out_ch = out_ch
+
+    def forward(self, x, t):
+        h = self.bnorm1(ops.relu(self.conv1(x)))
+        time_emb = ops.relu(self.time_mlp(t))
+        h = h + ops.reshape(time_emb, (time_emb.shape[0], self.out_ch, 1, 1))
+        h = self.bnorm2(ops.relu(self.conv2(h)))
+        return self.transform(h)
+
+
+class SimpleUnet(nn.Module):
+    """The original needle project's UNet.
+
+    ``channels`` are the widths of conv0 and of each down block (ups mirror them); the image
+    size must be divisible by ``2 ** (len(channels) - 1)``.
+    """
+
+    def __init__(self, channels=(32, 64, 128), in_channels=3, time_emb_dim=16, out_channels=None):
+        super().__init__()
+        channels = tuple(int(c) for c in channels)
+        if len(channels) < 2:
+            raise ValueError(f"SimpleUnet: need at least two channel widths, got {channels}")
+        self.in_channels = in_channels
+        self.out_channels = in_channels if out_channels is None else out_channels
+        self.downsampling_factor = 2 ** (len(channels) - 1)
+        Conv2d, _, _ = _conv_layers()
+        down_channels, up_channels = channels, channels[::-1]
+        self.time_mlp = nn.Sequential(SinusoidalPosEmb(time_emb_dim),
+                                      nn.Linear(time_emb_dim, time_emb_dim), nn.ReLU())
+        self.conv0 = Conv2d(in_channels, down_channels[0], 3, padding=1)
+        self.downs = [Block(down_channels[i], down_channels[i + 1], time_emb_dim)
+                      for i in range(len(down_channels) - 1)]
+        self.ups = [Block(up_channels[i], up_channels[i + 1], time_emb_dim, up=True)
+                    for i in range(len(up_channels) - 1)]
+        self.output = Conv2d(up_channels[-1], self.out_channels, 1)
+
+    def forward(self, x, timestep):
+        timestep = _check_input("SimpleUnet", x, timestep, self.in_channels,
+                                self.downsampling_factor)
+        t = self.time_mlp(timestep)
+        x = self.conv0(x)
+        residual_inputs = []
+        for down in self.downs:
+            x = down(x, t)
+            residual_inputs.append(x)
+        for up in self.ups:
+            residual_x = residual_inputs.pop()
+            b, c, h, w = x.shape
+            # (x, skip) stacked on axis 2 -> (B, C, 2, H, W) -> 2C channels, interleaved
+            x = ops.reshape(ops.stack((x, residual_x), axis=2), (b, 2 * c, h, w))
+            x = up(x, t)
+        return self.output(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unet: improved-DDPM style
+# ---------------------------------------------------------------------------------------------
+class ResBlock(nn.Module):
+    """GroupNorm -> SiLU -> conv3x3, + Linear(time), GroupNorm -> SiLU -> [Dropout] -> conv3x3,
+    plus the input (through a 1x1 conv when the width changes)."""
+
+    def __init__(self, in_ch, out_ch, time_dim, groups=8, dropout=0.0):
+        super().__init__()
+        Conv2d, _, _ = _conv_layers()
+        self.norm1 = nn.GroupNorm(groups, in_ch)
+        self.conv1 = Conv2d(in_ch, out_ch, 3, padding=1)
+        self.time_proj = nn.Linear(time_dim, out_ch)
+        self.norm2 = nn.GroupNorm(groups, out_ch)
+        self.dropout = nn.Dropout(dropout) if dropout else None
+        self.conv2 = Conv2d(out_ch, out_ch, 3, padding=1)
+        self.skip = Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
+        self.out_ch = out_ch
+
+    def forward(self, x, temb):
+        """``temb``: the activated time embedding (B, time_dim)."""
+        h = self.conv1(ops.silu(self.norm1(x)))
+        h = h + ops.reshape(self.time_proj(temb), (x.shape[0], self.out_ch, 1, 1))
+        h = ops.silu(self.norm2(h))
+        if self.dropout is not None:
+            h = self.dropout(h)
+        h = self.conv2(h)
+        return h + (self.skip(x) if self.skip is not None else x)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over the H*W positions, with a residual connection.
+
+    The projections are (out, in) weight matrices applied by matmul to the (B, C, H*W) view of
+    the image (a 1x1 convolution without the im2col)."""
+
+    def __init__(self, channels, heads=4, groups=8):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"Attention: channels ({channels}) must be divisible by heads "
+                             f"({heads})")
+        self.channels, self.heads = channels, heads
+        self.norm = nn.GroupNorm(groups, channels)
+        self.to_qkv = nn.Linear(channels, 3 * channels, bias=False)
+        self.to_out = nn.Linear(channels, channels)
+        self.scale = (channels // heads) ** -0.5
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        n, nh = h * w, self.heads
+        d = c // nh
+        y = ops.reshape(self.norm(x), (b, c, n))
+        qkv = ops.matmul(self.to_qkv.weight, y)                      # (B, 3C, N)
+        qkv = ops.reshape(qkv, (b, 3, nh, d, n))
+        q, k, v = qkv[:, 0, ...], qkv[:, 1, ...], qkv[:, 2, ...]        # (B, heads, d, N)
+        sim = ops.matmul(ops.transpose(q * self.scale), k)           # (B, heads, N, N)
+        attn = ops.softmax(sim, axis=-1)
+        out = ops.matmul(v, ops.transpose(attn))                      # (B, heads, d, N)
+        out = ops.matmul(self.to_out.weight, ops.reshape(out, (b, c, n)))
+        out = out + ops.reshape(self.to_out.bias, (c, 1))
+        return x + ops.reshape(out, (b, c, h, w))
+
+
+class _Down(nn.Module):
+    def __init__(self, in_ch, out_ch, time_dim, groups, attention, last, heads, dropout):
+        super().__init__()
+        Conv2d, _, _ = _conv_layers()
+        self.block = ResBlock(in_ch, out_ch, time_dim, groups, dropout)
+        self.attn = Attention(out_ch, heads, groups) if attention else None
+        self.down = None if last else Conv2d(out_ch, out_ch, 3, stride=2, padding=1)
+
+
+class _Up(nn.Module):
+    def __init__(self, in_ch, skip_ch, out_ch, time_dim, groups, attention, first, heads,
+                 dropout):
+        super().__init__()
+        _, ConvTranspose2d, _ = _conv_layers()
+        self.block = ResBlock(in_ch + skip_ch, out_ch, time_dim, groups, dropout)
+        self.attn = Attention(out_ch, heads, groups) if attention else None
+        self.up = None if first else ConvTranspose2d(out_ch, out_ch, 4, 2, 1)
+
+
+class Unet(nn.Module):
+    """A UNet in the style of improved DDPM (Nichol & Dhariwal 2021).
+
+    ``dim * m`` channels at each level ``m`` of ``dim_mults`` (resolution halves between
+    levels: strided 3x3 conv down, 4x4 stride-2 conv-transpose up); one residual block per
+    level on the way down and one on the way up (taking the skip by concatenation); a middle
+    of ResBlock, self-attention, ResBlock at the lowest resolution; self-attention also at
+    the levels in ``attention_at`` (default: the lowest). The time embedding (sinusoidal ->
+    Linear -> SiLU -> Linear) is added in every residual block.
+    """
+
+    def __init__(self, dim=64, dim_mults=(1, 2, 4), in_channels=3, attention_at=None, groups=8,
+                 heads=4, dropout=0.0, out_channels=None):
+        super().__init__()
+        dim_mults = tuple(int(m) for m in dim_mults)
+        levels = len(dim_mults)
+        if levels < 1:
+            raise ValueError("Unet: dim_mults needs at least one level")
+        chs = [dim * m for m in dim_mults]
+        bad = sorted({c for c in [dim] + chs if c % groups})
+        if bad:
+            raise ValueError(f"Unet: channel widths {bad} are not divisible by groups={groups} "
+                             f"(widths are dim * dim_mults = {chs})")
+        if attention_at is None:
+            attention_at = (levels - 1,)
+        att = set()
+        for i in attention_at:
+            if not -levels <= int(i) < levels:
+                raise ValueError(f"Unet: attention_at level {i} out of range for {levels} "
+                                 f"levels")
+            att.add(int(i) % levels)
+        self.in_channels = in_channels
+        self.out_channels = in_channels if out_channels is None else out_channels
+        self.downsampling_factor = 2 ** (levels - 1)
+        Conv2d, _, _ = _conv_layers()
+        time_dim = dim * 4
+        self.time_mlp = nn.Sequential(SinusoidalPosEmb(dim), nn.Linear(dim, time_dim), nn.SiLU(),
+                                      nn.Linear(time_dim, time_dim))
+        self.init_conv = Conv2d(in_channels, dim, 3, padding=1)
+        self.downs = []
+        prev = dim
+        for i, c in enumerate(chs):
+            self.downs.append(_Down(prev, c, time_dim, groups, i in att, i == levels - 1, heads,
+                                    dropout))
+            prev = c
+        self.mid_block1 = ResBlock(prev, prev, time_dim, groups, dropout)
+        self.mid_attn = Attention(prev, heads, groups)
+        self.mid_block2 = ResBlock(prev, prev, time_dim, groups, dropout)
+        self.ups = []
+        for i in reversed(range(levels)):
+            self.ups.append(_Up(prev, chs[i], chs[i], time_dim, groups, i in att, i == 0, heads,
+                                dropout))
+            prev = chs[i]
+        self.final_norm = nn.GroupNorm(groups, chs[0])
+        self.final_conv = Conv2d(chs[0], self.out_channels, 3, padding=1)
+
+    def forward(self, x, timestep):
+        timestep = _check_input("Unet", x, timestep, self.in_channels, self.downsampling_factor)
+        temb = ops.silu(self.time_mlp(timestep))  # every block projects the activated embedding
+        h = self.init_conv(x)
+        skips = []
+        for level in self.downs:
+            h = level.block(h, temb)
+            if level.attn is not None:
+                h = level.attn(h)
+            skips.append(h)
+            if level.down is not None:
+                h = level.down(h)
+        h = self.mid_block2(self.mid_attn(self.mid_block1(h, temb)), temb)
+        for level in self.ups:
+            h = level.block(ops.concat((h, skips.pop()), axis=1), temb)
+            if level.attn is not None:
+                h = level.attn(h)
+            if level.up is not None:
+                h = level.up(h)
+        return self.final_conv(ops.silu(self.final_norm(h)))

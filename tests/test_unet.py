@@ -1,0 +1,228 @@
+"""SimpleUnet and Unet: shapes, gradients, overfitting one batch, the original's layout."""
+import numpy as np
+import pytest
+
+import arrayneedle as an
+from arrayneedle import optim
+from diffusion import EMA, GaussianDiffusion, SimpleUnet, SinusoidalPosEmb, Unet
+
+TINY = {
+    "SimpleUnet": lambda c: SimpleUnet(channels=(4, 8, 16), in_channels=c, time_emb_dim=8),
+    "Unet": lambda c: Unet(dim=8, dim_mults=(1, 2, 2), in_channels=c, groups=4, heads=2),
+}
+
+
+@pytest.mark.parametrize("name", list(TINY))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_output_shape_equals_input_shape(name, channels):
+    model = TINY[name](channels)
+    assert model.downsampling_factor == 4
+    for size in (8, 16, 32):
+        x = an.randn(2, channels, size, size)
+        t = an.tensor(np.array([0, 999]))
+        y = model(x, t)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert np.isfinite(y.numpy()).all()
+    # non-square, eval mode, and a Python int timestep
+    model.eval()
+    assert model(an.randn(1, channels, 8, 16), 5).shape == (1, channels, 8, 16)
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_every_parameter_gets_a_gradient(name):
+    model = TINY[name](3)
+    x = an.randn(3, 3, 8, 8)
+    loss = (model(x, an.tensor(np.array([1, 50, 300]))) ** 2).mean()
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, pname
+        g = p.grad.numpy()
+        assert g.shape == p.shape and np.isfinite(g).all(), pname
+        assert np.abs(g).max() > 0, pname
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_tiny_model_overfits_one_batch(name):
+    an.manual_seed(1)
+    model = TINY[name](1)
+    d = GaussianDiffusion(model, timesteps=100)
+    x0 = an.tensor(np.random.default_rng(0).uniform(-1, 1, (4, 1, 8, 8)).astype(np.float32))
+    t = an.tensor(np.array([5, 30, 60, 90]))
+    noise = an.randn(4, 1, 8, 8)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    trivial = float((noise.numpy() ** 2).mean())  # the loss of always predicting zero
+    first = None
+    for step in range(200):
+        loss = d.p_losses(x0, t, noise)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+        if loss.item() * 5 <= min(first, trivial):
+            break
+    # at least 5x below the first loss, and 5x below predicting zero (no mean-only shortcut)
+    assert loss.item() * 5 <= min(first, trivial), (first, trivial, loss.item(), step)
+
+
+def test_sinusoidal_embedding_interleaves_sin_and_cos():
+    emb = SinusoidalPosEmb(8)
+    t = an.tensor(np.array([0, 3, 100]))
+    e = emb(t).numpy()
+    freqs = np.exp(np.arange(4) * -(np.log(10000.0) / 3))
+    args = np.array([0, 3, 100])[:, None] * freqs[None]
+    np.testing.assert_allclose(e[:, 0::2], np.sin(args), atol=1e-5)
+    np.testing.assert_allclose(e[:, 1::2], np.cos(args), atol=1e-5)
+    assert e.shape == (3, 8) and emb.parameters() == [] and emb.state_dict() == {}
+    with pytest.raises(ValueError, match="even"):
+        SinusoidalPosEmb(7)
+
+
+def test_simple_unet_keys_match_the_original():
+    m = SimpleUnet(channels=(4, 8, 16), in_channels=3, time_emb_dim=8)
+    keys = list(m.state_dict())
+    block = ["time_mlp.weight", "time_mlp.bias", "conv1.weight", "conv1.bias",
+             "conv2.weight", "conv2.bias", "bnorm1.weight", "bnorm1.bias",
+             "bnorm1.running_mean", "bnorm1.running_var", "bnorm1.num_batches_tracked",
+             "bnorm2.weight", "bnorm2.bias", "bnorm2.running_mean", "bnorm2.running_var",
+             "bnorm2.num_batches_tracked"]
+    up_block = block[:4] + ["transform.weight", "transform.bias"] + block[4:]
+    expected = (["time_mlp.1.weight", "time_mlp.1.bias", "conv0.weight", "conv0.bias"]
+                + [f"downs.{i}.{k}" for i in range(2) for k in block]
+                + [f"ups.{i}.{k}" for i in range(2) for k in up_block]
+                + ["output.weight", "output.bias"])
+    assert keys == expected
+    sd = m.state_dict()
+    assert sd["ups.0.conv1.weight"].shape == (8, 32, 3, 3)  # 2 * 16 stacked channels in
+    assert sd["ups.0.transform.weight"].shape == (8, 8, 4, 4)
+    assert sd["output.weight"].shape == (3, 4, 1, 1)
+
+
+def test_simple_unet_matches_a_pytorch_build_of_the_original():
+    torch = pytest.importorskip("torch")
+    tnn = torch.nn
+
+    class TPos(tnn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.dim = dim
+
+        def forward(self, t):
+            half = self.dim // 2
+            f = torch.exp(torch.arange(half) * -(np.log(10000.0) / (half - 1)))
+            a = t[:, None].float() * f[None]
+            return torch.stack((a.sin(), a.cos()), dim=-1).reshape(t.shape[0], self.dim)
+
+    class TBlock(tnn.Module):
+        def __init__(self, i, o, tdim, up=False):
+            super().__init__()
+            self.time_mlp = tnn.Linear(tdim, o)
+            if up:
+                self.conv1 = tnn.Conv2d(2 * i, o, 3, padding=1)
+                self.transform = tnn.ConvTranspose2d(o, o, 4, 2, 1)
+            else:
+                self.conv1 = tnn.Conv2d(i, o, 3, padding=1)
+                self.transform = tnn.MaxPool2d(2)
+            self.conv2 = tnn.Conv2d(o, o, 3, padding=1)
+            self.bnorm1, self.bnorm2 = tnn.BatchNorm2d(o), tnn.BatchNorm2d(o)
+            self.relu = tnn.ReLU()
+
+        def forward(self, x, t):
+            h = self.bnorm1(self.relu(self.conv1(x)))
+            h = h + self.relu(self.time_mlp(t))[..., None, None]
+            return self.transform(self.bnorm2(self.relu(self.conv2(h))))
+
+    class TSimpleUnet(tnn.Module):
+        def __init__(self, ch, c_in, tdim):
+            super().__init__()
+            up = ch[::-1]
+            self.time_mlp = tnn.Sequential(TPos(tdim), tnn.Linear(tdim, tdim), tnn.ReLU())
+            self.conv0 = tnn.Conv2d(c_in, ch[0], 3, padding=1)
+            self.downs = tnn.ModuleList([TBlock(ch[i], ch[i + 1], tdim)
+                                         for i in range(len(ch) - 1)])
+            self.ups = tnn.ModuleList([TBlock(up[i], up[i + 1], tdim, True)
+                                       for i in range(len(up) - 1)])
+            self.output = tnn.Conv2d(ch[0], c_in, 1)
+
+        def forward(self, x, ts):
+            t = self.time_mlp(ts)
+            x = self.conv0(x)
+            res = []
+            for down in self.downs:
+                x = down(x, t)
+                res.append(x)
+            for up in self.ups:
+                r = res.pop()
+                b, c, h, w = x.shape
+                x = up(torch.stack((x, r), dim=2).reshape(b, 2 * c, h, w), t)
+            return self.output(x)
+
+    ours = SimpleUnet(channels=(4, 8, 16), in_channels=3, time_emb_dim=8)
+    ref = TSimpleUnet((4, 8, 16), 3, 8)
+    ref_keys = list(ref.state_dict())
+    assert list(ours.state_dict()) == ref_keys
+    ref.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
+                         for k, v in ours.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    ts = np.array([3, 400])
+    for mode in ("train", "eval"):
+        ours.train(mode == "train")
+        ref.train(mode == "train")
+        with torch.no_grad():
+            expect = ref(torch.from_numpy(x), torch.from_numpy(ts)).numpy()
+        got = ours(an.tensor(x), an.tensor(ts)).numpy()
+        np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4, err_msg=mode)
+
+
+def test_unet_attention_and_structure():
+    m = Unet(dim=8, dim_mults=(1, 2, 4), groups=4, heads=2)
+    names = [n for n, _ in m.named_modules()]
+    assert "mid_attn" in names and "downs.2.attn" in names and "ups.0.attn" in names
+    assert "downs.0.attn" not in names
+    m2 = Unet(dim=8, dim_mults=(1, 2), groups=4, heads=2, attention_at=())
+    assert "downs.1.attn" not in [n for n, _ in m2.named_modules()]
+    assert m.downsampling_factor == 4
+
+
+def test_sampling_with_a_unet_and_its_ema():
+    model = TINY["SimpleUnet"](1)
+    d = GaussianDiffusion(model, timesteps=30)
+    d(an.randn(2, 1, 8, 8)).backward()  # one training forward moves the BN statistics
+    ema = EMA(d, decay=0.9)
+    ema.update()
+    for name, b in model.named_buffers():
+        np.testing.assert_array_equal(dict(ema.ema_model.model.named_buffers())[name].numpy(),
+                                      b.numpy())
+    x = ema.ema_model.sample(2, 8, channels=1, sampler="ddim", steps=4, progress=False)
+    assert x.shape == (2, 1, 8, 8) and np.isfinite(x.numpy()).all()
+    x = d.sample(1, 8, channels=1, progress=False)
+    assert x.shape == (1, 1, 8, 8) and model.training
+
+
+def test_error_messages():
+    for model in (TINY["SimpleUnet"](3), TINY["Unet"](3)):
+        with pytest.raises(ValueError, match="downsampling factor 4"):
+            model(an.randn(1, 3, 10, 12), an.tensor([1]))
+        with pytest.raises(ValueError, match="3 input channel"):
+            model(an.randn(1, 1, 8, 8), an.tensor([1]))
+        with pytest.raises(ValueError, match="timesteps of shape"):
+            model(an.randn(2, 3, 8, 8), an.tensor([1, 2, 3]))
+        with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+            model(an.randn(3, 8, 8), an.tensor([1]))
+    with pytest.raises(ValueError, match="divisible by groups=8"):
+        Unet(dim=12, groups=8)
+    with pytest.raises(ValueError, match="out of range"):
+        Unet(dim=8, groups=4, attention_at=(5,))
+
+
+def test_models_and_samplers_use_only_the_array_api():
+    xps = pytest.importorskip("array_api_strict")
+    dev = an.Tensor(xps.asarray(np.zeros(1, np.float32))).device
+    for make in TINY.values():
+        d = GaussianDiffusion(make(1).to(dev), timesteps=30)
+        assert d.device is dev
+        d(an.Tensor(xps.asarray(np.random.rand(2, 1, 8, 8).astype(np.float32)))).backward()
+        ema = EMA(d)
+        ema.update()
+        x = ema.ema_model.sample(2, 8, channels=1, sampler="ddim", steps=3, progress=False)
+        assert type(x.data).__module__.startswith("array_api_strict")
+        assert d.sample(1, 8, channels=1, progress=False).shape == (1, 1, 8, 8)
