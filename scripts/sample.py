@@ -56,8 +56,10 @@ def main(argv=None):
         return 2
     cfg = ck["config"]
     model = build_model(cfg)
-    weights = ck.get("ema", {}).get("model") if isinstance(ck.get("ema"), dict) else None
+    ema = ck.get("ema")
+    weights = ema.get("ema_model") if isinstance(ema, dict) else None
     model.load_state_dict(weights if weights is not None else ck["model"])
+    print(f"using the {'EMA' if weights is not None else 'raw'} weights of step {ck['step']}")
     model.to(device).eval()
     diffusion = GaussianDiffusion(model, timesteps=cfg["timesteps"],
                                   beta_schedule=cfg["schedule"], loss_type=cfg["loss"]).to(device)

@@ -74,13 +74,15 @@ def test_resume_matches_straight_run(tmp_path):
     np.testing.assert_allclose(lb, la, rtol=1e-5)
 
 
-def test_sample_script_png_and_gif(tmp_path):
+def test_sample_script_png_and_gif(tmp_path, capsys):
     out = tmp_path / "run"
     assert _train(out, "--steps", "2") == 0
+    capsys.readouterr()
     grid, gif = tmp_path / "grid.png", tmp_path / "anim.gif"
     assert sample_script.main(["--checkpoint", str(out / "checkpoint.npz"), "--n", "4",
                                "--sampler", "ddpm", "--out", str(grid), "--gif", str(gif),
                                "--frames", "5", "--no-progress"]) == 0
+    assert "using the EMA weights of step 2" in capsys.readouterr().out
     from PIL import Image
     assert Image.open(grid).size[0] > 8
     g = Image.open(gif)
