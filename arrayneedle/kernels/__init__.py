@@ -1,7 +1,74 @@
 """Performance-critical array kernels, dispatched by the array's library.
 
-Only this package (and ``backend.py``) may know whether NumPy or CuPy is underneath.
+Only this package (and ``backend.py``) may know whether NumPy or CuPy is underneath. Each
+public function picks ``cpu`` (NumPy), ``cuda`` (CuPy RawKernels, imported lazily) or
+``portable`` (any other array-API namespace) from its first array argument.
+
+Convolution geometry arguments (``kernel_size``, ``stride``, ``padding``, ``dilation``) are
+ints or pairs; arrays are NCHW.
+
+- ``im2col(x, kernel_size, stride=1, padding=0, dilation=1)`` -> ``cols`` of shape
+  ``(C*kh*kw, N, OH, OW)``, rows ordered as the columns of ``weight.reshape(O, -1)``
+  (zero where a window reaches into the padding).
+- ``col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1)`` -> the adjoint:
+  an array of ``x_shape`` summing every column entry into the pixel it came from.
+- ``dilate(x, axes, dilation)``: ``dilation`` zeros after every element along ``axes``;
+  ``undilate`` is its adjoint (every ``dilation+1``-th element).
+- ``maxpool_forward(x, kernel_size, stride, padding)`` -> ``(out, arg)``, ``arg`` an integer
+  array of ``out``'s shape holding the flat tap ``i*kw + j`` of each window's first maximum;
+  ``maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding)`` routes each window's
+  gradient to that one element.
 """
+from __future__ import annotations
+
+import array_api_compat
+
+from . import cpu, portable
+from ._geometry import normalize
 from .index import index_add
 
-__all__ = ["index_add"]
+__all__ = ["index_add", "im2col", "col2im", "dilate", "undilate", "maxpool_forward",
+           "maxpool_backward"]
+
+
+def _impl(array):
+    if array_api_compat.is_numpy_array(array):
+        return cpu
+    if array_api_compat.is_cupy_array(array):
+        from . import cuda
+        return cuda
+    return portable
+
+
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+    k, s, p, d = normalize(kernel_size, stride, padding, dilation)
+    return _impl(x).im2col(x, k, s, p, d)
+
+
+def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
+    k, s, p, d = normalize(kernel_size, stride, padding, dilation)
+    return _impl(cols).col2im(cols, tuple(int(v) for v in x_shape), k, s, p, d)
+
+
+def _axes(axes, ndim):
+    if isinstance(axes, int):
+        axes = (axes,)
+    return tuple(sorted({int(a) % ndim for a in axes}))
+
+
+def dilate(x, axes, dilation):
+    return _impl(x).dilate(x, _axes(axes, x.ndim), int(dilation))
+
+
+def undilate(x, axes, dilation):
+    return _impl(x).undilate(x, _axes(axes, x.ndim), int(dilation))
+
+
+def maxpool_forward(x, kernel_size, stride, padding=0):
+    k, s, p, _ = normalize(kernel_size, stride, padding)
+    return _impl(x).maxpool_forward(x, k, s, p)
+
+
+def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding=0):
+    k, s, p, _ = normalize(kernel_size, stride, padding)
+    return _impl(grad).maxpool_backward(grad, arg, tuple(int(v) for v in x_shape), k, s, p)

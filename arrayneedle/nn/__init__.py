@@ -4,3 +4,4 @@ from .layers import (Identity, Linear, Flatten, ReLU, SiLU, Sigmoid, Tanh, Seque
                      Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Embedding)
 from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, SoftmaxLoss, mse_loss,
                    l1_loss, huber_loss, cross_entropy)
+from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPool

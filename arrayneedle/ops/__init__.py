@@ -443,3 +443,8 @@ def _attach():
 
 
 _attach()
+
+from .conv import conv2d, conv_transpose2d, dilate, undilate  # noqa: E402
+from .pool import max_pool2d  # noqa: E402
+
+__all__ += ["conv2d", "conv_transpose2d", "dilate", "undilate", "max_pool2d"]

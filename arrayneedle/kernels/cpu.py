@@ -1,0 +1,167 @@
+"""NumPy kernels: im2col/col2im, dilate/undilate, max-pooling.
+
+No Python loops over batch, channels or pixels: every loop below runs over kernel taps only.
+
+Column layout (shared with the CUDA and portable kernels): ``im2col`` returns ``cols`` of
+shape ``(C*kh*kw, N, OH, OW)``, row ``(c, i, j)`` matching ``weight.reshape(O, C*kh*kw)``.
+The forward convolution is then one BLAS matmul ``W(O, C*kh*kw) @ cols`` whose result
+``(O, N, OH, OW)`` becomes NCHW with one cheap copy (k*k times smaller than ``cols``), the
+weight gradient is one matmul ``g(O, N*OH*OW) @ cols.T`` and the column gradient
+``W.T @ g``. (A 'pitched' variant that makes every tap one long contiguous run, at the cost of
+a few wasted matmul columns, was measured and was not faster end to end.)
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._geometry import conv_geometry
+
+
+def _tune_glibc_malloc():
+    """Keep freed heap memory for reuse instead of returning it to the OS at once.
+
+    A training step allocates and frees the same large temporaries (im2col columns, padded
+    inputs, matmul outputs) every time. With glibc's defaults each of them is handed back to
+    the OS when freed and page-faulted in (and zeroed) again on the next step, which made a
+    3x3 conv forward+backward at (12, 64, 32, 32) about 2.5x slower (77 ms against 30 ms per
+    step, measured). So arrays up to 32 MiB come from the heap (a fixed mmap threshold), and up
+    to 256 MiB of free memory stays at the top of the heap. Set ARRAYNEEDLE_MALLOC_TUNING=0
+    to leave the allocator alone.
+    """
+    import os
+    import sys
+    if os.environ.get("ARRAYNEEDLE_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith(
+            "linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (e.g. musl)
+            return False
+        M_TOP_PAD, M_MMAP_THRESHOLD = -2, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        ok &= libc.mallopt(M_TOP_PAD, 256 << 20)
+        return bool(ok)
+    except (OSError, AttributeError):
+        return False
+
+
+MALLOC_TUNED = _tune_glibc_malloc()
+
+
+def _pad_nchw(x, ph, pw, value=0):
+    """x padded by (ph, pw) on both sides of the last two axes (x itself without padding)."""
+    if ph == 0 and pw == 0:
+        return x
+    N, C, H, W = x.shape
+    if value == 0:
+        out = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    else:
+        out = np.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
+    out[:, :, ph:ph + H, pw:pw + W] = x
+    return out
+
+
+def im2col(x, kernel_size, stride, padding, dilation):
+    """Columns ``(C*kh*kw, N, OH, OW)`` of the NCHW array ``x``: a strided window view of the
+    padded input, then one copy into the column layout."""
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
+    xp = _pad_nchw(x, ph, pw)
+    win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, kh, kw), a view
+    cols = np.empty((C, kh, kw, N, OH, OW), dtype=x.dtype)
+    cols[...] = win.transpose(1, 4, 5, 0, 2, 3)
+    return cols.reshape(C * kh * kw, N, OH, OW)
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    """The adjoint of im2col: sums ``cols`` ``(C*kh*kw, N, OH, OW)`` into an array of
+    ``x_shape`` with k*k strided slice-adds (a cropped view when there is padding)."""
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    OH, OW = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
+    src = cols.reshape(C, kh, kw, N, OH, OW)
+    acc = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dst = acc[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh,
+                      j * dw:j * dw + sw * (OW - 1) + 1:sw]
+            np.add(dst, src[:, i, j].transpose(1, 0, 2, 3), out=dst)
+    if ph or pw:
+        return acc[:, :, ph:ph + H, pw:pw + W]
+    return acc
+
+
+def dilate(x, axes, dilation):
+    """Insert ``dilation`` zeros after every element along ``axes`` (length n -> n*(d+1))."""
+    step = dilation + 1
+    shape = list(x.shape)
+    index = [slice(None)] * x.ndim
+    for ax in axes:
+        shape[ax] *= step
+        index[ax] = slice(None, None, step)
+    out = np.zeros(shape, dtype=x.dtype)
+    out[tuple(index)] = x
+    return out
+
+
+def undilate(x, axes, dilation):
+    """Every (dilation+1)-th element along ``axes`` (the adjoint of ``dilate``); a view."""
+    index = [slice(None)] * x.ndim
+    for ax in axes:
+        index[ax] = slice(None, None, dilation + 1)
+    return x[tuple(index)]
+
+
+def _window_taps(xp, kernel_size, stride, out_hw):
+    """The kh*kw strided views (N, C, OH, OW) of the padded input, one per kernel tap."""
+    (kh, kw), (sh, sw), (OH, OW) = kernel_size, stride, out_hw
+    return [xp[:, :, i:i + sh * (OH - 1) + 1:sh, j:j + sw * (OW - 1) + 1:sw]
+            for i in range(kh) for j in range(kw)]
+
+
+def maxpool_forward(x, kernel_size, stride, padding):
+    """Max over windows; returns ``(out, arg)`` where ``arg`` (int8, or int32 for windows of
+    more than 127 taps) is the flat tap index ``i*kw + j`` of the first maximum of each
+    window in row-major window order (for a window holding NaN, ``out`` is NaN and ``arg``
+    unspecified)."""
+    (kh, kw), (ph, pw) = kernel_size, padding
+    OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
+    xp = _pad_nchw(x, ph, pw, value=-np.inf)
+    kk = kh * kw
+    # the taps side by side, (kk, N, C, OH, OW): kk strided copies, then every pass below runs
+    # over long contiguous rows
+    taps = np.empty((kk,) + (x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
+    for t, v in enumerate(_window_taps(xp, kernel_size, stride, (OH, OW))):
+        taps[t] = v
+    out = taps.max(axis=0)
+    # index of the first maximum = the number of leading taps that differ from it
+    arg = np.zeros(out.shape, dtype=np.int8 if kk <= 127 else np.int32)
+    before = np.ones(out.shape, dtype=bool)
+    for t in range(kk - 1):
+        np.logical_and(before, taps[t] != out, out=before)
+        arg += before
+    return out, arg
+
+
+def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
+    """Gradient of max-pooling: ``grad`` routed to the one maximum of each window (windows may
+    overlap: contributions add)."""
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    OH, OW = grad.shape[2:]
+    tiled = (sh, sw) == (kh, kw) and (OH * kh, OW * kw) == (H + 2 * ph, W + 2 * pw)
+    # windows that tile the (padded) input write every element exactly once
+    acc = (np.empty if tiled else np.zeros)((N, C, H + 2 * ph, W + 2 * pw), dtype=grad.dtype)
+    for t, dst in enumerate(_window_taps(acc, kernel_size, stride, (OH, OW))):
+        contrib = grad * (arg == t)
+        if tiled:
+            dst[...] = contrib
+        else:
+            np.add(dst, contrib, out=dst)
+    if ph or pw:
+        return acc[:, :, ph:ph + H, pw:pw + W]
+    return acc

@@ -1,0 +1,102 @@
+"""The kernels through any Python array-API namespace (k*k strided slices, no library calls
+outside the standard). Used for array-API libraries other than NumPy and CuPy (e.g. the
+array-api-strict test run). Same contracts as ``cpu.py``.
+"""
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from ._geometry import conv_geometry
+
+
+def _pad_nchw(xp, x, ph, pw, value=0.0):
+    if ph == 0 and pw == 0:
+        return x
+    N, C, H, W = x.shape
+    shape = (N, C, H + 2 * ph, W + 2 * pw)
+    out = xp.zeros(shape, dtype=x.dtype) if value == 0 else xp.full(shape, value, dtype=x.dtype)
+    out[:, :, ph:ph + H, pw:pw + W] = x
+    return out
+
+
+def _tap(a, i0, j0, sh, sw, OH, OW):
+    return a[:, :, i0:i0 + sh * (OH - 1) + 1:sh, j0:j0 + sw * (OW - 1) + 1:sw]
+
+
+def im2col(x, kernel_size, stride, padding, dilation):
+    xp = array_namespace(x)
+    N, C, _, _ = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
+    xpd = _pad_nchw(xp, x, ph, pw)
+    taps = [xp.permute_dims(_tap(xpd, i * dh, j * dw, sh, sw, OH, OW), (1, 0, 2, 3))
+            for i in range(kh) for j in range(kw)]  # each (C, N, OH, OW)
+    cols = xp.stack(taps, axis=1)  # (C, kh*kw, N, OH, OW)
+    return xp.reshape(cols, (C * kh * kw, N, OH, OW))
+
+
+def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    xp = array_namespace(cols)
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    OH, OW = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
+    src = xp.reshape(cols, (C, kh, kw, N, OH, OW))
+    acc = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            idx = (slice(None), slice(None), slice(i * dh, i * dh + sh * (OH - 1) + 1, sh),
+                   slice(j * dw, j * dw + sw * (OW - 1) + 1, sw))
+            acc[idx] = acc[idx] + xp.permute_dims(src[:, i, j, ...], (1, 0, 2, 3))
+    return acc[:, :, ph:ph + H, pw:pw + W]
+
+
+def dilate(x, axes, dilation):
+    xp = array_namespace(x)
+    step = dilation + 1
+    shape = list(x.shape)
+    index = [slice(None)] * x.ndim
+    for ax in axes:
+        shape[ax] *= step
+        index[ax] = slice(None, None, step)
+    out = xp.zeros(tuple(shape), dtype=x.dtype)
+    out[tuple(index)] = x
+    return out
+
+
+def undilate(x, axes, dilation):
+    index = [slice(None)] * x.ndim
+    for ax in axes:
+        index[ax] = slice(None, None, dilation + 1)
+    return x[tuple(index)]
+
+
+def maxpool_forward(x, kernel_size, stride, padding):
+    xp = array_namespace(x)
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
+    xpd = _pad_nchw(xp, x, ph, pw, value=-float("inf"))
+    taps = [_tap(xpd, i, j, sh, sw, OH, OW) for i in range(kh) for j in range(kw)]
+    out = taps[0]
+    for v in taps[1:]:
+        out = xp.maximum(out, v)
+    kk = kh * kw
+    itype = xp.int8 if kk <= 127 else xp.int32
+    arg = xp.full(out.shape, kk - 1, dtype=itype)
+    for t in range(kk - 2, -1, -1):
+        arg = xp.where(taps[t] == out, xp.asarray(t, dtype=itype), arg)
+    return out, arg
+
+
+def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
+    xp = array_namespace(grad)
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    OH, OW = grad.shape[2:]
+    acc = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=grad.dtype)
+    zero = xp.zeros((), dtype=grad.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            idx = (slice(None), slice(None), slice(i, i + sh * (OH - 1) + 1, sh),
+                   slice(j, j + sw * (OW - 1) + 1, sw))
+            acc[idx] = acc[idx] + xp.where(arg == i * kw + j, grad, zero)
+    return acc[:, :, ph:ph + H, pw:pw + W]
