@@ -30,13 +30,14 @@ def parse_args(argv=None):
     p.add_argument("--model", choices=["simple", "unet"], default=d["model"],
                    help="simple: the original needle UNet; unet: residual UNet with attention")
     p.add_argument("--channels", default=None,
-                   help="comma-separated widths per level (default 32,64,128)")
+                   help="comma-separated widths per level (default 32,64,128; the image size must "
+                        "divide by 2**(levels-1))")
     p.add_argument("--timesteps", type=int, default=d["timesteps"])
     p.add_argument("--schedule", choices=["linear", "cosine"], default=d["schedule"])
     p.add_argument("--loss", choices=["l1", "l2", "huber"], default=d["loss"])
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, default=None, help="optimizer steps (default: 1 epoch)")
+    g.add_argument("--steps", type=int, default=None, help="optimizer steps (default 2500 unless --epochs)")
     g.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--warmup", type=int, default=d["warmup"], help="linear lr warm-up steps")
