@@ -6,7 +6,7 @@ import math
 from .. import init, ops
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
-from ..ops.norm import moments, normalize
+from ..ops.norm import batch_norm, normalize
 from .module import Module, Parameter
 
 __all__ = ["Identity", "Linear", "Flatten", "ReLU", "SiLU", "Sigmoid", "Tanh", "Sequential",
@@ -164,24 +164,20 @@ class _BatchNorm(Module):
         if x.ndim not in self._input_ndims or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected a {self._input_ndims[-1]}-D input "
                              f"with {self.num_features} channels in dim 1, got shape {x.shape}")
-        axes = (0,) + tuple(range(2, x.ndim))
-        cshape = (1, self.num_features) + (1,) * (x.ndim - 2)
         if self.training or not self.track_running_stats:
-            mean, var = moments(x.data, axes)
+            w, b = (self.weight, self.bias) if self.affine else (None, None)
+            y, mean, var = batch_norm(x, w, b, self.eps)
             if self.training and self.track_running_stats:
                 n = x.size // self.num_features
                 m = self.momentum
-                xp = x.device.xp
-                unbiased = xp.reshape(var, (-1,)) * (n / max(n - 1, 1))
+                unbiased = var * (n / max(n - 1, 1))
                 rm, rv = self.running_mean, self.running_var
-                rm.data = rm.data * (1 - m) + xp.reshape(mean, (-1,)) * m
+                rm.data = rm.data * (1 - m) + mean * m
                 rv.data = rv.data * (1 - m) + unbiased * m
                 self.num_batches_tracked.data = self.num_batches_tracked.data + 1
-            y = normalize(x, axes, self.eps, mean, var)
-            if self.affine:
-                y = y * ops.reshape(self.weight, cshape) + ops.reshape(self.bias, cshape)
             return y
         # eval: a per-channel affine map with the running statistics
+        cshape = (1, self.num_features) + (1,) * (x.ndim - 2)
         xp = x.device.xp
         inv = 1.0 / xp.sqrt(self.running_var.data + self.eps)
         scale = Tensor._wrap(xp.reshape(inv, cshape), x.device)

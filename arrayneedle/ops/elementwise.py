@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ._util import unbroadcast
 
 
@@ -178,13 +178,20 @@ class Sigmoid(Function):
 class ReLU(Function):
     def forward(self, a):
         xp = array_namespace(a)
-        out = xp.maximum(a, xp.asarray(0, dtype=a.dtype))
-        self.mask = a > 0
+        # maximum against an array of zeros, not a 0-d zero: NumPy's maximum with a broadcast
+        # scalar misses its vectorised loop (0.40 ms against 0.20 ms, zeros included, at
+        # (12, 64, 32, 32) float32); the results are identical, nan and signed zeros included
+        out = xp.maximum(a, xp.zeros_like(a))
+        if self.needs_input_grad[0] and is_grad_enabled():  # the mask only serves backward
+            self.mask = a > 0
         return out
 
     def backward(self, g):
+        # g * mask rather than where(mask, g, 0): NumPy's where is branchy and ~15x slower
+        # on a random mask (3.6 ms against 0.25 ms at (12, 64, 32, 32) float32). The results
+        # differ only where the input was <= 0 and g is inf or nan (nan instead of 0).
         xp = array_namespace(g)
-        return xp.where(self.mask, g, xp.asarray(0, dtype=g.dtype))
+        return g * xp.astype(self.mask, g.dtype)
 
 
 class SiLU(Function):

@@ -41,3 +41,87 @@ def normalize(x, axes, eps=1e-5, mean=None, var=None):
     if mean is None:
         mean, var = moments(x.data, axes)
     return Normalize.apply(x, axes=axes, mean=mean, var=var, eps=eps)
+
+
+# ---------------------------------------------------------------- BatchNorm (channel axis 1)
+def _per_channel_sum(xp, a):
+    """Sum of ``a`` (N, C, ...) over every axis but 1 -> (C,): a contiguous last-axis sum,
+    then over the batch."""
+    N, C = a.shape[:2]
+    return xp.sum(xp.sum(xp.reshape(a, (N, C, -1)), axis=-1), axis=0)
+
+
+def _per_channel_dot(xp, a, b):
+    """Sum of ``a * b`` over every axis but 1 -> (C,), without the product array."""
+    N, C = a.shape[:2]
+    return xp.sum(xp.vecdot(xp.reshape(a, (N, C, -1)), xp.reshape(b, (N, C, -1)), axis=-1),
+                  axis=0)
+
+
+def _cshape(x):
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batch_moments(x):
+    """Per-channel mean and (population) variance of a raw (N, C, ...) array, both (C,), and
+    the centred array ``x - mean`` they were computed from."""
+    xp = array_namespace(x)
+    n = x.size // x.shape[1] if x.shape[1] else 1
+    mean = _per_channel_sum(xp, x) / n
+    d = x - xp.reshape(mean, _cshape(x))
+    var = _per_channel_dot(xp, d, d) / n
+    return mean, var, d
+
+
+class BatchNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias with batch statistics over every axis
+    but 1, in one Function: forward 2 passes over ``x`` after the statistics, backward 6
+    (instead of about 8 and 11 through separate normalise, multiply and add Functions).
+
+    Inputs: x, then optionally weight and bias (C,); params: ``centered`` (x - mean) and
+    ``inv_std`` (C,) from ``batch_moments``."""
+
+    def forward(self, x, *affine, centered, inv_std):
+        xp = array_namespace(x)
+        cs = _cshape(x)
+        w = affine[0] if affine else None
+        scale = inv_std if w is None else w * inv_std
+        y = centered * xp.reshape(scale, cs)
+        if affine:
+            y += xp.reshape(affine[1], cs)
+        self.d, self.inv_std, self.w = centered, inv_std, w
+        return y
+
+    def backward(self, g):
+        xp = array_namespace(g)
+        need = self.needs_input_grad
+        d, s, w = self.d, self.inv_std, self.w
+        n = g.size // g.shape[1] if g.shape[1] else 1
+        gsum = _per_channel_sum(xp, g)      # sum(g)
+        gd = _per_channel_dot(xp, g, d)     # sum(g * (x - mean)); sum(g * xhat) = gd * s
+        gx = None
+        if need[0]:
+            a = s if w is None else w * s
+            cs = _cshape(g)
+            # gx = a * (g - mean(g) - xhat * mean(g * xhat))
+            gx = g * xp.reshape(a, cs)
+            t = d * xp.reshape(-(a * s * s * gd) / n, cs)
+            t += xp.reshape(-(a * gsum) / n, cs)
+            gx += t
+        if w is None:
+            return gx
+        return gx, (gd * s if need[1] else None), (gsum if need[2] else None)
+
+
+def batch_norm(x, weight=None, bias=None, eps=1e-5):
+    """Batch normalisation of the Tensor ``x`` (N, C, ...) with its own statistics (training
+    mode). Returns ``(y, mean, var)``: the Tensor, and the batch mean and population variance
+    (raw (C,) arrays, for running statistics). ``weight`` and ``bias`` come together or not
+    at all."""
+    if (weight is None) != (bias is None):
+        raise ValueError("batch_norm: pass both weight and bias, or neither")
+    xp = array_namespace(x.data)
+    mean, var, d = batch_moments(x.data)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    params = (weight, bias) if weight is not None else ()
+    return BatchNorm.apply(x, *params, centered=d, inv_std=inv_std), mean, var
