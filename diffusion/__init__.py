@@ -5,8 +5,12 @@ from .schedules import (SCHEDULES, cosine_beta_schedule, get_beta_schedule, line
 from .gaussian import GaussianDiffusion, extract, normalize, unnormalize
 from .unet import Attention, ResBlock, SimpleUnet, SinusoidalPosEmb, Unet
 from .ema import EMA
+from .datasets import (CIFAR10Dataset, ImageArrayDataset, ImageFolder, MNISTDataset,
+                       SyntheticLandscapes, load_cifar10, load_mnist, read_idx, resize_images)
 
 __all__ = ["SCHEDULES", "linear_beta_schedule", "cosine_beta_schedule", "quadratic_beta_schedule",
            "sigmoid_beta_schedule", "get_beta_schedule", "GaussianDiffusion", "extract",
            "normalize", "unnormalize", "SimpleUnet", "Unet", "ResBlock", "Attention",
-           "SinusoidalPosEmb", "EMA"]
+           "SinusoidalPosEmb", "EMA", "SyntheticLandscapes", "ImageFolder", "MNISTDataset",
+           "CIFAR10Dataset", "ImageArrayDataset", "load_mnist", "load_cifar10", "read_idx",
+           "resize_images"]

@@ -965,12 +965,30 @@ def main(argv=None):
     if args.torch_worker:
         return torch_worker_main(args.device, args.threads or 1)
 
-    dev = an.device(args.device)
+    try:
+        dev = an.device(args.device)
+    except (ValueError, RuntimeError) as e:
+        p.error(f"--device: {e}")
     is_cuda = dev.kind == "cuda"
     if args.sizes:
-        sizes = [int(s) for s in args.sizes.split(",") if s]
+        try:
+            sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        except ValueError:
+            p.error(f"--sizes: expected comma-separated integers such as 32,64; got {args.sizes!r}")
+        bad = [s for s in sizes if s < 4 or s % 4]
+        if not sizes or bad:
+            p.error(f"--sizes: SimpleUnet needs image sizes that are positive multiples of 4; "
+                    f"got {args.sizes!r}")
     else:
         sizes = [32] if args.quick else ([32, 64, 128] if is_cuda else [32, 64])
+    for flag, v, lo in (("--steps", args.steps, 1), ("--warmup", args.warmup, 0),
+                        ("--batch", args.batch, 1), ("--profile-top", args.profile_top, 1)):
+        if v is not None and v < lo:
+            p.error(f"{flag} must be >= {lo}; got {v}")
+    if args.wait_quiet is not None and args.wait_quiet < 0:
+        p.error(f"--wait-quiet must be >= 0 seconds; got {args.wait_quiet}")
+    if args.json and os.path.isdir(args.json):
+        p.error(f"--json: {args.json!r} is a directory; give a file name")
     steps = args.steps or (5 if args.quick else 7)
     warmup = 1 if args.quick else args.warmup
 
@@ -1023,9 +1041,15 @@ def main(argv=None):
 
     results["meta"]["waited_for_quiet_s"] = QUIET["waited"]
     results["meta"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1, default=float)
+    if args.json:  # atomically: an earlier results file is never left half-written
+        tmp = f"{args.json}.tmp{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(results, f, indent=1, default=float)
+            os.replace(tmp, args.json)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         print(f"\nwrote {args.json}")
     return results
 
