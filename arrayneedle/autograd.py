@@ -93,8 +93,14 @@ class Function:
                     f"{cls.__name__}: operands are on different devices ({dev} and {t._device}); "
                     f"move them with .to(device) first")
         fn = cls()
-        need = tuple(t.requires_grad for t in tensors)
-        track = any(need) and is_grad_enabled()
+        # Under no_grad nothing will call backward, so every op is told that no input needs a
+        # gradient: forwards then skip saving what backward would read (im2col columns, masks,
+        # normalised activations), which keeps sampling memory and time down.
+        if is_grad_enabled():
+            need = tuple(t.requires_grad for t in tensors)
+        else:
+            need = (False,) * len(tensors)
+        track = any(need)
         fn.needs_input_grad = need
         out = fn.forward(*[t.data for t in tensors], **params)
         if not track:

@@ -177,3 +177,29 @@ def test_to_device_same_device_is_noop_and_astype_differentiable():
     (y * 2).sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_allclose(x.grad.numpy(), [2, 2])
+
+
+def test_no_grad_tells_forward_that_no_input_needs_a_gradient():
+    """Under no_grad ops are told nothing needs a gradient, so they save nothing for backward."""
+    seen = []
+
+    class Probe(an.autograd.Function):
+        def forward(self, a, b):
+            seen.append(self.needs_input_grad)
+            return a + b
+
+        def backward(self, g):
+            return g, g
+
+    x = an.Tensor([1.0, 2.0], requires_grad=True)
+    y = an.Tensor([3.0, 4.0])
+    out = Probe.apply(x, y)
+    assert out.requires_grad and seen[-1] == (True, False)
+    with an.no_grad():
+        out = Probe.apply(x, y)
+    assert not out.requires_grad and out._ctx is None and seen[-1] == (False, False)
+    # a conv under no_grad keeps no im2col columns alive: its output holds no context at all
+    w = an.Tensor(np.ones((2, 1, 3, 3)), requires_grad=True)
+    with an.no_grad():
+        z = an.ops.conv2d(an.Tensor(np.ones((1, 1, 5, 5))), w, padding=1)
+    assert z._ctx is None and float(z.data[0, 0, 2, 2]) == 9.0

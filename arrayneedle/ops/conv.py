@@ -161,8 +161,8 @@ class ConvTranspose2d(Function):
             cols = xp.matmul(xp.matrix_transpose(w2), _channels_first(xp, x))
             cols = xp.reshape(cols, (Cout * kh * kw, N, H, W))
             y = kernels.col2im(cols, (N, Cout) + out_hw, *self.geom)
-        if bias:
-            y = y + xp.reshape(bias[0], (1, Cout, 1, 1))
+        if bias:  # y is a new array of ours (col2im and _conv_raw allocate it)
+            y = _add_bias(xp, y, bias[0])
         self.x = x if self.needs_input_grad[1] else None
         self.w = w if self.needs_input_grad[0] else None
         return y
