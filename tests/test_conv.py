@@ -20,8 +20,9 @@ def _rand(*shape, seed=0):
 
 
 # name, function of Tensors, input shapes. Together the rows reach every code path: the
-# im2col/col2im convolution, its stride-1 'full convolution' input gradient (O < 2C), the 1x1
-# batched-matmul path, and both transposed-convolution forwards.
+# im2col/col2im convolution, its stride-1 'full convolution' input gradient (O < 2C), the
+# few-output-channel adjoint form (2*O <= C), the 1x1 batched-matmul path, and both
+# transposed-convolution forwards.
 GRAD_CASES = [
     ("conv2d_same", lambda x, w, b: ops.conv2d(x, w, b, padding=1),
      [(2, 3, 5, 4), (2, 3, 3, 3), (2,)]),
@@ -32,6 +33,10 @@ GRAD_CASES = [
     ("conv2d_dilated", lambda x, w: ops.conv2d(x, w, dilation=(2, 1), padding=1),
      [(1, 2, 7, 5), (2, 2, 3, 2)]),
     ("conv2d_1x1", lambda x, w, b: ops.conv2d(x, w, b), [(2, 3, 3, 4), (4, 3, 1, 1), (4,)]),
+    ("conv2d_few_outputs", lambda x, w, b: ops.conv2d(x, w, b, padding=1),
+     [(2, 5, 5, 4), (2, 5, 3, 3), (2,)]),
+    ("conv2d_few_outputs_dilated", lambda x, w: ops.conv2d(x, w, padding=(1, 0), dilation=(2, 1)),
+     [(1, 4, 7, 5), (1, 4, 3, 2)]),
     ("conv_transpose2d_stride1", lambda x, w, b: ops.conv_transpose2d(x, w, b, padding=1),
      [(2, 2, 4, 3), (2, 3, 3, 3), (3,)]),
     ("conv_transpose2d_k4s2p1", lambda x, w, b: ops.conv_transpose2d(x, w, b, 2, 1),
@@ -73,6 +78,38 @@ def test_conv_transpose_is_the_adjoint_of_conv(k, s, p, d, shape):
     np.testing.assert_allclose(np.sum(y.numpy() * yv), np.sum(x * xt.numpy()), rtol=1e-10)
 
 
+def naive_conv2d(x, w, b, stride, padding, dilation):
+    """conv2d as a sum over kernel taps of einsums on strided slices of the padded input."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    OH = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    OW = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = np.zeros((N, O, OH, OW)) + (0 if b is None else b[:, None, None])
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i * dh:i * dh + sh * (OH - 1) + 1:sh, j * dw:j * dw + sw * (OW - 1) + 1:sw]
+            y += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j])
+    return y
+
+
+@pytest.mark.parametrize("xs,ws,s,p,d", [
+    ((2, 3, 7, 6), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1)),   # im2col, full-conv input gradient
+    ((2, 2, 7, 6), (5, 2, 3, 2), (1, 1), (1, 0), (1, 1)),   # im2col, col2im input gradient
+    ((2, 6, 7, 6), (3, 6, 3, 3), (1, 1), (1, 1), (1, 1)),   # few outputs: the adjoint form
+    ((1, 8, 9, 7), (2, 8, 3, 2), (1, 1), (2, 0), (2, 1)),   # adjoint form, dilated
+    ((2, 6, 7, 6), (2, 6, 3, 3), (2, 1), (1, 1), (1, 1)),   # few outputs but strided: im2col
+    ((2, 6, 5, 4), (2, 6, 1, 1), (1, 1), (0, 0), (1, 1)),   # 1x1
+])
+def test_conv2d_matches_naive_loops(xs, ws, s, p, d):
+    x, w, b = _rand(*xs, seed=1), _rand(*ws, seed=2), _rand(ws[0], seed=3)
+    y = ops.conv2d(x, w, b, stride=s, padding=p, dilation=d)
+    ref = naive_conv2d(x, w, b, s, p, d)
+    assert y.shape == ref.shape and y.data.flags.c_contiguous
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
 def test_dilate_and_undilate_are_adjoint():
     x, y = _rand(3, 4, seed=1), _rand(6, 12, seed=2)
     dx = ops.dilate(x, (0, 1), 2).numpy()
@@ -94,6 +131,14 @@ def test_float32_stays_float32_and_output_is_contiguous():
     assert z.dtype == np.float32
     ops.sum(z).backward()
     assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+    # the few-output-channel (adjoint) form too, with contiguous gradients
+    x = an.Tensor(_rand(2, 6, 5, 5).astype(np.float32), requires_grad=True)
+    w = an.Tensor(_rand(2, 6, 3, 3).astype(np.float32), requires_grad=True)
+    y = ops.conv2d(x, w, b[:2], padding=1)
+    assert y.dtype == np.float32 and y.data.flags.c_contiguous
+    ops.sum(y * y).backward()
+    for grad in (x.grad, w.grad):
+        assert grad.dtype == np.float32 and grad.data.flags.c_contiguous
 
 
 def test_no_grad_keeps_nothing_for_backward():
@@ -238,6 +283,7 @@ def test_matches_torch():
         ((2, 3, 9, 7), (4, 3, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2))),
         ((2, 4, 8, 8), (4, 4, 3, 3), dict(padding=1)),
         ((1, 3, 6, 5), (5, 3, 1, 1), dict()),
+        ((2, 8, 6, 5), (3, 8, 3, 3), dict(padding=1)),  # few outputs: the adjoint form
     ]
     for xs, ws, kw in cases:
         x, w, b = _rand(*xs, seed=1), _rand(*ws, seed=2), _rand(ws[0], seed=3)

@@ -2,7 +2,10 @@
 
 How the work is laid out (measured on the CPU; see kernels/cpu.py for the column layout):
 
-- ``conv2d`` forward: ``cols = im2col(x)`` of shape ``(C*kh*kw, N, OH, OW)``, one matmul
+- ``conv2d`` with few output channels (stride 1, ``2*O <= C``): computed as the adjoint of a
+  transposed convolution, ``col2im(Wf.T @ x)`` with the flipped, transposed kernel ``Wf``; its
+  gradients share one ``im2col(g)``. Its column arrays have O*kh*kw rows instead of C*kh*kw.
+- ``conv2d`` forward otherwise: ``cols = im2col(x)`` of shape ``(C*kh*kw, N, OH, OW)``, one matmul
   ``W(O, C*kh*kw) @ cols`` -> ``(O, N, OH, OW)``, one copy into contiguous NCHW. ``cols`` is
   kept for the weight gradient when the weight needs one (k*k times the input's memory, for
   one im2col less in backward).
@@ -83,6 +86,26 @@ class Conv2d(Function):
         self.x_shape, self.w_shape = tuple(x.shape), tuple(w.shape)
         w2 = xp.reshape(w, (O, C * kh * kw))
         self.pointwise = (kh, kw) == (1, 1) and stride == (1, 1) and padding == (0, 0)
+        full = _full_padding((kh, kw), padding, dilation) if stride == (1, 1) else None
+        # Few output channels (2*O <= C, e.g. a UNet up block's 2C -> C/2 conv): compute it as
+        # the adjoint of a transposed convolution, col2im(Wf.T @ x), whose columns are
+        # O*kh*kw rows instead of im2col's C*kh*kw. Measured 1.3-1.6x faster forward and
+        # 1.1-1.4x faster forward+backward at 2*O <= C, the same at 2*O == C.
+        self.adjoint = not self.pointwise and full is not None and 2 * O <= C
+        if self.adjoint:
+            self.full = full
+            N, _, H, W = x.shape
+            wf = _flipped_transposed(xp, w)  # (C, O*kh*kw)
+            xcf = _channels_first(xp, x)  # (C, N*H*W)
+            cols = xp.reshape(xp.matmul(xp.matrix_transpose(wf), xcf), (O * kh * kw, N, H, W))
+            OH, OW = (n + 2 * q - d * (k - 1) for n, q, d, k in
+                      zip((H, W), padding, dilation, (kh, kw)))
+            y = kernels.col2im(cols, (N, O, OH, OW), (kh, kw), (1, 1), full, dilation)
+            if bias:
+                y = _add_bias(xp, y, bias[0])
+            self.xcf = xcf if self.needs_input_grad[1] else None
+            self.wf = wf if self.needs_input_grad[0] else None
+            return y
         if self.pointwise:
             # 1x1 convolution: a batched matmul straight on the NCHW layout, no im2col
             N, _, H, W = x.shape
@@ -99,9 +122,29 @@ class Conv2d(Function):
     def backward(self, g):
         xp = array_namespace(g)
         need = self.needs_input_grad
-        gx, gw = (self._grads_pointwise if self.pointwise else self._grads)(xp, g, *need[:2])
+        grads = (self._grads_adjoint if self.adjoint else
+                 self._grads_pointwise if self.pointwise else self._grads)
+        gx, gw = grads(xp, g, *need[:2])
         if len(need) > 2:
             return gx, gw, (xp.sum(g, axis=(0, 2, 3)) if need[2] else None)
+        return gx, gw
+
+    def _grads_adjoint(self, xp, g, need_x, need_w):
+        """Gradients of the adjoint form: one im2col of ``g`` (O*kh*kw rows) serves both."""
+        ksize, _, _, dilation = self.geom
+        O, C, kh, kw = self.w_shape
+        N, _, H, W = self.x_shape
+        cols = kernels.im2col(g, ksize, (1, 1), self.full, dilation)  # (O*kh*kw, N, H, W)
+        cols = xp.reshape(cols, (O * kh * kw, N * H * W))
+        gx = gw = None
+        if need_x:
+            gx = _to_nchw(xp, xp.matmul(self.wf, cols), C, N, H, W)
+        if need_w:
+            gwf = xp.reshape(xp.matmul(self.xcf, xp.matrix_transpose(cols)), (C, O, kh, kw))
+            # undo the flip and transpose of _flipped_transposed; the reshape to 1-D copies
+            # the view into a contiguous array
+            gw = xp.flip(xp.permute_dims(gwf, (1, 0, 2, 3)), axis=(2, 3))
+            gw = xp.reshape(xp.reshape(gw, (-1,)), self.w_shape)
         return gx, gw
 
     def _grads_pointwise(self, xp, g, need_x, need_w):
