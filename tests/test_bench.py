@@ -57,3 +57,18 @@ def test_bench_bad_flags_exit_2_and_keep_existing_json(tmp_path, flags, message)
     assert r.returncode == 2
     assert message in r.stderr
     assert out.read_text() == '{"earlier": true}'
+
+
+def test_bench_pytorch_twin_gets_our_weights_and_agrees(tmp_path):
+    """Where PyTorch is installed, the twin in its worker process loads arrayneedle's weights and
+    its forward output agrees with ours (so the timed networks are the same network)."""
+    pytest.importorskip("torch")
+    path = tmp_path / "b.json"
+    flags = [f for f in SMOKE if f != "--no-torch"]
+    r = subprocess.run(BENCH + flags + ["--json", str(path)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(path.read_text())
+    s = d["sizes"]["8"]
+    assert d["meta"]["torch"] and s["torch_max_abs_diff"] < 1e-4
+    assert s["train"]["torch"]["median_s"] > 0 and s["sample"]["torch"]["median_s"] > 0

@@ -99,65 +99,10 @@ def test_simple_unet_keys_match_the_original():
 
 def test_simple_unet_matches_a_pytorch_build_of_the_original():
     torch = pytest.importorskip("torch")
-    tnn = torch.nn
-
-    class TPos(tnn.Module):
-        def __init__(self, dim):
-            super().__init__()
-            self.dim = dim
-
-        def forward(self, t):
-            half = self.dim // 2
-            f = torch.exp(torch.arange(half) * -(np.log(10000.0) / (half - 1)))
-            a = t[:, None].float() * f[None]
-            return torch.stack((a.sin(), a.cos()), dim=-1).reshape(t.shape[0], self.dim)
-
-    class TBlock(tnn.Module):
-        def __init__(self, i, o, tdim, up=False):
-            super().__init__()
-            self.time_mlp = tnn.Linear(tdim, o)
-            if up:
-                self.conv1 = tnn.Conv2d(2 * i, o, 3, padding=1)
-                self.transform = tnn.ConvTranspose2d(o, o, 4, 2, 1)
-            else:
-                self.conv1 = tnn.Conv2d(i, o, 3, padding=1)
-                self.transform = tnn.MaxPool2d(2)
-            self.conv2 = tnn.Conv2d(o, o, 3, padding=1)
-            self.bnorm1, self.bnorm2 = tnn.BatchNorm2d(o), tnn.BatchNorm2d(o)
-            self.relu = tnn.ReLU()
-
-        def forward(self, x, t):
-            h = self.bnorm1(self.relu(self.conv1(x)))
-            h = h + self.relu(self.time_mlp(t))[..., None, None]
-            return self.transform(self.bnorm2(self.relu(self.conv2(h))))
-
-    class TSimpleUnet(tnn.Module):
-        def __init__(self, ch, c_in, tdim):
-            super().__init__()
-            up = ch[::-1]
-            self.time_mlp = tnn.Sequential(TPos(tdim), tnn.Linear(tdim, tdim), tnn.ReLU())
-            self.conv0 = tnn.Conv2d(c_in, ch[0], 3, padding=1)
-            self.downs = tnn.ModuleList([TBlock(ch[i], ch[i + 1], tdim)
-                                         for i in range(len(ch) - 1)])
-            self.ups = tnn.ModuleList([TBlock(up[i], up[i + 1], tdim, True)
-                                       for i in range(len(up) - 1)])
-            self.output = tnn.Conv2d(ch[0], c_in, 1)
-
-        def forward(self, x, ts):
-            t = self.time_mlp(ts)
-            x = self.conv0(x)
-            res = []
-            for down in self.downs:
-                x = down(x, t)
-                res.append(x)
-            for up in self.ups:
-                r = res.pop()
-                b, c, h, w = x.shape
-                x = up(torch.stack((x, r), dim=2).reshape(b, 2 * c, h, w), t)
-            return self.output(x)
+    from diffusion.torch_twin import torch_simple_unet
 
     ours = SimpleUnet(channels=(4, 8, 16), in_channels=3, time_emb_dim=8)
-    ref = TSimpleUnet((4, 8, 16), 3, 8)
+    ref = torch_simple_unet((4, 8, 16), 3, 8)
     ref_keys = list(ref.state_dict())
     assert list(ours.state_dict()) == ref_keys
     ref.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
