@@ -63,20 +63,38 @@ def _encode(obj, arrays, path="root"):
                     f"lists, tuples, Tensors, arrays, numbers, strings, None")
 
 
-def save(obj, path):
-    """Write ``obj`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+def _default_file_mode():
+    """The mode ``open()`` would give a new file (0o666 less the umask): ``mkstemp`` makes its
+    files 0o600, and an atomic rename would otherwise leave checkpoints and images private."""
+    try:
+        with open("/proc/self/status") as f:  # Linux: read the umask without changing it
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path, write):
+    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, flush it to disk, then
+    rename it over ``path``: a crash or an error never leaves a half-written file at ``path``
+    (an existing file there stays as it was). The result gets the usual permissions."""
     path = os.fspath(path)
-    arrays: dict = {}
-    tree = _encode(obj, arrays)
-    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{_META: np.frombuffer(meta.encode(), dtype=np.uint8)})
-            f.flush()
-            os.fsync(f.fileno())
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, _default_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -84,6 +102,20 @@ def save(obj, path):
         except OSError:
             pass
         raise
+    return path
+
+
+def save(obj, path):
+    """Write ``obj`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    arrays: dict = {}
+    tree = _encode(obj, arrays)
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays, **{_META: np.frombuffer(meta.encode(), dtype=np.uint8)})
+
+    atomic_write(path, write)
 
 
 def _decode(node, arrays, dev):

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 
 import numpy as np
+
+from arrayneedle.serialization import atomic_write
 
 __all__ = ["to_uint8", "make_grid", "save_grid", "save_gif"]
 
@@ -40,21 +40,6 @@ def make_grid(images, nrow=None, padding=2, pad_value=255):
     return grid
 
 
-def _atomic_write(path, write):
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _pil(grid):
     from PIL import Image
     return Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
@@ -66,7 +51,7 @@ def save_grid(images, path, nrow=None, scale=1):
     grid = make_grid(images, nrow=nrow)
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
-    _atomic_write(path, lambda p: _pil(grid).save(p, format="PNG"))
+    atomic_write(path, lambda p: _pil(grid).save(p, format="PNG"))
     return path
 
 
@@ -81,7 +66,7 @@ def save_gif(frames, path, nrow=None, scale=1, duration_ms=80, hold_last_ms=1500
             g = g.repeat(scale, axis=0).repeat(scale, axis=1)
         pics.append(_pil(g))
     durations = [duration_ms] * (len(pics) - 1) + [hold_last_ms]
-    _atomic_write(path, lambda p: pics[0].save(p, format="GIF", save_all=True,
+    atomic_write(path, lambda p: pics[0].save(p, format="GIF", save_all=True,
                                                append_images=pics[1:], duration=durations,
                                                loop=0))
     return path

@@ -49,6 +49,20 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["ck.npz"]  # no temporary file left behind
 
 
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through mkstemp (mode 0o600); the result must still get 0o666 & ~umask,
+    like any file the user creates, not stay private."""
+    from diffusion.images import save_grid
+    mask = os.umask(0o022)
+    try:
+        an.save({"v": 1}, tmp_path / "ck.npz")
+        save_grid(np.zeros((2, 3, 4, 4)), tmp_path / "g.png")
+    finally:
+        os.umask(mask)
+    for name in ("ck.npz", "g.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_not_ours_truncated_or_missing(tmp_path):
     p = tmp_path / "junk.npz"
     p.write_bytes(b"not a zip file at all")
