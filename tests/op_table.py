@@ -5,6 +5,7 @@ import numpy as np
 
 import arrayneedle as an
 import arrayneedle.ops as O
+import arrayneedle.ops.norm as N
 
 
 def _pos(x):  # inputs that must be positive
@@ -23,6 +24,22 @@ def _lse(x, axis, keepdims=False):
     m = x.max(axis=axis, keepdims=True)
     out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _cs(x, v):  # a (C,) array shaped to broadcast over x's channel axis 1
+    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def _bn_ref(x, w=None, b=None, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    y = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
+    return y if w is None else y * _cs(x, w) + _cs(x, b)
+
+
+def _gn_ref(x, groups, w=None, b=None, eps=1e-5):
+    g = x.reshape(x.shape[0], groups, -1)
+    y = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + eps)).reshape(x.shape)
+    return y if w is None else y * _cs(x, w) + _cs(x, b)
 
 
 # name, function, reference, shapes, input transform
@@ -89,6 +106,13 @@ OPS = [
      [(3, 4)], None),
     ("getitem_slice", lambda a: a[1:, ::2], lambda a: a[1:, ::2], [(4, 5)], None),
     ("getitem_int", lambda a: a[:, 2], lambda a: a[:, 2], [(4, 5)], None),
+    ("batch_norm", lambda x, w, b: N.batch_norm(x, w, b)[0], _bn_ref, [(4, 3, 2, 3), (3,), (3,)],
+     None),
+    ("batch_norm_plain_2d", lambda x: N.batch_norm(x)[0], _bn_ref, [(5, 3)], None),
+    ("group_norm", lambda x, w, b: N.group_norm(x, 2, w, b), lambda x, w, b: _gn_ref(x, 2, w, b),
+     [(2, 4, 3, 2), (4,), (4,)], None),
+    ("group_norm_plain_3d", lambda x: N.group_norm(x, 3), lambda x: _gn_ref(x, 3),
+     [(2, 6, 5)], None),
 ]
 
 # integer-array indexing: its reference needs index arrays, kept separate from the portable table

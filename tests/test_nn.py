@@ -245,3 +245,30 @@ def test_mlp_learns_classification():
         opt.step()
     acc = (model(x).numpy().argmax(1) == Y).mean()
     assert acc >= 0.95, acc
+
+
+@pytest.mark.parametrize("shape,groups,affine", [((3, 6, 4, 5), 3, True), ((2, 8, 7), 2, False),
+                                                 ((4, 4), 4, True)])
+def test_groupnorm_matches_torch(shape, groups, affine):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    ours = nn.GroupNorm(groups, shape[1], affine=affine).to(dtype="float64")
+    ref = torch.nn.GroupNorm(groups, shape[1], affine=affine).double()
+    if affine:
+        w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+        ours.weight.data, ours.bias.data = w, b
+        with torch.no_grad():
+            ref.weight.copy_(torch.from_numpy(w))
+            ref.bias.copy_(torch.from_numpy(b))
+    ax, tx = an.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ay, ty = ours(ax), ref(tx)
+    ay.backward(an.Tensor(g))
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ay.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ax.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-10)
+    if affine:
+        np.testing.assert_allclose(ours.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-9,
+                                   atol=1e-10)
+        np.testing.assert_allclose(ours.bias.grad.numpy(), ref.bias.grad.numpy(), rtol=1e-9,
+                                   atol=1e-10)

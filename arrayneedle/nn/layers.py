@@ -6,7 +6,7 @@ import math
 from .. import init, ops
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
-from ..ops.norm import batch_norm, normalize
+from ..ops.norm import batch_norm, group_norm, normalize
 from .module import Module, Parameter
 
 __all__ = ["Identity", "Linear", "Flatten", "ReLU", "SiLU", "Sigmoid", "Tanh", "Sequential",
@@ -242,13 +242,7 @@ class GroupNorm(Module):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, ...), "
                              f"got shape {x.shape}")
-        n, c = x.shape[:2]
-        g = ops.reshape(x, (n, self.num_groups, -1))
-        y = ops.reshape(normalize(g, (2,), self.eps), x.shape)
-        if self.weight is None:
-            return y
-        cshape = (1, c) + (1,) * (x.ndim - 2)
-        return y * ops.reshape(self.weight, cshape) + ops.reshape(self.bias, cshape)
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"

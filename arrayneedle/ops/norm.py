@@ -125,3 +125,77 @@ def batch_norm(x, weight=None, bias=None, eps=1e-5):
     inv_std = 1.0 / xp.sqrt(var + eps)
     params = (weight, bias) if weight is not None else ()
     return BatchNorm.apply(x, *params, centered=d, inv_std=inv_std), mean, var
+
+
+# ---------------------------------------------------------------- GroupNorm
+class GroupNorm(Function):
+    """y = (x - mean_g) / sqrt(var_g + eps) * weight + bias, statistics per sample and group of
+    channels, affine per channel, in one Function (the composed version ran a Normalize, a
+    Multiply and an Add Function: about 9 passes forward and 12 backward; this is 4 and 6).
+
+    Inputs: x (N, C, ...), then optionally weight and bias (C,). Params: ``groups``, ``eps``.
+    Internally x is viewed as (N, G, C/G, M); every reduction is a contiguous last-axis one."""
+
+    def forward(self, x, *affine, groups, eps):
+        xp = array_namespace(x)
+        N, C = x.shape[:2]
+        G = groups
+        xg = xp.reshape(x, (N, G, C // G, -1))
+        K = xg.shape[2] * xg.shape[3]
+        mean = xp.sum(xp.sum(xg, axis=3), axis=2) / K                      # (N, G)
+        d = xg - xp.reshape(mean, (N, G, 1, 1))
+        dd = xp.reshape(d, (N, G, -1))
+        var = xp.vecdot(dd, dd, axis=-1) / K                                # (N, G)
+        inv = 1.0 / xp.sqrt(var + eps)
+        w = xp.reshape(affine[0], (1, G, C // G)) if affine else None
+        if w is None:
+            y = d * xp.reshape(inv, (N, G, 1, 1))
+        else:
+            y = d * xp.reshape(xp.reshape(inv, (N, G, 1)) * w, (N, G, C // G, 1))
+        if affine:
+            y += xp.reshape(affine[1], (1, G, C // G, 1))
+        self.d, self.inv, self.w, self.K, self.shape = d, inv, w, K, tuple(x.shape)
+        return xp.reshape(y, x.shape)
+
+    def backward(self, g):
+        xp = array_namespace(g)
+        need = self.needs_input_grad
+        d, inv, w, K = self.d, self.inv, self.w, self.K
+        N, G, Cg, M = d.shape
+        gg = xp.reshape(g, (N, G, Cg, M))
+        gsum = xp.sum(gg, axis=3)                        # (N, G, Cg): sum_m g
+        gd = xp.vecdot(gg, d, axis=-1)                   # (N, G, Cg): sum_m g * (x - mean)
+        gx = None
+        if need[0]:
+            ws = gsum if w is None else gsum * w
+            wd = gd if w is None else gd * w
+            A = xp.sum(ws, axis=2) / K                   # mean over the group of g * w
+            B = inv * xp.sum(wd, axis=2) / K             # mean over the group of g * w * xhat
+            # gx = inv * (g*w - A - xhat * B), xhat = d * inv
+            if w is None:
+                gx = gg * xp.reshape(inv, (N, G, 1, 1))
+            else:
+                gx = gg * xp.reshape(xp.reshape(inv, (N, G, 1)) * w, (N, G, Cg, 1))
+            t = d * xp.reshape(-(inv * inv * B), (N, G, 1, 1))
+            t += xp.reshape(-(inv * A), (N, G, 1, 1))
+            gx += t
+            gx = xp.reshape(gx, self.shape)
+        if w is None:
+            return gx
+        C = G * Cg
+        gw = xp.reshape(xp.sum(gd * xp.reshape(inv, (N, G, 1)), axis=0), (C,)) if need[1] else None
+        gb = xp.reshape(xp.sum(gsum, axis=0), (C,)) if need[2] else None
+        return gx, gw, gb
+
+
+def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation of the Tensor ``x`` (N, C, ...): statistics over each sample's
+    groups of C / num_groups channels (and all spatial positions), affine per channel.
+    ``weight`` and ``bias`` (C,) come together or not at all."""
+    if (weight is None) != (bias is None):
+        raise ValueError("group_norm: pass both weight and bias, or neither")
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: the channel axis (dim 1) of shape {x.shape} must be "
+                         f"divisible by num_groups={num_groups}")
+    params = (weight, bias) if weight is not None else ()
+    return GroupNorm.apply(x, *params, groups=int(num_groups), eps=float(eps))
