@@ -39,7 +39,7 @@ DEFAULTS = dict(
     device="cpu", data=None, image_size=16, channels_in=3, model="unet", channels=None,
     timesteps=1000, schedule="linear", loss="l2", batch_size=32, steps=None, epochs=None,
     lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=500,
-    checkpoint_every=500, samples=36, sampler="ddim", sample_steps=100, dataset_size=8192,
+    checkpoint_every=500, samples=36, sampler="ddim", sample_steps=50, dataset_size=8192,
     overwrite=False, resume=None, grad_clip=1.0, progress=True,
 )
 # what must match between a checkpoint and a resumed run
