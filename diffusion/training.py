@@ -182,7 +182,7 @@ def make_dataset(cfg):
         raise UsageError(f"--data {cfg['data']}: {e}") from None
 
 
-DEFAULT_STEPS = 2500
+DEFAULT_STEPS = 2000
 
 
 def _total_steps(cfg, loader):

@@ -37,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument("--loss", choices=["l1", "l2", "huber"], default=d["loss"])
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, default=None, help="optimizer steps (default 2500 unless --epochs)")
+    g.add_argument("--steps", type=int, default=None, help="optimizer steps (default 2000 unless --epochs)")
     g.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--warmup", type=int, default=d["warmup"], help="linear lr warm-up steps")
