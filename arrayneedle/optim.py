@@ -56,7 +56,8 @@ class Optimizer:
                 self._update(p, grad, st, g)
 
     def _update(self, p, grad, state, group):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _update (the per-parameter "
+                                  f"update rule)")
 
     def state_dict(self):
         """{'state': {index: {name: array|number}}, 'param_groups': [...]} (arrays on host)."""
@@ -201,7 +202,8 @@ class LRScheduler:
         self._apply()
 
     def factor(self, step):  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement factor(step) (the "
+                                  f"learning-rate multiplier)")
 
     def _apply(self):
         f = self.factor(self.last_step)
