@@ -194,6 +194,8 @@ def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     ``weight`` and ``bias`` (C,) come together or not at all."""
     if (weight is None) != (bias is None):
         raise ValueError("group_norm: pass both weight and bias, or neither")
+    if int(num_groups) < 1:
+        raise ValueError(f"group_norm: num_groups must be >= 1, got {num_groups}")
     if x.ndim < 2 or x.shape[1] % num_groups:
         raise ValueError(f"group_norm: the channel axis (dim 1) of shape {x.shape} must be "
                          f"divisible by num_groups={num_groups}")
