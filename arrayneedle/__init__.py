@@ -1,4 +1,5 @@
 """arrayneedle: a small deep-learning framework on the Python array API (NumPy or CuPy)."""
+from . import _startup  # first: it sets OpenBLAS's thread timeout before NumPy loads  # noqa: I001
 from . import backend
 from .backend import (Device, cpu, cuda, cuda_available, device, manual_seed)
 from .autograd import Tensor, Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled
@@ -7,6 +8,7 @@ from .ops import *  # noqa: F401,F403
 from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, full_like, randn, rand,
                        randint, randn_like, rand_like, arange, linspace)
 from .serialization import save, load
+from .kernels._parallel import num_threads as get_num_threads, set_num_threads
 from . import data, init, nn, optim
 
 __version__ = "0.1.0"

@@ -1,5 +1,6 @@
 """Denoising diffusion on arrayneedle: noise schedules, the Gaussian diffusion process (DDPM and
 DDIM sampling), UNets and an EMA of model weights."""
+import arrayneedle as _arrayneedle  # noqa: F401  first: it configures OpenBLAS before NumPy loads
 from .schedules import (SCHEDULES, cosine_beta_schedule, get_beta_schedule, linear_beta_schedule,
                         quadratic_beta_schedule, sigmoid_beta_schedule)
 from .gaussian import GaussianDiffusion, extract, normalize, unnormalize

@@ -48,9 +48,8 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import arrayneedle as an  # noqa: E402  (before NumPy: see arrayneedle/_startup.py)
 import numpy as np  # noqa: E402
-
-import arrayneedle as an  # noqa: E402
 from arrayneedle import ops  # noqa: E402
 from arrayneedle.autograd import Function  # noqa: E402
 from diffusion import GaussianDiffusion, SimpleUnet  # noqa: E402
@@ -82,8 +81,11 @@ def machine_info():
     except Exception as e:  # threadpoolctl is optional
         info["threadpools"] = f"threadpoolctl unavailable ({e})"
     info["env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
-                                              "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+                                              "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS",
+                                              "MKL_NUM_THREADS", "ARRAYNEEDLE_NUM_THREADS")
                    if k in os.environ}
+    info["arrayneedle_kernel_threads"] = an.get_num_threads()
+    info["openblas_timeout_set_before_numpy"] = an._startup.OPENBLAS_TUNED
     return info
 
 
@@ -946,7 +948,9 @@ def main(argv=None):
             "torch_process": "separate (see TorchWorker)" if worker is not None else None,
             "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None}
     print(f"arrayneedle benchmark on {dev} | {info.get('cpu_model')} x{info.get('cpu_count')} | "
-          f"numpy {np.__version__} | BLAS threads {threads} | "
+          f"numpy {np.__version__} | BLAS threads {threads} | kernel threads "
+          f"{info['arrayneedle_kernel_threads']} | OPENBLAS_THREAD_TIMEOUT "
+          f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')} | "
           f"PyTorch {meta['torch'] or 'not available'}"
           + (f" (threads {meta['torch_threads']}, own process)" if worker is not None else ""),
           flush=True)

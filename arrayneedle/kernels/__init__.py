@@ -12,6 +12,8 @@ ints or pairs; arrays are NCHW.
   (zero where a window reaches into the padding).
 - ``col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1)`` -> the adjoint:
   an array of ``x_shape`` summing every column entry into the pixel it came from.
+- ``swap01(a)`` -> ``a`` with its first two axes swapped, as a new C-contiguous array (the
+  layout change between a matmul's ``(O, N, OH, OW)`` and NCHW, either way).
 - ``dilate(x, axes, dilation)``: ``dilation`` zeros after every element along ``axes``;
   ``undilate`` is its adjoint (every ``dilation+1``-th element).
 - ``maxpool_forward(x, kernel_size, stride, padding)`` -> ``(out, arg)``, ``arg`` an integer
@@ -27,7 +29,7 @@ from . import cpu, portable
 from ._geometry import normalize
 from .index import index_add
 
-__all__ = ["index_add", "im2col", "col2im", "dilate", "undilate", "maxpool_forward",
+__all__ = ["index_add", "swap01", "im2col", "col2im", "dilate", "undilate", "maxpool_forward",
            "maxpool_backward"]
 
 
@@ -38,6 +40,12 @@ def _impl(array):
         from . import cuda
         return cuda
     return portable
+
+
+def swap01(a):
+    if a.ndim < 2:
+        raise ValueError(f"swap01 needs an array of at least 2 dimensions, got shape {a.shape}")
+    return _impl(a).swap01(a)
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._geometry import conv_geometry
+from ._parallel import parallel_for
 
 
 def _tune_glibc_malloc():
@@ -55,11 +56,31 @@ def _pad_nchw(x, ph, pw, value=0):
     if ph == 0 and pw == 0:
         return x
     N, C, H, W = x.shape
-    if value == 0:
-        out = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-    else:
-        out = np.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
-    out[:, :, ph:ph + H, pw:pw + W] = x
+    out = np.empty((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+
+    def part(lo, hi):  # the border strips, then the interior: every element written once
+        o = out[lo:hi]
+        o[:, :, :ph] = value
+        o[:, :, H + ph:] = value
+        o[:, :, ph:ph + H, :pw] = value
+        o[:, :, ph:ph + H, W + pw:] = value
+        o[:, :, ph:ph + H, pw:pw + W] = x[lo:hi]
+
+    parallel_for(N, part, out.nbytes)
+    return out
+
+
+def swap01(a):
+    """``a`` with its first two axes swapped, as a new C-contiguous array (e.g. a matmul's
+    ``(O, N, OH, OW)`` result as NCHW, or NCHW as channels-first ``(C, N, H, W)``)."""
+    A, B = a.shape[:2]
+    out = np.empty((B, A) + tuple(a.shape[2:]), dtype=a.dtype)
+    src = np.swapaxes(a, 0, 1)
+
+    def part(lo, hi):
+        out[lo:hi] = src[lo:hi]
+
+    parallel_for(B, part, out.nbytes)
     return out
 
 
@@ -72,8 +93,13 @@ def im2col(x, kernel_size, stride, padding, dilation):
     xp = _pad_nchw(x, ph, pw)
     win = sliding_window_view(xp, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), axis=(2, 3))
     win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, kh, kw), a view
+    win = win.transpose(1, 4, 5, 0, 2, 3)
     cols = np.empty((C, kh, kw, N, OH, OW), dtype=x.dtype)
-    cols[...] = win.transpose(1, 4, 5, 0, 2, 3)
+
+    def part(lo, hi):  # a range of channels
+        cols[lo:hi] = win[lo:hi]
+
+    parallel_for(C, part, cols.nbytes)
     return cols.reshape(C * kh * kw, N, OH, OW)
 
 
@@ -110,28 +136,34 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     OH, OW = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
     src = cols.reshape(C, kh, kw, N, OH, OW)
     out = np.empty((N, C, H, W), dtype=cols.dtype)
+    phases = []
     for rh in range(min(sh, H)):
         mh = (H - rh + sh - 1) // sh
         taps_h = _phase_taps(rh, kh, sh, ph, dh, mh, OH)
         for rw in range(min(sw, W)):
             mw = (W - rw + sw - 1) // sw
-            taps_w = _phase_taps(rw, kw, sw, pw, dw, mw, OW)
+            phases.append((rh, rw, mh, mw, taps_h, _phase_taps(rw, kw, sw, pw, dw, mw, OW)))
+
+    def part(lo, hi):  # a range of channels: every phase of them
+        for rh, rw, mh, mw, taps_h, taps_w in phases:
             acc = None
             for i, qh, a0, a1 in taps_h:
                 for j, qw, b0, b1 in taps_w:
-                    part = src[:, i, j, :, a0 + qh:a1 + qh, b0 + qw:b1 + qw]
+                    piece = src[lo:hi, i, j, :, a0 + qh:a1 + qh, b0 + qw:b1 + qw]
                     if acc is None:
                         if (a0, a1, b0, b1) == (0, mh, 0, mw):
-                            acc = part.copy()
+                            acc = piece.copy()
                             continue
-                        acc = np.zeros((C, N, mh, mw), dtype=cols.dtype)
+                        acc = np.zeros((hi - lo, N, mh, mw), dtype=cols.dtype)
                     dst = acc[:, :, a0:a1, b0:b1]
-                    np.add(dst, part, out=dst)
-            dst = out[:, :, rh::sh, rw::sw]
+                    np.add(dst, piece, out=dst)
+            dst = out[:, lo:hi, rh::sh, rw::sw]
             if acc is None:  # no tap reaches this phase (stride larger than the kernel)
                 dst[...] = 0
             else:
                 dst[...] = acc.transpose(1, 0, 2, 3)
+
+    parallel_for(C, part, out.nbytes)
     return out
 
 
@@ -172,18 +204,26 @@ def maxpool_forward(x, kernel_size, stride, padding):
     OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
     xp = _pad_nchw(x, ph, pw, value=-np.inf)
     kk = kh * kw
-    # the taps side by side, (kk, N, C, OH, OW): kk strided copies, then every pass below runs
-    # over long contiguous rows
-    taps = np.empty((kk,) + (x.shape[0], x.shape[1], OH, OW), dtype=x.dtype)
-    for t, v in enumerate(_window_taps(xp, kernel_size, stride, (OH, OW))):
-        taps[t] = v
-    out = taps.max(axis=0)
-    # index of the first maximum = the number of leading taps that differ from it
-    arg = np.zeros(out.shape, dtype=np.int8 if kk <= 127 else np.int32)
-    before = np.ones(out.shape, dtype=bool)
-    for t in range(kk - 1):
-        np.logical_and(before, taps[t] != out, out=before)
-        arg += before
+    N, C = x.shape[:2]
+    out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    arg = np.empty(out.shape, dtype=np.int8 if kk <= 127 else np.int32)
+
+    def part(lo, hi):  # a range of batch items
+        # the taps side by side, (kk, n, C, OH, OW): kk strided copies, then every pass
+        # below runs over long contiguous rows
+        taps = np.empty((kk, hi - lo, C, OH, OW), dtype=x.dtype)
+        for t, v in enumerate(_window_taps(xp[lo:hi], kernel_size, stride, (OH, OW))):
+            taps[t] = v
+        o, a = out[lo:hi], arg[lo:hi]
+        np.max(taps, axis=0, out=o)
+        # index of the first maximum = the number of leading taps that differ from it
+        a[...] = 0
+        before = np.ones(o.shape, dtype=bool)
+        for t in range(kk - 1):
+            np.logical_and(before, taps[t] != o, out=before)
+            a += before
+
+    parallel_for(N, part, out.nbytes * kk)
     return out, arg
 
 
@@ -196,12 +236,17 @@ def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
     tiled = (sh, sw) == (kh, kw) and (OH * kh, OW * kw) == (H + 2 * ph, W + 2 * pw)
     # windows that tile the (padded) input write every element exactly once
     acc = (np.empty if tiled else np.zeros)((N, C, H + 2 * ph, W + 2 * pw), dtype=grad.dtype)
-    for t, dst in enumerate(_window_taps(acc, kernel_size, stride, (OH, OW))):
-        contrib = grad * (arg == t)
-        if tiled:
-            dst[...] = contrib
-        else:
-            np.add(dst, contrib, out=dst)
+
+    def part(lo, hi):  # a range of batch items
+        g, a = grad[lo:hi], arg[lo:hi]
+        for t, dst in enumerate(_window_taps(acc[lo:hi], kernel_size, stride, (OH, OW))):
+            contrib = g * (a == t)
+            if tiled:
+                dst[...] = contrib
+            else:
+                np.add(dst, contrib, out=dst)
+
+    parallel_for(N, part, acc.nbytes)
     if ph or pw:
         return acc[:, :, ph:ph + H, pw:pw + W]
     return acc

@@ -75,6 +75,11 @@ def _i32(*values):
     return tuple(np.int32(v) for v in values)
 
 
+def swap01(a):
+    """``a`` with its first two axes swapped, as a new C-contiguous array (one CuPy copy)."""
+    return portable.swap01(a)
+
+
 def im2col(x, kernel_size, stride, padding, dilation):
     if not _native(x.dtype):
         return portable.im2col(x, kernel_size, stride, padding, dilation)

@@ -19,6 +19,17 @@ def _pad_nchw(xp, x, ph, pw, value=0.0):
     return out
 
 
+def swap01(a):
+    """``a`` with its first two axes swapped, as a new C-contiguous array."""
+    xp = array_namespace(a)
+    axes = (1, 0) + tuple(range(2, a.ndim))
+    shape = (a.shape[1], a.shape[0]) + tuple(a.shape[2:])
+    # reshaping the permuted view to 2-D and back copies it in C order (a reshape can only
+    # return a view when the permuted array is already contiguous)
+    flat = xp.reshape(xp.permute_dims(a, axes), (shape[0] * shape[1], -1))
+    return xp.reshape(flat, shape)
+
+
 def _tap(a, i0, j0, sh, sw, OH, OW):
     return a[:, :, i0:i0 + sh * (OH - 1) + 1:sh, j0:j0 + sw * (OW - 1) + 1:sw]
 

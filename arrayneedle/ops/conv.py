@@ -33,16 +33,13 @@ __all__ = ["conv2d", "conv_transpose2d", "dilate", "undilate", "Conv2d", "ConvTr
 # ---------------------------------------------------------------- layout helpers (raw arrays)
 def _to_nchw(xp, a, O, N, OH, OW):
     """The matmul result ``(O, N*OH*OW)`` as a C-contiguous ``(N, O, OH, OW)`` array."""
-    v = xp.permute_dims(xp.reshape(a, (O, N, OH, OW)), (1, 0, 2, 3))
-    # reshaping the permuted view copies it in C order (it can only be a view when the
-    # permuted array is already contiguous, i.e. N == 1 or O == 1)
-    return xp.reshape(xp.reshape(v, (N * O, OH * OW)), (N, O, OH, OW))
+    return kernels.swap01(xp.reshape(a, (O, N, OH, OW)))
 
 
 def _channels_first(xp, a):
     """NCHW ``a`` as a ``(C, N*H*W)`` matrix (one copy)."""
     N, C, H, W = a.shape
-    return xp.reshape(xp.permute_dims(a, (1, 0, 2, 3)), (C, N * H * W))
+    return xp.reshape(kernels.swap01(a), (C, N * H * W))
 
 
 def _flipped_transposed(xp, w):
