@@ -325,3 +325,15 @@ def test_matches_torch():
         ay.backward(an.Tensor(g))
         np.testing.assert_array_equal(ay.numpy(), ty.detach().numpy())
         np.testing.assert_allclose(ax.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, (2, 1), 1)])
+def test_max_pool2d_under_no_grad_gives_the_same_output_and_saves_no_argmax(k, s, p):
+    x = an.Tensor(np.random.default_rng(5).standard_normal((2, 3, 9, 8)).astype(np.float32),
+                  requires_grad=True)
+    with_grad = ops.max_pool2d(x, k, stride=s, padding=p)
+    with an.no_grad():
+        without = ops.max_pool2d(x, k, stride=s, padding=p)
+    np.testing.assert_array_equal(without.numpy(), with_grad.numpy())
+    assert without._ctx is None
+    assert with_grad._ctx.arg is not None

@@ -169,6 +169,12 @@ def test_maxpool_matches_loops(case, backend):
     gx = impl.maxpool_backward(_to(backend, g), arg, shape, k, s, p)
     np.testing.assert_allclose(_np(gx), naive_maxpool_backward(g, ref_arg, shape, k, s, p),
                                rtol=1e-12, atol=1e-12)
+    # without the argmax (forward under no_grad): the same maximum, no arg
+    x[0, 0, 1, 1] = np.nan  # nan propagates as with the argmax
+    ref_out, _ = naive_maxpool(x, k, s, p)
+    only, none = impl.maxpool_forward(_to(backend, x), k, s, p, with_arg=False)
+    assert none is None
+    np.testing.assert_array_equal(_np(only), ref_out)
 
 
 def test_maxpool_routes_each_window_to_one_element():

@@ -74,6 +74,9 @@ def test_maxpool_matches_numpy(case, dtype):
     gx = kernels.maxpool_backward(cupy.asarray(g), arg, shape, k, s, p)
     np.testing.assert_allclose(gx.get(), cpu.maxpool_backward(g, ref_arg, shape, k, s, p),
                                **_tol(dtype))
+    only, none = kernels.maxpool_forward(cupy.asarray(x), k, s, p, with_arg=False)
+    assert none is None
+    np.testing.assert_array_equal(only.get(), ref_out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

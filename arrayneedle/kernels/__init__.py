@@ -19,7 +19,8 @@ ints or pairs; arrays are NCHW.
 - ``maxpool_forward(x, kernel_size, stride, padding)`` -> ``(out, arg)``, ``arg`` an integer
   array of ``out``'s shape holding the flat tap ``i*kw + j`` of each window's first maximum;
   ``maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding)`` routes each window's
-  gradient to that one element.
+  gradient to that one element. With ``with_arg=False`` (no gradient needed) ``arg`` is
+  ``None`` and only the maximum is computed.
 """
 from __future__ import annotations
 
@@ -72,9 +73,9 @@ def undilate(x, axes, dilation):
     return _impl(x).undilate(x, _axes(axes, x.ndim), int(dilation))
 
 
-def maxpool_forward(x, kernel_size, stride, padding=0):
+def maxpool_forward(x, kernel_size, stride, padding=0, with_arg=True):
     k, s, p, _ = normalize(kernel_size, stride, padding)
-    return _impl(x).maxpool_forward(x, k, s, p)
+    return _impl(x).maxpool_forward(x, k, s, p, bool(with_arg))
 
 
 def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding=0):

@@ -195,17 +195,31 @@ def _window_taps(xp, kernel_size, stride, out_hw):
             for i in range(kh) for j in range(kw)]
 
 
-def maxpool_forward(x, kernel_size, stride, padding):
+def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
     """Max over windows; returns ``(out, arg)`` where ``arg`` (int8, or int32 for windows of
     more than 127 taps) is the flat tap index ``i*kw + j`` of the first maximum of each
     window in row-major window order (for a window holding NaN, ``out`` is NaN and ``arg``
-    unspecified)."""
+    unspecified). ``with_arg=False``: ``(out, None)``, the maximum alone, as kk-1 ``maximum``
+    passes over the strided taps (no copy of them)."""
     (kh, kw), (ph, pw) = kernel_size, padding
     OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
     xp = _pad_nchw(x, ph, pw, value=-np.inf)
     kk = kh * kw
     N, C = x.shape[:2]
     out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    if not with_arg:
+        def max_only(lo, hi):  # a range of batch items
+            taps = _window_taps(xp[lo:hi], kernel_size, stride, (OH, OW))
+            o = out[lo:hi]
+            if len(taps) == 1:
+                o[...] = taps[0]
+                return
+            np.maximum(taps[0], taps[1], out=o)
+            for v in taps[2:]:
+                np.maximum(o, v, out=o)
+
+        parallel_for(N, max_only, out.nbytes * kk)
+        return out, None
     arg = np.empty(out.shape, dtype=np.int8 if kk <= 127 else np.int32)
 
     def part(lo, hi):  # a range of batch items

@@ -131,9 +131,9 @@ def undilate(x, axes, dilation):
     return portable.undilate(x, axes, dilation)
 
 
-def maxpool_forward(x, kernel_size, stride, padding):
+def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
     if not _native(x.dtype):
-        return portable.maxpool_forward(x, kernel_size, stride, padding)
+        return portable.maxpool_forward(x, kernel_size, stride, padding, with_arg)
     import cupy
     with x.device:
         x = cupy.ascontiguousarray(x)
@@ -145,7 +145,8 @@ def maxpool_forward(x, kernel_size, stride, padding):
         _launch("maxpool.cu", "maxpool_forward", x.dtype, out.size, x.size,
                 (x, out, arg, np.int64(out.size))
                 + _i32(N, C, H, W, kh, kw, sh, sw, ph, pw, OH, OW))
-        return out, arg
+        # one kernel computes both; the argmax costs one int32 store per output
+        return out, (arg if with_arg else None)
 
 
 def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):

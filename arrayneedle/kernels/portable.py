@@ -81,7 +81,7 @@ def undilate(x, axes, dilation):
     return x[tuple(index)]
 
 
-def maxpool_forward(x, kernel_size, stride, padding):
+def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
     xp = array_namespace(x)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
@@ -90,6 +90,8 @@ def maxpool_forward(x, kernel_size, stride, padding):
     out = taps[0]
     for v in taps[1:]:
         out = xp.maximum(out, v)
+    if not with_arg:
+        return out, None
     kk = kh * kw
     itype = xp.int8 if kk <= 127 else xp.int32
     arg = xp.full(out.shape, kk - 1, dtype=itype)

@@ -15,8 +15,9 @@ class MaxPool2d(Function):
     def forward(self, x, kernel_size, stride, padding):
         self.params = (kernel_size, stride, padding)
         self.x_shape = tuple(x.shape)
-        out, arg = kernels.maxpool_forward(x, kernel_size, stride, padding)
-        self.arg = arg if self.needs_input_grad[0] else None
+        # the argmax only serves backward: not computed under no_grad
+        out, self.arg = kernels.maxpool_forward(x, kernel_size, stride, padding,
+                                                with_arg=self.needs_input_grad[0])
         return out
 
     def backward(self, g):
