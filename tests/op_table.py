@@ -113,6 +113,10 @@ OPS = [
      [(2, 4, 3, 2), (4,), (4,)], None),
     ("group_norm_plain_3d", lambda x: N.group_norm(x, 3), lambda x: _gn_ref(x, 3),
      [(2, 6, 5)], None),
+    ("channel_affine", N.channel_affine, lambda x, s, b: x * _cs(x, s) + _cs(x, b),
+     [(3, 4, 2, 3), (4,), (4,)], None),
+    ("channel_affine_2d", N.channel_affine, lambda x, s, b: x * _cs(x, s) + _cs(x, b),
+     [(5, 3), (3,), (3,)], None),
 ]
 
 # integer-array indexing: its reference needs index arrays, kept separate from the portable table

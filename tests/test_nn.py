@@ -120,6 +120,31 @@ def test_norm_layers_gradcheck(make, shape):
     gradcheck(f, rng.standard_normal(shape), w, b)
 
 
+@pytest.mark.parametrize("make,shape", [(lambda: nn.BatchNorm2d(3), (4, 3, 2, 3)),
+                                        (lambda: nn.BatchNorm1d(3), (5, 3))])
+def test_batchnorm_eval_gradcheck_with_running_statistics(make, shape):
+    layer = make()
+    layer.to(dtype="float64")
+    rng = np.random.default_rng(3)
+    layer.running_mean.data = rng.standard_normal(3)
+    layer.running_var.data = rng.uniform(0.5, 2.0, 3)
+    layer.eval()
+
+    def f(x, w_, b_):
+        layer.weight, layer.bias = w_, b_
+        return layer(x)
+
+    gradcheck(f, rng.standard_normal(shape), rng.standard_normal(3), rng.standard_normal(3))
+    x = an.Tensor(rng.standard_normal(shape))
+    with an.no_grad():  # eval output: (x - running_mean) / sqrt(running_var + eps) * w + b
+        y = layer(x).numpy()
+    cs = (1, 3) + (1,) * (len(shape) - 2)
+    ref = ((x.numpy() - layer.running_mean.numpy().reshape(cs))
+           / np.sqrt(layer.running_var.numpy().reshape(cs) + layer.eps)
+           * layer.weight.numpy().reshape(cs) + layer.bias.numpy().reshape(cs))
+    np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
 def test_groupnorm_and_layernorm_values():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 6, 3, 3))
@@ -272,3 +297,12 @@ def test_groupnorm_matches_torch(shape, groups, affine):
                                    atol=1e-10)
         np.testing.assert_allclose(ours.bias.grad.numpy(), ref.bias.grad.numpy(), rtol=1e-9,
                                    atol=1e-10)
+
+
+def test_channel_affine_op_checks_shapes():
+    from arrayneedle.ops.norm import channel_affine
+    x = an.zeros(2, 3, 4)
+    with pytest.raises(ValueError, match=r"shift must have shape \(3,\)"):
+        channel_affine(x, an.ones(3), an.ones(4))
+    with pytest.raises(ValueError, match=r"\(N, C, \.\.\.\)"):
+        channel_affine(an.zeros(3), an.ones(3), an.ones(3))

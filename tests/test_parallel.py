@@ -198,3 +198,37 @@ def test_kernels_work_in_a_forked_child_after_the_pool_started():
         assert answer == b"1"
     finally:
         an.set_num_threads(None)
+
+
+def test_elementwise_kernels_same_bits_on_one_and_three_threads():
+    x = _big((6, 40, 64, 64))
+    x[0, 0, 0, :4] = [np.nan, -0.0, 0.0, np.inf]
+    s, b = _big((40,), seed=3), _big((40,), seed=4)
+    g = _big(x.shape, seed=5)
+    for args in ((x, s, b), (x, None, b), (x, s, None)):
+        one = _on(1, cpu.channel_affine, *args)
+        three = _on(3, cpu.channel_affine, *args)
+        np.testing.assert_array_equal(one, three)
+        np.testing.assert_array_equal(three, portable.channel_affine(*args))
+    inplace = x.copy()
+    assert _on(3, cpu.channel_affine, inplace, None, b, inplace) is inplace
+    np.testing.assert_array_equal(inplace, x + b.reshape(1, -1, 1, 1))
+    y1, y3 = _on(1, cpu.relu, x), _on(3, cpu.relu, x)
+    np.testing.assert_array_equal(y1, y3)
+    np.testing.assert_array_equal(y3, np.maximum(x, np.float32(0)))
+    assert np.isnan(y3[0, 0, 0, 0])
+    b1, b3 = _on(1, cpu.relu_backward, g, y1), _on(3, cpu.relu_backward, g, y3)
+    np.testing.assert_array_equal(b1, b3)
+    np.testing.assert_array_equal(b3, portable.relu_backward(g, y1))
+    np.testing.assert_array_equal(b3, np.where(x > 0, g, np.float32(0)))
+
+
+def test_channel_affine_checks_shapes():
+    from arrayneedle import kernels
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"scale must have shape \(3,\)"):
+        kernels.channel_affine(x, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="out has shape"):
+        kernels.channel_affine(x, None, np.ones(3, np.float32), out=np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"\(N, C, \.\.\.\)"):
+        kernels.channel_affine(np.zeros(3, np.float32))

@@ -14,6 +14,9 @@ ints or pairs; arrays are NCHW.
   an array of ``x_shape`` summing every column entry into the pixel it came from.
 - ``swap01(a)`` -> ``a`` with its first two axes swapped, as a new C-contiguous array (the
   layout change between a matmul's ``(O, N, OH, OW)`` and NCHW, either way).
+- ``channel_affine(x, scale, shift, out=None)`` -> ``x * scale[c] + shift[c]`` over axis 1
+  of ``x`` (N, C, ...), ``scale``/``shift`` (C,) or None; ``out`` may be ``x`` (in place).
+- ``relu(x)`` -> ``max(x, 0)``; ``relu_backward(g, y)`` -> ``g * (y > 0)`` for the output ``y``.
 - ``dilate(x, axes, dilation)``: ``dilation`` zeros after every element along ``axes``;
   ``undilate`` is its adjoint (every ``dilation+1``-th element).
 - ``maxpool_forward(x, kernel_size, stride, padding)`` -> ``(out, arg)``, ``arg`` an integer
@@ -30,7 +33,7 @@ from . import cpu, portable
 from ._geometry import normalize
 from .index import index_add
 
-__all__ = ["index_add", "swap01", "im2col", "col2im", "dilate", "undilate", "maxpool_forward",
+__all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im", "dilate", "undilate", "maxpool_forward",
            "maxpool_backward"]
 
 
@@ -47,6 +50,28 @@ def swap01(a):
     if a.ndim < 2:
         raise ValueError(f"swap01 needs an array of at least 2 dimensions, got shape {a.shape}")
     return _impl(a).swap01(a)
+
+
+def channel_affine(x, scale=None, shift=None, out=None):
+    if x.ndim < 2:
+        raise ValueError(f"channel_affine needs an (N, C, ...) array, got shape {x.shape}")
+    C = x.shape[1]
+    for name, a in (("scale", scale), ("shift", shift)):
+        if a is not None and tuple(a.shape) != (C,):
+            raise ValueError(f"channel_affine: {name} must have shape ({C},) for an input "
+                             f"of shape {tuple(x.shape)}, got {tuple(a.shape)}")
+    if out is not None and tuple(out.shape) != tuple(x.shape):
+        raise ValueError(f"channel_affine: out has shape {tuple(out.shape)}, "
+                         f"expected {tuple(x.shape)}")
+    return _impl(x).channel_affine(x, scale, shift, out)
+
+
+def relu(x):
+    return _impl(x).relu(x)
+
+
+def relu_backward(g, y):
+    return _impl(g).relu_backward(g, y)
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):

@@ -75,6 +75,18 @@ def _i32(*values):
     return tuple(np.int32(v) for v in values)
 
 
+def channel_affine(x, scale, shift, out=None):
+    return portable.channel_affine(x, scale, shift, out)
+
+
+def relu(x):
+    return portable.relu(x)
+
+
+def relu_backward(g, y):
+    return portable.relu_backward(g, y)
+
+
 def swap01(a):
     """``a`` with its first two axes swapped, as a new C-contiguous array (one CuPy copy)."""
     return portable.swap01(a)

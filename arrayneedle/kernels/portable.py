@@ -30,6 +30,29 @@ def swap01(a):
     return xp.reshape(flat, shape)
 
 
+def channel_affine(x, scale, shift, out=None):
+    """``x * scale[c] + shift[c]`` over axis 1 (either may be None); into ``out`` if given."""
+    xp = array_namespace(x)
+    cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    y = x if scale is None else x * xp.reshape(scale, cs)
+    if shift is not None:
+        y = y + xp.reshape(shift, cs)
+    if out is None:
+        return y if y is not x else xp.asarray(x, copy=True)
+    out[...] = y
+    return out
+
+
+def relu(x):
+    xp = array_namespace(x)
+    return xp.maximum(x, xp.zeros_like(x))
+
+
+def relu_backward(g, y):
+    xp = array_namespace(g)
+    return g * xp.astype(y > 0, g.dtype)
+
+
 def _tap(a, i0, j0, sh, sw, OH, OW):
     return a[:, :, i0:i0 + sh * (OH - 1) + 1:sh, j0:j0 + sw * (OW - 1) + 1:sw]
 

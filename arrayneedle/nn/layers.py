@@ -6,7 +6,7 @@ import math
 from .. import init, ops
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
-from ..ops.norm import batch_norm, group_norm, normalize
+from ..ops.norm import batch_norm, channel_affine, group_norm, normalize
 from .module import Module, Parameter
 
 __all__ = ["Identity", "Linear", "Flatten", "ReLU", "SiLU", "Sigmoid", "Tanh", "Sequential",
@@ -176,16 +176,14 @@ class _BatchNorm(Module):
                 rv.data = rv.data * (1 - m) + unbiased * m
                 self.num_batches_tracked.data = self.num_batches_tracked.data + 1
             return y
-        # eval: a per-channel affine map with the running statistics
-        cshape = (1, self.num_features) + (1,) * (x.ndim - 2)
+        # eval: one per-channel affine map with the running statistics folded in
         xp = x.device.xp
         inv = 1.0 / xp.sqrt(self.running_var.data + self.eps)
-        scale = Tensor._wrap(xp.reshape(inv, cshape), x.device)
-        shift = Tensor._wrap(xp.reshape(-self.running_mean.data * inv, cshape), x.device)
-        if self.affine:
-            w = ops.reshape(self.weight, cshape)
-            return x * (scale * w) + (shift * w + ops.reshape(self.bias, cshape))
-        return x * scale + shift
+        scale = Tensor._wrap(inv, x.device)
+        shift = Tensor._wrap(-self.running_mean.data * inv, x.device)
+        if self.affine:  # differentiable in weight and bias (fine-tuning with frozen stats)
+            scale, shift = scale * self.weight, shift * self.weight + self.bias
+        return channel_affine(x, scale, shift)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"

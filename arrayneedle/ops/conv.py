@@ -68,8 +68,8 @@ def _full_padding(kernel_size, padding, dilation):
 
 
 def _add_bias(xp, y, b):
-    y += xp.reshape(b, (1, b.shape[0], 1, 1))
-    return y
+    """``y += b`` per channel, in place (y is always a new array of ours)."""
+    return kernels.channel_affine(y, None, b, out=y)
 
 
 # ---------------------------------------------------------------- Functions

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from .. import kernels
 from ..autograd import Function
 from ._util import unbroadcast
 
@@ -177,21 +178,18 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     def forward(self, a):
-        xp = array_namespace(a)
-        # maximum against an array of zeros, not a 0-d zero: NumPy's maximum with a broadcast
-        # scalar misses its vectorised loop (0.40 ms against 0.20 ms, zeros included, at
-        # (12, 64, 32, 32) float32); the results are identical, nan and signed zeros included
-        out = xp.maximum(a, xp.zeros_like(a))
-        if self.needs_input_grad[0]:  # the mask only serves backward (never under no_grad)
-            self.mask = a > 0
+        # kernels.relu: on NumPy threaded, and maximum against a 0-d zero of a's dtype (a
+        # Python 0 misses NumPy's vectorised loop: 2.5 ms against 0.7 ms at (12, 64, 32, 32))
+        out = kernels.relu(a)
+        # backward needs out > 0 (== a > 0, nan included): keep the output, as PyTorch does,
+        # instead of a mask pass in forward (never under no_grad)
+        self.out = out if self.needs_input_grad[0] else None
         return out
 
     def backward(self, g):
-        # g * mask rather than where(mask, g, 0): NumPy's where is branchy and ~15x slower
-        # on a random mask (3.6 ms against 0.25 ms at (12, 64, 32, 32) float32). The results
-        # differ only where the input was <= 0 and g is inf or nan (nan instead of 0).
-        xp = array_namespace(g)
-        return g * xp.astype(self.mask, g.dtype)
+        # g * (out > 0): differs from where(out > 0, g, 0) only where the input was <= 0 and
+        # g is inf or nan (nan instead of 0)
+        return kernels.relu_backward(g, self.out)
 
 
 class SiLU(Function):

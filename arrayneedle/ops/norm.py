@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from .. import kernels
 from ..autograd import Function
 
 
@@ -68,7 +69,7 @@ def batch_moments(x):
     xp = array_namespace(x)
     n = x.size // x.shape[1] if x.shape[1] else 1
     mean = _per_channel_sum(xp, x) / n
-    d = x - xp.reshape(mean, _cshape(x))
+    d = kernels.channel_affine(x, None, -mean)  # x - mean
     var = _per_channel_dot(xp, d, d) / n
     return mean, var, d
 
@@ -82,13 +83,9 @@ class BatchNorm(Function):
     ``inv_std`` (C,) from ``batch_moments``."""
 
     def forward(self, x, *affine, centered, inv_std):
-        xp = array_namespace(x)
-        cs = _cshape(x)
         w = affine[0] if affine else None
         scale = inv_std if w is None else w * inv_std
-        y = centered * xp.reshape(scale, cs)
-        if affine:
-            y += xp.reshape(affine[1], cs)
+        y = kernels.channel_affine(centered, scale, affine[1] if affine else None)
         self.d, self.inv_std, self.w = centered, inv_std, w
         return y
 
@@ -102,12 +99,9 @@ class BatchNorm(Function):
         gx = None
         if need[0]:
             a = s if w is None else w * s
-            cs = _cshape(g)
             # gx = a * (g - mean(g) - xhat * mean(g * xhat))
-            gx = g * xp.reshape(a, cs)
-            t = d * xp.reshape(-(a * s * s * gd) / n, cs)
-            t += xp.reshape(-(a * gsum) / n, cs)
-            gx += t
+            gx = kernels.channel_affine(g, a, -(a * gsum) / n)
+            gx += kernels.channel_affine(d, -(a * s * s * gd) / n)
         if w is None:
             return gx
         return gx, (gd * s if need[1] else None), (gsum if need[2] else None)
@@ -125,6 +119,41 @@ def batch_norm(x, weight=None, bias=None, eps=1e-5):
     inv_std = 1.0 / xp.sqrt(var + eps)
     params = (weight, bias) if weight is not None else ()
     return BatchNorm.apply(x, *params, centered=d, inv_std=inv_std), mean, var
+
+
+class ChannelAffine(Function):
+    """y = x * scale[c] + shift[c] over axis 1 of x (N, C, ...): eval-mode BatchNorm with its
+    running statistics folded into ``scale`` and ``shift``. One Function and one output array
+    (the composed ``x * scale + shift`` made two arrays and two graph nodes, and two more for
+    folding weight and bias in).
+
+    Gradients: gx = g * scale, g_scale = sum(g * x), g_shift = sum(g) (per channel)."""
+
+    def forward(self, x, scale, shift):
+        need = self.needs_input_grad
+        self.x = x if need[1] else None
+        self.scale = scale if need[0] else None
+        return kernels.channel_affine(x, scale, shift)
+
+    def backward(self, g):
+        xp = array_namespace(g)
+        need = self.needs_input_grad
+        gx = kernels.channel_affine(g, self.scale, None) if need[0] else None
+        gs = _per_channel_dot(xp, g, self.x) if need[1] else None
+        gb = _per_channel_sum(xp, g) if need[2] else None
+        return gx, gs, gb
+
+
+def channel_affine(x, scale, shift):
+    """``x * scale[c] + shift[c]`` for the Tensor ``x`` (N, C, ...) and Tensors ``scale``,
+    ``shift`` of shape (C,), differentiable in all three."""
+    if x.ndim < 2:
+        raise ValueError(f"channel_affine: x must be (N, C, ...), got shape {x.shape}")
+    for name, a in (("scale", scale), ("shift", shift)):
+        if tuple(a.shape) != (x.shape[1],):
+            raise ValueError(f"channel_affine: {name} must have shape ({x.shape[1]},) for x of "
+                             f"shape {tuple(x.shape)}, got {tuple(a.shape)}")
+    return ChannelAffine.apply(x, scale, shift)
 
 
 # ---------------------------------------------------------------- GroupNorm
