@@ -232,3 +232,19 @@ def test_channel_affine_checks_shapes():
         kernels.channel_affine(x, None, np.ones(3, np.float32), out=np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match=r"\(N, C, \.\.\.\)"):
         kernels.channel_affine(np.zeros(3, np.float32))
+
+
+def test_parallel_for_called_from_a_worker_runs_there_instead_of_waiting_on_the_pool(threads):
+    threads(2)
+    inner = []
+
+    def outer(lo, hi):
+        # a nested call (e.g. a kernel used inside a range) must not queue on the busy pool
+        _parallel.parallel_for(4, lambda a, b: inner.append(
+            (lo, a, b, threading.current_thread().name)), nbytes=1 << 30)
+
+    _parallel.parallel_for(2, outer, nbytes=1 << 30)
+    from_worker = [r for r in inner if r[0] == 1]
+    assert [r[1:3] for r in from_worker] == [(0, 4)]  # one range, on the worker itself
+    assert from_worker[0][3].startswith("arrayneedle-kernel")
+    assert sorted(r[1:3] for r in inner if r[0] == 0) == [(0, 2), (2, 4)]  # caller still splits

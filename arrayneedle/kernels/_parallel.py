@@ -32,6 +32,11 @@ MAX_THREADS = 8
 MIN_BYTES = 1 << 18
 
 _lock = threading.Lock()
+_local = threading.local()
+
+
+def _mark_worker():
+    _local.worker = True
 _state = {"pid": None, "pool": None, "threads": None}
 
 
@@ -80,7 +85,8 @@ def _pool():
         with _lock:
             if _state["pool"] is None or _state["pid"] != pid:
                 _state["pool"] = ThreadPoolExecutor(max_workers=MAX_THREADS - 1,
-                                                    thread_name_prefix="arrayneedle-kernel")
+                                                    thread_name_prefix="arrayneedle-kernel",
+                                                    initializer=_mark_worker)
                 _state["pid"] = pid
     return _state["pool"]
 
@@ -90,6 +96,8 @@ def parallel_for(n, fn, nbytes):
     work (``nbytes`` written) is large enough. ``fn`` must only touch its own range's outputs.
     Returns when every range is done; an exception in any range is raised here."""
     t = min(num_threads(), n, max(1, nbytes // MIN_BYTES))
+    if t > 1 and getattr(_local, "worker", False):
+        t = 1  # called from one of our own workers: waiting on the pool from it could deadlock
     if t <= 1:
         fn(0, n)
         return
