@@ -248,3 +248,20 @@ def test_parallel_for_called_from_a_worker_runs_there_instead_of_waiting_on_the_
     assert [r[1:3] for r in from_worker] == [(0, 4)]  # one range, on the worker itself
     assert from_worker[0][3].startswith("arrayneedle-kernel")
     assert sorted(r[1:3] for r in inner if r[0] == 0) == [(0, 2), (2, 4)]  # caller still splits
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_elementwise_kernels_on_non_contiguous_inputs(n):
+    base = _big((64, 40, 6, 64))
+    x = base.transpose(2, 1, 0, 3)  # (6, 40, 64, 64), no axis contiguous in C order but the last
+    g = _big((6, 64, 64, 40), seed=6).transpose(0, 3, 1, 2)
+    s, b = _big((40,), seed=7), _big((40,), seed=8)
+    y = _on(n, cpu.relu, x)
+    np.testing.assert_array_equal(y, np.maximum(x, np.float32(0)))
+    np.testing.assert_array_equal(_on(n, cpu.relu_backward, g, x), g * (x > 0))
+    np.testing.assert_array_equal(_on(n, cpu.channel_affine, x, s, b),
+                                  x * s.reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1))
+    np.testing.assert_array_equal(_on(n, cpu.swap01, x), np.swapaxes(x, 0, 1))
+    same = x.copy()
+    assert cpu.channel_affine(same, None, None, same) is same  # nothing to do: no pass at all
+    np.testing.assert_array_equal(same, x)

@@ -97,6 +97,8 @@ def channel_affine(x, scale, shift, out=None):
     b = None if shift is None else shift.reshape(cs)
     if out is None:
         out = np.empty(x.shape, dtype=np.result_type(x, *(a for a in (s, b) if a is not None)))
+    elif s is None and b is None and out is x:
+        return out
 
     def part(lo, hi):
         o = out[lo:hi]
@@ -106,7 +108,7 @@ def channel_affine(x, scale, shift, out=None):
                 np.add(o, b, out=o)
         elif b is not None:
             np.add(x[lo:hi], b, out=o)
-        elif o is not x[lo:hi]:
+        else:
             o[...] = x[lo:hi]
 
     parallel_for(x.shape[0], part, out.nbytes)
@@ -114,8 +116,8 @@ def channel_affine(x, scale, shift, out=None):
 
 
 def relu(x):
-    """``max(x, 0)`` (nan stays nan) as a new array, in parallel."""
-    out = np.empty_like(x)
+    """``max(x, 0)`` (nan stays nan) as a new C-contiguous array, in parallel."""
+    out = np.empty(x.shape, dtype=x.dtype)  # C order whatever x's layout: out.reshape is a view
     zero = np.zeros((), dtype=x.dtype)
     flat, oflat = x.reshape(-1), out.reshape(-1)
 
@@ -129,7 +131,7 @@ def relu(x):
 def relu_backward(g, y):
     """``g * (y > 0)`` for the ReLU output ``y``, in parallel (g * mask, not where(mask, g, 0):
     NumPy's where is branchy, ~15x slower on a random mask)."""
-    out = np.empty_like(g)
+    out = np.empty(g.shape, dtype=g.dtype)  # C order: out.reshape(-1) is a view
     gf, yf, of = g.reshape(-1), y.reshape(-1), out.reshape(-1)
 
     def part(lo, hi):
