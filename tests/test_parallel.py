@@ -265,3 +265,18 @@ def test_elementwise_kernels_on_non_contiguous_inputs(n):
     same = x.copy()
     assert cpu.channel_affine(same, None, None, same) is same  # nothing to do: no pass at all
     np.testing.assert_array_equal(same, x)
+
+
+def test_portable_channel_affine_in_place_and_into_out():
+    x = _big((2, 3, 4, 5))
+    s, b = _big((3,), seed=1), _big((3,), seed=2)
+    ref = x * s.reshape(1, 3, 1, 1) + b.reshape(1, 3, 1, 1)
+    y = x.copy()
+    assert portable.channel_affine(y, s, b, y) is y
+    np.testing.assert_array_equal(y, ref)
+    out = np.empty_like(x)
+    assert portable.channel_affine(x, s, b, out) is out
+    np.testing.assert_array_equal(out, ref)
+    copy = portable.channel_affine(x, None, None)
+    assert copy is not x
+    np.testing.assert_array_equal(copy, x)

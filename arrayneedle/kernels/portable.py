@@ -34,6 +34,12 @@ def channel_affine(x, scale, shift, out=None):
     """``x * scale[c] + shift[c]`` over axis 1 (either may be None); into ``out`` if given."""
     xp = array_namespace(x)
     cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    if out is x:  # in place: no temporary (the conv bias add on CuPy)
+        if scale is not None:
+            x *= xp.reshape(scale, cs)
+        if shift is not None:
+            x += xp.reshape(shift, cs)
+        return x
     y = x if scale is None else x * xp.reshape(scale, cs)
     if shift is not None:
         y = y + xp.reshape(shift, cs)
