@@ -119,3 +119,22 @@ def test_ops_on_cuda_match_cpu(dtype):
     tol = dict(rtol=tol["rtol"] * 100, atol=tol["atol"] * 100)
     for got, want in zip(run("cuda"), run("cpu")):
         np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layout_affine_and_relu_kernels_match_numpy(dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 5, 6, 7)).astype(dtype)
+    s, b = rng.standard_normal(5).astype(dtype), rng.standard_normal(5).astype(dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    xc, sc, bc, gc = (cupy.asarray(a) for a in (x, s, b, g))
+    np.testing.assert_array_equal(kernels.swap01(xc).get(), cpu.swap01(x))
+    np.testing.assert_allclose(kernels.channel_affine(xc, sc, bc).get(),
+                               cpu.channel_affine(x, s, b), **_tol(dtype))
+    inplace = xc.copy()
+    assert kernels.channel_affine(inplace, None, bc, out=inplace) is inplace
+    np.testing.assert_allclose(inplace.get(), cpu.channel_affine(x, None, b), **_tol(dtype))
+    y = kernels.relu(xc)
+    np.testing.assert_array_equal(y.get(), cpu.relu(x))
+    np.testing.assert_array_equal(kernels.relu_backward(gc, y).get(),
+                                  cpu.relu_backward(g, cpu.relu(x)))
