@@ -337,3 +337,30 @@ def test_max_pool2d_under_no_grad_gives_the_same_output_and_saves_no_argmax(k, s
     np.testing.assert_array_equal(without.numpy(), with_grad.numpy())
     assert without._ctx is None
     assert with_grad._ctx.arg is not None
+
+
+@pytest.mark.parametrize("name,fn,shapes", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
+def test_gradients_float64_with_per_image_matmuls(monkeypatch, name, fn, shapes):
+    """The per-image matmul layout (used from 32x32 up) through every conv code path, by
+    lowering its size threshold to the test's small images."""
+    from arrayneedle.ops import conv as conv_module
+    monkeypatch.setattr(conv_module, "_PER_IMAGE_MIN_HW", 1)
+    arrays = [_rand(*s, seed=i) for i, s in enumerate(shapes)]
+    gradcheck(fn, *arrays)
+
+
+@pytest.mark.parametrize("xs,ws", [((2, 3, 32, 33), (4, 3, 3, 3)),     # per image, im2col
+                                   ((2, 8, 34, 32), (3, 8, 3, 3))])    # per image, adjoint form
+def test_conv2d_on_large_images_matches_naive_loops(xs, ws):
+    x, w, b = _rand(*xs, seed=1), _rand(*ws, seed=2), _rand(ws[0], seed=3)
+    xt = an.Tensor(x, requires_grad=True)
+    y = ops.conv2d(xt, w, b, padding=1)
+    ref = naive_conv2d(x, w, b, (1, 1), (1, 1), (1, 1))
+    assert y.data.flags.c_contiguous
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
+    g = _rand(*ref.shape, seed=4)
+    y.backward(an.Tensor(g))
+    # the input gradient is the adjoint: <g, conv(v)> == <conv^T(g), v>
+    v = _rand(*xs, seed=5)
+    np.testing.assert_allclose(np.sum(g * naive_conv2d(v, w, None, (1, 1), (1, 1), (1, 1))),
+                               np.sum(xt.grad.numpy() * v), rtol=1e-10)
