@@ -6,7 +6,9 @@ How the work is laid out (measured on the CPU; see kernels/cpu.py for the column
   transposed convolution, ``col2im(Wf.T @ x)`` with the flipped, transposed kernel ``Wf``; its
   gradients share one ``im2col(g)``. Its column arrays have O*kh*kw rows instead of C*kh*kw.
 - ``conv2d`` forward otherwise: ``cols = im2col(x)`` of shape ``(C*kh*kw, N, OH, OW)``, one matmul
-  ``W(O, C*kh*kw) @ cols`` -> ``(O, N, OH, OW)``, one copy into contiguous NCHW. ``cols`` is
+  ``W(O, C*kh*kw) @ cols`` -> ``(O, N, OH, OW)``, one copy into contiguous NCHW (from 32x32 up
+  instead one matmul per image on a strided view of ``cols``, whose products are the NCHW
+  blocks: ``_matmul_nchw``). ``cols`` is
   kept for the weight gradient when the weight needs one (k*k times the input's memory, for
   one im2col less in backward).
 - weight gradient: ``g(O, N*OH*OW) @ cols.T`` (one matmul; BLAS reads the transposed view).
