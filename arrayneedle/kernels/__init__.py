@@ -33,8 +33,8 @@ from . import cpu, portable
 from ._geometry import normalize
 from .index import index_add
 
-__all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im", "dilate", "undilate", "maxpool_forward",
-           "maxpool_backward"]
+__all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im",
+           "dilate", "undilate", "maxpool_forward", "maxpool_backward"]
 
 
 def _impl(array):

@@ -32,12 +32,12 @@ MAX_THREADS = 8
 MIN_BYTES = 1 << 18
 
 _lock = threading.Lock()
-_local = threading.local()
+_local = threading.local()  # .worker is True on the pool's own threads
+_state = {"pid": None, "pool": None, "threads": None}  # pid: the process that made the pool
 
 
 def _mark_worker():
     _local.worker = True
-_state = {"pid": None, "pool": None, "threads": None}
 
 
 def _configured_threads():

@@ -33,11 +33,6 @@ __all__ = ["conv2d", "conv_transpose2d", "dilate", "undilate", "Conv2d", "ConvTr
 
 
 # ---------------------------------------------------------------- layout helpers (raw arrays)
-def _to_nchw(xp, a, O, N, OH, OW):
-    """The matmul result ``(O, N*OH*OW)`` as a C-contiguous ``(N, O, OH, OW)`` array."""
-    return kernels.swap01(xp.reshape(a, (O, N, OH, OW)))
-
-
 # Per-image matmuls write NCHW directly; one big matmul needs a layout copy after it. Measured
 # (median of 21; big matmul + copy / per image): (12, 3, 64, 64) -> 32: 3.41 / 1.04 ms;
 # (12, 64, 64, 64) -> 64: 25.8 / 24.8 ms; (12, 64, 32, 32) -> 64: 6.41 / 6.23 ms; equal at 16x16
@@ -55,7 +50,8 @@ def _matmul_nchw(xp, w2, cols, N, OH, OW):
     if OH * OW >= _PER_IMAGE_MIN_HW:
         per_image = xp.permute_dims(xp.reshape(cols, (K, N, OH * OW)), (1, 0, 2))
         return xp.reshape(xp.matmul(w2, per_image), (N, O, OH, OW))
-    return _to_nchw(xp, xp.matmul(w2, xp.reshape(cols, (K, N * OH * OW))), O, N, OH, OW)
+    y = xp.matmul(w2, xp.reshape(cols, (K, N * OH * OW)))
+    return kernels.swap01(xp.reshape(y, (O, N, OH, OW)))
 
 
 def _channels_first(xp, a):

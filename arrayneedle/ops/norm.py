@@ -59,10 +59,6 @@ def _per_channel_dot(xp, a, b):
                   axis=0)
 
 
-def _cshape(x):
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
-
-
 def batch_moments(x):
     """Per-channel mean and (population) variance of a raw (N, C, ...) array, both (C,), and
     the centred array ``x - mean`` they were computed from."""
@@ -146,13 +142,8 @@ class ChannelAffine(Function):
 
 def channel_affine(x, scale, shift):
     """``x * scale[c] + shift[c]`` for the Tensor ``x`` (N, C, ...) and Tensors ``scale``,
-    ``shift`` of shape (C,), differentiable in all three."""
-    if x.ndim < 2:
-        raise ValueError(f"channel_affine: x must be (N, C, ...), got shape {x.shape}")
-    for name, a in (("scale", scale), ("shift", shift)):
-        if tuple(a.shape) != (x.shape[1],):
-            raise ValueError(f"channel_affine: {name} must have shape ({x.shape[1]},) for x of "
-                             f"shape {tuple(x.shape)}, got {tuple(a.shape)}")
+    ``shift`` of shape (C,), differentiable in all three (shapes are checked by
+    ``kernels.channel_affine``)."""
     return ChannelAffine.apply(x, scale, shift)
 
 
