@@ -19,43 +19,6 @@ from ._geometry import conv_geometry
 from ._parallel import parallel_for
 
 
-def _tune_glibc_malloc():
-    """Keep freed heap memory for reuse instead of returning it to the OS at once.
-
-    A training step allocates and frees the same large temporaries (im2col columns, padded
-    inputs, matmul outputs) every time. With glibc's defaults each block above the mmap
-    threshold is its own mapping, unmapped when freed and page-faulted in (and zeroed) again on
-    the next step, which made a 3x3 conv forward+backward at (12, 64, 32, 32) about 2.5x slower
-    (77 ms against 30 ms per step, measured). So every block comes from the heap (no mmap: the
-    columns of a 64x64 UNet layer are 56-113 MiB, above the largest mmap threshold glibc
-    accepts, 32 MiB), and up to 256 MiB of free memory stays at the top of the heap. Measured
-    on the SimpleUnet training step, with the kernel threads: 6% faster at 32x32 and 8-17% at
-    64x64 than with 32 MiB mmap threshold alone; the process's resident memory stays flat
-    (700 MiB over 50 steps at 64x64, the same peak either way). Set
-    ARRAYNEEDLE_MALLOC_TUNING=0 to leave the allocator alone.
-    """
-    import os
-    import sys
-    if os.environ.get("ARRAYNEEDLE_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith(
-            "linux"):
-        return False
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (e.g. musl)
-            return False
-        M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -2, -3, -4
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        ok &= libc.mallopt(M_TOP_PAD, 256 << 20)
-        ok &= libc.mallopt(M_MMAP_MAX, 0)
-        return bool(ok)
-    except (OSError, AttributeError):
-        return False
-
-
-MALLOC_TUNED = _tune_glibc_malloc()
-
-
 def _pad_nchw(x, ph, pw, value=0):
     """x padded by (ph, pw) on both sides of the last two axes (x itself without padding)."""
     if ph == 0 and pw == 0:
