@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["startup_info", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_TUNED", "MALLOC_TUNED"]
+__all__ = ["MALLOC_TUNED", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_TUNED", "startup_info"]
 
 OPENBLAS_THREAD_TIMEOUT = "16"
 

@@ -85,13 +85,13 @@ class Device:
     index = None
 
     def __new__(cls, kind: str, index: int = 0, xp=None):
-        if cls is Device:
-            cls = {"cpu": CPUDevice, "cuda": CUDADevice}.get(kind, NamespaceDevice)
-        key = cls._key(kind, index, xp)
+        sub = cls if cls is not Device else (  # Device(kind) picks the subclass
+            {"cpu": CPUDevice, "cuda": CUDADevice}.get(kind, NamespaceDevice))
+        key = sub._key(kind, index, xp)
         with Device._lock:
             dev = Device._cache.get(key)
             if dev is None:
-                dev = object.__new__(cls)
+                dev = object.__new__(sub)
                 dev._init(kind, index, xp)
                 dev._seed = None
                 dev.seed(_GLOBAL_SEED)
@@ -118,17 +118,16 @@ class Device:
     def _from_host(self, host_array):
         return host_array
 
+    def _draw(self, method, shape, dtype):
+        dt = dtype_name(dtype)  # other dtypes than the generator's are cast from float64
+        a = getattr(self.rng, method)(shape, dtype=dt if dt in _GENERATOR_FLOATS else "float64")
+        return self._from_host(a if a.dtype == dt else a.astype(dt))
+
     def randn(self, shape, dtype="float32"):
-        dt = dtype_name(dtype)
-        if dt in _GENERATOR_FLOATS:
-            return self._from_host(self.rng.standard_normal(shape, dtype=dt))
-        return self._from_host(self.rng.standard_normal(shape).astype(dt))
+        return self._draw("standard_normal", shape, dtype)
 
     def rand(self, shape, dtype="float32"):
-        dt = dtype_name(dtype)
-        if dt in _GENERATOR_FLOATS:
-            return self._from_host(self.rng.random(shape, dtype=dt))
-        return self._from_host(self.rng.random(shape).astype(dt))
+        return self._draw("random", shape, dtype)
 
     def randint(self, low, high, shape, dtype="int64"):
         return self._from_host(self.rng.integers(low, high, size=shape, dtype=dtype_name(dtype)))
@@ -239,16 +238,10 @@ class CUDADevice(Device):
         with self._on():
             self.rng = self._cupy.random.default_rng(s)
 
-    def randn(self, shape, dtype="float32"):
-        dt = dtype_name(dtype)
-        with self._on():  # CuPy draws float32/float64 only: other floats are cast from float32
-            a = self.rng.standard_normal(shape, dtype=dt if dt in _GENERATOR_FLOATS else "float32")
-            return a if a.dtype == dt else a.astype(dt)
-
-    def rand(self, shape, dtype="float32"):
-        dt = dtype_name(dtype)
+    def _draw(self, method, shape, dtype):
+        dt = dtype_name(dtype)  # CuPy draws float32/float64 only: float16 is cast from float32
         with self._on():
-            a = self.rng.random(shape, dtype=dt if dt in _GENERATOR_FLOATS else "float32")
+            a = getattr(self.rng, method)(shape, dtype=dt if dt in _GENERATOR_FLOATS else "float32")
             return a if a.dtype == dt else a.astype(dt)
 
     def randint(self, low, high, shape, dtype="int64"):
@@ -298,24 +291,19 @@ class CUDADevice(Device):
 
 
 def _check_rng_state(state, kind, dev):
-    """Refuse, with a ValueError naming both devices, a generator state saved on a device
-    whose generator cannot continue it: a CUDA state (a seed) on a host generator or a NumPy
+    """Refuse, with a ValueError naming both devices, a generator state that the device's
+    generator cannot continue: a CUDA state (a seed) on a host generator, or a NumPy
     bit-generator state on CUDA."""
     if not isinstance(state, dict):
-        raise ValueError(f"set_rng_state on {dev}: expected the dict get_rng_state returns, "
+        raise TypeError(f"set_rng_state on {dev}: expected the dict get_rng_state returns, "
                          f"got {type(state).__name__}")
     saved = "cuda" if state.get("device") == "cuda" or (
         "seed" in state and "bit_generator" not in state) else "host"
-    if saved == kind:
-        return
-    if saved == "cuda":
-        raise ValueError(f"cannot restore a random-generator state saved on CUDA on device "
-                         f"{dev}: the CUDA state is only a seed for CuPy's generator; resume on "
-                         f"a CUDA device, or start a fresh stream with manual_seed")
-    raise ValueError(f"cannot restore a random-generator state saved on a host generator "
-                     f"(bit_generator {state.get('bit_generator')!r}, e.g. device cpu) on device "
-                     f"{dev}: CuPy's generator cannot take a NumPy state; resume on the CPU, or "
-                     f"start a fresh stream with manual_seed")
+    if saved != kind:
+        where = "cuda (a CuPy seed)" if saved == "cuda" else "cpu (a NumPy generator)"
+        raise ValueError(f"cannot restore a random-generator state saved on {where} on device "
+                         f"{dev}: resume on the device kind that saved it, or start a fresh "
+                         f"stream with manual_seed")
 
 
 def _is_array(x):
