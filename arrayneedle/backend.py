@@ -4,9 +4,8 @@ This module and ``arrayneedle/kernels`` are the only places that know which arra
 (NumPy or CuPy) sits underneath. Everything else asks an array for its namespace with
 ``array_api_compat.array_namespace`` and computes through the Python array API.
 
-A device is one of three kinds, each a subclass of ``Device``: ``CPUDevice`` (NumPy),
-``CUDADevice`` (CuPy, one per GPU) and ``NamespaceDevice`` (any other array-API namespace,
-e.g. array-api-strict; its random numbers are drawn with NumPy and copied in).
+Each kind of device is a subclass of ``Device``: ``CPUDevice`` (NumPy), ``CUDADevice`` (CuPy,
+one per GPU) and ``NamespaceDevice`` (any other array-API namespace, e.g. array-api-strict).
 """
 from __future__ import annotations
 
@@ -296,7 +295,7 @@ def _check_rng_state(state, kind, dev):
     bit-generator state on CUDA."""
     if not isinstance(state, dict):
         raise TypeError(f"set_rng_state on {dev}: expected the dict get_rng_state returns, "
-                         f"got {type(state).__name__}")
+                        f"got {type(state).__name__}")
     saved = "cuda" if state.get("device") == "cuda" or (
         "seed" in state and "bit_generator" not in state) else "host"
     if saved != kind:
