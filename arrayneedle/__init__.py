@@ -1,5 +1,5 @@
 """arrayneedle: a small deep-learning framework on the Python array API (NumPy or CuPy)."""
-from . import _startup  # first: it sets OpenBLAS's thread timeout before NumPy loads  # noqa: I001
+from ._startup import startup_info  # first: it tunes BLAS threads before NumPy loads  # noqa: I001
 from . import backend
 from .backend import (Device, cpu, cuda, cuda_available, device, manual_seed)
 from .autograd import Tensor, Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled

@@ -1,21 +1,30 @@
-"""Process settings arrayneedle makes before NumPy loads. Each is documented in the README and
-has an opt-out.
+"""Process-wide settings arrayneedle makes when it is imported, before NumPy loads. Each is
+documented in the README, has an opt-out, and is reported by ``arrayneedle.startup_info()``.
 
-OpenBLAS's worker threads busy-wait for new work for 2**28 cycles (about 0.1 s) after every
+BLAS threads: OpenBLAS's worker threads busy-wait for new work for 2**28 cycles after every
 matmul before they sleep. In a training step the matmuls alternate with NumPy copies (im2col,
 col2im, layout changes) that ``kernels/_parallel.py`` splits over the same cores, so those
-copies ran next to spinning BLAS threads. ``OPENBLAS_THREAD_TIMEOUT=16`` makes the workers
-spin for 2**16 cycles (tens of microseconds: still no sleep between back-to-back matmuls) and
-then give the core back. Measured on the 2-core benchmark machine, together with the threaded
-copies: the SimpleUnet 64x64 training step 2-12% and the sampling step 8-11% faster (see
-BENCHMARKS.md). OpenBLAS reads the variable once, when NumPy loads it, so this only works when
-arrayneedle is imported before NumPy; a value already set is kept, and
-``ARRAYNEEDLE_BLAS_TUNING=0`` leaves the environment alone.
+copies would run next to spinning BLAS threads. ``OPENBLAS_THREAD_TIMEOUT=16`` makes the
+workers spin for 2**16 cycles (still no sleep between back-to-back matmuls) and then give the
+core back (the effect is in BENCHMARKS.md). OpenBLAS reads the variable once, when NumPy loads
+it, so this only works when arrayneedle is imported before NumPy; a value already set is kept,
+and ``ARRAYNEEDLE_BLAS_TUNING=0`` leaves the environment alone.
+
+Allocator: a training step allocates and frees the same large temporaries (im2col columns,
+padded inputs, matmul outputs) every time. With glibc's defaults each block above the mmap
+threshold is its own mapping, unmapped when freed and page-faulted in (and zeroed) again on
+the next step. So every block comes from the heap (no mmap: the columns of a 64x64 UNet layer
+are 56-113 MiB, above the largest mmap threshold glibc accepts, 32 MiB), and up to 256 MiB of
+free memory stays at the top of the heap; resident memory stays flat across steps (figures in
+BENCHMARKS.md). Linux with glibc only; ``ARRAYNEEDLE_MALLOC_TUNING=0`` leaves the allocator
+alone.
 """
 from __future__ import annotations
 
 import os
 import sys
+
+__all__ = ["MALLOC_TUNED", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_TUNED", "startup_info"]
 
 OPENBLAS_THREAD_TIMEOUT = "16"
 
@@ -29,4 +38,33 @@ def tune_openblas_threads():
     return True
 
 
+def tune_glibc_malloc():
+    """Keep freed heap memory for reuse instead of returning it to the OS at once (see the
+    module docstring). Returns whether glibc accepted every setting (False: opted out, not
+    Linux with glibc, or refused)."""
+    if os.environ.get("ARRAYNEEDLE_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith(
+            "linux"):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (e.g. musl)
+            return False
+        M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -2, -3, -4
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        ok &= libc.mallopt(M_TOP_PAD, 256 << 20)
+        ok &= libc.mallopt(M_MMAP_MAX, 0)
+        return bool(ok)
+    except (OSError, AttributeError):
+        return False
+
+
 OPENBLAS_TUNED = tune_openblas_threads()
+MALLOC_TUNED = tune_glibc_malloc()
+
+
+def startup_info() -> dict:
+    """What arrayneedle's import did to the process: ``{"openblas_thread_timeout": bool,
+    "malloc_tuning": bool}``, each True when that setting is in force (see this module's
+    docstring for when it is not)."""
+    return {"openblas_thread_timeout": OPENBLAS_TUNED, "malloc_tuning": MALLOC_TUNED}

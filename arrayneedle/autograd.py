@@ -202,9 +202,9 @@ class Tensor:
 
     def numpy(self):
         """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
-        from .backend import _host
+        from .backend import to_numpy
         import numpy as _np
-        return _np.asarray(_host(self.data))
+        return _np.asarray(to_numpy(self.data))
 
     def item(self):
         if self.size != 1:

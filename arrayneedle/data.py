@@ -79,7 +79,7 @@ class ArrayDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("ArrayDataset needs at least one array")
-        arrays = tuple(np.asarray(backend._host(a.data if isinstance(a, Tensor) else a))
+        arrays = tuple(np.asarray(backend.to_numpy(a.data if isinstance(a, Tensor) else a))
                        for a in arrays)
         n = len(arrays[0]) if arrays[0].ndim else None
         for a in arrays:
@@ -121,7 +121,7 @@ def _collate(items):
         return np.asarray(items, dtype=np.int64)
     if isinstance(first, numbers.Real) and not isinstance(first, np.floating):
         return np.asarray(items, dtype=np.float32)  # Python floats: float32, like Tensor()
-    return np.stack([np.asarray(backend._host(x)) for x in items])
+    return np.stack([np.asarray(backend.to_numpy(x)) for x in items])
 
 
 def _to_tensor(array, dev):

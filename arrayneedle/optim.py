@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .autograd import Tensor
-from .backend import _host
+from .backend import to_numpy
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "LRScheduler",
            "WarmupCosine", "WarmupConstant", "LambdaLR"]
@@ -65,7 +65,7 @@ class Optimizer:
         state = {}
         for pid, st in self.state.items():
             if pid in index:
-                state[index[pid]] = {k: (_host(v) if hasattr(v, "shape") else v)
+                state[index[pid]] = {k: (to_numpy(v) if hasattr(v, "shape") else v)
                                      for k, v in st.items()}
         groups = []
         for g in self.param_groups:

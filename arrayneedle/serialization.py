@@ -18,7 +18,7 @@ import zipfile
 import numpy as np
 
 from .autograd import Tensor
-from .backend import _host, device as _device
+from .backend import to_numpy, device as _device
 
 __all__ = ["save", "load", "FORMAT"]
 
@@ -30,7 +30,7 @@ _META = "__arrayneedle__"
 def _encode(obj, arrays, path="root"):
     if isinstance(obj, Tensor):
         key = f"a{len(arrays)}"
-        arrays[key] = np.asarray(_host(obj.data))
+        arrays[key] = np.asarray(to_numpy(obj.data))
         return {"t": "tensor", "key": key, "requires_grad": bool(obj.requires_grad)}
     if isinstance(obj, np.generic):
         return _encode(obj.item(), arrays, path)
@@ -52,7 +52,7 @@ def _encode(obj, arrays, path="root"):
         return {"t": "list" if isinstance(obj, list) else "tuple",
                 "v": [_encode(v, arrays, f"{path}[{i}]") for i, v in enumerate(obj)]}
     try:
-        arr = np.asarray(_host(obj))
+        arr = np.asarray(to_numpy(obj))
     except Exception:
         arr = None
     if arr is not None and arr.dtype.kind in "biuf" and not isinstance(obj, (set, bytes)):

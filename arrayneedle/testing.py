@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 
 from .autograd import Tensor
-from .backend import _host, device as _device
+from .backend import to_numpy, device as _device
 
 __all__ = ["gradcheck", "numerical_grad"]
 
 
 def _host64(a):
-    return np.array(_host(a), dtype=np.float64)
+    return np.array(to_numpy(a), dtype=np.float64)
 
 
 def numerical_grad(fn, inputs, weight, eps=1e-6):

@@ -191,14 +191,13 @@ def test_maxpool_routes_each_window_to_one_element():
 def test_dilate_undilate_match_loops(axes, dilation, backend):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 4, 2))
-    impl = _impl(backend)
-    out = _np(impl.dilate(_to(backend, x), axes, dilation))
+    out = _np(kernels.dilate(_to(backend, x), axes, dilation))
     shape = [n * (dilation + 1) if ax in axes else n for ax, n in enumerate(x.shape)]
     ref = np.zeros(shape)
     for idx in np.ndindex(*x.shape):
         ref[tuple(i * (dilation + 1) if ax in axes else i for ax, i in enumerate(idx))] = x[idx]
     np.testing.assert_array_equal(out, ref)
-    np.testing.assert_array_equal(_np(impl.undilate(_to(backend, ref), axes, dilation)), x)
+    np.testing.assert_array_equal(_np(kernels.undilate(_to(backend, ref), axes, dilation)), x)
 
 
 # ---- dispatch ----
@@ -211,6 +210,63 @@ def test_dispatch_by_array_library():
         s = kernels.im2col(xps.asarray(x), (2, 3), stride=1, padding=(1, 0))
         assert type(s).__module__.startswith("array_api_strict")
         np.testing.assert_array_equal(np.asarray(s), cols)
+
+
+# ---- shape checks before the adjoint kernels (shared by every backend) ----
+def test_shared_checks_accept_the_geometry_and_name_what_is_wrong():
+    from arrayneedle.kernels.checks import check_col2im, check_maxpool_backward
+    geom = ((3, 3), (2, 2), (1, 1), (1, 1))
+    assert check_col2im((27, 2, 4, 3), [2, 3, 7, 6], *geom) == (2, 3, 7, 6)
+    with pytest.raises(ValueError, match=r"cols has shape \(2, 27, 4, 3\), expected .* "
+                                         r"= \(27, 2, 4, 3\)"):
+        check_col2im((2, 27, 4, 3), (2, 3, 7, 6), *geom)
+    with pytest.raises(ValueError, match="x_shape must be 4 non-negative ints"):
+        check_col2im((27, 2, 4, 3), (3, 7, 6), *geom)
+    with pytest.raises(ValueError, match="stride and dilation >= 1"):
+        check_col2im((27, 2, 4, 3), (2, 3, 7, 6), (3, 3), (0, 2), (1, 1), (1, 1))
+    pool = ((3, 3), (2, 2), (1, 1))
+    assert check_maxpool_backward((2, 3, 4, 3), (2, 3, 4, 3), (2, 3, 7, 6), *pool) == (2, 3, 7, 6)
+    with pytest.raises(ValueError, match=r"grad has shape \(2, 3, 4, 4\), expected the pooled"):
+        check_maxpool_backward((2, 3, 4, 4), (2, 3, 4, 3), (2, 3, 7, 6), *pool)
+    with pytest.raises(ValueError, match=r"arg has shape \(3, 2, 4, 3\)"):
+        check_maxpool_backward((2, 3, 4, 3), (3, 2, 4, 3), (2, 3, 7, 6), *pool)
+
+
+def _launchers():
+    from arrayneedle.kernels import cuda
+    return [cpu, portable, cuda]
+
+
+@pytest.mark.parametrize("impl", _launchers(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_backend_checks_adjoint_shapes_before_computing(impl):
+    """cols transposed (same size: a plain reshape would accept it) and a pooled gradient for
+    another batch size are refused by each backend before any work; on the CUDA launchers
+    the check runs before CuPy is touched, so NumPy arrays stand in for CuPy's."""
+    k, s, p, d = (3, 3), (2, 2), (1, 1), (1, 1)
+    cols = np.zeros((2, 27, 4, 3), dtype=np.float32)  # (N, C*kh*kw, ...) instead of (C*kh*kw, N)
+    with pytest.raises(ValueError, match="col2im: cols has shape"):
+        impl.col2im(cols, (2, 3, 7, 6), k, s, p, d)
+    g = np.zeros((1, 3, 4, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="maxpool_backward: grad has shape"):
+        impl.maxpool_backward(g, np.zeros(g.shape, np.int32), (2, 3, 7, 6), k, s, p)
+    with pytest.raises(ValueError, match="col2im: cols has shape"):  # through the dispatcher
+        kernels.col2im(cols, (2, 3, 7, 6), k, s, p, d)
+
+
+# ---- index_add, dispatched like the other kernels ----
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_index_add_accumulates_repeated_indices(backend):
+    values = np.arange(8.0).reshape(4, 2)
+    idx = np.array([2, 0, 2, 2])
+    out = _np(kernels.index_add((3, 2), (_to(backend, idx),), _to(backend, values)))
+    np.testing.assert_array_equal(out, [[2, 3], [0, 0], [0 + 4 + 6, 1 + 5 + 7]])
+
+
+def test_index_add_and_dilate_have_one_implementation_per_library():
+    from arrayneedle.kernels import cuda
+    assert all(callable(m.index_add) for m in (cpu, cuda, portable))
+    # dilate/undilate: a zero fill and one strided copy, the same code for every library
+    assert not any(hasattr(m, "dilate") or hasattr(m, "undilate") for m in (cpu, cuda))
 
 
 # ---- CUDA sources, without a GPU ----

@@ -2,7 +2,8 @@
 
 Only this package (and ``backend.py``) may know whether NumPy or CuPy is underneath. Each
 public function picks ``cpu`` (NumPy), ``cuda`` (CuPy RawKernels, imported lazily) or
-``portable`` (any other array-API namespace) from its first array argument.
+``portable`` (any other array-API namespace) from its first array argument. Before computing,
+the adjoint kernels check their arrays against ``x_shape`` (``checks.py``, shared by all three).
 
 Convolution geometry arguments (``kernel_size``, ``stride``, ``padding``, ``dilation``) are
 ints or pairs; arrays are NCHW.
@@ -24,6 +25,9 @@ ints or pairs; arrays are NCHW.
   ``maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding)`` routes each window's
   gradient to that one element. With ``with_arg=False`` (no gradient needed) ``arg`` is
   ``None`` and only the maximum is computed.
+- ``index_add(shape, index, values)`` -> ``zeros(shape)`` with ``values`` added at ``index``
+  (repeated indices accumulate: the gradient of integer-array indexing). The portable path
+  takes one integer array along axis 0.
 """
 from __future__ import annotations
 
@@ -31,7 +35,6 @@ import array_api_compat
 
 from . import cpu, portable
 from ._geometry import normalize
-from .index import index_add
 
 __all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im",
            "dilate", "undilate", "maxpool_forward", "maxpool_backward"]
@@ -44,6 +47,10 @@ def _impl(array):
         from . import cuda
         return cuda
     return portable
+
+
+def index_add(shape, index, values):
+    return _impl(values).index_add(tuple(int(n) for n in shape), index, values)
 
 
 def swap01(a):
@@ -90,12 +97,13 @@ def _axes(axes, ndim):
     return tuple(sorted({int(a) % ndim for a in axes}))
 
 
+# one implementation for every library: a zero fill and one strided copy
 def dilate(x, axes, dilation):
-    return _impl(x).dilate(x, _axes(axes, x.ndim), int(dilation))
+    return portable.dilate(x, _axes(axes, x.ndim), int(dilation))
 
 
 def undilate(x, axes, dilation):
-    return _impl(x).undilate(x, _axes(axes, x.ndim), int(dilation))
+    return portable.undilate(x, _axes(axes, x.ndim), int(dilation))
 
 
 def maxpool_forward(x, kernel_size, stride, padding=0, with_arg=True):

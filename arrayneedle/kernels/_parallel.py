@@ -1,13 +1,13 @@
 """Run the NumPy kernels' memory-bound copies on all cores.
 
-OpenBLAS runs every matmul on all cores, but a NumPy copy or ufunc runs on one: on the 2-core
-benchmark machine the im2col copies, col2im adds and layout changes between the matmuls left
-one core idle for about a third of a UNet step. NumPy releases the GIL inside those loops, so
+OpenBLAS runs every matmul on all cores, but a NumPy copy or ufunc runs on one, so the im2col
+copies, col2im adds and layout changes between the matmuls would leave the other cores idle
+for a large part of a UNet step. NumPy releases the GIL inside those loops, so
 a kernel that splits its work into independent slices along an outer axis (channels or batch
 items: each slice writes its own part of the output, nothing is reduced across slices) can
 hand the slices to a small pool of threads. The results are bit-identical to the one-thread
-run (the same operations on the same elements, only on another core). Measured: im2col
-(12, 64, 64, 64) 12.6 -> 8.2 ms, (12, 64, 32, 32) 2.7 -> 1.8 ms on 2 cores.
+run (the same operations on the same elements, only on another core). The speed-ups are in
+BENCHMARKS.md.
 
 This is blocking, not per-item work: the number of slices is the number of threads, whatever
 the batch size, and work below ``MIN_BYTES`` stays on the calling thread.
@@ -25,10 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 __all__ = ["num_threads", "set_num_threads", "parallel_for", "MIN_BYTES", "MAX_THREADS"]
 
 MAX_THREADS = 8
-# below this much output the hand-off (tens of microseconds) costs more than it saves. Measured
-# on the SimpleUnet steps (training / sampling, medians of 21, one process): 1 MiB -> 256 KiB
-# took 32x32 from 135 / 48.5 to 130 / 47.1 ms and 64x64 from 497 / 170 to 476 / 160 ms; 64 KiB
-# was slower again at 32x32, and 16x16 did not move.
+# below this much output the hand-off to the pool costs more than it saves (the sizes tried
+# are in BENCHMARKS.md)
 MIN_BYTES = 1 << 18
 
 _lock = threading.Lock()

@@ -1,4 +1,4 @@
-"""NumPy kernels: im2col/col2im, dilate/undilate, max-pooling.
+"""NumPy kernels: im2col/col2im, max-pooling, layout copies, elementwise maps, index_add.
 
 No Python loops over batch, channels or pixels: every loop below runs over kernel taps only.
 
@@ -7,8 +7,7 @@ shape ``(C*kh*kw, N, OH, OW)``, row ``(c, i, j)`` matching ``weight.reshape(O, C
 The forward convolution is then one BLAS matmul ``W(O, C*kh*kw) @ cols`` whose result
 ``(O, N, OH, OW)`` becomes NCHW with one cheap copy (k*k times smaller than ``cols``), the
 weight gradient is one matmul ``g(O, N*OH*OW) @ cols.T`` and the column gradient
-``W.T @ g``. (A 'pitched' variant that makes every tap one long contiguous run, at the cost of
-a few wasted matmul columns, was measured and was not faster end to end.)
+``W.T @ g``.
 """
 from __future__ import annotations
 
@@ -17,43 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ._geometry import conv_geometry
 from ._parallel import parallel_for
-
-
-def _tune_glibc_malloc():
-    """Keep freed heap memory for reuse instead of returning it to the OS at once.
-
-    A training step allocates and frees the same large temporaries (im2col columns, padded
-    inputs, matmul outputs) every time. With glibc's defaults each block above the mmap
-    threshold is its own mapping, unmapped when freed and page-faulted in (and zeroed) again on
-    the next step, which made a 3x3 conv forward+backward at (12, 64, 32, 32) about 2.5x slower
-    (77 ms against 30 ms per step, measured). So every block comes from the heap (no mmap: the
-    columns of a 64x64 UNet layer are 56-113 MiB, above the largest mmap threshold glibc
-    accepts, 32 MiB), and up to 256 MiB of free memory stays at the top of the heap. Measured
-    on the SimpleUnet training step, with the kernel threads: 6% faster at 32x32 and 8-17% at
-    64x64 than with 32 MiB mmap threshold alone; the process's resident memory stays flat
-    (700 MiB over 50 steps at 64x64, the same peak either way). Set
-    ARRAYNEEDLE_MALLOC_TUNING=0 to leave the allocator alone.
-    """
-    import os
-    import sys
-    if os.environ.get("ARRAYNEEDLE_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith(
-            "linux"):
-        return False
-    try:
-        import ctypes
-        libc = ctypes.CDLL("libc.so.6")
-        if not hasattr(libc, "gnu_get_libc_version"):  # not glibc (e.g. musl)
-            return False
-        M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -2, -3, -4
-        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        ok &= libc.mallopt(M_TOP_PAD, 256 << 20)
-        ok &= libc.mallopt(M_MMAP_MAX, 0)
-        return bool(ok)
-    except (OSError, AttributeError):
-        return False
-
-
-MALLOC_TUNED = _tune_glibc_malloc()
+from .checks import check_col2im, check_maxpool_backward
 
 
 def _pad_nchw(x, ph, pw, value=0):
@@ -130,7 +93,7 @@ def relu(x):
 
 def relu_backward(g, y):
     """``g * (y > 0)`` for the ReLU output ``y``, in parallel (g * mask, not where(mask, g, 0):
-    NumPy's where is branchy, ~15x slower on a random mask)."""
+    NumPy's where branches per element, which a random mask makes slow)."""
     out = np.empty(g.shape, dtype=g.dtype)  # C order: out.reshape(-1) is a view
     gf, yf, of = g.reshape(-1), y.reshape(-1), out.reshape(-1)
 
@@ -183,12 +146,11 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     ``(r + p - i*d) % s == 0``, each a shifted block of a contiguous ``(C, N, OH, OW)`` slab of
     ``cols``. So each phase is accumulated with contiguous slice-adds in a small channels-first
     buffer (the first full-range tap as a copy, not zeros + add) and written once into
-    ``out[:, :, r_h::s_h, r_w::s_w]``: no padded accumulator, no strided adds, no crop. Measured
-    1.3-1.7x faster than k*k strided adds into a zeroed padded array at the UNets' shapes
-    (e.g. 10.6 -> 6.4 ms for stride 2, kernel 4, (12, 32, 64, 64)), and the result is contiguous.
-    Loops run over phases and taps only.
+    ``out[:, :, r_h::s_h, r_w::s_w]``: no padded accumulator, no strided adds, no crop (faster
+    than k*k strided adds into a zeroed padded array, see BENCHMARKS.md), and the result is
+    contiguous. Loops run over phases and taps only.
     """
-    N, C, H, W = x_shape
+    N, C, H, W = check_col2im(cols.shape, x_shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     OH, OW = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
     src = cols.reshape(C, kh, kw, N, OH, OW)
@@ -222,27 +184,6 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
 
     parallel_for(C, part, out.nbytes)
     return out
-
-
-def dilate(x, axes, dilation):
-    """Insert ``dilation`` zeros after every element along ``axes`` (length n -> n*(d+1))."""
-    step = dilation + 1
-    shape = list(x.shape)
-    index = [slice(None)] * x.ndim
-    for ax in axes:
-        shape[ax] *= step
-        index[ax] = slice(None, None, step)
-    out = np.zeros(shape, dtype=x.dtype)
-    out[tuple(index)] = x
-    return out
-
-
-def undilate(x, axes, dilation):
-    """Every (dilation+1)-th element along ``axes`` (the adjoint of ``dilate``); a view."""
-    index = [slice(None)] * x.ndim
-    for ax in axes:
-        index[ax] = slice(None, None, dilation + 1)
-    return x[tuple(index)]
 
 
 def _window_taps(xp, kernel_size, stride, out_hw):
@@ -301,7 +242,8 @@ def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
 def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
     """Gradient of max-pooling: ``grad`` routed to the one maximum of each window (windows may
     overlap: contributions add)."""
-    N, C, H, W = x_shape
+    N, C, H, W = check_maxpool_backward(grad.shape, arg.shape, x_shape, kernel_size, stride,
+                                        padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     OH, OW = grad.shape[2:]
     tiled = (sh, sw) == (kh, kw) and (OH * kh, OW * kw) == (H + 2 * ph, W + 2 * pw)
@@ -321,3 +263,10 @@ def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
     if ph or pw:
         return acc[:, :, ph:ph + H, pw:pw + W]
     return acc
+
+
+def index_add(shape, index, values):
+    """zeros(shape) with ``values`` added at ``index`` (repeated indices accumulate)."""
+    out = np.zeros(shape, dtype=values.dtype)
+    np.add.at(out, index, values)
+    return out

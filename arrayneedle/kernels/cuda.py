@@ -18,6 +18,7 @@ import numpy as np
 
 from . import portable
 from ._geometry import conv_geometry
+from .checks import check_col2im, check_maxpool_backward
 
 _SOURCE_DIR = Path(__file__).with_name("cuda")
 _THREADS = 256
@@ -82,6 +83,16 @@ relu_backward = portable.relu_backward
 swap01 = portable.swap01
 
 
+def index_add(shape, index, values):
+    """zeros(shape) with ``values`` added at ``index`` (repeated indices accumulate)."""
+    import cupy
+    import cupyx
+    with values.device:
+        out = cupy.zeros(shape, dtype=values.dtype)
+        cupyx.scatter_add(out, index, values)
+        return out
+
+
 def im2col(x, kernel_size, stride, padding, dilation):
     if not _native(x.dtype):
         return portable.im2col(x, kernel_size, stride, padding, dilation)
@@ -99,12 +110,13 @@ def im2col(x, kernel_size, stride, padding, dilation):
 
 
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
+    # the kernel indexes cols by the geometry of x_shape: a wrong shape would read out of bounds
+    N, C, H, W = check_col2im(cols.shape, x_shape, kernel_size, stride, padding, dilation)
     if not _native(cols.dtype):
         return portable.col2im(cols, x_shape, kernel_size, stride, padding, dilation)
     import cupy
     with cols.device:
         cols = cupy.ascontiguousarray(cols)
-        N, C, H, W = x_shape
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         OH, OW = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
         x = cupy.empty((N, C, H, W), dtype=cols.dtype)
@@ -112,25 +124,6 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
                 (cols, x, np.int64(x.size))
                 + _i32(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, OH, OW, OW))
         return x
-
-
-def dilate(x, axes, dilation):
-    # a zero fill and one strided copy: CuPy's own elementwise kernels do this at full speed
-    import cupy
-    with x.device:
-        step = dilation + 1
-        shape = list(x.shape)
-        index = [slice(None)] * x.ndim
-        for ax in axes:
-            shape[ax] *= step
-            index[ax] = slice(None, None, step)
-        out = cupy.zeros(shape, dtype=x.dtype)
-        out[tuple(index)] = x
-        return out
-
-
-def undilate(x, axes, dilation):
-    return portable.undilate(x, axes, dilation)
 
 
 def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
@@ -152,13 +145,14 @@ def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
 
 
 def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
+    N, C, H, W = check_maxpool_backward(grad.shape, arg.shape, x_shape, kernel_size, stride,
+                                        padding)
     if not _native(grad.dtype):
         return portable.maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding)
     import cupy
     with grad.device:
         grad = cupy.ascontiguousarray(grad)
         arg = cupy.ascontiguousarray(arg, dtype=cupy.int32)
-        N, C, H, W = x_shape
         (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
         OH, OW = grad.shape[2:]
         gx = cupy.empty((N, C, H, W), dtype=grad.dtype)

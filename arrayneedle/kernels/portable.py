@@ -1,12 +1,15 @@
 """The kernels through any Python array-API namespace (k*k strided slices, no library calls
 outside the standard). Used for array-API libraries other than NumPy and CuPy (e.g. the
-array-api-strict test run). Same contracts as ``cpu.py``.
+array-api-strict test run), and for every library where one implementation is as fast as a
+native one (``dilate``/``undilate``: a zero fill and one strided copy; CuPy's elementwise
+maps). Same contracts as ``cpu.py``.
 """
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
 
 from ._geometry import conv_geometry
+from .checks import check_col2im, check_maxpool_backward
 
 
 def _pad_nchw(xp, x, ph, pw, value=0.0):
@@ -77,7 +80,7 @@ def im2col(x, kernel_size, stride, padding, dilation):
 
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     xp = array_namespace(cols)
-    N, C, H, W = x_shape
+    N, C, H, W = check_col2im(cols.shape, x_shape, kernel_size, stride, padding, dilation)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     OH, OW = conv_geometry(x_shape, kernel_size, stride, padding, dilation)
     src = xp.reshape(cols, (C, kh, kw, N, OH, OW))
@@ -131,7 +134,8 @@ def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
 
 def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
     xp = array_namespace(grad)
-    N, C, H, W = x_shape
+    N, C, H, W = check_maxpool_backward(grad.shape, arg.shape, x_shape, kernel_size, stride,
+                                        padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     OH, OW = grad.shape[2:]
     acc = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=grad.dtype)
@@ -142,3 +146,16 @@ def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
                    slice(j, j + sw * (OW - 1) + 1, sw))
             acc[idx] = acc[idx] + xp.where(arg == i * kw + j, grad, zero)
     return acc[:, :, ph:ph + H, pw:pw + W]
+
+
+def index_add(shape, index, values):
+    """zeros(shape) with ``values`` added at ``index``; one integer array along axis 0 (what
+    ``take`` needs), as a one-hot matmul."""
+    xp = array_namespace(values)
+    idx = index[0] if isinstance(index, tuple) and len(index) == 1 else index
+    if isinstance(idx, tuple) or not is_array_api_obj(idx):
+        raise TypeError("index_add: the portable path supports one integer array along axis 0")
+    idx = xp.reshape(idx, (-1,))
+    onehot = xp.astype(idx[:, None] == xp.arange(shape[0])[None, :], values.dtype)  # (n, rows)
+    flat = xp.reshape(values, (idx.shape[0], -1))
+    return xp.reshape(xp.matmul(xp.matrix_transpose(onehot), flat), shape)
