@@ -153,20 +153,23 @@ def _size_arg(size, what):
     return size
 
 
-def resize(img, size, interpolation="bilinear", data_format="HWC"):
+def resize(img, size, interpolation="bilinear", data_format="HWC", reducing_gap=None):
     """Resize an image to exactly ``size`` = (height, width) (an int: a square).
 
     ``img``: a Pillow image, or a NumPy array HW, HWC, or CHW / NCHW with
     ``data_format="CHW"``, of any integer, bool or float dtype; the result has the input's kind,
     layout and dtype (integers rounded and clipped). ``interpolation``: one of
-    :data:`INTERPOLATIONS`.
+    :data:`INTERPOLATIONS`. ``reducing_gap`` (Pillow images only) is Pillow's option of the
+    same name: shrink by an integer factor with a box filter first, then resample; much faster
+    for large shrinks, and close to the exact result from about 3.
     """
     h, w = _size_arg(size, "resize")
     interpolation = check_interpolation(interpolation)
     if is_pil_image(img):
         if img.size == (w, h):
             return img
-        return img.resize((w, h), getattr(_pil().Resampling, interpolation.upper()))
+        return img.resize((w, h), getattr(_pil().Resampling, interpolation.upper()),
+                          reducing_gap=reducing_gap)
     img = np.asarray(img)
     ha, wa = hw_axes(img, data_format)
     if (img.shape[ha], img.shape[wa]) == (h, w):

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from arrayneedle.data.functional import center_crop, cover_size, resize
+from arrayneedle.data.functional import cover_size, crop, resize
 
 from .base import ImageArrayDataset, check_channels, check_size
 
@@ -34,8 +34,8 @@ def _list_images(root):
 def _decode(path, size_hw, mode):
     """Open one image, convert to ``mode`` ("RGB" or "L"), resize it to cover ``size_hw`` and
     crop the centre: uint8 (H, W) or (H, W, 3). The Pillow image goes to the shared
-    :func:`~arrayneedle.data.functional.resize` as is: Pillow's resampler works on the
-    decoded image without a float copy of a large photo."""
+    :func:`~arrayneedle.data.functional.resize` as is: Pillow's resampler with a box
+    pre-reduction works on the decoded image without a float copy of a large photo."""
     from PIL import Image, ImageOps
     th, tw = size_hw
     with Image.open(path) as im:
@@ -56,8 +56,9 @@ def _decode(path, size_hw, mode):
             im = Image.alpha_composite(bg, im)
         if im.mode != mode:
             im = im.convert(mode)
-        im = resize(im, cover_size((im.height, im.width), size_hw), "bicubic")
-        im = center_crop(im, size_hw)
+        nh, nw = cover_size((im.height, im.width), size_hw)
+        im = resize(im, (nh, nw), "bicubic", reducing_gap=3.0)
+        im = crop(im, (nh - th) // 2, (nw - tw) // 2, th, tw)
         return np.asarray(im, dtype=np.uint8)
 
 
