@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from arrayneedle.data.functional import resize
 from arrayneedle.serialization import atomic_write
 
 __all__ = ["to_uint8", "make_grid", "save_grid", "save_gif"]
@@ -40,6 +41,14 @@ def make_grid(images, nrow=None, padding=2, pad_value=255):
     return grid
 
 
+def _enlarged(grid, scale):
+    """Nearest-neighbour enlargement of an (H, W, C) grid by an integer ``scale``."""
+    if scale <= 1:
+        return grid
+    h, w = grid.shape[:2]
+    return resize(grid, (h * scale, w * scale), "nearest")
+
+
 def _pil(grid):
     from PIL import Image
     return Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
@@ -48,9 +57,7 @@ def _pil(grid):
 def save_grid(images, path, nrow=None, scale=1):
     """Save a grid of (N, C, H, W) images in [-1, 1] as a PNG (atomically); ``scale`` enlarges
     small images with nearest-neighbour so 32x32 samples are visible."""
-    grid = make_grid(images, nrow=nrow)
-    if scale > 1:
-        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    grid = _enlarged(make_grid(images, nrow=nrow), scale)
     atomic_write(path, lambda p: _pil(grid).save(p, format="PNG"))
     return path
 
@@ -61,10 +68,7 @@ def save_gif(frames, path, nrow=None, scale=1, duration_ms=80, hold_last_ms=1500
         raise ValueError("save_gif: no frames")
     pics = []
     for f in frames:
-        g = make_grid(f, nrow=nrow)
-        if scale > 1:
-            g = g.repeat(scale, axis=0).repeat(scale, axis=1)
-        pics.append(_pil(g))
+        pics.append(_pil(_enlarged(make_grid(f, nrow=nrow), scale)))
     durations = [duration_ms] * (len(pics) - 1) + [hold_last_ms]
     atomic_write(path, lambda p: pics[0].save(p, format="GIF", save_all=True,
                                                append_images=pics[1:], duration=durations,

@@ -1,0 +1,127 @@
+"""``ImageFolder``: every image file under a folder, decoded once with Pillow."""
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from arrayneedle.data.functional import cover_size, crop, resize
+
+from .base import ImageArrayDataset, check_channels, check_size
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
+
+IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
+
+
+def _list_images(root):
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a symlink loop
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in filenames:
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(os.path.join(dirpath, f))
+    return sorted(found, key=lambda p: os.path.relpath(p, root).replace(os.sep, "/"))
+
+
+def _decode(path, size_hw, mode):
+    """Open one image, convert to ``mode`` ("RGB" or "L"), resize it to cover ``size_hw`` and
+    crop the centre: uint8 (H, W) or (H, W, 3). The Pillow image goes to the shared
+    :func:`~arrayneedle.data.functional.resize` as is: Pillow's resampler with a box
+    pre-reduction works on the decoded image without a float copy of a large photo."""
+    from PIL import Image, ImageOps
+    th, tw = size_hw
+    with Image.open(path) as im:
+        w0, h0 = im.size
+        s = max(th, tw) / max(1, min(w0, h0))
+        if s < 1:
+            im.draft(mode, (int(np.ceil(w0 * s)), int(np.ceil(h0 * s))))  # JPEG: decode smaller
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+            a = np.asarray(im, dtype=np.float64)
+            if a.max(initial=0) > 255:
+                a = a / 257.0
+            im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+        elif im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+                im.mode == "P" and "transparency" in im.info):
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(bg, im)
+        if im.mode != mode:
+            im = im.convert(mode)
+        nh, nw = cover_size((im.height, im.width), size_hw)
+        im = resize(im, (nh, nw), "bicubic", reducing_gap=3.0)
+        im = crop(im, (nh - th) // 2, (nw - tw) // 2, th, tw)
+        return np.asarray(im, dtype=np.uint8)
+
+
+class ImageFolder(ImageArrayDataset):
+    """Every JPEG/PNG/BMP/WebP file under ``root`` (recursive, sorted by path; names starting
+    with "." are ignored), decoded once up front with Pillow: converted to RGB
+    (``channels=3``) or grayscale (``channels=1``), EXIF rotation applied, transparent parts
+    composited on white, the shorter side resized to ``image_size`` (bicubic, antialiased) and
+    the centre cropped. Items are float32 CHW in [-1, 1]; ``data`` holds the uint8 images and
+    ``paths`` the files they came from. Decoding runs on ``workers`` threads (default up to 8).
+
+    Unreadable files are skipped with one warning naming how many and the first few (listed
+    in ``skipped`` as (path, reason)). A missing folder or one without image files raises
+    FileNotFoundError; a path that is a file, or a folder where no image can be read, raises
+    ValueError.
+    """
+
+    def __init__(self, root, image_size=64, channels=3, workers=None):
+        root = os.fspath(root)
+        h, w = check_size(image_size, "ImageFolder")
+        channels = check_channels(channels, "ImageFolder")
+        exts = ", ".join(IMAGE_EXTENSIONS)
+        if not os.path.exists(root):
+            raise FileNotFoundError(f"image folder not found: {root}")
+        if not os.path.isdir(root):
+            raise ValueError(f"not a folder: {root} (expected a folder of images with "
+                             f"extensions {exts})")
+        paths = _list_images(root)
+        if not paths:
+            raise FileNotFoundError(f"no image files found under {root} (searched "
+                                    f"recursively for {exts})")
+        mode = "RGB" if channels == 3 else "L"
+        data = np.empty((len(paths), channels, h, w), dtype=np.uint8)
+        errors = [None] * len(paths)
+
+        def load(i):
+            try:
+                a = _decode(paths[i], (h, w), mode)
+            except Exception as e:  # noqa: BLE001 - any unreadable file is skipped
+                errors[i] = f"{type(e).__name__}: {e}"
+                return
+            data[i] = a[None] if a.ndim == 2 else np.transpose(a, (2, 0, 1))
+
+        workers = workers or min(8, os.cpu_count() or 1)
+        if workers > 1 and len(paths) > 1:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(load, range(len(paths))))
+        else:
+            for i in range(len(paths)):
+                load(i)
+        ok = np.asarray([e is None for e in errors], dtype=bool)
+        self.skipped = [(p, e) for p, e in zip(paths, errors) if e is not None]
+        if not ok.any():
+            p, e = self.skipped[0]
+            raise ValueError(f"none of the {len(paths)} image files under {root} could be read "
+                             f"(first: {p}: {e}); accepted extensions: {exts}")
+        if self.skipped:
+            first = "; ".join(f"{p} ({e})" for p, e in self.skipped[:3])
+            more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
+            warnings.warn(f"ImageFolder: skipped {len(self.skipped)} unreadable file(s) of "
+                          f"{len(paths)} under {root}: {first}{more}", stacklevel=2)
+            data = data[ok]
+        self.root = root
+        self.paths = [p for p, k in zip(paths, ok) if k]
+        self.image_size, self.channels = (h, w), channels
+        super().__init__(data)
