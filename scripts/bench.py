@@ -23,8 +23,9 @@ load from other processes hits both alike):
    (forward 2*N*OH*OW*O*C*kh*kw, backward that per gradient computed), and the conv section
    (conv2d forward+backward at x (12, 64, 32, 32), 3x3, 64->64 and 64->128, beside a matmul
    of the same FLOPs).
-5. PyTorch (optional, never a dependency): the same architecture built here with torch.nn,
-   same thread count as NumPy's BLAS, timed in the same run; ratios are arrayneedle / PyTorch.
+5. PyTorch (optional, never a dependency): the same architecture in torch.nn
+   (``tests/torch_twin.py``) with arrayneedle's weights, same thread count as NumPy's BLAS,
+   timed in the same run in a child process; ratios are arrayneedle / PyTorch.
 
 Benchmarks are not tests: nothing here asserts a time. This file parses the flags and runs
 the parts in ``scripts/benchmark/``.
