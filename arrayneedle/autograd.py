@@ -17,7 +17,8 @@ import array_api_compat
 from . import backend
 from .backend import Device, device_of, dtype_name
 
-__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled"]
+__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+           "register_function_hook", "RemovableHandle"]
 
 _state = threading.local()
 
@@ -58,6 +59,58 @@ def no_grad():
 
 def enable_grad():
     return _GradMode(True)
+
+
+# ---- observers ----
+class RemovableHandle:
+    """What a ``register_*_hook`` call returns: ``remove()`` unregisters the hook (a second call
+    does nothing); as a context manager it removes the hook on exit."""
+
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+        hooks.append(hook)
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+# Read by Function.apply and the backward walk with one truth test, so a process without
+# observers pays nothing else.
+_function_hooks: list = []
+
+
+def register_function_hook(hook) -> RemovableHandle:
+    """Observe every ``Function``'s forward and backward, process-wide (profilers, benchmarks).
+
+    ``hook(fn, phase, arrays, params)`` runs just before ``fn.forward`` (``phase`` "forward",
+    ``arrays`` the raw input arrays, ``params`` the keyword parameters) or ``fn.backward``
+    (``phase`` "backward", ``arrays`` ``(grad_out,)``, ``params`` ``{}``). ``fn`` is the
+    Function object: ``type(fn)`` names the op, ``fn.needs_input_grad`` tells which input
+    gradients were asked for (none: no graph node is kept), and the same object is seen again
+    at its backward. The hook may return a callable, which is called with the result (forward:
+    the output array; backward: what ``backward`` returned) right after. Hooks observe only:
+    they must not change the arrays. Returns a ``RemovableHandle``."""
+    if not callable(hook):
+        raise TypeError(f"register_function_hook expects a callable, got {type(hook).__name__}")
+    return RemovableHandle(_function_hooks, hook)
+
+
+def _observed(fn, phase, method, arrays, params):
+    after = [a for a in (h(fn, phase, arrays, params) for h in tuple(_function_hooks))
+             if a is not None]
+    out = method(*arrays, **params)
+    for a in after:
+        a(out)
+    return out
 
 
 def _is_array(x):
@@ -102,7 +155,11 @@ class Function:
             need = (False,) * len(tensors)
         track = any(need)
         fn.needs_input_grad = need
-        out = fn.forward(*[t.data for t in tensors], **params)
+        arrays = [t.data for t in tensors]
+        if _function_hooks:
+            out = _observed(fn, "forward", fn.forward, arrays, params)
+        else:
+            out = fn.forward(*arrays, **params)
         if not track:
             return Tensor._wrap(out, dev)
         fn.parents = tensors
@@ -326,7 +383,8 @@ def _run_backward(root, g):
             raise RuntimeError("backward through a graph that was already freed by an earlier "
                                "backward(); recompute the forward pass")
         if g is not None:
-            in_grads = ctx.backward(g)
+            in_grads = (_observed(ctx, "backward", ctx.backward, (g,), {}) if _function_hooks
+                        else ctx.backward(g))
             if not isinstance(in_grads, (tuple, list)):
                 in_grads = (in_grads,)
             for p, pg in zip(parents, in_grads):

@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+import arrayneedle as an
+from arrayneedle import autograd
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BENCH = [sys.executable, str(ROOT / "scripts" / "bench.py")]
 SMOKE = ["--device", "cpu", "--quick", "--no-torch", "--wait-quiet", "0", "--sizes", "8",
@@ -33,7 +36,8 @@ def test_bench_smoke_run_writes_json(tmp_path):
     assert len(ops["convs"]) == 12
     roof = s["roofline"]
     assert roof["conv_flops"] > 0 and roof["matmul"]["gflops"] > 0
-    assert roof["fraction_of_matmul"] == pytest.approx(roof["conv_gflops"] / roof["matmul"]["gflops"])
+    assert roof["fraction_of_matmul"] == pytest.approx(
+        roof["conv_gflops"] / roof["matmul"]["gflops"])
     conv = d["conv_issue3"]
     assert [c["w"][0] for c in conv] == [64, 128]
     for c in conv:
@@ -72,3 +76,46 @@ def test_bench_pytorch_twin_gets_our_weights_and_agrees(tmp_path):
     s = d["sizes"]["8"]
     assert d["meta"]["torch"] and s["torch_max_abs_diff"] < 1e-4
     assert s["train"]["torch"]["median_s"] > 0 and s["sample"]["torch"]["median_s"] > 0
+
+
+@pytest.fixture
+def benchmark_pkg(monkeypatch):
+    """scripts/benchmark/ importable as ``benchmark`` (as scripts/bench.py imports it)."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    from benchmark import optimer, workload
+    return optimer, workload
+
+
+def test_op_timer_reports_ops_through_the_public_hook(benchmark_pkg):
+    optimer, workload = benchmark_pkg
+    work = workload.AnWorkload(an.cpu(), 8, 2)
+    bn_forward = type(work.model.downs[0].bnorm1).forward
+    ins = optimer.instrumented_step(work, lambda: None, repeats=1)
+    rows = {r["op"]: r for r in ins["ops"]}
+    # SimpleUnet((32, 64, 128)): 10 conv2d, 2 conv_transpose2d, 8 BatchNorm layers, 2 pools
+    assert rows["conv2d"]["calls"] == 10 and rows["conv_transpose2d"]["calls"] == 2
+    assert rows["batchnorm2d"]["calls"] == 8 and rows["max_pool2d"]["calls"] == 2
+    for name in ("conv2d", "conv_transpose2d", "batchnorm2d", "relu"):
+        assert rows[name]["fwd_s"] > 0 and rows[name]["bwd_s"] > 0, name
+    assert 0.0 < sum(r["share"] for r in ins["ops"]) <= 1.0 + 1e-9
+    first = ins["convs"][0]  # conv0: x (2, 3, 8, 8), w (32, 3, 3, 3), padding 1
+    assert first["op"] == "conv2d" and first["x"] == [2, 3, 8, 8] and first["w"] == [32, 3, 3, 3]
+    assert first["stride"] == [1, 1] and first["padding"] == [1, 1]
+    assert first["fwd_flops"] == 2 * 2 * 8 * 8 * 32 * 3 * 9
+    assert first["bwd_flops"] == first["fwd_flops"]  # only the weight needs a gradient
+    assert ins["convs"][1]["bwd_flops"] == 2 * ins["convs"][1]["fwd_flops"]  # x and w
+    # everything is unhooked afterwards: no observer, the layers' own forward again
+    assert autograd._function_hooks == []
+    assert all("forward" not in m.__dict__ for m in work.model.modules())
+    assert type(work.model.downs[0].bnorm1).forward is bn_forward
+
+
+def test_op_timer_in_a_sampling_step_times_forwards_only(benchmark_pkg):
+    optimer, workload = benchmark_pkg
+    work = workload.AnWorkload(an.cpu(), 8, 2)
+    ins = optimer.instrumented_step(work, lambda: None, sampling=True, repeats=1)
+    rows = {r["op"]: r for r in ins["ops"]}
+    assert rows["conv2d"]["calls"] == 10 and rows["batchnorm2d"]["calls"] == 8
+    assert all(r["bwd_s"] == 0.0 for r in ins["ops"])
+    assert all(c["bwd_flops"] == 0 for c in ins["convs"])  # no_grad: no graph, no backward
+    assert work.model.training  # eval mode only for the step

@@ -99,7 +99,7 @@ def test_simple_unet_keys_match_the_original():
 
 def test_simple_unet_matches_a_pytorch_build_of_the_original():
     torch = pytest.importorskip("torch")
-    from diffusion.torch_twin import torch_simple_unet
+    from torch_twin import torch_simple_unet
 
     ours = SimpleUnet(channels=(4, 8, 16), in_channels=3, time_emb_dim=8)
     ref = torch_simple_unet((4, 8, 16), 3, 8)

@@ -1,7 +1,8 @@
 """The original needle ``SimpleUnet`` written in PyTorch, for comparisons only.
 
-``scripts/bench.py`` times it beside ours and ``tests/test_unet.py`` checks that both give the
-same outputs from the same weights. Its attribute names equal ``diffusion.SimpleUnet``'s, so
+``tests/test_unet.py`` checks that both give the same outputs from the same weights, and
+``scripts/bench.py`` (its PyTorch worker) times it beside ours. It lives with the tests, outside
+the installed packages. Its attribute names equal ``diffusion.SimpleUnet``'s, so
 ``twin.load_state_dict`` accepts our ``state_dict()`` (as torch tensors) key for key. PyTorch is
 never a dependency of arrayneedle: it is imported only when a twin is built.
 """
