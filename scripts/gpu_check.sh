@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One prepared GPU session: CuPy's configuration and one tiny kernel, then the `gpu` tests (with
 # ARRAYNEEDLE_REQUIRE_CUDA=1, so a GPU test that skips fails), the NCCL / multi-rank tests where
-# tests/test_distributed*.py exist, the CUDA benchmarks of BENCHMARKS.md and a short CUDA training run.
-# Each step has its own time limit and writes its log under OUT_DIR; a failing step does not stop the
-# next one, except the CuPy and import checks (without a working CuPy or an importable arrayneedle
-# nothing else can run). Each step's exit code is printed and kept in OUT_DIR/summary.txt; the
+# tests/test_distributed*.py exist, the CUDA benchmarks of BENCHMARKS.md and a short CUDA training
+# run. Each step has its own time limit and writes its log under OUT_DIR; a failing step does not
+# stop the next one, except the CuPy and import checks (without a working CuPy or an importable
+# arrayneedle nothing else can run). Each step's exit code is printed and kept in OUT_DIR/summary.txt; the
 # script exits 1 if any step failed or any test skipped.
 #
 #   bash scripts/gpu_check.sh OUT_DIR                      # everything (about 8 minutes on one GPU)
@@ -43,7 +43,8 @@ if [ -d "$ROOT/.site" ]; then
     done
     [ "$found" = 0 ] && pypath="$pypath:$ROOT/.site"
     [ -d "$ROOT/.site/bin" ] && export PATH="$ROOT/.site/bin:$PATH"
-    [ -d "$ROOT/.site/lib" ] && export LD_LIBRARY_PATH="$ROOT/.site/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    [ -d "$ROOT/.site/lib" ] &&
+        export LD_LIBRARY_PATH="$ROOT/.site/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 export PYTHONPATH="$pypath${PYTHONPATH:+:$PYTHONPATH}"
 # A cold kernel cache of its own: the home folder may be read-only, and a warm cache would hide
@@ -82,9 +83,10 @@ step machine 60 bash -c 'if command -v nvidia-smi > /dev/null; then nvidia-smi;
     "$0" -c "
 import importlib.metadata as md, importlib.util as iu, sys
 print(sys.executable, sys.version)
-for mod, dist in [(\"numpy\", \"numpy\"), (\"cupy\", None), (\"array_api_compat\", \"array-api-compat\"),
-                  (\"pytest\", \"pytest\"), (\"PIL\", \"pillow\"), (\"tqdm\", \"tqdm\"),
-                  (\"safetensors\", \"safetensors\"), (\"mpi4py\", \"mpi4py\"), (\"torch\", \"torch\")]:
+for mod, dist in [(\"numpy\", \"numpy\"), (\"cupy\", None),
+                  (\"array_api_compat\", \"array-api-compat\"), (\"pytest\", \"pytest\"),
+                  (\"PIL\", \"pillow\"), (\"tqdm\", \"tqdm\"), (\"safetensors\", \"safetensors\"),
+                  (\"mpi4py\", \"mpi4py\"), (\"torch\", \"torch\")]:
     spec = iu.find_spec(mod)
     if spec is None:
         print(mod, \"not found\")

@@ -40,7 +40,8 @@ cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(
 # every `-c` snippet to the real interpreter; logs each call with the variables the script sets.
 PYTHON3_SHIM = '''#!/bin/bash
 args="$*"
-echo "python3 ${args//$'\\n'/ } | REQUIRE=${ARRAYNEEDLE_REQUIRE_CUDA:-} CACHE=${CUPY_CACHE_DIR:-} PATH=$PATH" >> "$SHIM_LOG"
+echo "python3 ${args//$'\\n'/ } | REQUIRE=${ARRAYNEEDLE_REQUIRE_CUDA:-}" \\
+    "CACHE=${CUPY_CACHE_DIR:-} PATH=$PATH" >> "$SHIM_LOG"
 case "$1" in
     -m) echo "$FAKE_PYTEST_LINE"; exit "${FAKE_PYTEST_RC:-0}";;
     scripts/*) exit 0;;
@@ -76,13 +77,13 @@ def _run(repo, bin_dir, tmp_path, pythonpath, pytest_line="5 passed in 1.00s"):
            "SHIM_LOG": str(tmp_path / "shim.log"), "FAKE_PYTEST_LINE": pytest_line}
     out = tmp_path / "out"
     r = subprocess.run(["bash", str(repo / "scripts" / "gpu_check.sh"), str(out)], env=env,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, check=False)
     log = (tmp_path / "shim.log").read_text() if (tmp_path / "shim.log").exists() else ""
     return r, out, log
 
 
 def test_script_parses():
-    r = subprocess.run(["bash", "-n", SCRIPT], capture_output=True, text=True)
+    r = subprocess.run(["bash", "-n", SCRIPT], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
 
 
@@ -161,7 +162,8 @@ def _pytest_outcomes(tmp_path, require):
     given reason; {test name: (outcome, message)} from the JUnit XML."""
     d = tmp_path / ("req" if require else "plain")
     d.mkdir()
-    conftest = open(os.path.join(ROOT, "tests", "conftest.py")).read()
+    with open(os.path.join(ROOT, "tests", "conftest.py")) as f:
+        conftest = f.read()
     (d / "conftest.py").write_text(
         "import arrayneedle as an\n"
         "an.backend.cuda_available = lambda: False\n"
@@ -174,7 +176,8 @@ def _pytest_outcomes(tmp_path, require):
     xml = d / "r.xml"
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     "--continue-on-collection-errors", f"--junitxml={xml}", "--rootdir", str(d),
-                    str(d)], cwd=d, env=env, capture_output=True, text=True, timeout=120)
+                    str(d)],
+                   cwd=d, env=env, capture_output=True, text=True, timeout=120, check=False)
     res = {}
     for case in ET.parse(xml).iter("testcase"):
         name = case.get("name") or case.get("classname")
