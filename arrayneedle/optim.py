@@ -10,6 +10,7 @@ import math
 
 from .autograd import Tensor
 from .backend import to_numpy
+from .nn.utils.clip_grad import get_total_norm
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "LRScheduler",
            "WarmupCosine", "WarmupConstant", "LambdaLR"]
@@ -179,12 +180,13 @@ class AdamW(Adam):
 def clip_grad_norm_(params, max_norm, eps=1e-6):
     """Scale gradients in place so their global L2 norm is at most ``max_norm``.
 
-    Returns the norm before clipping (a Python float)."""
+    Returns the norm before clipping (a Python float). The norm is reduced on the device and
+    read back once per call, not once per parameter (``nn.utils.clip_grad_norm_`` returns it
+    as a Tensor and needs no read-back at all)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    xp = grads[0].device.xp
-    total = math.sqrt(sum(float(xp.sum(g.data * g.data)) for g in grads))
+    total = float(get_total_norm(grads).data)
     coef = max_norm / (total + eps)
     if coef < 1:
         for g in grads:

@@ -134,3 +134,105 @@ def test_bad_hyperparameters():
         optim.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="betas"):
         optim.Adam([nn.Parameter(an.zeros(1))], betas=(1.5, 0.9))
+
+
+def _params_with_grads(dtype, seed=3):
+    rng = np.random.default_rng(seed)
+    grads = [rng.standard_normal(s).astype(dtype) for s in [(3, 4), (5,), (2, 1, 3), ()]]
+    params = [nn.Parameter(an.zeros(g.shape, dtype=dtype)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = an.Tensor(g.copy())
+    return params, grads
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float32", 1e-6), ("float64", 1e-13)])
+def test_clip_grad_norm_against_hand_computed_norm(dtype, rtol):
+    params, grads = _params_with_grads(dtype)
+    want = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+    total = optim.clip_grad_norm_(params, 0.5)
+    assert isinstance(total, float) and total == pytest.approx(want, rel=rtol)
+    for p, g in zip(params, grads):
+        assert p.grad.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(p.grad.numpy(), g * (0.5 / (want + 1e-6)), rtol=10 * rtol)
+    # under the limit nothing changes
+    params, grads = _params_with_grads(dtype)
+    assert optim.clip_grad_norm_(params, 100.0) == pytest.approx(want, rel=rtol)
+    for p, g in zip(params, grads):
+        np.testing.assert_array_equal(p.grad.numpy(), g)
+
+
+def test_clip_grad_norm_non_finite():
+    a, b = nn.Parameter(an.zeros(2)), nn.Parameter(an.zeros(1))
+    a.grad, b.grad = an.Tensor([np.nan, 1.0]), an.Tensor([2.0])
+    assert math.isnan(optim.clip_grad_norm_([a, b], 1.0))  # NaN: gradients left as they are
+    np.testing.assert_array_equal(b.grad.numpy(), [2.0])
+    a.grad, b.grad = an.Tensor([np.inf, 1.0]), an.Tensor([2.0])
+    with np.errstate(invalid="ignore"):
+        assert optim.clip_grad_norm_([a, b], 1.0) == math.inf  # inf: scaled by 0
+    np.testing.assert_array_equal(b.grad.numpy(), [0.0])
+    assert np.isnan(a.grad.numpy()[0]) and a.grad.numpy()[1] == 0.0
+    assert optim.clip_grad_norm_([nn.Parameter(an.zeros(1))], 1.0) == 0.0
+
+
+@pytest.mark.parametrize("norm_type,want",
+                         [(2.0, 5.0), (1, 7.0), ("inf", 4.0), (3.0, 91 ** (1 / 3))])
+def test_nn_utils_clip_grad_norm_hand_values(norm_type, want):
+    a, b = nn.Parameter(an.zeros(2)), nn.Parameter(an.zeros(1))
+    a.grad, b.grad = an.Tensor([3.0, 0.0]), an.Tensor([4.0])
+    total = nn.utils.clip_grad_norm_([a, b], 1.0, norm_type=norm_type)
+    assert isinstance(total, an.Tensor) and total.shape == () and total.dtype == np.float32
+    assert total.item() == pytest.approx(want, rel=1e-6)
+    coef = 1.0 / (want + 1e-6)
+    np.testing.assert_allclose(a.grad.numpy(), [3 * coef, 0], rtol=1e-6)
+    np.testing.assert_allclose(b.grad.numpy(), [4 * coef], rtol=1e-6)
+    assert nn.utils.get_total_norm([a.grad, b.grad], norm_type).item() == pytest.approx(1.0,
+                                                                                      rel=1e-5)
+
+
+def test_nn_utils_clip_grad_norm_edges():
+    p = nn.Parameter(an.zeros(2, dtype="float64"))
+    p.grad = an.Tensor(np.array([0.3, 0.4]))
+    total = nn.utils.clip_grad_norm_(p, 10.0)  # a single Tensor; under the limit: unchanged
+    assert total.dtype == np.float64 and total.item() == pytest.approx(0.5, rel=1e-15)
+    np.testing.assert_array_equal(p.grad.numpy(), [0.3, 0.4])
+    assert nn.utils.clip_grad_norm_([], 1.0).item() == 0.0
+    assert nn.utils.clip_grad_norm_([nn.Parameter(an.zeros(1))], 1.0).item() == 0.0
+    h = nn.Parameter(an.zeros(2, dtype="float16"))
+    h.grad = an.Tensor(np.array([300.0, 300.0], np.float16))  # squares overflow float16
+    total = nn.utils.clip_grad_norm_([h], 1e4)
+    assert total.dtype == np.float16 and total.item() == pytest.approx(424.26, rel=1e-3)
+    p.grad = an.Tensor(np.array([np.nan, 1.0]))
+    with pytest.raises(RuntimeError, match="non-finite"):
+        nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+    np.testing.assert_array_equal(p.grad.numpy()[1], 1.0)
+    nn.utils.clip_grad_norm_([p], 1.0)  # PyTorch scales by the NaN norm when not asked to stop
+    assert np.isnan(p.grad.numpy()).all()
+
+
+def test_nn_utils_clip_grad_value():
+    a, b = nn.Parameter(an.zeros(3)), nn.Parameter(an.zeros(1))
+    a.grad, b.grad = an.Tensor([-2.0, 0.5, 3.0]), None
+    data = a.grad.data
+    assert nn.utils.clip_grad_value_([a, b], 1) is None
+    assert a.grad.data is data and b.grad is None  # in place
+    np.testing.assert_array_equal(a.grad.numpy(), [-1.0, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nn_utils_clip_grad_against_torch(norm_type, dtype):
+    torch = pytest.importorskip("torch")
+    params, grads = _params_with_grads(dtype, seed=5)
+    tparams = [torch.zeros(g.shape, dtype=getattr(torch, dtype), requires_grad=True) for g in grads]
+    for t, g in zip(tparams, grads):
+        t.grad = torch.from_numpy(g.copy())
+    total = nn.utils.clip_grad_norm_(params, 0.7, norm_type=norm_type)
+    want = torch.nn.utils.clip_grad_norm_(tparams, 0.7, norm_type=norm_type)
+    rtol = 1e-6 if dtype == "float32" else 1e-13
+    np.testing.assert_allclose(total.numpy(), want.numpy(), rtol=rtol)
+    for p, t in zip(params, tparams):
+        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=rtol, atol=1e-7)
+    nn.utils.clip_grad_value_(params, 0.01)
+    torch.nn.utils.clip_grad_value_(tparams, 0.01)
+    for p, t in zip(params, tparams):
+        np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
