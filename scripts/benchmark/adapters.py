@@ -9,9 +9,8 @@ from __future__ import annotations
 def openblas_tuned():
     """Whether arrayneedle set ``OPENBLAS_THREAD_TIMEOUT`` before NumPy loaded (recorded in the
     results so that runs with and without the setting are not compared unknowingly)."""
-    # ADAPTER (private name): swap for the public startup query once arrayneedle has one.
-    from arrayneedle import _startup
-    return _startup.OPENBLAS_TUNED
+    import arrayneedle
+    return arrayneedle.startup_info()["openblas_thread_timeout"]
 
 
 class _ForwardHooks:
