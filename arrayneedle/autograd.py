@@ -211,6 +211,15 @@ class Tensor:
 
     # ---- properties ----
     @property
+    def array(self):
+        """The raw NumPy/CuPy array behind this Tensor (no copy)."""
+        return self.data
+
+    @array.setter
+    def array(self, value):
+        self.data = value
+
+    @property
     def shape(self):
         return tuple(self.data.shape)
 
