@@ -21,10 +21,10 @@ import arrayneedle as an
 from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
-from .schedules import SCHEDULES, _check_betas, get_beta_schedule
+from .schedules import _check_betas, get_beta_schedule
 
 __all__ = ["GaussianDiffusion", "extract", "normalize", "unnormalize", "LOSS_TYPES",
-           "OBJECTIVES", "SAMPLERS"]
+           "OBJECTIVES", "SAMPLERS", "DDIM_STEPS"]
 
 # canonical name -> accepted spellings (ours, lucidrains', diffusers')
 OBJECTIVES = {"eps": ("eps", "epsilon", "pred_noise"),
@@ -32,6 +32,9 @@ OBJECTIVES = {"eps": ("eps", "epsilon", "pred_noise"),
               "v": ("v", "v_prediction", "pred_v")}
 LOSS_TYPES = {"l2": ("l2", "mse"), "l1": ("l1",), "huber": ("huber", "smooth_l1")}
 SAMPLERS = ("ddpm", "ddim")
+# DDIM's step count when none is given (capped at T): the one default that the training grids,
+# scripts/sample.py and GaussianDiffusion.sample share
+DDIM_STEPS = 50
 
 # names of the schedule buffers, in registration order
 _BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
@@ -95,8 +98,13 @@ def _progress(iterable, enabled, desc, total):
 class GaussianDiffusion(nn.Module):
     """DDPM forward/reverse processes around a noise-prediction model.
 
+    The object is the scheduler; the model is only called. Every method that calls the model
+    takes ``model=`` (default: the one given here), so one diffusion serves the online model
+    in training and its EMA copy in sampling (``diffusion.sample(16, model=ema.ema_model)``).
+
     Args:
-        model: ``model(x_t, t) -> Tensor`` with the shape of ``x_t`` (a Module or any callable).
+        model: ``model(x_t, t) -> Tensor`` with the shape of ``x_t`` (a Module or any
+            callable), or None for a diffusion whose model is always passed as ``model=``.
         timesteps: T.
         beta_schedule: one of ``diffusion.schedules.SCHEDULES``, or ``betas`` gives them directly.
         loss_type: ``l2`` | ``l1`` | ``huber``.
@@ -105,21 +113,19 @@ class GaussianDiffusion(nn.Module):
         dtype: dtype of the buffers (the data's; float32).
     """
 
-    def __init__(self, model, timesteps=1000, beta_schedule="linear", loss_type="l2",
+    def __init__(self, model=None, timesteps=1000, beta_schedule="linear", loss_type="l2",
                  objective="eps", betas=None, clip_denoised=True, huber_delta=1.0,
                  dtype="float32"):
         super().__init__()
-        if not callable(model):
+        if model is not None and not callable(model):
             raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
         self.model = model
         self.loss_type = _canonical(loss_type, LOSS_TYPES, "loss_type")
         self.objective = _canonical(objective, OBJECTIVES, "objective")
         if betas is None:
-            if beta_schedule not in SCHEDULES:
-                raise ValueError(f"unknown beta schedule {beta_schedule!r}; choose one of: "
-                                 f"{', '.join(SCHEDULES)}")
             betas = get_beta_schedule(beta_schedule, timesteps)
         else:
+            betas = _check_betas(np.asarray(betas, dtype=np.float64).reshape(-1), "betas")
             beta_schedule = "custom"
         self.beta_schedule = beta_schedule
         self.clip_denoised = bool(clip_denoised)
@@ -130,7 +136,8 @@ class GaussianDiffusion(nn.Module):
 
     # ---- schedule ----
     def _set_schedule(self, betas, dev):
-        betas = _check_betas(np.asarray(betas, dtype=np.float64).reshape(-1), "betas")
+        """The buffers from already validated betas."""
+        betas = np.asarray(betas, dtype=np.float64).reshape(-1)
         alphas = 1.0 - betas
         ac = np.cumprod(alphas)
         ac_prev = np.concatenate([[1.0], ac[:-1]])
@@ -165,6 +172,7 @@ class GaussianDiffusion(nn.Module):
             arr = np.asarray(b.numpy() if isinstance(b, Tensor) else b, dtype=np.float64)
             own = self._host["betas"]
             if arr.shape != own.shape or not np.allclose(arr, own, rtol=1e-6, atol=0):
+                arr = _check_betas(arr.reshape(-1), "the checkpoint's betas")
                 self._dtype = an.backend.dtype_name(self.betas.dtype)
                 self._set_schedule(arr, self.betas.device)
                 self.beta_schedule = "custom"
@@ -231,15 +239,18 @@ class GaussianDiffusion(nn.Module):
                 - self._coef("sqrt_one_minus_alphas_cumprod", t, xt.shape) * v)
 
     # ---- training ----
-    def _model_out(self, x, t):
-        out = self.model(x, self._t_batch(t, x.shape[0], x.device))
+    def _model_out(self, x, t, model=None):
+        model = self.model if model is None else model
+        if model is None:
+            raise TypeError("this GaussianDiffusion has no model: pass one as model=")
+        out = model(x, self._t_batch(t, x.shape[0], x.device))
         if not isinstance(out, Tensor) or out.shape != x.shape:
             got = out.shape if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"the model must return a Tensor of the input's shape {x.shape}, "
                              f"got {got}")
         return out
 
-    def p_losses(self, x0, t=None, noise=None):
+    def p_losses(self, x0, t=None, noise=None, model=None):
         """The training loss at timesteps ``t`` (drawn uniformly per image when None)."""
         b = x0.shape[0]
         if t is None:
@@ -249,32 +260,29 @@ class GaussianDiffusion(nn.Module):
         if noise is None:
             noise = an.randn(x0.shape, device=x0.device, dtype=x0.dtype)
         xt = self.q_sample(x0, t, noise)
-        out = self._model_out(xt, t)
+        out = self._model_out(xt, t, model)
         if self.objective == "eps":
             target = noise
         elif self.objective == "x0":
             target = x0
         else:
             target = self.predict_v(x0, t, noise)
-        d = out - target
         if self.loss_type == "l2":
-            return ops.mean(d * d)
+            return nn.mse_loss(out, target)
         if self.loss_type == "l1":
-            return ops.mean(ops.abs(d))
-        a = ops.abs(d)
-        q = ops.clip(a, max=self.huber_delta)
-        return ops.mean(q * q * 0.5 + (a - q) * self.huber_delta)
+            return nn.l1_loss(out, target)
+        return nn.huber_loss(out, target, delta=self.huber_delta)
 
     def forward(self, x0):
         """The training loss for a batch of clean images in [-1, 1] (random timesteps)."""
         return self.p_losses(x0)
 
     # ---- reverse process ----
-    def model_predictions(self, x, t, clip_denoised=None):
+    def model_predictions(self, x, t, clip_denoised=None, model=None):
         """(predicted noise, predicted x0) at x_t; x0 clipped to [-1, 1] when asked (and the
         noise re-derived from the clipped x0)."""
         clip = self.clip_denoised if clip_denoised is None else clip_denoised
-        out = self._model_out(x, t)
+        out = self._model_out(x, t, model)
         if self.objective == "eps":
             eps, x0 = out, self.predict_start_from_noise(x, t, out)
         elif self.objective == "x0":
@@ -287,26 +295,17 @@ class GaussianDiffusion(nn.Module):
             eps = self.predict_noise_from_start(x, t, x0)
         return eps, x0
 
-    def p_mean_variance(self, x, t, clip_denoised=None):
+    def p_mean_variance(self, x, t, clip_denoised=None, model=None):
         """Mean, variance and log-variance of p(x_{t-1} | x_t), and the predicted x0."""
         t = self._check_t(t)
-        clip = self.clip_denoised if clip_denoised is None else clip_denoised
-        out = self._model_out(x, t)
-        if self.objective == "eps":
-            x0 = self.predict_start_from_noise(x, t, out)
-        elif self.objective == "x0":
-            x0 = out
-        else:
-            x0 = self.predict_start_from_v(x, t, out)
-        if clip:
-            x0 = ops.clip(x0, -1.0, 1.0)
+        _, x0 = self.model_predictions(x, t, clip_denoised, model)
         mean, var, logvar = self.q_posterior(x0, x, t)
         return mean, var, logvar, x0
 
-    def p_sample(self, x, t, clip_denoised=None):
+    def p_sample(self, x, t, clip_denoised=None, model=None):
         """One step of Algorithm 2: a sample of x_{t-1} given x_t (no noise where t = 0)."""
         t = self._check_t(t)
-        mean, _, logvar, _ = self.p_mean_variance(x, t, clip_denoised)
+        mean, _, logvar, _ = self.p_mean_variance(x, t, clip_denoised, model)
         if isinstance(t, Tensor):
             noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
             nonzero = ops.reshape(ops.astype(t != 0, x.dtype), (x.shape[0],) + (1,) * (x.ndim - 1))
@@ -317,10 +316,11 @@ class GaussianDiffusion(nn.Module):
         return mean + math.exp(0.5 * logvar) * noise
 
     @contextmanager
-    def _sampling(self):
+    def _sampling(self, model):
         """no_grad, and the model (if a Module) in eval mode; restores each module's mode."""
-        modes = [(m, m.training) for m in self.model.modules()] \
-            if isinstance(self.model, nn.Module) else []
+        model = self.model if model is None else model
+        modes = [(m, m.training) for m in model.modules()] \
+            if isinstance(model, nn.Module) else []
         for m, _ in modes:
             object.__setattr__(m, "training", False)
         try:
@@ -339,7 +339,7 @@ class GaussianDiffusion(nn.Module):
         return x_T.detach()
 
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
-                      clip_denoised=None):
+                      clip_denoised=None, model=None):
         """Algorithm 2 from x_T ~ N(0, I) (or the given ``x_T``) down to x_0, in T steps.
 
         Returns x_0, or ``(x_0, frames)`` when ``return_every=k``: host NumPy arrays of x_T and
@@ -347,40 +347,57 @@ class GaussianDiffusion(nn.Module):
         """
         every = _check_every(return_every)
         T = self.num_timesteps
-        with self._sampling():
+        with self._sampling(model):
             x = self._start(shape, x_T)
             frames = [x.numpy().copy()] if every else None
             for n, i in enumerate(_progress(range(T - 1, -1, -1), progress, "sampling", T), 1):
-                x = self.p_sample(x, i, clip_denoised)
+                x = self.p_sample(x, i, clip_denoised, model)
                 if every and (n % every == 0 or n == T):
                     frames.append(x.numpy().copy())
         return (x, frames) if every else x
 
+    def sampling_steps(self, sampler="ddpm", steps=None):
+        """How many model calls ``sample(sampler=..., steps=...)`` makes: T for ``ddpm``; for
+        ``ddim`` ``steps``, by default ``min(DDIM_STEPS, T)``. Raises ValueError for an unknown
+        sampler or a step count it cannot run."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+        T = self.num_timesteps
+        if sampler == "ddpm":
+            if steps not in (None, T):
+                raise ValueError(f"the ddpm sampler runs all {T} steps; use sampler='ddim' to "
+                                 f"sample in {steps} steps")
+            return T
+        if steps is None:
+            return min(DDIM_STEPS, T)
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
+                not 1 <= steps <= T:
+            raise ValueError(f"DDIM steps must be an integer in [1, {T}], got {steps!r}")
+        return int(steps)
+
     def ddim_timesteps(self, steps):
         """The (t, t_prev) pairs DDIM visits: ``steps`` evenly spaced timesteps, t_prev = -1
         at the end."""
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
-                not 1 <= steps <= self.num_timesteps:
-            raise ValueError(f"DDIM steps must be an integer in [1, {self.num_timesteps}], "
-                             f"got {steps!r}")
-        times = np.linspace(-1, self.num_timesteps - 1, int(steps) + 1).round().astype(np.int64)
+        steps = self.sampling_steps("ddim", steps)
+        times = np.linspace(-1, self.num_timesteps - 1, steps + 1).round().astype(np.int64)
         times = times[::-1]
         return list(zip(times[:-1].tolist(), times[1:].tolist()))
 
-    def ddim_sample(self, shape, steps=50, eta=0.0, return_every=None, progress=True, x_T=None,
-                    clip_denoised=None):
-        """DDIM (Song et al. 2021) in ``steps`` steps; ``eta=0`` is deterministic given x_T.
-        Returns like ``p_sample_loop`` (frames after every k-th of the ``steps`` steps)."""
+    def ddim_sample(self, shape, steps=None, eta=0.0, return_every=None, progress=True, x_T=None,
+                    clip_denoised=None, model=None):
+        """DDIM (Song et al. 2021) in ``steps`` steps (default ``min(DDIM_STEPS, T)``);
+        ``eta=0`` is deterministic given x_T. Returns like ``p_sample_loop`` (frames after
+        every k-th of the ``steps`` steps)."""
         every = _check_every(return_every)
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
         pairs = self.ddim_timesteps(steps)
         ac = self._host["alphas_cumprod"]
-        with self._sampling():
+        with self._sampling(model):
             x = self._start(shape, x_T)
             frames = [x.numpy().copy()] if every else None
             for n, (t, tp) in enumerate(_progress(pairs, progress, "DDIM sampling", len(pairs)), 1):
-                eps, x0 = self.model_predictions(x, t, clip_denoised)
+                eps, x0 = self.model_predictions(x, t, clip_denoised, model)
                 if tp < 0:
                     x = x0
                 else:
@@ -390,31 +407,30 @@ class GaussianDiffusion(nn.Module):
                     x = x0 * math.sqrt(ap) + eps * c
                     if sigma > 0:
                         x = x + an.randn(x.shape, device=x.device, dtype=x.dtype) * sigma
+                # release them before the next model call, which would otherwise run beside them
                 del eps, x0
                 if every and (n % every == 0 or n == len(pairs)):
                     frames.append(x.numpy().copy())
         return (x, frames) if every else x
 
     def sample(self, batch_size=16, image_size=32, channels=3, sampler="ddpm", steps=None,
-               eta=0.0, return_every=None, progress=True):
-        """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)).
+               eta=0.0, return_every=None, progress=True, model=None):
+        """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)) and
+        ``channels`` channels, from ``model`` (default: the diffusion's own).
 
-        ``sampler="ddpm"`` runs all T steps; ``"ddim"`` runs ``steps`` (default min(50, T)).
-        With ``return_every=k`` returns ``(images, frames)`` (see ``p_sample_loop``).
+        ``sampler="ddpm"`` runs all T steps; ``"ddim"`` runs ``steps`` (default
+        ``min(DDIM_STEPS, T)``). With ``return_every=k`` returns ``(images, frames)`` (see
+        ``p_sample_loop``).
         """
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+        steps = self.sampling_steps(sampler, steps)
         h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         shape = (int(batch_size), int(channels), int(h), int(w))
         if sampler == "ddpm":
-            if steps not in (None, self.num_timesteps):
-                raise ValueError(f"the ddpm sampler runs all {self.num_timesteps} steps; "
-                                 f"use sampler='ddim' to sample in {steps} steps")
-            out = self.p_sample_loop(shape, return_every=return_every, progress=progress)
+            out = self.p_sample_loop(shape, return_every=return_every, progress=progress,
+                                     model=model)
         else:
-            steps = min(50, self.num_timesteps) if steps is None else steps
             out = self.ddim_sample(shape, steps=steps, eta=eta, return_every=return_every,
-                                   progress=progress)
+                                   progress=progress, model=model)
         if return_every:
             x, frames = out
             return ops.clip(x, -1.0, 1.0), [np.clip(f, -1.0, 1.0) for f in frames]
