@@ -13,8 +13,6 @@ import os
 import shutil
 import time
 
-import numpy as np
-
 import arrayneedle as an
 from arrayneedle.data import DataLoader
 

@@ -14,8 +14,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import arrayneedle as an  # noqa: E402
 from diffusion.gaussian import DDIM_STEPS  # noqa: E402
-from diffusion.training import (CHOICES, UsageError, build_diffusion, build_model,  # noqa: E402
-                                load_checkpoint)
+from diffusion.training import (  # noqa: E402
+    CHOICES,
+    UsageError,
+    build_diffusion,
+    build_model,
+    load_checkpoint,
+)
 
 
 def build_parser():

@@ -14,8 +14,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from diffusion.training import (CHOICES, DEFAULT_STEPS, DEFAULT_WIDTHS,  # noqa: E402
-                                DEFAULTS, TrainingDiverged, UsageError, train)
+from diffusion.training import (  # noqa: E402
+    CHOICES,
+    DEFAULT_STEPS,
+    DEFAULT_WIDTHS,
+    DEFAULTS,
+    TrainingDiverged,
+    UsageError,
+    train,
+)
 
 
 def build_parser():

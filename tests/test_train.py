@@ -2,7 +2,6 @@
 import hashlib
 import importlib.util
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -16,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_script_{name}",
+                                                  ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod

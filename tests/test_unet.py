@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import arrayneedle as an
-from arrayneedle import optim
-from arrayneedle import nn
+from arrayneedle import nn, optim
 from diffusion import EMA, Attention, GaussianDiffusion, SimpleUnet, SinusoidalPosEmb, Unet
 
 TINY = {
