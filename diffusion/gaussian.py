@@ -13,7 +13,6 @@ and a few elementwise ops. No Python loop ever runs over batch items or pixels.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -21,7 +20,8 @@ import arrayneedle as an
 from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
-from .schedules import _check_betas, get_beta_schedule
+from .sampling import run_loop
+from .schedules import _check_betas, diffusion_coefficients, get_beta_schedule
 
 __all__ = ["GaussianDiffusion", "extract", "normalize", "unnormalize", "LOSS_TYPES",
            "OBJECTIVES", "SAMPLERS", "DDIM_STEPS"]
@@ -35,13 +35,6 @@ SAMPLERS = ("ddpm", "ddim")
 # DDIM's step count when none is given (capped at T): the one default that the training grids,
 # scripts/sample.py and GaussianDiffusion.sample share
 DDIM_STEPS = 50
-
-# names of the schedule buffers, in registration order
-_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
-            "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas", "sqrt_recip_alphas_cumprod",
-            "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
-            "posterior_mean_coef1", "posterior_mean_coef2")
-
 
 def _canonical(value, table, what):
     for name, spellings in table.items():
@@ -83,16 +76,6 @@ def extract(a, t, x_shape):
         return ops.reshape(ops.take(a, t, axis=0), shape)
     xp = dev.xp
     return Tensor._wrap(xp.reshape(xp.take(a.data, t.data, axis=0), shape), dev)
-
-
-def _progress(iterable, enabled, desc, total):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # progress bars are a nicety, not a requirement
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
 class GaussianDiffusion(nn.Module):
@@ -137,32 +120,11 @@ class GaussianDiffusion(nn.Module):
     # ---- schedule ----
     def _set_schedule(self, betas, dev):
         """The buffers from already validated betas."""
-        betas = np.asarray(betas, dtype=np.float64).reshape(-1)
-        alphas = 1.0 - betas
-        ac = np.cumprod(alphas)
-        ac_prev = np.concatenate([[1.0], ac[:-1]])
-        post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
-        # log of the posterior variance, clipped: it is 0 at t = 0
-        post_logvar = np.log(np.concatenate([post_var[1:2], post_var[1:]])) if len(betas) > 1 \
-            else np.log(betas)
-        host = {
-            "betas": betas,
-            "alphas_cumprod": ac,
-            "alphas_cumprod_prev": ac_prev,
-            "sqrt_alphas_cumprod": np.sqrt(ac),
-            "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - ac),
-            "sqrt_recip_alphas": np.sqrt(1.0 / alphas),
-            "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / ac),
-            "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / ac - 1.0),
-            "posterior_variance": post_var,
-            "posterior_log_variance_clipped": post_logvar,
-            "posterior_mean_coef1": betas * np.sqrt(ac_prev) / (1.0 - ac),
-            "posterior_mean_coef2": (1.0 - ac_prev) * np.sqrt(alphas) / (1.0 - ac),
-        }
+        host = diffusion_coefficients(betas)
         self._host = host  # float64 NumPy copies: per-step scalars for the sampling loops
-        self.num_timesteps = len(betas)
-        for name in _BUFFERS:
-            self.register_buffer(name, Tensor(host[name], device=dev, dtype=self._dtype))
+        self.num_timesteps = len(host["betas"])
+        for name, values in host.items():
+            self.register_buffer(name, Tensor(values, device=dev, dtype=self._dtype))
 
     def load_state_dict(self, state_dict, strict=True):
         """As Module.load_state_dict; a checkpoint whose ``betas`` differ from ours brings its
@@ -315,28 +277,15 @@ class GaussianDiffusion(nn.Module):
         noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
         return mean + math.exp(0.5 * logvar) * noise
 
-    @contextmanager
-    def _sampling(self, model):
-        """no_grad, and the model (if a Module) in eval mode; restores each module's mode."""
-        model = self.model if model is None else model
-        modes = [(m, m.training) for m in model.modules()] \
-            if isinstance(model, nn.Module) else []
-        for m, _ in modes:
-            object.__setattr__(m, "training", False)
-        try:
-            with an.no_grad():
-                yield
-        finally:
-            for m, mode in modes:
-                object.__setattr__(m, "training", mode)
-
-    def _start(self, shape, x_T):
+    def _loop(self, shape, x_T, steps, step, return_every, progress, desc, model):
+        """``run_loop`` from x_T (drawn when None) with ``model`` (default: our own)."""
         shape = tuple(int(s) for s in shape)
         if x_T is None:
-            return an.randn(shape, device=self.device, dtype=self.betas.dtype)
-        if x_T.shape != shape:
+            x_T = an.randn(shape, device=self.device, dtype=self.betas.dtype)
+        elif x_T.shape != shape:
             raise ValueError(f"x_T has shape {x_T.shape}, expected {shape}")
-        return x_T.detach()
+        return run_loop(self.model if model is None else model, x_T, steps, step,
+                        return_every, progress, desc)
 
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
                       clip_denoised=None, model=None):
@@ -345,16 +294,9 @@ class GaussianDiffusion(nn.Module):
         Returns x_0, or ``(x_0, frames)`` when ``return_every=k``: host NumPy arrays of x_T and
         of the image after every k-th step (and after the last).
         """
-        every = _check_every(return_every)
-        T = self.num_timesteps
-        with self._sampling(model):
-            x = self._start(shape, x_T)
-            frames = [x.numpy().copy()] if every else None
-            for n, i in enumerate(_progress(range(T - 1, -1, -1), progress, "sampling", T), 1):
-                x = self.p_sample(x, i, clip_denoised, model)
-                if every and (n % every == 0 or n == T):
-                    frames.append(x.numpy().copy())
-        return (x, frames) if every else x
+        return self._loop(shape, x_T, range(self.num_timesteps - 1, -1, -1),
+                          lambda x, t: self.p_sample(x, t, clip_denoised, model),
+                          return_every, progress, "sampling", model)
 
     def sampling_steps(self, sampler="ddpm", steps=None):
         """How many model calls ``sample(sampler=..., steps=...)`` makes: T for ``ddpm``; for
@@ -383,35 +325,30 @@ class GaussianDiffusion(nn.Module):
         times = times[::-1]
         return list(zip(times[:-1].tolist(), times[1:].tolist()))
 
+    def ddim_step(self, x, t, t_prev, eta=0.0, clip_denoised=None, model=None):
+        """One DDIM step from x_t to x_{t_prev} (``t_prev = -1``: to the predicted x_0)."""
+        eps, x0 = self.model_predictions(x, t, clip_denoised, model)
+        if t_prev < 0:
+            return x0
+        ac = self._host["alphas_cumprod"]
+        a, ap = float(ac[t]), float(ac[t_prev])
+        sigma = eta * math.sqrt((1 - a / ap) * (1 - ap) / (1 - a))
+        c = math.sqrt(max(1 - ap - sigma * sigma, 0.0))
+        x = x0 * math.sqrt(ap) + eps * c
+        if sigma > 0:
+            x = x + an.randn(x.shape, device=x.device, dtype=x.dtype) * sigma
+        return x
+
     def ddim_sample(self, shape, steps=None, eta=0.0, return_every=None, progress=True, x_T=None,
                     clip_denoised=None, model=None):
         """DDIM (Song et al. 2021) in ``steps`` steps (default ``min(DDIM_STEPS, T)``);
         ``eta=0`` is deterministic given x_T. Returns like ``p_sample_loop`` (frames after
         every k-th of the ``steps`` steps)."""
-        every = _check_every(return_every)
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
-        pairs = self.ddim_timesteps(steps)
-        ac = self._host["alphas_cumprod"]
-        with self._sampling(model):
-            x = self._start(shape, x_T)
-            frames = [x.numpy().copy()] if every else None
-            for n, (t, tp) in enumerate(_progress(pairs, progress, "DDIM sampling", len(pairs)), 1):
-                eps, x0 = self.model_predictions(x, t, clip_denoised, model)
-                if tp < 0:
-                    x = x0
-                else:
-                    a, ap = float(ac[t]), float(ac[tp])
-                    sigma = eta * math.sqrt((1 - a / ap) * (1 - ap) / (1 - a))
-                    c = math.sqrt(max(1 - ap - sigma * sigma, 0.0))
-                    x = x0 * math.sqrt(ap) + eps * c
-                    if sigma > 0:
-                        x = x + an.randn(x.shape, device=x.device, dtype=x.dtype) * sigma
-                # release them before the next model call, which would otherwise run beside them
-                del eps, x0
-                if every and (n % every == 0 or n == len(pairs)):
-                    frames.append(x.numpy().copy())
-        return (x, frames) if every else x
+        return self._loop(shape, x_T, self.ddim_timesteps(steps),
+                          lambda x, pair: self.ddim_step(x, *pair, eta, clip_denoised, model),
+                          return_every, progress, "DDIM sampling", model)
 
     def sample(self, batch_size=16, image_size=32, channels=3, sampler="ddpm", steps=None,
                eta=0.0, return_every=None, progress=True, model=None):
@@ -439,12 +376,3 @@ class GaussianDiffusion(nn.Module):
     def extra_repr(self):
         return (f"timesteps={self.num_timesteps}, beta_schedule={self.beta_schedule!r}, "
                 f"objective={self.objective!r}, loss_type={self.loss_type!r}")
-
-
-def _check_every(k):
-    if k is None or k is False or k == 0:
-        return None
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"return_every must be a positive integer (keep a frame every k "
-                         f"steps) or None, got {k!r}")
-    return int(k)
