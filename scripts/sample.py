@@ -16,6 +16,7 @@ import arrayneedle as an  # noqa: E402
 from diffusion.gaussian import DDIM_STEPS  # noqa: E402
 from diffusion.training import (  # noqa: E402
     CHOICES,
+    DEFAULTS,
     UsageError,
     build_diffusion,
     build_model,
@@ -28,7 +29,7 @@ def build_parser():
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--n", type=int, default=16, help="number of images")
-    p.add_argument("--sampler", choices=CHOICES["sampler"], default="ddim")
+    p.add_argument("--sampler", choices=CHOICES["sampler"], default=DEFAULTS["sampler"])
     p.add_argument("--steps", type=int, default=None,
                    help=f"DDIM sampling steps (default {DDIM_STEPS}, at most the timesteps; DDPM "
                         f"uses every timestep)")
@@ -55,6 +56,8 @@ def main(argv=None):
             raise UsageError(f"--n must be positive, got {a.n}")
         if a.steps is not None and a.steps <= 0:
             raise UsageError(f"--steps must be positive, got {a.steps}")
+        if a.frames <= 0:
+            raise UsageError(f"--frames must be positive, got {a.frames}")
         if not os.path.exists(a.checkpoint):
             raise UsageError(f"--checkpoint {a.checkpoint}: no such file")
         try:

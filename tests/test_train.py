@@ -138,6 +138,10 @@ def test_errors_exit_2_and_touch_nothing(tmp_path, capsys):
                   "no such file")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
                                                "--sampler", "euler"], "invalid choice")
+    _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
+                                               "--steps", "26"], "DDIM steps must be")
+    _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
+                                               "--gif", "a.gif", "--frames", "0"], "--frames")
 
 
 def test_overwrite_replaces_run(tmp_path):
