@@ -20,7 +20,7 @@ import arrayneedle as an
 from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
-from .sampling import run_loop
+from . import sampling
 from .schedules import _check_betas, diffusion_coefficients, get_beta_schedule
 
 __all__ = ["GaussianDiffusion", "extract", "normalize", "unnormalize", "LOSS_TYPES",
@@ -284,8 +284,16 @@ class GaussianDiffusion(nn.Module):
             x_T = an.randn(shape, device=self.device, dtype=self.betas.dtype)
         elif x_T.shape != shape:
             raise ValueError(f"x_T has shape {x_T.shape}, expected {shape}")
-        return run_loop(self.model if model is None else model, x_T, steps, step,
-                        return_every, progress, desc)
+        return sampling.run_loop(self.model if model is None else model, x_T, steps, step,
+                                 return_every, progress, desc)
+
+    def sampling_mode(self, model=None):
+        """A context with ``no_grad`` and ``model`` (default: our own) in eval mode, as the
+        sampling loops run it (for timing or driving single steps by hand)."""
+        return sampling.sampling_mode(self.model if model is None else model)
+
+    # scripts/bench.py still enters sampling mode through this name
+    _sampling = sampling_mode
 
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
                       clip_denoised=None, model=None):

@@ -353,6 +353,9 @@ def test_one_diffusion_serves_any_model():
         b = ref.sample(2, 4, channels=1, sampler=sampler, steps=steps, progress=False)
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert own.modes == set() and other.modes == {False} and other.training
+    with d.sampling_mode(model=other):
+        assert not other.training and own.training and not (other.w * 2).requires_grad
+    assert other.training and (other.w * 2).requires_grad
     x0, noise, t = _x0(), an.randn(3, 2, 4, 4), an.tensor(np.array([1, 5, 29]))
     assert d.p_losses(x0, t, noise, model=other).item() == ref.p_losses(x0, t, noise).item()
     assert d.p_losses(x0, t, noise).item() != ref.p_losses(x0, t, noise).item()
