@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 
 from arrayneedle import nn
-from arrayneedle.backend import Device, device as _device
+from arrayneedle.backend import device as _device
 
 __all__ = ["EMA"]
 
@@ -39,9 +39,7 @@ class EMA:
         self.warmup = bool(warmup)
         self.step = 0
         self.model = model
-        # devices are singletons: the copy must share them (and some cannot be pickled)
-        memo = {id(dev): dev for dev in list(Device._cache.values())}
-        self.ema_model = copy.deepcopy(model, memo)
+        self.ema_model = copy.deepcopy(model)  # Device.__deepcopy__ keeps the device shared
         for p in self.ema_model.parameters():
             p.grad = None
         self.ema_model.requires_grad_(False)

@@ -13,7 +13,6 @@ and a few elementwise ops. No Python loop ever runs over batch items or pixels.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -21,10 +20,11 @@ import arrayneedle as an
 from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
-from .schedules import SCHEDULES, _check_betas, get_beta_schedule
+from . import sampling
+from .schedules import _check_betas, diffusion_coefficients, get_beta_schedule
 
 __all__ = ["GaussianDiffusion", "extract", "normalize", "unnormalize", "LOSS_TYPES",
-           "OBJECTIVES", "SAMPLERS"]
+           "OBJECTIVES", "SAMPLERS", "DDIM_STEPS"]
 
 # canonical name -> accepted spellings (ours, lucidrains', diffusers')
 OBJECTIVES = {"eps": ("eps", "epsilon", "pred_noise"),
@@ -32,13 +32,9 @@ OBJECTIVES = {"eps": ("eps", "epsilon", "pred_noise"),
               "v": ("v", "v_prediction", "pred_v")}
 LOSS_TYPES = {"l2": ("l2", "mse"), "l1": ("l1",), "huber": ("huber", "smooth_l1")}
 SAMPLERS = ("ddpm", "ddim")
-
-# names of the schedule buffers, in registration order
-_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
-            "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas", "sqrt_recip_alphas_cumprod",
-            "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
-            "posterior_mean_coef1", "posterior_mean_coef2")
-
+# DDIM's step count when none is given (capped at T): the one default that the training grids,
+# scripts/sample.py and GaussianDiffusion.sample share
+DDIM_STEPS = 50
 
 def _canonical(value, table, what):
     for name, spellings in table.items():
@@ -82,21 +78,16 @@ def extract(a, t, x_shape):
     return Tensor._wrap(xp.reshape(xp.take(a.data, t.data, axis=0), shape), dev)
 
 
-def _progress(iterable, enabled, desc, total):
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # progress bars are a nicety, not a requirement
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, leave=False)
-
-
 class GaussianDiffusion(nn.Module):
     """DDPM forward/reverse processes around a noise-prediction model.
 
+    The object is the scheduler; the model is only called. Every method that calls the model
+    takes ``model=`` (default: the one given here), so one diffusion serves the online model
+    in training and its EMA copy in sampling (``diffusion.sample(16, model=ema.ema_model)``).
+
     Args:
-        model: ``model(x_t, t) -> Tensor`` with the shape of ``x_t`` (a Module or any callable).
+        model: ``model(x_t, t) -> Tensor`` with the shape of ``x_t`` (a Module or any
+            callable), or None for a diffusion whose model is always passed as ``model=``.
         timesteps: T.
         beta_schedule: one of ``diffusion.schedules.SCHEDULES``, or ``betas`` gives them directly.
         loss_type: ``l2`` | ``l1`` | ``huber``.
@@ -105,21 +96,19 @@ class GaussianDiffusion(nn.Module):
         dtype: dtype of the buffers (the data's; float32).
     """
 
-    def __init__(self, model, timesteps=1000, beta_schedule="linear", loss_type="l2",
+    def __init__(self, model=None, timesteps=1000, beta_schedule="linear", loss_type="l2",
                  objective="eps", betas=None, clip_denoised=True, huber_delta=1.0,
                  dtype="float32"):
         super().__init__()
-        if not callable(model):
+        if model is not None and not callable(model):
             raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
         self.model = model
         self.loss_type = _canonical(loss_type, LOSS_TYPES, "loss_type")
         self.objective = _canonical(objective, OBJECTIVES, "objective")
         if betas is None:
-            if beta_schedule not in SCHEDULES:
-                raise ValueError(f"unknown beta schedule {beta_schedule!r}; choose one of: "
-                                 f"{', '.join(SCHEDULES)}")
             betas = get_beta_schedule(beta_schedule, timesteps)
         else:
+            betas = _check_betas(np.asarray(betas, dtype=np.float64).reshape(-1), "betas")
             beta_schedule = "custom"
         self.beta_schedule = beta_schedule
         self.clip_denoised = bool(clip_denoised)
@@ -130,32 +119,12 @@ class GaussianDiffusion(nn.Module):
 
     # ---- schedule ----
     def _set_schedule(self, betas, dev):
-        betas = _check_betas(np.asarray(betas, dtype=np.float64).reshape(-1), "betas")
-        alphas = 1.0 - betas
-        ac = np.cumprod(alphas)
-        ac_prev = np.concatenate([[1.0], ac[:-1]])
-        post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
-        # log of the posterior variance, clipped: it is 0 at t = 0
-        post_logvar = np.log(np.concatenate([post_var[1:2], post_var[1:]])) if len(betas) > 1 \
-            else np.log(betas)
-        host = {
-            "betas": betas,
-            "alphas_cumprod": ac,
-            "alphas_cumprod_prev": ac_prev,
-            "sqrt_alphas_cumprod": np.sqrt(ac),
-            "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - ac),
-            "sqrt_recip_alphas": np.sqrt(1.0 / alphas),
-            "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / ac),
-            "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / ac - 1.0),
-            "posterior_variance": post_var,
-            "posterior_log_variance_clipped": post_logvar,
-            "posterior_mean_coef1": betas * np.sqrt(ac_prev) / (1.0 - ac),
-            "posterior_mean_coef2": (1.0 - ac_prev) * np.sqrt(alphas) / (1.0 - ac),
-        }
+        """The buffers from already validated betas."""
+        host = diffusion_coefficients(betas)
         self._host = host  # float64 NumPy copies: per-step scalars for the sampling loops
-        self.num_timesteps = len(betas)
-        for name in _BUFFERS:
-            self.register_buffer(name, Tensor(host[name], device=dev, dtype=self._dtype))
+        self.num_timesteps = len(host["betas"])
+        for name, values in host.items():
+            self.register_buffer(name, Tensor(values, device=dev, dtype=self._dtype))
 
     def load_state_dict(self, state_dict, strict=True):
         """As Module.load_state_dict; a checkpoint whose ``betas`` differ from ours brings its
@@ -165,6 +134,7 @@ class GaussianDiffusion(nn.Module):
             arr = np.asarray(b.numpy() if isinstance(b, Tensor) else b, dtype=np.float64)
             own = self._host["betas"]
             if arr.shape != own.shape or not np.allclose(arr, own, rtol=1e-6, atol=0):
+                arr = _check_betas(arr.reshape(-1), "the checkpoint's betas")
                 self._dtype = an.backend.dtype_name(self.betas.dtype)
                 self._set_schedule(arr, self.betas.device)
                 self.beta_schedule = "custom"
@@ -231,15 +201,18 @@ class GaussianDiffusion(nn.Module):
                 - self._coef("sqrt_one_minus_alphas_cumprod", t, xt.shape) * v)
 
     # ---- training ----
-    def _model_out(self, x, t):
-        out = self.model(x, self._t_batch(t, x.shape[0], x.device))
+    def _model_out(self, x, t, model=None):
+        model = self.model if model is None else model
+        if model is None:
+            raise TypeError("this GaussianDiffusion has no model: pass one as model=")
+        out = model(x, self._t_batch(t, x.shape[0], x.device))
         if not isinstance(out, Tensor) or out.shape != x.shape:
             got = out.shape if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(f"the model must return a Tensor of the input's shape {x.shape}, "
                              f"got {got}")
         return out
 
-    def p_losses(self, x0, t=None, noise=None):
+    def p_losses(self, x0, t=None, noise=None, model=None):
         """The training loss at timesteps ``t`` (drawn uniformly per image when None)."""
         b = x0.shape[0]
         if t is None:
@@ -249,32 +222,29 @@ class GaussianDiffusion(nn.Module):
         if noise is None:
             noise = an.randn(x0.shape, device=x0.device, dtype=x0.dtype)
         xt = self.q_sample(x0, t, noise)
-        out = self._model_out(xt, t)
+        out = self._model_out(xt, t, model)
         if self.objective == "eps":
             target = noise
         elif self.objective == "x0":
             target = x0
         else:
             target = self.predict_v(x0, t, noise)
-        d = out - target
         if self.loss_type == "l2":
-            return ops.mean(d * d)
+            return nn.mse_loss(out, target)
         if self.loss_type == "l1":
-            return ops.mean(ops.abs(d))
-        a = ops.abs(d)
-        q = ops.clip(a, max=self.huber_delta)
-        return ops.mean(q * q * 0.5 + (a - q) * self.huber_delta)
+            return nn.l1_loss(out, target)
+        return nn.huber_loss(out, target, delta=self.huber_delta)
 
     def forward(self, x0):
         """The training loss for a batch of clean images in [-1, 1] (random timesteps)."""
         return self.p_losses(x0)
 
     # ---- reverse process ----
-    def model_predictions(self, x, t, clip_denoised=None):
+    def model_predictions(self, x, t, clip_denoised=None, model=None):
         """(predicted noise, predicted x0) at x_t; x0 clipped to [-1, 1] when asked (and the
         noise re-derived from the clipped x0)."""
         clip = self.clip_denoised if clip_denoised is None else clip_denoised
-        out = self._model_out(x, t)
+        out = self._model_out(x, t, model)
         if self.objective == "eps":
             eps, x0 = out, self.predict_start_from_noise(x, t, out)
         elif self.objective == "x0":
@@ -287,26 +257,17 @@ class GaussianDiffusion(nn.Module):
             eps = self.predict_noise_from_start(x, t, x0)
         return eps, x0
 
-    def p_mean_variance(self, x, t, clip_denoised=None):
+    def p_mean_variance(self, x, t, clip_denoised=None, model=None):
         """Mean, variance and log-variance of p(x_{t-1} | x_t), and the predicted x0."""
         t = self._check_t(t)
-        clip = self.clip_denoised if clip_denoised is None else clip_denoised
-        out = self._model_out(x, t)
-        if self.objective == "eps":
-            x0 = self.predict_start_from_noise(x, t, out)
-        elif self.objective == "x0":
-            x0 = out
-        else:
-            x0 = self.predict_start_from_v(x, t, out)
-        if clip:
-            x0 = ops.clip(x0, -1.0, 1.0)
+        _, x0 = self.model_predictions(x, t, clip_denoised, model)
         mean, var, logvar = self.q_posterior(x0, x, t)
         return mean, var, logvar, x0
 
-    def p_sample(self, x, t, clip_denoised=None):
+    def p_sample(self, x, t, clip_denoised=None, model=None):
         """One step of Algorithm 2: a sample of x_{t-1} given x_t (no noise where t = 0)."""
         t = self._check_t(t)
-        mean, _, logvar, _ = self.p_mean_variance(x, t, clip_denoised)
+        mean, _, logvar, _ = self.p_mean_variance(x, t, clip_denoised, model)
         if isinstance(t, Tensor):
             noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
             nonzero = ops.reshape(ops.astype(t != 0, x.dtype), (x.shape[0],) + (1,) * (x.ndim - 1))
@@ -316,105 +277,105 @@ class GaussianDiffusion(nn.Module):
         noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
         return mean + math.exp(0.5 * logvar) * noise
 
-    @contextmanager
-    def _sampling(self):
-        """no_grad, and the model (if a Module) in eval mode; restores each module's mode."""
-        modes = [(m, m.training) for m in self.model.modules()] \
-            if isinstance(self.model, nn.Module) else []
-        for m, _ in modes:
-            object.__setattr__(m, "training", False)
-        try:
-            with an.no_grad():
-                yield
-        finally:
-            for m, mode in modes:
-                object.__setattr__(m, "training", mode)
-
-    def _start(self, shape, x_T):
+    def _loop(self, shape, x_T, steps, step, return_every, progress, desc, model):
+        """``run_loop`` from x_T (drawn when None) with ``model`` (default: our own)."""
         shape = tuple(int(s) for s in shape)
         if x_T is None:
-            return an.randn(shape, device=self.device, dtype=self.betas.dtype)
-        if x_T.shape != shape:
+            x_T = an.randn(shape, device=self.device, dtype=self.betas.dtype)
+        elif x_T.shape != shape:
             raise ValueError(f"x_T has shape {x_T.shape}, expected {shape}")
-        return x_T.detach()
+        return sampling.run_loop(self.model if model is None else model, x_T, steps, step,
+                                 return_every, progress, desc)
+
+    def sampling_mode(self, model=None):
+        """A context with ``no_grad`` and ``model`` (default: our own) in eval mode, as the
+        sampling loops run it (for timing or driving single steps by hand)."""
+        return sampling.sampling_mode(self.model if model is None else model)
+
+    # scripts/bench.py still enters sampling mode through this name
+    _sampling = sampling_mode
 
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
-                      clip_denoised=None):
+                      clip_denoised=None, model=None):
         """Algorithm 2 from x_T ~ N(0, I) (or the given ``x_T``) down to x_0, in T steps.
 
         Returns x_0, or ``(x_0, frames)`` when ``return_every=k``: host NumPy arrays of x_T and
         of the image after every k-th step (and after the last).
         """
-        every = _check_every(return_every)
+        return self._loop(shape, x_T, range(self.num_timesteps - 1, -1, -1),
+                          lambda x, t: self.p_sample(x, t, clip_denoised, model),
+                          return_every, progress, "sampling", model)
+
+    def sampling_steps(self, sampler="ddpm", steps=None):
+        """How many model calls ``sample(sampler=..., steps=...)`` makes: T for ``ddpm``; for
+        ``ddim`` ``steps``, by default ``min(DDIM_STEPS, T)``. Raises ValueError for an unknown
+        sampler or a step count it cannot run."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
         T = self.num_timesteps
-        with self._sampling():
-            x = self._start(shape, x_T)
-            frames = [x.numpy().copy()] if every else None
-            for n, i in enumerate(_progress(range(T - 1, -1, -1), progress, "sampling", T), 1):
-                x = self.p_sample(x, i, clip_denoised)
-                if every and (n % every == 0 or n == T):
-                    frames.append(x.numpy().copy())
-        return (x, frames) if every else x
+        if sampler == "ddpm":
+            if steps not in (None, T):
+                raise ValueError(f"the ddpm sampler runs all {T} steps; use sampler='ddim' to "
+                                 f"sample in {steps} steps")
+            return T
+        if steps is None:
+            return min(DDIM_STEPS, T)
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
+                not 1 <= steps <= T:
+            raise ValueError(f"DDIM steps must be an integer in [1, {T}], got {steps!r}")
+        return int(steps)
 
     def ddim_timesteps(self, steps):
         """The (t, t_prev) pairs DDIM visits: ``steps`` evenly spaced timesteps, t_prev = -1
         at the end."""
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
-                not 1 <= steps <= self.num_timesteps:
-            raise ValueError(f"DDIM steps must be an integer in [1, {self.num_timesteps}], "
-                             f"got {steps!r}")
-        times = np.linspace(-1, self.num_timesteps - 1, int(steps) + 1).round().astype(np.int64)
+        steps = self.sampling_steps("ddim", steps)
+        times = np.linspace(-1, self.num_timesteps - 1, steps + 1).round().astype(np.int64)
         times = times[::-1]
         return list(zip(times[:-1].tolist(), times[1:].tolist()))
 
-    def ddim_sample(self, shape, steps=50, eta=0.0, return_every=None, progress=True, x_T=None,
-                    clip_denoised=None):
-        """DDIM (Song et al. 2021) in ``steps`` steps; ``eta=0`` is deterministic given x_T.
-        Returns like ``p_sample_loop`` (frames after every k-th of the ``steps`` steps)."""
-        every = _check_every(return_every)
+    def ddim_step(self, x, t, t_prev, eta=0.0, clip_denoised=None, model=None):
+        """One DDIM step from x_t to x_{t_prev} (``t_prev = -1``: to the predicted x_0)."""
+        eps, x0 = self.model_predictions(x, t, clip_denoised, model)
+        if t_prev < 0:
+            return x0
+        ac = self._host["alphas_cumprod"]
+        a, ap = float(ac[t]), float(ac[t_prev])
+        sigma = eta * math.sqrt((1 - a / ap) * (1 - ap) / (1 - a))
+        c = math.sqrt(max(1 - ap - sigma * sigma, 0.0))
+        x = x0 * math.sqrt(ap) + eps * c
+        if sigma > 0:
+            x = x + an.randn(x.shape, device=x.device, dtype=x.dtype) * sigma
+        return x
+
+    def ddim_sample(self, shape, steps=None, eta=0.0, return_every=None, progress=True, x_T=None,
+                    clip_denoised=None, model=None):
+        """DDIM (Song et al. 2021) in ``steps`` steps (default ``min(DDIM_STEPS, T)``);
+        ``eta=0`` is deterministic given x_T. Returns like ``p_sample_loop`` (frames after
+        every k-th of the ``steps`` steps)."""
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
-        pairs = self.ddim_timesteps(steps)
-        ac = self._host["alphas_cumprod"]
-        with self._sampling():
-            x = self._start(shape, x_T)
-            frames = [x.numpy().copy()] if every else None
-            for n, (t, tp) in enumerate(_progress(pairs, progress, "DDIM sampling", len(pairs)), 1):
-                eps, x0 = self.model_predictions(x, t, clip_denoised)
-                if tp < 0:
-                    x = x0
-                else:
-                    a, ap = float(ac[t]), float(ac[tp])
-                    sigma = eta * math.sqrt((1 - a / ap) * (1 - ap) / (1 - a))
-                    c = math.sqrt(max(1 - ap - sigma * sigma, 0.0))
-                    x = x0 * math.sqrt(ap) + eps * c
-                    if sigma > 0:
-                        x = x + an.randn(x.shape, device=x.device, dtype=x.dtype) * sigma
-                del eps, x0
-                if every and (n % every == 0 or n == len(pairs)):
-                    frames.append(x.numpy().copy())
-        return (x, frames) if every else x
+        return self._loop(shape, x_T, self.ddim_timesteps(steps),
+                          lambda x, pair: self.ddim_step(x, *pair, eta, clip_denoised, model),
+                          return_every, progress, "DDIM sampling", model)
 
     def sample(self, batch_size=16, image_size=32, channels=3, sampler="ddpm", steps=None,
-               eta=0.0, return_every=None, progress=True):
-        """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)).
+               eta=0.0, return_every=None, progress=True, model=None):
+        """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)) and
+        ``channels`` channels, from ``model`` (default: the diffusion's own).
 
-        ``sampler="ddpm"`` runs all T steps; ``"ddim"`` runs ``steps`` (default min(50, T)).
-        With ``return_every=k`` returns ``(images, frames)`` (see ``p_sample_loop``).
+        ``sampler="ddpm"`` runs all T steps; ``"ddim"`` runs ``steps`` (default
+        ``min(DDIM_STEPS, T)``). With ``return_every=k`` returns ``(images, frames)`` (see
+        ``p_sample_loop``).
         """
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+        steps = self.sampling_steps(sampler, steps)
         h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         shape = (int(batch_size), int(channels), int(h), int(w))
         if sampler == "ddpm":
-            if steps not in (None, self.num_timesteps):
-                raise ValueError(f"the ddpm sampler runs all {self.num_timesteps} steps; "
-                                 f"use sampler='ddim' to sample in {steps} steps")
-            out = self.p_sample_loop(shape, return_every=return_every, progress=progress)
+            out = self.p_sample_loop(shape, return_every=return_every, progress=progress,
+                                     model=model)
         else:
-            steps = min(50, self.num_timesteps) if steps is None else steps
             out = self.ddim_sample(shape, steps=steps, eta=eta, return_every=return_every,
-                                   progress=progress)
+                                   progress=progress, model=model)
         if return_every:
             x, frames = out
             return ops.clip(x, -1.0, 1.0), [np.clip(f, -1.0, 1.0) for f in frames]
@@ -423,12 +384,3 @@ class GaussianDiffusion(nn.Module):
     def extra_repr(self):
         return (f"timesteps={self.num_timesteps}, beta_schedule={self.beta_schedule!r}, "
                 f"objective={self.objective!r}, loss_type={self.loss_type!r}")
-
-
-def _check_every(k):
-    if k is None or k is False or k == 0:
-        return None
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"return_every must be a positive integer (keep a frame every k "
-                         f"steps) or None, got {k!r}")
-    return int(k)

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 __all__ = ["linear_beta_schedule", "cosine_beta_schedule", "quadratic_beta_schedule",
-           "sigmoid_beta_schedule", "get_beta_schedule", "SCHEDULES"]
+           "sigmoid_beta_schedule", "get_beta_schedule", "diffusion_coefficients", "SCHEDULES"]
 
 
 def _check_timesteps(timesteps) -> int:
@@ -92,3 +92,31 @@ def get_beta_schedule(name, timesteps, **kwargs):
         raise ValueError(f"unknown beta schedule {name!r}; choose one of: "
                          f"{', '.join(SCHEDULES)}")
     return fn(timesteps, **kwargs)
+
+
+def diffusion_coefficients(betas):
+    """The float64 quantities of the forward process and of its posterior q(x_{t-1} | x_t, x_0)
+    (Ho et al. 2020, eqs. 4, 6, 7) for the given betas, by name, in the order in which
+    ``GaussianDiffusion`` registers them as buffers."""
+    betas = np.asarray(betas, dtype=np.float64).reshape(-1)
+    alphas = 1.0 - betas
+    ac = np.cumprod(alphas)
+    ac_prev = np.concatenate([[1.0], ac[:-1]])
+    post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
+    # log of the posterior variance, clipped: it is 0 at t = 0
+    post_logvar = np.log(np.concatenate([post_var[1:2], post_var[1:]])) if len(betas) > 1 \
+        else np.log(betas)
+    return {
+        "betas": betas,
+        "alphas_cumprod": ac,
+        "alphas_cumprod_prev": ac_prev,
+        "sqrt_alphas_cumprod": np.sqrt(ac),
+        "sqrt_one_minus_alphas_cumprod": np.sqrt(1.0 - ac),
+        "sqrt_recip_alphas": np.sqrt(1.0 / alphas),
+        "sqrt_recip_alphas_cumprod": np.sqrt(1.0 / ac),
+        "sqrt_recipm1_alphas_cumprod": np.sqrt(1.0 / ac - 1.0),
+        "posterior_variance": post_var,
+        "posterior_log_variance_clipped": post_logvar,
+        "posterior_mean_coef1": betas * np.sqrt(ac_prev) / (1.0 - ac),
+        "posterior_mean_coef2": (1.0 - ac_prev) * np.sqrt(alphas) / (1.0 - ac),
+    }

@@ -13,13 +13,14 @@ import os
 import shutil
 import time
 
-import numpy as np
-
 import arrayneedle as an
 from arrayneedle.data import DataLoader
 
-__all__ = ["UsageError", "TrainingDiverged", "DEFAULTS", "MODEL_KEYS", "build_model",
-           "train", "load_checkpoint", "CHECKPOINT"]
+from .gaussian import DDIM_STEPS, SAMPLERS
+
+__all__ = ["UsageError", "TrainingDiverged", "DEFAULTS", "MODEL_KEYS", "CHOICES",
+           "DEFAULT_WIDTHS", "build_model", "build_diffusion", "upgrade_config", "train",
+           "load_checkpoint", "CHECKPOINT"]
 
 CHECKPOINT = "checkpoint.npz"
 LOG = "log.jsonl"
@@ -33,75 +34,99 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+# the defaults are the README's first command: a residual UNet at 16x16 whose samples clearly
+# look like the built-in landscapes after a short CPU run
 DEFAULTS = dict(
-    # the defaults are the README's first command: about ten minutes on a 2-core CPU for a
-    # residual UNet at 16x16 whose samples clearly look like the built-in landscapes
-    device="cpu", data=None, image_size=16, channels_in=3, model="unet", channels=None,
+    device="cpu", data=None, image_size=16, in_channels=3, model="unet", widths=None,
     timesteps=1000, schedule="linear", loss="l2", batch_size=32, steps=None, epochs=None,
     lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=500,
-    checkpoint_every=500, samples=36, sampler="ddim", sample_steps=50, dataset_size=8192,
-    overwrite=False, resume=None, grad_clip=1.0, progress=True,
+    checkpoint_every=500, samples=36, sampler="ddim", sample_steps=DDIM_STEPS,
+    dataset_size=8192, overwrite=False, resume=None, grad_clip=1.0, progress=True,
 )
 # what must match between a checkpoint and a resumed run
-MODEL_KEYS = ("model", "channels", "image_size", "channels_in", "timesteps", "schedule", "loss",
+MODEL_KEYS = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss",
               "data", "dataset_size", "batch_size", "seed")
+# the values the flags accept (scripts/train.py and scripts/sample.py take them from here)
 CHOICES = dict(model=("simple", "unet"), schedule=("linear", "cosine"),
-               loss=("l1", "l2", "huber"), sampler=("ddpm", "ddim"))
-DEFAULT_CHANNELS = {"simple": (32, 64, 128), "unet": (32, 64, 128)}
+               loss=("l1", "l2", "huber"), sampler=SAMPLERS)
+DEFAULT_WIDTHS = {"simple": (32, 64, 128), "unet": (32, 64, 128)}
+# config keys of older checkpoints -> their current names
+_RENAMED = {"channels": "widths", "channels_in": "in_channels"}
 
 
-def _parse_channels(ch, model):
-    if ch is None:
-        return DEFAULT_CHANNELS[model]
-    if isinstance(ch, str):
+def upgrade_config(cfg):
+    """A copy of ``cfg`` with older key names (``channels``, ``channels_in``) renamed."""
+    out = dict(cfg)
+    for old, new in _RENAMED.items():
+        if old in out:
+            value = out.pop(old)
+            if out.get(new) is None:
+                out[new] = value
+            elif value is not None and _norm(value) != _norm(out[new]):
+                raise UsageError(f"the config gives both {old!r} and {new!r} (its newer name) "
+                                 f"with different values: {value!r} and {out[new]!r}")
+    return out
+
+
+def _parse_widths(ws, model):
+    if ws is None:
+        return DEFAULT_WIDTHS[model]
+    if isinstance(ws, str):
         try:
-            ch = tuple(int(c) for c in ch.replace(" ", "").split(",") if c)
+            ws = tuple(int(c) for c in ws.replace(" ", "").split(",") if c)
         except ValueError:
-            raise UsageError(f"--channels must be comma-separated integers like 32,64,128, "
-                             f"got {ch!r}") from None
-    ch = tuple(int(c) for c in ch)
-    if len(ch) < 2 or any(c <= 0 for c in ch):
-        raise UsageError(f"--channels needs at least two positive widths, got {ch}")
-    if model == "unet" and any(c % ch[0] for c in ch):
-        raise UsageError(f"--channels for --model unet must be multiples of the first width "
-                         f"(e.g. 32,64,128), got {ch}")
-    return ch
+            raise UsageError(f"--widths (--channels) must be comma-separated integers like "
+                             f"32,64,128, got {ws!r}") from None
+    ws = tuple(int(c) for c in ws)
+    if len(ws) < 2 or any(c <= 0 for c in ws):
+        raise UsageError(f"--widths (--channels) needs at least two positive widths, got {ws}")
+    if model == "unet" and any(c % ws[0] for c in ws):
+        raise UsageError(f"--widths (--channels) for --model unet must be multiples of the "
+                         f"first width (e.g. 32,64,128), got {ws}")
+    return ws
 
 
 def downsample_factor(cfg):
-    return 2 ** (len(cfg["channels"]) - 1)
+    return 2 ** (len(cfg["widths"]) - 1)
 
 
 def build_model(cfg):
-    """The denoiser named by the config (widths from cfg['channels'])."""
+    """The denoiser named by the config."""
     from .unet import SimpleUnet, Unet
-    ch = tuple(cfg["channels"])
+    widths = tuple(cfg["widths"])
     if cfg["model"] == "simple":
-        return SimpleUnet(channels=ch, in_channels=cfg["channels_in"])
-    dim = ch[0]
-    groups = 8 if dim % 8 == 0 else 1
-    return Unet(dim=dim, dim_mults=tuple(c // dim for c in ch), in_channels=cfg["channels_in"],
-                groups=groups)
+        return SimpleUnet(widths, in_channels=cfg["in_channels"])
+    groups = 8 if widths[0] % 8 == 0 else 1
+    return Unet(widths=widths, in_channels=cfg["in_channels"], groups=groups)
+
+
+def build_diffusion(cfg, model=None):
+    """The diffusion (schedule, loss) of the config, around ``model`` (the default model of
+    its sampling and loss calls; any other can be passed to them as ``model=``)."""
+    from .gaussian import GaussianDiffusion
+    return GaussianDiffusion(model, timesteps=cfg["timesteps"], beta_schedule=cfg["schedule"],
+                             loss_type=cfg["loss"])
 
 
 def validate(cfg):
     """Check flags and the output folder; returns the normalised config. Raises UsageError."""
+    cfg = upgrade_config(cfg)
     cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None or k in ("data",)}}
     for key, choices in CHOICES.items():
         if cfg[key] not in choices:
             raise UsageError(f"--{key.replace('_', '-')} must be one of {', '.join(choices)}, "
                              f"got {cfg[key]!r}")
-    cfg["channels"] = list(_parse_channels(cfg["channels"], cfg["model"]))
+    cfg["widths"] = list(_parse_widths(cfg["widths"], cfg["model"]))
     for key in ("image_size", "timesteps", "batch_size", "samples", "sample_steps",
                 "dataset_size"):
         if int(cfg[key]) <= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be positive, got {cfg[key]}")
-    if cfg["channels_in"] not in (1, 3):
-        raise UsageError(f"image channels must be 1 or 3, got {cfg['channels_in']}")
+    if cfg["in_channels"] not in (1, 3):
+        raise UsageError(f"image channels must be 1 or 3, got {cfg['in_channels']}")
     f = downsample_factor(cfg)
     if cfg["image_size"] % f:
         raise UsageError(f"--image-size {cfg['image_size']} is not divisible by {f}, the "
-                         f"downsampling factor of a {len(cfg['channels'])}-level model; use a "
+                         f"downsampling factor of a {len(cfg['widths'])}-level model; use a "
                          f"multiple of {f}")
     if cfg["steps"] is not None and cfg["epochs"] is not None:
         raise UsageError("give --steps or --epochs, not both")
@@ -156,6 +181,7 @@ def load_checkpoint(path, device=None):
         raise UsageError(f"cannot read checkpoint {path}: {e}") from None
     if not isinstance(ck, dict) or not {"config", "model", "step"} <= set(ck):
         raise UsageError(f"{path} is an arrayneedle file but not a training checkpoint")
+    ck["config"] = upgrade_config(ck["config"])
     return ck
 
 
@@ -175,9 +201,9 @@ def make_dataset(cfg):
     from .datasets import ImageFolder, SyntheticLandscapes
     if cfg["data"] is None:
         return SyntheticLandscapes(cfg["dataset_size"], cfg["image_size"], seed=cfg["seed"],
-                                   channels=cfg["channels_in"])
+                                   channels=cfg["in_channels"])
     try:
-        return ImageFolder(cfg["data"], cfg["image_size"], channels=cfg["channels_in"])
+        return ImageFolder(cfg["data"], cfg["image_size"], channels=cfg["in_channels"])
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(f"--data {cfg['data']}: {e}") from None
 
@@ -193,15 +219,15 @@ def _total_steps(cfg, loader):
     return DEFAULT_STEPS
 
 
-def _sample_grid(ema_diffusion, cfg, step, path, device):
-    """A grid from the EMA weights, from a generator forked off the training stream so that
-    sampling never changes the training run's random numbers."""
+def _sample_grid(diffusion, model, cfg, path, device):
+    """A grid from ``model`` (the EMA weights), from a generator forked off the training
+    stream so that sampling never changes the training run's random numbers."""
     from .images import save_grid
     with device.fork_rng(cfg["seed"] + 7919):
-        imgs = ema_diffusion.sample(batch_size=cfg["samples"], image_size=cfg["image_size"],
-                                    channels=cfg["channels_in"], sampler=cfg["sampler"],
-                                    steps=cfg["sample_steps"] if cfg["sampler"] == "ddim"
-                                    else None, progress=False)
+        imgs = diffusion.sample(batch_size=cfg["samples"], image_size=cfg["image_size"],
+                                channels=cfg["in_channels"], sampler=cfg["sampler"],
+                                steps=cfg["sample_steps"] if cfg["sampler"] == "ddim" else None,
+                                progress=False, model=model)
     scale = max(1, 64 // cfg["image_size"])
     save_grid(imgs, path, scale=scale)
     return path
@@ -210,7 +236,6 @@ def _sample_grid(ema_diffusion, cfg, step, path, device):
 def train(cfg, log=print):
     """Run (or resume) training as configured; returns a summary dict."""
     from .ema import EMA
-    from .gaussian import GaussianDiffusion
 
     cfg = validate(cfg)
     resume_path = _prepare_out(cfg)
@@ -227,12 +252,8 @@ def train(cfg, log=print):
 
     an.manual_seed(cfg["seed"])
     model = build_model(cfg).to(device)
-    diffusion = GaussianDiffusion(model, timesteps=cfg["timesteps"],
-                                  beta_schedule=cfg["schedule"], loss_type=cfg["loss"]).to(device)
+    diffusion = build_diffusion(cfg, model).to(device)
     ema = EMA(model, decay=cfg["ema_decay"])
-    ema_diffusion = GaussianDiffusion(ema.ema_model, timesteps=cfg["timesteps"],
-                                      beta_schedule=cfg["schedule"],
-                                      loss_type=cfg["loss"]).to(device)
     opt = an.optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = an.optim.WarmupConstant(opt, int(cfg["warmup"]))
     loader = DataLoader(dataset, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
@@ -298,7 +319,7 @@ def train(cfg, log=print):
                     logf.flush()
                     save_checkpoint()
                 if cfg["sample_every"] and step % cfg["sample_every"] == 0 and step < total:
-                    _sample_grid(ema_diffusion, cfg, step,
+                    _sample_grid(diffusion, ema.ema_model, cfg,
                                  os.path.join(cfg["out"], f"samples_{step:06d}.png"), device)
                 if step >= total:
                     break
@@ -306,7 +327,7 @@ def train(cfg, log=print):
         bar.close()
         logf.close()
     save_checkpoint()
-    grid = _sample_grid(ema_diffusion, cfg, step, os.path.join(cfg["out"], "samples.png"),
+    grid = _sample_grid(diffusion, ema.ema_model, cfg, os.path.join(cfg["out"], "samples.png"),
                         device)
     elapsed = time.perf_counter() - t0
     log(f"done: {step} steps, last loss {last_loss:.4f}, {elapsed:.0f}s; "

@@ -16,13 +16,12 @@ from arrayneedle.autograd import Tensor
 __all__ = ["SinusoidalPosEmb", "Block", "SimpleUnet", "ResBlock", "Attention", "Unet"]
 
 
-def _conv_layers():
-    """Conv2d, ConvTranspose2d, MaxPool2d (looked up when a model is built)."""
-    try:
-        return nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d
-    except AttributeError:
-        from arrayneedle.nn.conv import Conv2d, ConvTranspose2d, MaxPool2d
-        return Conv2d, ConvTranspose2d, MaxPool2d
+def _widths(name, widths, channels, default):
+    """The layer widths as a tuple of ints; ``channels`` is their older keyword name."""
+    if widths is not None and channels is not None:
+        raise TypeError(f"{name}: give widths or channels (its older name), not both")
+    w = widths if widths is not None else channels if channels is not None else default
+    return tuple(int(c) for c in w)
 
 
 def _check_input(name, x, t, in_channels, factor):
@@ -83,18 +82,16 @@ class Block(nn.Module):
 
     def __init__(self, in_ch, out_ch, time_emb_dim, up=False):
         super().__init__()
-        Conv2d, ConvTranspose2d, MaxPool2d = _conv_layers()
         self.time_mlp = nn.Linear(time_emb_dim, out_ch)
         if up:
-            self.conv1 = Conv2d(2 * in_ch, out_ch, 3, padding=1)
-            self.transform = ConvTranspose2d(out_ch, out_ch, 4, 2, 1)
+            self.conv1 = nn.Conv2d(2 * in_ch, out_ch, 3, padding=1)
+            self.transform = nn.ConvTranspose2d(out_ch, out_ch, 4, 2, 1)
         else:
-            self.conv1 = Conv2d(in_ch, out_ch, 3, padding=1)
-            self.transform = MaxPool2d(2)
-        self.conv2 = Conv2d(out_ch, out_ch, 3, padding=1)
+            self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+            self.transform = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
         self.bnorm1 = nn.BatchNorm2d(out_ch)
         self.bnorm2 = nn.BatchNorm2d(out_ch)
-        self.relu = nn.ReLU()
         self.out_ch = out_ch
 
     def forward(self, x, t):
@@ -108,28 +105,30 @@ class Block(nn.Module):
 class SimpleUnet(nn.Module):
     """The original needle project's UNet.
 
-    ``channels`` are the widths of conv0 and of each down block (ups mirror them); the image
-    size must be divisible by ``2 ** (len(channels) - 1)``.
+    ``widths`` (default 32, 64, 128) are the widths of conv0 and of each down block (ups mirror
+    them); the image size must be divisible by ``2 ** (len(widths) - 1)``. ``channels`` is
+    the older keyword name of ``widths``.
     """
 
-    def __init__(self, channels=(32, 64, 128), in_channels=3, time_emb_dim=16, out_channels=None):
+    def __init__(self, widths=None, in_channels=3, time_emb_dim=16, out_channels=None, *,
+                 channels=None):
         super().__init__()
-        channels = tuple(int(c) for c in channels)
-        if len(channels) < 2:
-            raise ValueError(f"SimpleUnet: need at least two channel widths, got {channels}")
+        widths = _widths("SimpleUnet", widths, channels, (32, 64, 128))
+        if len(widths) < 2:
+            raise ValueError(f"SimpleUnet: need at least two widths, got {widths}")
+        self.widths = widths
         self.in_channels = in_channels
         self.out_channels = in_channels if out_channels is None else out_channels
-        self.downsampling_factor = 2 ** (len(channels) - 1)
-        Conv2d, _, _ = _conv_layers()
-        down_channels, up_channels = channels, channels[::-1]
+        self.downsampling_factor = 2 ** (len(widths) - 1)
+        down_widths, up_widths = widths, widths[::-1]
         self.time_mlp = nn.Sequential(SinusoidalPosEmb(time_emb_dim),
                                       nn.Linear(time_emb_dim, time_emb_dim), nn.ReLU())
-        self.conv0 = Conv2d(in_channels, down_channels[0], 3, padding=1)
-        self.downs = [Block(down_channels[i], down_channels[i + 1], time_emb_dim)
-                      for i in range(len(down_channels) - 1)]
-        self.ups = [Block(up_channels[i], up_channels[i + 1], time_emb_dim, up=True)
-                    for i in range(len(up_channels) - 1)]
-        self.output = Conv2d(up_channels[-1], self.out_channels, 1)
+        self.conv0 = nn.Conv2d(in_channels, down_widths[0], 3, padding=1)
+        self.downs = [Block(down_widths[i], down_widths[i + 1], time_emb_dim)
+                      for i in range(len(down_widths) - 1)]
+        self.ups = [Block(up_widths[i], up_widths[i + 1], time_emb_dim, up=True)
+                    for i in range(len(up_widths) - 1)]
+        self.output = nn.Conv2d(up_widths[-1], self.out_channels, 1)
 
     def forward(self, x, timestep):
         timestep = _check_input("SimpleUnet", x, timestep, self.in_channels,
@@ -158,25 +157,21 @@ class ResBlock(nn.Module):
 
     def __init__(self, in_ch, out_ch, time_dim, groups=8, dropout=0.0):
         super().__init__()
-        Conv2d, _, _ = _conv_layers()
         self.norm1 = nn.GroupNorm(groups, in_ch)
-        self.conv1 = Conv2d(in_ch, out_ch, 3, padding=1)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.time_proj = nn.Linear(time_dim, out_ch)
         self.norm2 = nn.GroupNorm(groups, out_ch)
-        self.dropout = nn.Dropout(dropout) if dropout else None
-        self.conv2 = Conv2d(out_ch, out_ch, 3, padding=1)
-        self.skip = Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
         self.out_ch = out_ch
 
     def forward(self, x, temb):
         """``temb``: the activated time embedding (B, time_dim)."""
         h = self.conv1(ops.silu(self.norm1(x)))
         h = h + ops.reshape(self.time_proj(temb), (x.shape[0], self.out_ch, 1, 1))
-        h = ops.silu(self.norm2(h))
-        if self.dropout is not None:
-            h = self.dropout(h)
-        h = self.conv2(h)
-        return h + (self.skip(x) if self.skip is not None else x)
+        h = self.conv2(self.dropout(ops.silu(self.norm2(h))))
+        return h + self.skip(x)
 
 
 class Attention(nn.Module):
@@ -213,47 +208,68 @@ class Attention(nn.Module):
 
 
 class _Down(nn.Module):
+    """One level on the way down: ResBlock, [attention]; returns the skip and, through the
+    strided conv (none on the last level), the input of the next level."""
+
     def __init__(self, in_ch, out_ch, time_dim, groups, attention, last, heads, dropout):
         super().__init__()
-        Conv2d, _, _ = _conv_layers()
         self.block = ResBlock(in_ch, out_ch, time_dim, groups, dropout)
-        self.attn = Attention(out_ch, heads, groups) if attention else None
-        self.down = None if last else Conv2d(out_ch, out_ch, 3, stride=2, padding=1)
+        self.attn = Attention(out_ch, heads, groups) if attention else nn.Identity()
+        self.down = nn.Identity() if last else nn.Conv2d(out_ch, out_ch, 3, stride=2, padding=1)
+
+    def forward(self, x, temb):
+        skip = self.attn(self.block(x, temb))
+        return skip, self.down(skip)
 
 
 class _Up(nn.Module):
+    """One level on the way up: ResBlock on (x, skip) concatenated, [attention], then the
+    conv-transpose up (none on the first level)."""
+
     def __init__(self, in_ch, skip_ch, out_ch, time_dim, groups, attention, first, heads,
                  dropout):
         super().__init__()
-        _, ConvTranspose2d, _ = _conv_layers()
         self.block = ResBlock(in_ch + skip_ch, out_ch, time_dim, groups, dropout)
-        self.attn = Attention(out_ch, heads, groups) if attention else None
-        self.up = None if first else ConvTranspose2d(out_ch, out_ch, 4, 2, 1)
+        self.attn = Attention(out_ch, heads, groups) if attention else nn.Identity()
+        self.up = nn.Identity() if first else nn.ConvTranspose2d(out_ch, out_ch, 4, 2, 1)
+
+    def forward(self, x, skip, temb):
+        return self.up(self.attn(self.block(ops.concat((x, skip), axis=1), temb)))
 
 
 class Unet(nn.Module):
     """A UNet in the style of improved DDPM (Nichol & Dhariwal 2021).
 
-    ``dim * m`` channels at each level ``m`` of ``dim_mults`` (resolution halves between
-    levels: strided 3x3 conv down, 4x4 stride-2 conv-transpose up); one residual block per
-    level on the way down and one on the way up (taking the skip by concatenation); a middle
-    of ResBlock, self-attention, ResBlock at the lowest resolution; self-attention also at
-    the levels in ``attention_at`` (default: the lowest). The time embedding (sinusoidal ->
-    Linear -> SiLU -> Linear) is added in every residual block.
+    Width ``dim * m`` at each level ``m`` of ``dim_mults`` (default 64 and (1, 2, 4)), or the
+    widths given directly as ``widths`` (multiples of the first, which is ``dim``).
+    Resolution halves between levels (strided 3x3 conv down, 4x4 stride-2 conv-transpose up);
+    one residual block per level on the way down and one on the way up (taking the skip by
+    concatenation); a middle of ResBlock, self-attention, ResBlock at the lowest resolution;
+    self-attention also at the levels in ``attention_at`` (default: the lowest). The time
+    embedding (sinusoidal -> Linear -> SiLU -> Linear) is added in every residual block.
     """
 
-    def __init__(self, dim=64, dim_mults=(1, 2, 4), in_channels=3, attention_at=None, groups=8,
-                 heads=4, dropout=0.0, out_channels=None):
+    def __init__(self, dim=None, dim_mults=None, in_channels=3, attention_at=None, groups=8,
+                 heads=4, dropout=0.0, out_channels=None, *, widths=None):
         super().__init__()
-        dim_mults = tuple(int(m) for m in dim_mults)
-        levels = len(dim_mults)
+        if widths is not None:
+            if dim is not None or dim_mults is not None:
+                raise TypeError("Unet: give widths, or dim and dim_mults, not both")
+            widths = tuple(int(c) for c in widths)
+            if not widths or any(c <= 0 or c % widths[0] for c in widths):
+                raise ValueError(f"Unet: widths must be positive multiples of the first, got "
+                                 f"{widths}")
+            dim = widths[0]
+        else:
+            dim = 64 if dim is None else int(dim)
+            widths = tuple(dim * int(m) for m in ((1, 2, 4) if dim_mults is None else dim_mults))
+        levels = len(widths)
         if levels < 1:
             raise ValueError("Unet: dim_mults needs at least one level")
-        chs = [dim * m for m in dim_mults]
-        bad = sorted({c for c in [dim] + chs if c % groups})
+        bad = sorted({c for c in (dim,) + widths if c % groups})
         if bad:
-            raise ValueError(f"Unet: channel widths {bad} are not divisible by groups={groups} "
-                             f"(widths are dim * dim_mults = {chs})")
+            raise ValueError(f"Unet: widths {bad} are not divisible by groups={groups} "
+                             f"(widths are dim * dim_mults = {list(widths)})")
         if attention_at is None:
             attention_at = (levels - 1,)
         att = set()
@@ -262,17 +278,17 @@ class Unet(nn.Module):
                 raise ValueError(f"Unet: attention_at level {i} out of range for {levels} "
                                  f"levels")
             att.add(int(i) % levels)
+        self.widths = widths
         self.in_channels = in_channels
         self.out_channels = in_channels if out_channels is None else out_channels
         self.downsampling_factor = 2 ** (levels - 1)
-        Conv2d, _, _ = _conv_layers()
         time_dim = dim * 4
         self.time_mlp = nn.Sequential(SinusoidalPosEmb(dim), nn.Linear(dim, time_dim), nn.SiLU(),
                                       nn.Linear(time_dim, time_dim))
-        self.init_conv = Conv2d(in_channels, dim, 3, padding=1)
+        self.init_conv = nn.Conv2d(in_channels, dim, 3, padding=1)
         self.downs = []
         prev = dim
-        for i, c in enumerate(chs):
+        for i, c in enumerate(widths):
             self.downs.append(_Down(prev, c, time_dim, groups, i in att, i == levels - 1, heads,
                                     dropout))
             prev = c
@@ -281,11 +297,11 @@ class Unet(nn.Module):
         self.mid_block2 = ResBlock(prev, prev, time_dim, groups, dropout)
         self.ups = []
         for i in reversed(range(levels)):
-            self.ups.append(_Up(prev, chs[i], chs[i], time_dim, groups, i in att, i == 0, heads,
-                                dropout))
-            prev = chs[i]
-        self.final_norm = nn.GroupNorm(groups, chs[0])
-        self.final_conv = Conv2d(chs[0], self.out_channels, 3, padding=1)
+            self.ups.append(_Up(prev, widths[i], widths[i], time_dim, groups, i in att, i == 0,
+                                heads, dropout))
+            prev = widths[i]
+        self.final_norm = nn.GroupNorm(groups, widths[0])
+        self.final_conv = nn.Conv2d(widths[0], self.out_channels, 3, padding=1)
 
     def forward(self, x, timestep):
         timestep = _check_input("Unet", x, timestep, self.in_channels, self.downsampling_factor)
@@ -293,17 +309,9 @@ class Unet(nn.Module):
         h = self.init_conv(x)
         skips = []
         for level in self.downs:
-            h = level.block(h, temb)
-            if level.attn is not None:
-                h = level.attn(h)
-            skips.append(h)
-            if level.down is not None:
-                h = level.down(h)
+            skip, h = level(h, temb)
+            skips.append(skip)
         h = self.mid_block2(self.mid_attn(self.mid_block1(h, temb)), temb)
         for level in self.ups:
-            h = level.block(ops.concat((h, skips.pop()), axis=1), temb)
-            if level.attn is not None:
-                h = level.attn(h)
-            if level.up is not None:
-                h = level.up(h)
+            h = level(h, skips.pop(), temb)
         return self.final_conv(ops.silu(self.final_norm(h)))

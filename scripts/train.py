@@ -14,10 +14,18 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from diffusion.training import DEFAULTS, TrainingDiverged, UsageError, train  # noqa: E402
+from diffusion.training import (  # noqa: E402
+    CHOICES,
+    DEFAULT_STEPS,
+    DEFAULT_WIDTHS,
+    DEFAULTS,
+    TrainingDiverged,
+    UsageError,
+    train,
+)
 
 
-def parse_args(argv=None):
+def build_parser():
     d = DEFAULTS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -27,17 +35,19 @@ def parse_args(argv=None):
                         "SyntheticLandscapes")
     p.add_argument("--image-size", type=int, default=d["image_size"])
     p.add_argument("--grayscale", action="store_true", help="train on 1-channel images")
-    p.add_argument("--model", choices=["simple", "unet"], default=d["model"],
+    p.add_argument("--model", choices=CHOICES["model"], default=d["model"],
                    help="simple: the original needle UNet; unet: residual UNet with attention")
-    p.add_argument("--channels", default=None,
-                   help="comma-separated widths per level (default 32,64,128; the image size must "
-                        "divide by 2**(levels-1))")
+    widths = ",".join(map(str, DEFAULT_WIDTHS[d["model"]]))
+    p.add_argument("--widths", "--channels", dest="widths", default=None,
+                   help=f"comma-separated layer widths per level (default {widths}; the image "
+                        f"size must divide by 2**(levels-1))")
     p.add_argument("--timesteps", type=int, default=d["timesteps"])
-    p.add_argument("--schedule", choices=["linear", "cosine"], default=d["schedule"])
-    p.add_argument("--loss", choices=["l1", "l2", "huber"], default=d["loss"])
+    p.add_argument("--schedule", choices=CHOICES["schedule"], default=d["schedule"])
+    p.add_argument("--loss", choices=CHOICES["loss"], default=d["loss"])
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, default=None, help="optimizer steps (default 2000 unless --epochs)")
+    g.add_argument("--steps", type=int, default=None,
+                   help=f"optimizer steps (default {DEFAULT_STEPS} unless --epochs)")
     g.add_argument("--epochs", type=int, default=None)
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--warmup", type=int, default=d["warmup"], help="linear lr warm-up steps")
@@ -49,7 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
                    help="checkpoint every N steps (0: only at the end)")
     p.add_argument("--samples", type=int, default=d["samples"], help="images per grid")
-    p.add_argument("--sampler", choices=["ddpm", "ddim"], default=d["sampler"])
+    p.add_argument("--sampler", choices=CHOICES["sampler"], default=d["sampler"])
     p.add_argument("--sample-steps", type=int, default=d["sample_steps"],
                    help="DDIM steps for the grids")
     p.add_argument("--dataset-size", type=int, default=d["dataset_size"],
@@ -59,13 +69,17 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out folder")
     p.add_argument("--no-progress", action="store_true")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def main(argv=None):
     a = parse_args(argv)
     cfg = {k: v for k, v in vars(a).items() if k not in ("grayscale", "no_progress")}
-    cfg["channels_in"] = 1 if a.grayscale else 3
+    cfg["in_channels"] = 1 if a.grayscale else 3
     cfg["progress"] = not a.no_progress
     try:
         train(cfg)

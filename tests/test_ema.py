@@ -28,6 +28,7 @@ def test_ema_averages_parameters_and_copies_buffers():
     ema = EMA(model, decay=0.9, warmup=False)
     assert all(not p.requires_grad for p in ema.parameters())
     assert all(p is not q for p, q in zip(ema.parameters(), model.parameters()))
+    assert all(p.device is q.device for p, q in zip(ema.parameters(), model.parameters()))
     old = [p.numpy().copy() for p in ema.parameters()]
     _set_params(model, 1.0)
     model(an.randn(16, 3))  # training step: BN running stats and its counter move

@@ -331,6 +331,47 @@ def test_sampling_builds_no_graph_uses_eval_mode_and_memory_stays_flat():
     assert peak(200) < 1.5 * peak(10)
 
 
+def test_one_diffusion_serves_any_model():
+    """model= on the calls: one diffusion (the scheduler) for the online model and its EMA."""
+    class Spy(nn.Module):
+        def __init__(self, w):
+            super().__init__()
+            self.w = nn.Parameter(np.full((1,), w, np.float32))
+            self.modes = set()
+
+        def forward(self, x, t):
+            self.modes.add(self.training)
+            return x * self.w
+
+    own, other = Spy(0.5), Spy(-0.25)
+    d = GaussianDiffusion(own, timesteps=30)
+    ref = GaussianDiffusion(other, timesteps=30)
+    for sampler, steps in (("ddpm", None), ("ddim", 6)):
+        an.manual_seed(3)
+        a = d.sample(2, 4, channels=1, sampler=sampler, steps=steps, progress=False, model=other)
+        an.manual_seed(3)
+        b = ref.sample(2, 4, channels=1, sampler=sampler, steps=steps, progress=False)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert own.modes == set() and other.modes == {False} and other.training
+    with d.sampling_mode(model=other):
+        assert not other.training and own.training and not (other.w * 2).requires_grad
+    assert other.training and (other.w * 2).requires_grad
+    x0, noise, t = _x0(), an.randn(3, 2, 4, 4), an.tensor(np.array([1, 5, 29]))
+    assert d.p_losses(x0, t, noise, model=other).item() == ref.p_losses(x0, t, noise).item()
+    assert d.p_losses(x0, t, noise).item() != ref.p_losses(x0, t, noise).item()
+    # a diffusion without a model of its own: the schedule only
+    bare = GaussianDiffusion(None, timesteps=30)
+    assert bare.parameters() == [] and len(bare.state_dict()) == 12
+    an.manual_seed(3)
+    c = bare.sample(2, 4, channels=1, sampler="ddim", steps=6, progress=False, model=other)
+    np.testing.assert_array_equal(c.numpy(), b.numpy())
+    with pytest.raises(TypeError, match="model="):
+        bare.sample(1, 4, progress=False)
+    assert d.sampling_steps("ddpm") == 30 and d.sampling_steps("ddim") == 30
+    assert GaussianDiffusion(None, timesteps=200).sampling_steps("ddim") == 50
+    assert d.sampling_steps("ddim", 7) == 7
+
+
 def test_error_messages():
     with pytest.raises(ValueError, match="linear.*cosine"):
         GaussianDiffusion(_zero_model, beta_schedule="cosin")

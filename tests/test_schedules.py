@@ -74,3 +74,22 @@ def test_unknown_schedule_lists_choices():
         S.get_beta_schedule("cosin", 100)
     for name in ("linear", "cosine", "quadratic", "sigmoid", "squaredcos_cap_v2"):
         assert name in str(e.value)
+
+
+def test_diffusion_coefficients_closed_forms():
+    b = np.array([0.1, 0.2, 0.5])
+    c = S.diffusion_coefficients(b)
+    ac = np.array([0.9, 0.9 * 0.8, 0.9 * 0.8 * 0.5])
+    acp = np.array([1.0, 0.9, 0.72])
+    np.testing.assert_allclose(c["alphas_cumprod"], ac, rtol=1e-15)
+    np.testing.assert_allclose(c["alphas_cumprod_prev"], acp, rtol=1e-15)
+    var = b * (1 - acp) / (1 - ac)
+    assert var[0] == 0.0
+    np.testing.assert_allclose(c["posterior_variance"], var, rtol=1e-14)
+    np.testing.assert_allclose(c["posterior_log_variance_clipped"],
+                               np.log([var[1], var[1], var[2]]), rtol=1e-14)
+    # the posterior mean's weights on x0 and x_t (Ho et al. eq. 7) at t = 2
+    assert c["posterior_mean_coef1"][2] == pytest.approx(0.5 * math.sqrt(0.72) / (1 - 0.36))
+    assert c["posterior_mean_coef2"][2] == pytest.approx((1 - 0.72) * math.sqrt(0.5) / 0.64)
+    assert list(c)[:2] == ["betas", "alphas_cumprod"] and len(c) == 12
+    assert all(v.dtype == np.float64 and v.shape == (3,) for v in c.values())

@@ -2,7 +2,6 @@
 import hashlib
 import importlib.util
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -16,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_script_{name}", ROOT / "scripts" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_script_{name}",
+                                                  ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -138,6 +138,10 @@ def test_errors_exit_2_and_touch_nothing(tmp_path, capsys):
                   "no such file")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
                                                "--sampler", "euler"], "invalid choice")
+    _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
+                                               "--steps", "26"], "DDIM steps must be")
+    _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
+                                               "--gif", "a.gif", "--frames", "0"], "--frames")
 
 
 def test_overwrite_replaces_run(tmp_path):
@@ -185,3 +189,44 @@ def test_cli_subprocess_runs(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--model", "nope"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_checkpoint_with_older_config_keys_resumes_and_samples(tmp_path, capsys):
+    """Checkpoints written before the config said widths / in_channels (channels /
+    channels_in) still resume exactly and sample."""
+    from diffusion.training import UsageError, upgrade_config
+    straight, old = tmp_path / "straight", tmp_path / "old"
+    assert _train(straight, "--steps", "4", "--grayscale") == 0
+    assert _train(old, "--steps", "2", "--grayscale") == 0
+    ck = an.load(old / "checkpoint.npz")
+    cfg = ck["config"]
+    cfg["channels"], cfg["channels_in"] = cfg.pop("widths"), cfg.pop("in_channels")
+    an.save(ck, old / "checkpoint.npz")
+    # --widths is the newer spelling of --channels: the same configuration
+    argv = [a if a != "--channels" else "--widths" for a in TINY]
+    assert train_script.main(argv + ["--out", str(old), "--steps", "4", "--grayscale",
+                                     "--resume", "auto"]) == 0
+    la = [json.loads(x)["loss"] for x in (straight / "log.jsonl").read_text().splitlines()]
+    lb = [json.loads(x)["loss"] for x in (old / "log.jsonl").read_text().splitlines()]
+    assert lb == la
+    saved = an.load(old / "checkpoint.npz")["config"]
+    assert saved["widths"] == [4, 8] and saved["in_channels"] == 1 and "channels" not in saved
+    an.save(ck, old / "checkpoint.npz")  # the older keys again, for sample.py
+    capsys.readouterr()
+    assert sample_script.main(["--checkpoint", str(old / "checkpoint.npz"), "--n", "2",
+                               "--out", str(tmp_path / "g.png"), "--no-progress"]) == 0
+    assert (tmp_path / "g.png").exists()
+    assert upgrade_config({"channels_in": 1, "in_channels": 1}) == {"in_channels": 1}
+    with pytest.raises(UsageError, match="'channels' and 'widths'"):
+        upgrade_config({"channels": [4, 8], "widths": [8, 16]})
+
+
+def test_flag_choices_come_from_the_library():
+    from diffusion.gaussian import SAMPLERS
+    from diffusion.training import CHOICES
+    assert CHOICES["sampler"] == SAMPLERS
+    for script, flags in ((train_script, ("model", "schedule", "loss", "sampler")),
+                          (sample_script, ("sampler",))):
+        parser = script.build_parser()
+        got = {a.dest: tuple(a.choices) for a in parser._actions if a.choices}
+        assert got == {f: tuple(CHOICES[f]) for f in flags}

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 import arrayneedle as an
-from arrayneedle import optim
-from diffusion import EMA, GaussianDiffusion, SimpleUnet, SinusoidalPosEmb, Unet
+from arrayneedle import nn, optim
+from diffusion import EMA, Attention, GaussianDiffusion, SimpleUnet, SinusoidalPosEmb, Unet
 
 TINY = {
-    "SimpleUnet": lambda c: SimpleUnet(channels=(4, 8, 16), in_channels=c, time_emb_dim=8),
+    "SimpleUnet": lambda c: SimpleUnet(widths=(4, 8, 16), in_channels=c, time_emb_dim=8),
     "Unet": lambda c: Unet(dim=8, dim_mults=(1, 2, 2), in_channels=c, groups=4, heads=2),
 }
 
@@ -120,12 +120,55 @@ def test_simple_unet_matches_a_pytorch_build_of_the_original():
 
 def test_unet_attention_and_structure():
     m = Unet(dim=8, dim_mults=(1, 2, 4), groups=4, heads=2)
-    names = [n for n, _ in m.named_modules()]
-    assert "mid_attn" in names and "downs.2.attn" in names and "ups.0.attn" in names
-    assert "downs.0.attn" not in names
+    kinds = {n: type(mod) for n, mod in m.named_modules()}
+    assert all(kinds[n] is Attention for n in ("mid_attn", "downs.2.attn", "ups.0.attn"))
+    # levels without attention (and the last down, the first up) hold an Identity, no weights
+    assert kinds["downs.0.attn"] is nn.Identity and kinds["ups.2.attn"] is nn.Identity
+    assert kinds["downs.2.down"] is nn.Identity and kinds["ups.2.up"] is nn.Identity
+    assert not any(k.startswith(("downs.0.attn.", "downs.2.down.", "ups.2.up."))
+                   for k in m.state_dict())
     m2 = Unet(dim=8, dim_mults=(1, 2), groups=4, heads=2, attention_at=())
-    assert "downs.1.attn" not in [n for n, _ in m2.named_modules()]
-    assert m.downsampling_factor == 4
+    assert type(dict(m2.named_modules())["downs.1.attn"]) is nn.Identity
+    assert m.downsampling_factor == 4 and m.widths == (8, 16, 32)
+
+
+def test_unet_state_dict_keys_are_stable():
+    """The keys (and order) that checkpoints hold: levels without attention, the last down and
+    the first up have no weights of their own."""
+    m = Unet(dim=8, dim_mults=(1, 2), in_channels=1, groups=4, attention_at=(), dropout=0.1)
+    res = ["norm1", "conv1", "time_proj", "norm2", "conv2"]
+    prefixes = (["time_mlp.1", "time_mlp.3", "init_conv"]
+                + [f"downs.0.block.{n}" for n in res] + ["downs.0.down"]
+                + [f"downs.1.block.{n}" for n in res + ["skip"]]
+                + [f"mid_block1.{n}" for n in res]
+                + ["mid_attn.norm", "mid_attn.to_qkv", "mid_attn.to_out"]
+                + [f"mid_block2.{n}" for n in res]
+                + [f"ups.0.block.{n}" for n in res + ["skip"]] + ["ups.0.up"]
+                + [f"ups.1.block.{n}" for n in res + ["skip"]] + ["final_norm", "final_conv"])
+    expect = [f"{p}.{w}" for p in prefixes for w in ("weight", "bias")
+              if (p, w) != ("mid_attn.to_qkv", "bias")]
+    assert list(m.state_dict()) == expect
+
+
+def test_widths_spellings_build_the_same_models():
+    an.manual_seed(0)
+    a = Unet(dim=8, dim_mults=(1, 2, 4), groups=4).state_dict()
+    an.manual_seed(0)
+    b = Unet(widths=(8, 16, 32), groups=4).state_dict()
+    assert list(a) == list(b)
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    an.manual_seed(0)
+    c = SimpleUnet(channels=(4, 8), time_emb_dim=8).state_dict()  # the older keyword
+    an.manual_seed(0)
+    d = SimpleUnet((4, 8), time_emb_dim=8).state_dict()
+    assert list(c) == list(d) and all(np.array_equal(c[k].numpy(), d[k].numpy()) for k in c)
+    assert SimpleUnet().widths == (32, 64, 128) and Unet().widths == (64, 128, 256)
+    with pytest.raises(TypeError, match="not both"):
+        SimpleUnet(widths=(4, 8), channels=(4, 8))
+    with pytest.raises(TypeError, match="not both"):
+        Unet(dim=8, widths=(8, 16))
+    with pytest.raises(ValueError, match="multiples of the first"):
+        Unet(widths=(8, 12), groups=4)
 
 
 def test_sampling_with_a_unet_and_its_ema():
