@@ -30,7 +30,7 @@ from __future__ import annotations
 import array_api_compat
 
 from . import cpu, portable
-from ._geometry import normalize
+from .geometry import normalize
 from .index import index_add
 
 __all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from ._geometry import conv_geometry
+from .geometry import conv_geometry
 
 
 def _pad_nchw(xp, x, ph, pw, value=0.0):

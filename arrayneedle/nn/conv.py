@@ -6,7 +6,7 @@ import math
 
 from .. import init, ops
 from ..backend import device as _device, get_dtype
-from ..kernels._geometry import pair
+from ..kernels.geometry import pair
 from .module import Module, Parameter
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "Conv", "ConvTranspose", "MaxPool"]

@@ -26,7 +26,7 @@ from array_api_compat import array_namespace
 from .. import kernels
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
-from ..kernels._geometry import pair
+from ..kernels.geometry import pair
 
 __all__ = ["conv2d", "conv_transpose2d", "dilate", "undilate", "Conv2d", "ConvTranspose2d",
            "Dilate", "Undilate"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import kernels
 from ..autograd import Function, Tensor
-from ..kernels._geometry import pair
+from ..kernels.geometry import pair
 
 __all__ = ["max_pool2d", "MaxPool2d"]
 
