@@ -143,6 +143,19 @@ class Tensor:
             self.requires_grad_(True)
 
     @classmethod
+    def from_array(cls, array, device=None) -> "Tensor":
+        """Wrap a raw array (NumPy, CuPy or another array-API array) without copying it; the
+        Tensor shares memory with ``array``. ``device``, if given, must be the array's own."""
+        if not _is_array(array):
+            raise TypeError(f"Tensor.from_array expects an array, got {type(array).__name__}; "
+                            f"use Tensor(data) to convert other data")
+        dev = device_of(array)
+        if device is not None and backend.device(device) is not dev:
+            raise ValueError(f"Tensor.from_array: the array lives on {dev}, not on "
+                             f"{backend.device(device)}; use Tensor(array, device=...) to copy it")
+        return cls._wrap(array, dev)
+
+    @classmethod
     def _wrap(cls, array, dev: Device, requires_grad=False, ctx=None):
         t = cls.__new__(cls)
         t.data = array

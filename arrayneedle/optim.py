@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ._helpers import zero_grads
 from .autograd import Tensor
 from .backend import _host
 
@@ -41,8 +42,7 @@ class Optimizer:
         return [p for g in self.param_groups for p in g["params"]]
 
     def zero_grad(self, set_to_none=True):
-        for p in self._params():
-            p.grad = None
+        zero_grads(self._params(), set_to_none)
 
     def step(self):
         for g in self.param_groups:

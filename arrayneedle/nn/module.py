@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from .._helpers import zero_grads
 from ..autograd import Tensor
 from ..backend import device as _device, dtype_name, get_dtype
 
@@ -133,9 +134,10 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Reset the parameters' gradients: to None (the default, as PyTorch), or with
+        ``set_to_none=False`` to zeros (the same ``grad`` Tensors)."""
+        zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, mode=True):
         for p in self.parameters():
