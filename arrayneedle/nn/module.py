@@ -153,7 +153,7 @@ class Module:
                 t.data = dev.asarray(t.data)
                 t._device = dev
                 if t.grad is not None:
-                    t.grad = Tensor._wrap(dev.asarray(t.grad.data), dev)
+                    t.grad = Tensor.from_array(dev.asarray(t.grad.data), dev)
             if dtype is not None and dtype_name(t.dtype) in ("float16", "float32", "float64"):
                 dt = get_dtype(t.device.xp, dtype)
                 if t.dtype != dt:
