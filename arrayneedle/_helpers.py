@@ -1,12 +1,14 @@
-"""Argument coercions shared by the ops, the factories and the layers (one copy of each)."""
+"""Argument coercions shared by the ops, the factories, the layers and the optimizers (one
+copy of each). It sits below ``ops`` and ``nn``: it imports only autograd, backend and
+kernels.geometry."""
 from __future__ import annotations
 
 from .autograd import Tensor
-from .backend import device as _device, dtype_name, get_dtype
+from .backend import dtype_name, get_dtype
 from .kernels.geometry import pair
 
 __all__ = ["DeviceMismatchError", "as_tensor", "same_device", "shape_arg", "scalar_const",
-           "operands", "zeros_parameter", "zero_grads", "pair", "SCALARS"]
+           "operands", "zero_grads", "pair", "SCALARS"]
 
 SCALARS = (int, float, bool)
 _FLOATS = ("float16", "float32", "float64")
@@ -75,13 +77,6 @@ def operands(a, b):
     if isinstance(b, Tensor):
         return (scalar_const(a, b) if isinstance(a, SCALARS) else Tensor(a, device=b._device)), b
     return Tensor(a), Tensor(b)
-
-
-def zeros_parameter(shape, device, dtype):
-    """A Parameter of zeros, for layers to fill with their initialisation."""
-    from .nn.module import Parameter  # nn imports the ops, which import this module
-    dev = _device(device)
-    return Parameter(dev.xp.zeros(shape, dtype=get_dtype(dev.xp, dtype)), device=dev)
 
 
 def zero_grads(params, set_to_none=True):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from .. import init, ops
-from .._helpers import pair, zeros_parameter
-from .module import Module
+from .._helpers import pair
+from .module import Module, zeros_parameter
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "Conv", "ConvTranspose", "MaxPool"]
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import math
 
 from .. import init, ops
-from .._helpers import zeros_parameter
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
-from .module import Module
+from .module import Module, zeros_parameter
 
 __all__ = ["Identity", "Linear", "Flatten", "ReLU", "SiLU", "Sigmoid", "Tanh", "Sequential",
            "Residual", "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",

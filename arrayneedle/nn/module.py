@@ -25,6 +25,12 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+def zeros_parameter(shape, device=None, dtype="float32") -> Parameter:
+    """A Parameter of zeros, for a layer to fill with its initialisation."""
+    dev = _device(device)
+    return Parameter(dev.xp.zeros(shape, dtype=get_dtype(dev.xp, dtype)), device=dev)
+
+
 def _children_of(value, prefix, out):
     """Collect (name, Module|Parameter) inside attributes, lists, tuples and dicts."""
     if isinstance(value, (Module, Parameter)):
