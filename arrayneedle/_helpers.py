@@ -57,10 +57,9 @@ def scalar_const(x, like: Tensor) -> Tensor:
     key = (dev, dt, x.hex() if type(x) is float else (type(x), x))
     arr = _CONSTS.get(key)
     if arr is None:
-        xp = dev.xp
         if isinstance(x, float) and dtype_name(dt) not in _FLOATS:
-            dt = get_dtype(xp, "float32")
-        arr = xp.asarray(x, dtype=dt)
+            dt = get_dtype(dev.xp, "float32")
+        arr = dev.asarray(x, dt)  # on the device's own GPU, whichever is current
         if len(_CONSTS) >= CONST_CACHE_SIZE:
             _CONSTS.clear()
         _CONSTS[key] = arr
