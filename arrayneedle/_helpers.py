@@ -1,9 +1,10 @@
 """Argument coercions shared by the ops, the factories, the layers and the optimizers (one
 copy of each). It sits below ``ops`` and ``nn``: it imports only autograd, backend and
-kernels.geometry."""
+kernels.geometry. ``DeviceMismatchError`` is defined in autograd, whose ``Function.apply``
+raises it too."""
 from __future__ import annotations
 
-from .autograd import Tensor
+from .autograd import DeviceMismatchError, Tensor
 from .backend import dtype_name, get_dtype
 from .kernels.geometry import pair
 
@@ -12,11 +13,6 @@ __all__ = ["DeviceMismatchError", "as_tensor", "same_device", "shape_arg", "scal
 
 SCALARS = (int, float, bool)
 _FLOATS = ("float16", "float32", "float64")
-
-
-class DeviceMismatchError(RuntimeError, ValueError):
-    """Operands of one op live on different devices. A RuntimeError as in PyTorch, and a
-    ValueError so that code catching bad-argument errors catches it too."""
 
 
 def as_tensor(x) -> Tensor:

@@ -60,6 +60,11 @@ def enable_grad():
     return _GradMode(True)
 
 
+class DeviceMismatchError(RuntimeError, ValueError):
+    """Operands of one op live on different devices. A RuntimeError as in PyTorch, and a
+    ValueError so that code catching bad-argument errors catches it too."""
+
+
 def _is_array(x):
     return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float, complex))
 
@@ -89,7 +94,7 @@ class Function:
             if dev is None:
                 dev = t._device
             elif t._device is not dev:
-                raise RuntimeError(
+                raise DeviceMismatchError(
                     f"{cls.__name__}: operands are on different devices ({dev} and {t._device}); "
                     f"move them with .to(device) first")
         fn = cls()

@@ -211,7 +211,8 @@ def test_device_mismatch_is_one_error_class_for_every_op():
     from arrayneedle._helpers import DeviceMismatchError
     a = an.Tensor([[1.0, 2.0]])
     b = an.Tensor(xps.asarray([[1.0, 2.0]], dtype=xps.float32))
-    for op in (lambda: an.concat([a, b]), lambda: an.stack([a, b]), lambda: a < b):
+    for op in (lambda: an.concat([a, b]), lambda: an.stack([a, b]), lambda: a < b,
+               lambda: a + b, lambda: an.conv2d(a.reshape(1, 1, 1, 2), b.reshape(1, 1, 1, 2))):
         with pytest.raises(DeviceMismatchError, match=r"different devices \(cpu and "
                            r"array_api_strict\)") as e:
             op()
