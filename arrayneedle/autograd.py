@@ -61,6 +61,11 @@ def enable_grad():
     return _GradMode(True)
 
 
+class DeviceMismatchError(RuntimeError, ValueError):
+    """Operands of one op live on different devices. A RuntimeError as in PyTorch, and a
+    ValueError so that code catching bad-argument errors catches it too."""
+
+
 # ---- observers ----
 class RemovableHandle:
     """What a ``register_*_hook`` call returns: ``remove()`` unregisters the hook (a second call
@@ -142,7 +147,7 @@ class Function:
             if dev is None:
                 dev = t._device
             elif t._device is not dev:
-                raise RuntimeError(
+                raise DeviceMismatchError(
                     f"{cls.__name__}: operands are on different devices ({dev} and {t._device}); "
                     f"move them with .to(device) first")
         fn = cls()
@@ -198,6 +203,19 @@ class Tensor:
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @classmethod
+    def from_array(cls, array, device=None) -> "Tensor":
+        """Wrap a raw array (NumPy, CuPy or another array-API array) without copying it; the
+        Tensor shares memory with ``array``. ``device``, if given, must be the array's own."""
+        if not _is_array(array):
+            raise TypeError(f"Tensor.from_array expects an array, got {type(array).__name__}; "
+                            f"use Tensor(data) to convert other data")
+        dev = device_of(array)
+        if device is not None and backend.device(device) is not dev:
+            raise ValueError(f"Tensor.from_array: the array lives on {dev}, not on "
+                             f"{backend.device(device)}; use Tensor(array, device=...) to copy it")
+        return cls._wrap(array, dev)
 
     @classmethod
     def _wrap(cls, array, dev: Device, requires_grad=False, ctx=None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ._helpers import zero_grads
 from .autograd import Tensor
 from .backend import to_numpy
 from .nn.utils.clip_grad import get_total_norm
@@ -42,8 +43,7 @@ class Optimizer:
         return [p for g in self.param_groups for p in g["params"]]
 
     def zero_grad(self, set_to_none=True):
-        for p in self._params():
-            p.grad = None
+        zero_grads(self._params(), set_to_none)
 
     def step(self):
         for g in self.param_groups:

@@ -75,7 +75,7 @@ def extract(a, t, x_shape):
     if a.requires_grad:
         return ops.reshape(ops.take(a, t, axis=0), shape)
     xp = dev.xp
-    return Tensor._wrap(xp.reshape(xp.take(a.data, t.data, axis=0), shape), dev)
+    return Tensor.from_array(xp.reshape(xp.take(a.data, t.data, axis=0), shape), dev)
 
 
 class GaussianDiffusion(nn.Module):

@@ -66,7 +66,7 @@ class SinusoidalPosEmb(nn.Module):
             f = self._on_device[dev] = dev.asarray(self._freqs)
         args = xp.astype(t.data, f.dtype)[:, None] * f[None, :]
         emb = xp.stack((xp.sin(args), xp.cos(args)), axis=-1)  # (B, dim/2, 2): interleaved
-        return Tensor._wrap(xp.reshape(emb, (t.shape[0], self.dim)), dev)
+        return Tensor.from_array(xp.reshape(emb, (t.shape[0], self.dim)), dev)
 
     def extra_repr(self):
         return str(self.dim)

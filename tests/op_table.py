@@ -5,7 +5,6 @@ import numpy as np
 
 import arrayneedle as an
 import arrayneedle.ops as O
-import arrayneedle.ops.norm as N
 
 
 def _pos(x):  # inputs that must be positive
@@ -34,6 +33,24 @@ def _bn_ref(x, w=None, b=None, eps=1e-5):
     axes = (0,) + tuple(range(2, x.ndim))
     y = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
     return y if w is None else y * _cs(x, w) + _cs(x, b)
+
+
+# fixed running statistics of 3 channels for the eval-mode batch_norm
+_RM, _RV = np.array([0.3, -0.2, 0.1]), np.array([0.5, 1.5, 2.0])
+
+
+def _running(x, v):  # v as a constant Tensor on x's device
+    return an.Tensor(x.device.asarray(v), device=x.device)
+
+
+def _bn_eval_ref(x, w, b, eps=1e-5):
+    return (x - _cs(x, _RM)) / np.sqrt(_cs(x, _RV) + eps) * _cs(x, w) + _cs(x, b)
+
+
+def _ln_ref(x, k, w=None, b=None, eps=1e-5):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    y = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + eps)
+    return y if w is None else y * w + b
 
 
 def _gn_ref(x, groups, w=None, b=None, eps=1e-5):
@@ -106,16 +123,22 @@ OPS = [
      [(3, 4)], None),
     ("getitem_slice", lambda a: a[1:, ::2], lambda a: a[1:, ::2], [(4, 5)], None),
     ("getitem_int", lambda a: a[:, 2], lambda a: a[:, 2], [(4, 5)], None),
-    ("batch_norm", lambda x, w, b: N.batch_norm(x, w, b)[0], _bn_ref, [(4, 3, 2, 3), (3,), (3,)],
-     None),
-    ("batch_norm_plain_2d", lambda x: N.batch_norm(x)[0], _bn_ref, [(5, 3)], None),
-    ("group_norm", lambda x, w, b: N.group_norm(x, 2, w, b), lambda x, w, b: _gn_ref(x, 2, w, b),
+    ("batch_norm", lambda x, w, b: O.batch_norm(x, None, None, w, b, training=True), _bn_ref,
+     [(4, 3, 2, 3), (3,), (3,)], None),
+    ("batch_norm_plain_2d", lambda x: O.batch_norm(x, None, None, training=True), _bn_ref,
+     [(5, 3)], None),
+    ("batch_norm_eval", lambda x, w, b: O.batch_norm(x, _running(x, _RM), _running(x, _RV), w, b),
+     _bn_eval_ref, [(4, 3, 2, 3), (3,), (3,)], None),
+    ("layer_norm", lambda x, w, b: O.layer_norm(x, (3, 2), w, b),
+     lambda x, w, b: _ln_ref(x, 2, w, b), [(4, 3, 2), (3, 2), (3, 2)], None),
+    ("layer_norm_plain", lambda x: O.layer_norm(x, 5), lambda x: _ln_ref(x, 1), [(3, 5)], None),
+    ("group_norm", lambda x, w, b: O.group_norm(x, 2, w, b), lambda x, w, b: _gn_ref(x, 2, w, b),
      [(2, 4, 3, 2), (4,), (4,)], None),
-    ("group_norm_plain_3d", lambda x: N.group_norm(x, 3), lambda x: _gn_ref(x, 3),
+    ("group_norm_plain_3d", lambda x: O.group_norm(x, 3), lambda x: _gn_ref(x, 3),
      [(2, 6, 5)], None),
-    ("channel_affine", N.channel_affine, lambda x, s, b: x * _cs(x, s) + _cs(x, b),
+    ("channel_affine", O.channel_affine, lambda x, s, b: x * _cs(x, s) + _cs(x, b),
      [(3, 4, 2, 3), (4,), (4,)], None),
-    ("channel_affine_2d", N.channel_affine, lambda x, s, b: x * _cs(x, s) + _cs(x, b),
+    ("channel_affine_2d", O.channel_affine, lambda x, s, b: x * _cs(x, s) + _cs(x, b),
      [(5, 3), (3,), (3,)], None),
 ]
 

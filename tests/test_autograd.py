@@ -203,3 +203,47 @@ def test_no_grad_tells_forward_that_no_input_needs_a_gradient():
     with an.no_grad():
         z = an.ops.conv2d(an.Tensor(np.ones((1, 1, 5, 5))), w, padding=1)
     assert z._ctx is None and float(z.data[0, 0, 2, 2]) == 9.0
+
+
+def test_device_mismatch_is_one_error_class_for_every_op():
+    """One exception for all ops: a RuntimeError (as PyTorch) that is also a ValueError."""
+    import array_api_strict as xps
+    from arrayneedle._helpers import DeviceMismatchError
+    a = an.Tensor([[1.0, 2.0]])
+    b = an.Tensor(xps.asarray([[1.0, 2.0]], dtype=xps.float32))
+    for op in (lambda: an.concat([a, b]), lambda: an.stack([a, b]), lambda: a < b,
+               lambda: a + b, lambda: an.conv2d(a.reshape(1, 1, 1, 2), b.reshape(1, 1, 1, 2))):
+        with pytest.raises(DeviceMismatchError, match=r"different devices \(cpu and "
+                           r"array_api_strict\)") as e:
+            op()
+        assert isinstance(e.value, RuntimeError) and isinstance(e.value, ValueError)
+
+
+def test_from_array_wraps_without_copy_and_checks_the_device():
+    arr = np.arange(3.0)
+    t = an.Tensor.from_array(arr)
+    assert t.data is arr and t.device is an.cpu() and not t.requires_grad
+    assert an.Tensor.from_array(arr, "cpu").data is arr
+    with pytest.raises(TypeError, match="expects an array"):
+        an.Tensor.from_array([1.0, 2.0])
+    import array_api_strict as xps
+    with pytest.raises(ValueError, match="lives on array_api_strict"):
+        an.Tensor.from_array(xps.asarray([1.0]), "cpu")
+
+
+def test_python_scalars_reuse_cached_constants_and_the_cache_stays_bounded():
+    from arrayneedle import _helpers
+    x = an.Tensor([1.0, 2.0])
+    c1, c2 = _helpers.scalar_const(2.0, x), _helpers.scalar_const(2.0, x)
+    assert c1.data is c2.data and c1.dtype == np.float32 and float(c1.item()) == 2.0
+    # keys tell apart what == does not: -0.0 and 0.0, True and 1, and the tensor's dtype
+    assert _helpers.scalar_const(-0.0, x).data is not _helpers.scalar_const(0.0, x).data
+    assert np.signbit(_helpers.scalar_const(-0.0, x).numpy())
+    i = an.Tensor([1, 2])
+    assert _helpers.scalar_const(True, i).data is not _helpers.scalar_const(1, i).data
+    assert _helpers.scalar_const(0.5, i).dtype == np.float32  # a float against ints: float32
+    assert _helpers.scalar_const(2.0, x.astype("float64")).dtype == np.float64
+    for k in range(3 * _helpers.CONST_CACHE_SIZE):  # values that never repeat
+        _helpers.scalar_const(float(k) + 0.25, x)
+    assert len(_helpers._CONSTS) <= _helpers.CONST_CACHE_SIZE
+    np.testing.assert_allclose((x * 3.5 - 1).numpy(), [2.5, 6.0])

@@ -343,8 +343,8 @@ def test_max_pool2d_under_no_grad_gives_the_same_output_and_saves_no_argmax(k, s
 def test_gradients_float64_with_per_image_matmuls(monkeypatch, name, fn, shapes):
     """The per-image matmul layout (used from 32x32 up) through every conv code path, by
     lowering its size threshold to the test's small images."""
-    from arrayneedle.ops import conv as conv_module
-    monkeypatch.setattr(conv_module, "_PER_IMAGE_MIN_HW", 1)
+    from arrayneedle.ops import _conv_layout
+    monkeypatch.setattr(_conv_layout, "PER_IMAGE_MIN_HW", 1)
     arrays = [_rand(*s, seed=i) for i, s in enumerate(shapes)]
     gradcheck(fn, *arrays)
 
@@ -364,3 +364,21 @@ def test_conv2d_on_large_images_matches_naive_loops(xs, ws):
     v = _rand(*xs, seed=5)
     np.testing.assert_allclose(np.sum(g * naive_conv2d(v, w, None, (1, 1), (1, 1), (1, 1))),
                                np.sum(xt.grad.numpy() * v), rtol=1e-10)
+
+
+@pytest.mark.parametrize("w_shape,stride,padding,fn", [
+    ((4, 3, 1, 1), 1, 0, "Conv2dPointwise"),
+    ((2, 6, 3, 3), 1, 1, "Conv2dAdjoint"),   # few outputs (2*O <= C), stride 1
+    ((4, 3, 3, 3), 1, 1, "Conv2dIm2col"),
+    ((2, 6, 3, 3), 2, 1, "Conv2dIm2col"),    # the adjoint form needs stride 1
+    ((4, 3, 1, 1), 1, 1, "Conv2dIm2col"),    # a padded 1x1 kernel is not pointwise
+])
+def test_conv2d_chooses_its_algorithm_and_all_agree(w_shape, stride, padding, fn):
+    """conv2d picks one of three Functions; each agrees with the general im2col one."""
+    x = an.Tensor(_rand(2, w_shape[1], 5, 6))
+    w = an.Tensor(_rand(*w_shape, seed=1), requires_grad=True)
+    y = ops.conv2d(x, w, stride=stride, padding=padding)
+    assert type(y._ctx).__name__ == fn and isinstance(y._ctx, ops.conv.Conv2d)
+    ref = ops.conv.Conv2dIm2col.apply(x, w, stride=(stride,) * 2, padding=(padding,) * 2,
+                                      dilation=(1, 1))
+    np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-10, atol=1e-12)

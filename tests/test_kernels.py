@@ -12,7 +12,7 @@ import pytest
 import arrayneedle as an
 from arrayneedle import kernels
 from arrayneedle.kernels import cpu, portable
-from arrayneedle.kernels._geometry import conv_geometry
+from arrayneedle.kernels.geometry import conv_geometry
 
 try:
     import array_api_strict as xps

@@ -306,3 +306,42 @@ def test_channel_affine_op_checks_shapes():
         channel_affine(x, an.ones(3), an.ones(4))
     with pytest.raises(ValueError, match=r"\(N, C, \.\.\.\)"):
         channel_affine(an.zeros(3), an.ones(3), an.ones(3))
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_set_to_none(set_to_none):
+    """As PyTorch: None by default (optimizers then skip the parameter), else zeros in the
+    same grad Tensor."""
+    m = nn.Linear(3, 2)
+    m(an.randn(4, 3)).sum().backward()
+    held = m.weight.grad
+    before = m.weight.numpy().copy()
+    m.zero_grad(set_to_none=set_to_none)
+    opt = an.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    if set_to_none:
+        assert m.weight.grad is None and m.bias.grad is None
+    else:
+        assert m.weight.grad is held and not np.any(held.numpy())
+    opt.step()
+    np.testing.assert_array_equal(m.weight.numpy(), before)  # None skipped, zeros change nothing
+    m(an.randn(4, 3)).sum().backward()
+    opt.zero_grad(set_to_none=set_to_none)
+    assert (m.weight.grad is None) == set_to_none
+
+
+def test_functional_norms_are_exported_with_torch_signatures():
+    x = an.randn(4, 3, 2, 2)
+    rm, rv = an.zeros(3), an.ones(3)
+    y = an.batch_norm(x, rm, rv, training=True, momentum=0.5)
+    xn = x.numpy()
+    mean, var = xn.mean((0, 2, 3)), xn.var((0, 2, 3))
+    np.testing.assert_allclose(rm.numpy(), 0.5 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv.numpy(), 0.5 + 0.5 * var * 16 / 15, rtol=1e-5)
+    ref = (xn - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-5)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="running_mean and running_var are required"):
+        an.batch_norm(x, None, None)
+    np.testing.assert_allclose(an.layer_norm(x, (2, 2)).numpy().mean(axis=(2, 3)), 0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"layer_norm: expected trailing dimensions \(3,\)"):
+        an.layer_norm(x, 3)
+    assert an.ops.group_norm is an.group_norm and "channel_affine" in an.ops.__all__

@@ -34,7 +34,7 @@ from __future__ import annotations
 import array_api_compat
 
 from . import cpu, portable
-from ._geometry import normalize
+from .geometry import normalize
 
 __all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im",
            "dilate", "undilate", "maxpool_forward", "maxpool_backward"]

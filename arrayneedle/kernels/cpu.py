@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._geometry import conv_geometry
+from .geometry import conv_geometry
 from ._parallel import parallel_for
 from .checks import check_col2im, check_maxpool_backward
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import portable
-from ._geometry import conv_geometry
+from .geometry import conv_geometry
 from .checks import check_col2im, check_maxpool_backward
 
 _SOURCE_DIR = Path(__file__).with_name("cuda")

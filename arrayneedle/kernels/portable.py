@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace, is_array_api_obj
 
-from ._geometry import conv_geometry
+from .geometry import conv_geometry
 from .checks import check_col2im, check_maxpool_backward
 
 

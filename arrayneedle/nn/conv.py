@@ -5,16 +5,10 @@ from __future__ import annotations
 import math
 
 from .. import init, ops
-from ..backend import device as _device, get_dtype
-from ..kernels._geometry import pair
-from .module import Module, Parameter
+from .._helpers import pair
+from .module import Module, zeros_parameter
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "Conv", "ConvTranspose", "MaxPool"]
-
-
-def _param(shape, device, dtype):
-    dev = _device(device)
-    return Parameter(dev.xp.zeros(shape, dtype=get_dtype(dev.xp, dtype)), device=dev)
 
 
 def _positive(name, **values):
@@ -26,14 +20,14 @@ def _positive(name, **values):
 class _ConvNd(Module):
     def _init_parameters(self, weight_shape, bias, device, dtype):
         """weight of ``weight_shape`` and a bias of out_channels values, as PyTorch."""
-        self.weight = _param(weight_shape, device, dtype)
+        self.weight = zeros_parameter(weight_shape, device, dtype)
         # PyTorch's reset_parameters: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...),
         # fan_in = weight.shape[1] * kh * kw (for ConvTranspose that is out_channels * kh * kw)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.bias = None
         if bias:
             fan_in = weight_shape[1] * weight_shape[2] * weight_shape[3]
-            self.bias = _param((self.out_channels,), device, dtype)
+            self.bias = zeros_parameter((self.out_channels,), device, dtype)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 

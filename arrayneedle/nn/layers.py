@@ -6,17 +6,11 @@ import math
 from .. import init, ops
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
-from ..ops.norm import batch_norm, channel_affine, group_norm, normalize
-from .module import Module, Parameter
+from .module import Module, zeros_parameter
 
 __all__ = ["Identity", "Linear", "Flatten", "ReLU", "SiLU", "Sigmoid", "Tanh", "Sequential",
            "Residual", "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
            "Embedding"]
-
-
-def _empty(shape, device, dtype):
-    dev = _device(device)
-    return Parameter(dev.xp.zeros(shape, dtype=get_dtype(dev.xp, dtype)), device=dev)
 
 
 class Identity(Module):
@@ -30,11 +24,11 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, device=None, dtype="float32"):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = _empty((out_features, in_features), device, dtype)
+        self.weight = zeros_parameter((out_features, in_features), device, dtype)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         self.bias = None
         if bias:
-            self.bias = _empty((out_features,), device, dtype)
+            self.bias = zeros_parameter((out_features,), device, dtype)
             bound = 1 / math.sqrt(in_features) if in_features > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
@@ -131,7 +125,7 @@ class Dropout(Module):
         dev = x.device
         keep = dev.rand(x.shape, x.dtype) >= self.p
         scale = dev.xp.astype(keep, x.dtype) * (1.0 / (1 - self.p))
-        return x * Tensor._wrap(scale, dev)
+        return x * Tensor.from_array(scale, dev)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -146,8 +140,8 @@ class _BatchNorm(Module):
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
-            self.weight = init.ones_(_empty((num_features,), device, dtype))
-            self.bias = _empty((num_features,), device, dtype)
+            self.weight = init.ones_(zeros_parameter((num_features,), device, dtype))
+            self.bias = zeros_parameter((num_features,), device, dtype)
         else:
             self.weight = self.bias = None
         dev = _device(device)
@@ -164,26 +158,14 @@ class _BatchNorm(Module):
         if x.ndim not in self._input_ndims or x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected a {self._input_ndims[-1]}-D input "
                              f"with {self.num_features} channels in dim 1, got shape {x.shape}")
-        if self.training or not self.track_running_stats:
-            w, b = (self.weight, self.bias) if self.affine else (None, None)
-            y, mean, var = batch_norm(x, w, b, self.eps)
-            if self.training and self.track_running_stats:
-                n = x.size // self.num_features
-                m = self.momentum
-                unbiased = var * (n / max(n - 1, 1))
-                rm, rv = self.running_mean, self.running_var
-                rm.data = rm.data * (1 - m) + mean * m
-                rv.data = rv.data * (1 - m) + unbiased * m
-                self.num_batches_tracked.data = self.num_batches_tracked.data + 1
-            return y
-        # eval: one per-channel affine map with the running statistics folded in
-        xp = x.device.xp
-        inv = 1.0 / xp.sqrt(self.running_var.data + self.eps)
-        scale = Tensor._wrap(inv, x.device)
-        shift = Tensor._wrap(-self.running_mean.data * inv, x.device)
-        if self.affine:  # differentiable in weight and bias (fine-tuning with frozen stats)
-            scale, shift = scale * self.weight, shift * self.weight + self.bias
-        return channel_affine(x, scale, shift)
+        track = self.track_running_stats
+        w, b = (self.weight, self.bias) if self.affine else (None, None)
+        rm, rv = (self.running_mean, self.running_var) if track else (None, None)
+        y = ops.batch_norm(x, rm, rv, w, b, training=self.training or not track,
+                           momentum=self.momentum, eps=self.eps)
+        if self.training and track:
+            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+        return y
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
@@ -208,16 +190,15 @@ class LayerNorm(Module):
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
         self.weight = self.bias = None
         if elementwise_affine:
-            self.weight = init.ones_(_empty(self.normalized_shape, device, dtype))
-            self.bias = _empty(self.normalized_shape, device, dtype)
+            self.weight = init.ones_(zeros_parameter(self.normalized_shape, device, dtype))
+            self.bias = zeros_parameter(self.normalized_shape, device, dtype)
 
     def forward(self, x):
         k = len(self.normalized_shape)
         if x.shape[-k:] != self.normalized_shape:
             raise ValueError(f"LayerNorm: expected trailing dimensions {self.normalized_shape}, "
                              f"got shape {x.shape}")
-        y = normalize(x, tuple(range(x.ndim - k, x.ndim)), self.eps)
-        return y * self.weight + self.bias if self.weight is not None else y
+        return ops.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -233,14 +214,14 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
         self.weight = self.bias = None
         if affine:
-            self.weight = init.ones_(_empty((num_channels,), device, dtype))
-            self.bias = _empty((num_channels,), device, dtype)
+            self.weight = init.ones_(zeros_parameter((num_channels,), device, dtype))
+            self.bias = zeros_parameter((num_channels,), device, dtype)
 
     def forward(self, x):
         if x.ndim < 2 or x.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm: expected input (N, {self.num_channels}, ...), "
                              f"got shape {x.shape}")
-        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return ops.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
@@ -250,7 +231,7 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, device=None, dtype="float32"):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = init.normal_(_empty((num_embeddings, embedding_dim), device, dtype))
+        self.weight = init.normal_(zeros_parameter((num_embeddings, embedding_dim), device, dtype))
 
     def forward(self, idx):
         return ops.take(self.weight, idx, axis=0)

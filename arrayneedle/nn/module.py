@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from .._helpers import zero_grads
 from ..autograd import Tensor
 from ..backend import device as _device, dtype_name, get_dtype
 
@@ -22,6 +23,12 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+def zeros_parameter(shape, device=None, dtype="float32") -> Parameter:
+    """A Parameter of zeros, for a layer to fill with its initialisation."""
+    dev = _device(device)
+    return Parameter(dev.xp.zeros(shape, dtype=get_dtype(dev.xp, dtype)), device=dev)
 
 
 def _children_of(value, prefix, out):
@@ -133,9 +140,10 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
-        for p in self.parameters():
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Reset the parameters' gradients: to None (the default, as PyTorch), or with
+        ``set_to_none=False`` to zeros (the same ``grad`` Tensors)."""
+        zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, mode=True):
         for p in self.parameters():
@@ -151,7 +159,7 @@ class Module:
                 t.data = dev.asarray(t.data)
                 t._device = dev
                 if t.grad is not None:
-                    t.grad = Tensor._wrap(dev.asarray(t.grad.data), dev)
+                    t.grad = Tensor.from_array(dev.asarray(t.grad.data), dev)
             if dtype is not None and dtype_name(t.dtype) in ("float16", "float32", "float64"):
                 dt = get_dtype(t.device.xp, dtype)
                 if t.dtype != dt:

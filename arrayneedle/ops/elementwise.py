@@ -1,11 +1,20 @@
-"""Elementwise ops: arithmetic with broadcasting, unary math, activations, comparisons."""
+"""Elementwise ops on two operands (arithmetic with broadcasting, maximum, minimum, where,
+comparisons), power, clip and the dtype and device casts."""
 from __future__ import annotations
+
+import math
 
 from array_api_compat import array_namespace
 
-from .. import kernels
-from ..autograd import Function
+from .._helpers import SCALARS, as_tensor, operands, same_device
+from ..autograd import Function, Tensor
+from ..backend import device as _device, device_of, get_dtype
 from ._util import unbroadcast
+from .unary import exp, log
+
+__all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "maximum", "minimum",
+           "where", "clip", "astype", "to_device", "equal", "not_equal", "less", "less_equal",
+           "greater", "greater_equal"]
 
 
 class Add(Function):
@@ -89,119 +98,11 @@ class RPowerScalar(Function):
     def forward(self, a, base):
         xp = array_namespace(a)
         self.out = xp.pow(xp.asarray(base, dtype=a.dtype), a)
-        self.logc = float(__import__("math").log(base))
+        self.logc = float(math.log(base))
         return self.out
 
     def backward(self, g):
         return g * self.out * self.logc
-
-
-class Exp(Function):
-    def forward(self, a):
-        self.out = array_namespace(a).exp(a)
-        return self.out
-
-    def backward(self, g):
-        return g * self.out
-
-
-class Log(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).log(a)
-
-    def backward(self, g):
-        return g / self.a
-
-
-class Sqrt(Function):
-    def forward(self, a):
-        self.out = array_namespace(a).sqrt(a)
-        return self.out
-
-    def backward(self, g):
-        return g / (2 * self.out)
-
-
-class Abs(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).abs(a)
-
-    def backward(self, g):
-        xp = array_namespace(g)
-        return g * xp.sign(self.a)
-
-
-class Sin(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).sin(a)
-
-    def backward(self, g):
-        return g * array_namespace(g).cos(self.a)
-
-
-class Cos(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).cos(a)
-
-    def backward(self, g):
-        return -g * array_namespace(g).sin(self.a)
-
-
-class Tanh(Function):
-    def forward(self, a):
-        self.out = array_namespace(a).tanh(a)
-        return self.out
-
-    def backward(self, g):
-        o = self.out
-        return g * (1 - o * o)
-
-
-def _sigmoid(xp, a):
-    # 0.5 * (1 + tanh(a / 2)): one transcendental, no overflow for large |a|
-    return 0.5 * (xp.tanh(0.5 * a) + 1)
-
-
-class Sigmoid(Function):
-    def forward(self, a):
-        self.out = _sigmoid(array_namespace(a), a)
-        return self.out
-
-    def backward(self, g):
-        o = self.out
-        return g * o * (1 - o)
-
-
-class ReLU(Function):
-    def forward(self, a):
-        # kernels.relu: on NumPy threaded, and maximum against a 0-d zero of a's dtype (a
-        # Python 0 misses NumPy's vectorised loop: 2.5 ms against 0.7 ms at (12, 64, 32, 32))
-        out = kernels.relu(a)
-        # backward needs out > 0 (== a > 0, nan included): keep the output, as PyTorch does,
-        # instead of a mask pass in forward (never under no_grad)
-        self.out = out if self.needs_input_grad[0] else None
-        return out
-
-    def backward(self, g):
-        # g * (out > 0): differs from where(out > 0, g, 0) only where the input was <= 0 and
-        # g is inf or nan (nan instead of 0)
-        return kernels.relu_backward(g, self.out)
-
-
-class SiLU(Function):
-    def forward(self, a):
-        xp = array_namespace(a)
-        self.a = a
-        self.s = _sigmoid(xp, a)
-        return a * self.s
-
-    def backward(self, g):
-        s = self.s
-        return g * (s * (1 + self.a * (1 - s)))
 
 
 class Maximum(Function):
@@ -283,9 +184,98 @@ class AsType(Function):
 
 class ToDevice(Function):
     def forward(self, a, device):
-        from ..backend import device_of
         self.src = device_of(a)
         return device.asarray(a)
 
     def backward(self, g):
         return self.src.asarray(g)
+
+
+# ---------------------------------------------------------------- public wrappers
+def add(a, b):
+    return Add.apply(*operands(a, b))
+
+
+def subtract(a, b):
+    return Subtract.apply(*operands(a, b))
+
+
+def multiply(a, b):
+    return Multiply.apply(*operands(a, b))
+
+
+def divide(a, b):
+    return Divide.apply(*operands(a, b))
+
+
+def negative(a):
+    return Negative.apply(as_tensor(a))
+
+
+def power(a, exponent):
+    """a ** exponent for a Python-number exponent (or a Python-number base and a Tensor)."""
+    if isinstance(a, Tensor) and isinstance(exponent, SCALARS):
+        return PowerScalar.apply(a, exponent=exponent)
+    if isinstance(a, SCALARS) and isinstance(exponent, Tensor):
+        if a <= 0:
+            raise ValueError(f"power: a scalar base must be positive, got {a}")
+        return RPowerScalar.apply(exponent, base=a)
+    a, b = operands(a, exponent)
+    return exp(multiply(b, log(a)))
+
+
+def maximum(a, b):
+    return Maximum.apply(*operands(a, b))
+
+
+def minimum(a, b):
+    return Minimum.apply(*operands(a, b))
+
+
+def where(cond, a, b):
+    """Elements of ``a`` where ``cond`` is true, else of ``b`` (cond gets no gradient)."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        a, b = operands(a, b)
+    else:
+        a, b = operands(as_tensor(a), b)
+    c = cond.data if isinstance(cond, Tensor) else a._device.asarray(cond)
+    return Where.apply(a, b, cond=c)
+
+
+def clip(a, min=None, max=None):
+    return Clip.apply(as_tensor(a), min=min, max=max)
+
+
+def astype(a, dtype):
+    a = as_tensor(a)
+    return AsType.apply(a, dtype=get_dtype(a._device.xp, dtype))
+
+
+def to_device(a, device):
+    dev = _device(device)
+    a = as_tensor(a)
+    if a._device is dev:
+        return a
+    out = ToDevice.apply(a, device=dev)
+    out._device = dev
+    return out
+
+
+# ---- comparisons (bool tensors, no gradient) ----
+def _cmp(name):
+    def op(a, b):
+        a, b = operands(a, b)
+        same_device(name, (a, b))
+        xp = array_namespace(a.data, b.data)
+        return Tensor._wrap(getattr(xp, name)(a.data, b.data), a._device)
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} as a bool tensor (no gradient)."
+    return op
+
+
+equal = _cmp("equal")
+not_equal = _cmp("not_equal")
+less = _cmp("less")
+less_equal = _cmp("less_equal")
+greater = _cmp("greater")
+greater_equal = _cmp("greater_equal")

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from .._helpers import operands
 from ..autograd import Function
 from ._util import unbroadcast
+from .shape import reshape
+
+__all__ = ["matmul"]
 
 
 class MatMul(Function):
@@ -25,3 +29,28 @@ class MatMul(Function):
         if self.needs_input_grad[1]:
             gb = unbroadcast(xp.matmul(xp.matrix_transpose(self.a), g), sb)
         return ga, gb
+
+
+def matmul(a, b):
+    a, b = operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: operands must have at least 1 dimension, "
+                         f"got shapes {a.shape} and {b.shape}")
+    squeeze_a = squeeze_b = False
+    if a.ndim == 1:
+        a, squeeze_a = reshape(a, (1, a.shape[0])), True
+    if b.ndim == 1:
+        b, squeeze_b = reshape(b, (b.shape[0], 1)), True
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shape mismatch, {a.shape} @ {b.shape} "
+                         f"(inner dimensions {a.shape[-1]} and {b.shape[-2]} differ)")
+    try:
+        out = MatMul.apply(a, b)
+    except ValueError as e:
+        raise ValueError(f"matmul: cannot broadcast batch dimensions of {a.shape} and "
+                         f"{b.shape}: {e}") from None
+    if squeeze_a:
+        out = reshape(out, out.shape[:-2] + out.shape[-1:])
+    if squeeze_b:
+        out = reshape(out, out.shape[:-1])
+    return out

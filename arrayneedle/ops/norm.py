@@ -1,14 +1,18 @@
-"""Fused normalisation: (x - mean) / sqrt(var + eps) over some axes, in one Function.
+"""Normalisation: batch_norm, layer_norm, group_norm (PyTorch's functional signatures) and
+channel_affine, each a fused Function.
 
-Composing this from elementwise ops would cost a dozen passes and saved temporaries per
-BatchNorm/GroupNorm/LayerNorm; the fused backward needs only x_hat and 1/std.
+Composing these from elementwise ops would cost a dozen passes and saved temporaries per
+call; the fused backwards need only the centred input (or x_hat) and 1/std.
 """
 from __future__ import annotations
 
 from array_api_compat import array_namespace
 
 from .. import kernels
-from ..autograd import Function
+from .._helpers import as_tensor
+from ..autograd import Function, Tensor
+
+__all__ = ["batch_norm", "layer_norm", "group_norm", "channel_affine"]
 
 
 class Normalize(Function):
@@ -72,8 +76,8 @@ def batch_moments(x):
 
 class BatchNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias with batch statistics over every axis
-    but 1, in one Function: forward 2 passes over ``x`` after the statistics, backward 6
-    (instead of about 8 and 11 through separate normalise, multiply and add Functions).
+    but 1, in one Function: forward 2 passes over ``x`` after the statistics, backward 6,
+    where separate normalise, multiply and add Functions would take about 8 and 11.
 
     Inputs: x, then optionally weight and bias (C,); params: ``centered`` (x - mean) and
     ``inv_std`` (C,) from ``batch_moments``."""
@@ -103,25 +107,65 @@ class BatchNorm(Function):
         return gx, (gd * s if need[1] else None), (gsum if need[2] else None)
 
 
-def batch_norm(x, weight=None, bias=None, eps=1e-5):
-    """Batch normalisation of the Tensor ``x`` (N, C, ...) with its own statistics (training
-    mode). Returns ``(y, mean, var)``: the Tensor, and the batch mean and population variance
-    (raw (C,) arrays, for running statistics). ``weight`` and ``bias`` come together or not
-    at all."""
+def _both_or_neither(name, weight, bias):
     if (weight is None) != (bias is None):
-        raise ValueError("batch_norm: pass both weight and bias, or neither")
-    xp = array_namespace(x.data)
-    mean, var, d = batch_moments(x.data)
-    inv_std = 1.0 / xp.sqrt(var + eps)
-    params = (weight, bias) if weight is not None else ()
-    return BatchNorm.apply(x, *params, centered=d, inv_std=inv_std), mean, var
+        raise ValueError(f"{name}: pass both weight and bias, or neither")
+    return (weight, bias) if weight is not None else ()
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over axis 1 of ``input`` (N, C, ...), as
+    ``torch.nn.functional.batch_norm``: with ``training`` the batch's statistics are used and,
+    where given, the running statistics (Tensors of shape (C,)) are updated in place with
+    ``momentum`` (the variance unbiased); otherwise the running statistics are used.
+    ``weight`` and ``bias`` (C,) come together or not at all."""
+    x = as_tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C, ...), got shape {x.shape}")
+    params = _both_or_neither("batch_norm", weight, bias)
+    if training:
+        xp = array_namespace(x.data)
+        mean, var, d = batch_moments(x.data)
+        y = BatchNorm.apply(x, *params, centered=d, inv_std=1.0 / xp.sqrt(var + eps))
+        n = x.size // x.shape[1]
+        if running_mean is not None:
+            running_mean.data = running_mean.data * (1 - momentum) + mean * momentum
+        if running_var is not None:
+            unbiased = var * (n / max(n - 1, 1))
+            running_var.data = running_var.data * (1 - momentum) + unbiased * momentum
+        return y
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are required when "
+                         "training=False")
+    # one per-channel affine map with the running statistics folded in
+    inv = 1.0 / x.device.xp.sqrt(running_var.data + eps)
+    scale = Tensor.from_array(inv, x.device)
+    shift = Tensor.from_array(-running_mean.data * inv, x.device)
+    if weight is not None:  # differentiable in weight and bias (fine-tuning with frozen stats)
+        scale, shift = scale * weight, shift * weight + bias
+    return channel_affine(x, scale, shift)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalisation over the trailing ``normalized_shape`` axes of ``input``, as
+    ``torch.nn.functional.layer_norm``; ``weight`` and ``bias`` have ``normalized_shape``."""
+    x = as_tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or tuple(x.shape[-k:]) != shape:
+        raise ValueError(f"layer_norm: expected trailing dimensions {shape}, got shape "
+                         f"{x.shape}")
+    y = normalize(x, tuple(range(x.ndim - k, x.ndim)), eps)
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
 
 
 class ChannelAffine(Function):
     """y = x * scale[c] + shift[c] over axis 1 of x (N, C, ...): eval-mode BatchNorm with its
     running statistics folded into ``scale`` and ``shift``. One Function and one output array
-    (the composed ``x * scale + shift`` made two arrays and two graph nodes, and two more for
-    folding weight and bias in).
+    where the composed ``x * scale + shift`` would make two of each.
 
     Gradients: gx = g * scale, g_scale = sum(g * x), g_shift = sum(g) (per channel)."""
 
@@ -144,14 +188,14 @@ def channel_affine(x, scale, shift):
     """``x * scale[c] + shift[c]`` for the Tensor ``x`` (N, C, ...) and Tensors ``scale``,
     ``shift`` of shape (C,), differentiable in all three (shapes are checked by
     ``kernels.channel_affine``)."""
-    return ChannelAffine.apply(x, scale, shift)
+    return ChannelAffine.apply(as_tensor(x), as_tensor(scale), as_tensor(shift))
 
 
 # ---------------------------------------------------------------- GroupNorm
 class GroupNorm(Function):
     """y = (x - mean_g) / sqrt(var_g + eps) * weight + bias, statistics per sample and group of
-    channels, affine per channel, in one Function (the composed version ran a Normalize, a
-    Multiply and an Add Function: about 9 passes forward and 12 backward; this is 4 and 6).
+    channels, affine per channel, in one Function: 4 passes forward and 6 backward, where a
+    Normalize, a Multiply and an Add Function would take about 9 and 12.
 
     Inputs: x (N, C, ...), then optionally weight and bias (C,). Params: ``groups``, ``eps``.
     Internally x is viewed as (N, G, C/G, M); every reduction is a contiguous last-axis one."""
@@ -208,16 +252,16 @@ class GroupNorm(Function):
         return gx, gw, gb
 
 
-def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
-    """Group normalisation of the Tensor ``x`` (N, C, ...): statistics over each sample's
-    groups of C / num_groups channels (and all spatial positions), affine per channel.
-    ``weight`` and ``bias`` (C,) come together or not at all."""
-    if (weight is None) != (bias is None):
-        raise ValueError("group_norm: pass both weight and bias, or neither")
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalisation of ``input`` (N, C, ...), as ``torch.nn.functional.group_norm``:
+    statistics over each sample's groups of C / num_groups channels (and all spatial
+    positions), affine per channel. ``weight`` and ``bias`` (C,) come together or not at
+    all."""
+    x = as_tensor(input)
+    params = _both_or_neither("group_norm", weight, bias)
     if int(num_groups) < 1:
         raise ValueError(f"group_norm: num_groups must be >= 1, got {num_groups}")
     if x.ndim < 2 or x.shape[1] % num_groups:
         raise ValueError(f"group_norm: the channel axis (dim 1) of shape {x.shape} must be "
                          f"divisible by num_groups={num_groups}")
-    params = (weight, bias) if weight is not None else ()
     return GroupNorm.apply(x, *params, groups=int(num_groups), eps=float(eps))

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .. import kernels
-from ..autograd import Function, Tensor
-from ..kernels._geometry import pair
+from .._helpers import as_tensor, pair
+from ..autograd import Function
 
 __all__ = ["max_pool2d", "MaxPool2d"]
 
@@ -26,7 +26,7 @@ class MaxPool2d(Function):
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """2-D max-pooling of ``x`` (N, C, H, W); ``stride`` defaults to ``kernel_size``."""
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(f"max_pool2d: input must be 4-D (N, C, H, W), got shape {x.shape}")
     k = pair(kernel_size, "max_pool2d: kernel_size")

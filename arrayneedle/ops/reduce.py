@@ -1,10 +1,18 @@
-"""Reductions: sum, mean, max, var, logsumexp (over any axes, with keepdims)."""
+"""Reductions: sum, mean, max, min, var, logsumexp (over any axes, with keepdims), and the
+softmaxes built on logsumexp."""
 from __future__ import annotations
+
+import builtins
 
 from array_api_compat import array_namespace
 
+from .._helpers import as_tensor
 from ..autograd import Function
 from ._util import expand_reduced, normalize_axes
+from .elementwise import negative, subtract
+from .unary import exp
+
+__all__ = ["sum", "mean", "max", "min", "var", "logsumexp", "softmax", "log_softmax"]
 
 
 class Sum(Function):
@@ -57,7 +65,7 @@ class Var(Function):
         n = 1
         for ax in self.axes:
             n *= a.shape[ax]
-        self.denom = max(n - correction, 0)
+        self.denom = builtins.max(n - correction, 0)
         self.centered = a - xp.mean(a, axis=self.axes, keepdims=True)
         return xp.sum(self.centered * self.centered, axis=self.axes, keepdims=keepdims) / self.denom
 
@@ -82,3 +90,37 @@ class LogSumExp(Function):
     def backward(self, g):
         g = expand_reduced(g, self.softmax.shape, self.axes, self.keepdims)
         return g * self.softmax
+
+
+# ---------------------------------------------------------------- public wrappers
+def sum(a, axis=None, keepdims=False):
+    return Sum.apply(as_tensor(a), axis=axis, keepdims=keepdims)
+
+
+def mean(a, axis=None, keepdims=False):
+    return Mean.apply(as_tensor(a), axis=axis, keepdims=keepdims)
+
+
+def max(a, axis=None, keepdims=False):
+    return Max.apply(as_tensor(a), axis=axis, keepdims=keepdims)
+
+
+def min(a, axis=None, keepdims=False):
+    return negative(max(negative(a), axis=axis, keepdims=keepdims))
+
+
+def var(a, axis=None, keepdims=False, correction=0):
+    """Variance; ``correction=0`` (population) as the array API standard, 1 for unbiased."""
+    return Var.apply(as_tensor(a), axis=axis, keepdims=keepdims, correction=correction)
+
+
+def logsumexp(a, axis=None, keepdims=False):
+    return LogSumExp.apply(as_tensor(a), axis=axis, keepdims=keepdims)
+
+
+def log_softmax(a, axis=-1):
+    return subtract(a, logsumexp(a, axis=axis, keepdims=True))
+
+
+def softmax(a, axis=-1):
+    return exp(log_softmax(a, axis=axis))

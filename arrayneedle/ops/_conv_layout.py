@@ -1,0 +1,95 @@
+"""Raw-array building blocks of the convolutions: matmuls that write NCHW, channel-first
+views, the flipped kernel of the adjoint convolution, and the argument checks."""
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from .. import kernels
+from .._helpers import pair
+from ..backend import dtype_name
+
+# From this many output pixels per image up, one matmul per image (whose products are the NCHW
+# blocks) beats one big matmul plus a layout copy; below it each image's matmul is too small
+# (measurements in BENCHMARKS.md).
+PER_IMAGE_MIN_HW = 1024
+
+
+def matmul_nchw(xp, w2, cols, N, OH, OW):
+    """``w2`` (O, K) times ``cols`` (K, N*OH*OW or K, N, OH, OW) as a contiguous NCHW array.
+
+    For large images one matmul per image (the batch loop runs inside the library's matmul)
+    on a strided view of ``cols``: each image's product is already its NCHW block. Otherwise
+    one matmul and one copy into NCHW."""
+    O, K = w2.shape
+    if OH * OW >= PER_IMAGE_MIN_HW:
+        per_image = xp.permute_dims(xp.reshape(cols, (K, N, OH * OW)), (1, 0, 2))
+        return xp.reshape(xp.matmul(w2, per_image), (N, O, OH, OW))
+    y = xp.matmul(w2, xp.reshape(cols, (K, N * OH * OW)))
+    return kernels.swap01(xp.reshape(y, (O, N, OH, OW)))
+
+
+def channels_first(xp, a):
+    """NCHW ``a`` as a ``(C, N*H*W)`` matrix (one copy)."""
+    N, C, H, W = a.shape
+    return xp.reshape(kernels.swap01(a), (C, N * H * W))
+
+
+def flipped_transposed(xp, w):
+    """``w`` (A, B, kh, kw) -> (B, A*kh*kw) with the kernel flipped: the weight matrix of the
+    adjoint convolution for stride 1."""
+    A, B, kh, kw = w.shape
+    wf = xp.flip(xp.permute_dims(w, (1, 0, 2, 3)), axis=(2, 3))
+    return xp.reshape(wf, (B, A * kh * kw))
+
+
+def conv_raw(x, w2, kernel_size, stride, padding, dilation):
+    """Convolution of NCHW ``x`` with the weight matrix ``w2`` (O, C*kh*kw).
+
+    Returns the contiguous NCHW output and the ``cols`` it was computed from."""
+    xp = array_namespace(x, w2)
+    cols = kernels.im2col(x, kernel_size, stride, padding, dilation)
+    _, N, OH, OW = cols.shape
+    return matmul_nchw(xp, w2, cols, N, OH, OW), cols
+
+
+def full_padding(kernel_size, padding, dilation):
+    """Padding of the stride-1 adjoint convolution, or None when it would be negative."""
+    p = tuple(d * (k - 1) - q for k, q, d in zip(kernel_size, padding, dilation))
+    return p if min(p) >= 0 else None
+
+
+def add_bias(y, b):
+    """``y += b`` per channel, in place (y is always a new array of ours)."""
+    return kernels.channel_affine(y, None, b, out=y)
+
+
+# ---------------------------------------------------------------- argument checks
+def check_same_dtype(name, tensors):
+    names = [dtype_name(t.dtype) for t in tensors]
+    if any(n != names[0] for n in names):
+        raise TypeError(f"{name}: input, weight and bias must have the same dtype, got "
+                        f"{', '.join(names)}")
+
+
+def check_4d(name, what, t, layout):
+    if t.ndim != 4:
+        raise ValueError(f"{name}: {what} must be 4-D {layout}, got shape {t.shape}")
+
+
+def conv_params(name, **kw):
+    """Each keyword as a pair of ints, checked: stride, dilation, kernel_size >= 1, the rest
+    >= 0."""
+    out = {}
+    for key, v in kw.items():
+        a, b = pair(v, f"{name}: {key}")
+        lo = 1 if key in ("stride", "dilation", "kernel_size") else 0
+        if a < lo or b < lo:
+            raise ValueError(f"{name}: {key} must be >= {lo}, got {v!r}")
+        out[key] = (a, b)
+    return out
+
+
+def check_bias(name, bias, channels):
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise ValueError(f"{name}: bias must have shape ({channels},) (one value per output "
+                         f"channel), got {bias.shape}")
