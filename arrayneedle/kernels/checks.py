@@ -7,7 +7,7 @@ geometry arguments are pairs of ints (``_geometry.normalize``).
 """
 from __future__ import annotations
 
-from ._geometry import conv_geometry
+from .geometry import conv_geometry
 
 __all__ = ["check_col2im", "check_maxpool_backward", "check_x_shape"]
 
