@@ -48,7 +48,7 @@ CONST_CACHE_SIZE = 256
 def scalar_const(x, like: Tensor) -> Tensor:
     """The Python number ``x`` as a 0-d constant of ``like``'s device and dtype (so float32
     stays float32; a float against an integer or bool tensor becomes float32)."""
-    dev, dt = like._device, like.data.dtype
+    dev, dt = like._device, like.array.dtype
     # float.hex tells -0.0 from 0.0 and makes every nan one key; the type tells 1 from True
     key = (dev, dt, x.hex() if type(x) is float else (type(x), x))
     arr = _CONSTS.get(key)
@@ -83,4 +83,4 @@ def zero_grads(params, set_to_none=True):
         if set_to_none or p.grad is None:
             p.grad = None
         else:
-            p.grad.data = p.grad.xp.zeros_like(p.grad.data)
+            p.grad.array = p.grad.xp.zeros_like(p.grad.array)

@@ -160,7 +160,7 @@ class Function:
             need = (False,) * len(tensors)
         track = any(need)
         fn.needs_input_grad = need
-        arrays = [t.data for t in tensors]
+        arrays = [t.array for t in tensors]
         if _function_hooks:
             out = _observed(fn, "forward", fn.forward, arrays, params)
         else:
@@ -174,12 +174,12 @@ class Function:
 class Tensor:
     """An n-dimensional array on a device, with optional gradient tracking."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_device", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "_ctx", "_device", "__weakref__")
     __array_priority__ = 1000  # make ndarray OP Tensor defer to Tensor.__rOP__
 
     def __init__(self, data, device=None, dtype=None, requires_grad=False):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         dev = backend.device(device) if device is not None else (
             device_of(data) if _is_array(data) else backend.cpu())
         if dtype is None and not _is_array(data):
@@ -196,7 +196,7 @@ class Tensor:
             data = probe
         arr = dev.asarray(data, dtype)
         dtype_name(arr.dtype)  # raises a clear TypeError for unsupported dtypes
-        self.data = arr
+        self.array = arr
         self.grad = None
         self._ctx = None
         self._device = dev
@@ -220,7 +220,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, dev: Device, requires_grad=False, ctx=None):
         t = cls.__new__(cls)
-        t.data = array
+        t.array = array
         t.grad = None
         t._device = dev
         t.requires_grad = requires_grad
@@ -229,37 +229,46 @@ class Tensor:
 
     # ---- properties ----
     @property
-    def array(self):
-        """The raw NumPy/CuPy array behind this Tensor (no copy)."""
-        return self.data
+    def data(self):
+        """PyTorch's ``.data``: a Tensor sharing this one's memory, outside the graph (no grad,
+        no version tracking), e.g. for in-place initialisation ``p.data.normal_(0, 0.02)``. The
+        raw NumPy/CuPy array is ``.array``."""
+        return Tensor._wrap(self.array, self._device)
 
-    @array.setter
-    def array(self, value):
-        self.data = value
+    @data.setter
+    def data(self, value):
+        """``p.data = t`` makes ``p`` use ``t``'s array (a raw array is accepted too)."""
+        arr = value.array if isinstance(value, Tensor) else value
+        if not _is_array(arr):
+            raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
+        if device_of(arr) is not self._device:
+            raise DeviceMismatchError(f"cannot set .data of a Tensor on {self._device} to an "
+                                      f"array on {device_of(arr)}")
+        self.array = arr
 
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def size(self):
         n = 1
-        for s in self.data.shape:
+        for s in self.array.shape:
             n *= s
         return n
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> Device:
@@ -270,9 +279,9 @@ class Tensor:
         return self._ctx is None
 
     def requires_grad_(self, mode=True):
-        if mode and dtype_name(self.data.dtype) not in ("float16", "float32", "float64"):
+        if mode and dtype_name(self.array.dtype) not in ("float16", "float32", "float64"):
             raise TypeError(f"only floating-point tensors can require gradients, "
-                            f"got dtype {dtype_name(self.data.dtype)}")
+                            f"got dtype {dtype_name(self.array.dtype)}")
         self.requires_grad = bool(mode)
         return self
 
@@ -282,13 +291,13 @@ class Tensor:
 
     # ---- conversion ----
     def detach(self) -> "Tensor":
-        return Tensor._wrap(self.data, self._device)
+        return Tensor._wrap(self.array, self._device)
 
     def numpy(self):
         """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
         from .backend import to_numpy
         import numpy as _np
-        return _np.asarray(to_numpy(self.data))
+        return _np.asarray(to_numpy(self.array))
 
     def item(self):
         if self.size != 1:
@@ -358,9 +367,9 @@ class Tensor:
             if self.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a scalar output; this "
                                    f"tensor has shape {self.shape}: pass grad= of the same shape")
-            g = xp.ones(self.data.shape, dtype=self.data.dtype)
+            g = xp.ones(self.array.shape, dtype=self.array.dtype)
         else:
-            g = grad.data if isinstance(grad, Tensor) else self._device.asarray(grad, self.data.dtype)
+            g = grad.array if isinstance(grad, Tensor) else self._device.asarray(grad, self.array.dtype)
             if tuple(g.shape) != self.shape:
                 raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, "
                                  f"expected {self.shape}")
@@ -403,7 +412,7 @@ def _run_backward(root, g):
             if t.grad is None:
                 t.grad = Tensor._wrap(g, t._device)
             else:
-                t.grad = Tensor._wrap(t.grad.data + g, t._device)
+                t.grad = Tensor._wrap(t.grad.array + g, t._device)
             continue
         parents = ctx.parents
         if not parents:
@@ -417,10 +426,10 @@ def _run_backward(root, g):
             for p, pg in zip(parents, in_grads):
                 if pg is None or not p.requires_grad:
                     continue
-                if tuple(pg.shape) != tuple(p.data.shape):
+                if tuple(pg.shape) != tuple(p.array.shape):
                     raise RuntimeError(f"{type(ctx).__name__}.backward returned a gradient of "
                                        f"shape {tuple(pg.shape)} for an input of shape "
-                                       f"{tuple(p.data.shape)}")
+                                       f"{tuple(p.array.shape)}")
                 k = id(p)
                 prev = grads.get(k)
                 grads[k] = pg if prev is None else prev + pg

@@ -42,7 +42,7 @@ def fan_in_and_fan_out(shape):
 
 def _fill(t, array):
     dev = t.device
-    t.data = dev.xp.astype(array, get_dtype(dev.xp, t.dtype)) if array.dtype != t.dtype else array
+    t.array = dev.xp.astype(array, get_dtype(dev.xp, t.dtype)) if array.dtype != t.dtype else array
     return t
 
 

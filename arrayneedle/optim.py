@@ -1,6 +1,6 @@
 """Optimizers (SGD, Adam, AdamW), gradient clipping and learning-rate schedules.
 
-Updates are written in place into each parameter's array (``p.data``) with in-place
+Updates are written in place into each parameter's array (``p.array``) with in-place
 operators, so no new parameter arrays are allocated per step. State dicts hold plain arrays and
 numbers, so ``arrayneedle.save`` can store them and training can resume exactly.
 """
@@ -50,9 +50,9 @@ class Optimizer:
             for p in g["params"]:
                 if p.grad is None:
                     continue
-                grad = p.grad.data
-                if grad.dtype != p.data.dtype:
-                    grad = p.device.xp.astype(grad, p.data.dtype)
+                grad = p.grad.array
+                if grad.dtype != p.array.dtype:
+                    grad = p.device.xp.astype(grad, p.array.dtype)
                 st = self.state.setdefault(id(p), {})
                 self._update(p, grad, st, g)
 
@@ -115,7 +115,7 @@ class SGD(Optimizer):
 
     def _update(self, p, grad, st, g):
         if g["weight_decay"]:
-            grad = grad + g["weight_decay"] * p.data
+            grad = grad + g["weight_decay"] * p.array
         mom = g["momentum"]
         if mom:
             buf = st.get("momentum_buffer")
@@ -125,7 +125,7 @@ class SGD(Optimizer):
                 buf *= mom
                 buf += (1 - g["dampening"]) * grad
             grad = grad + mom * buf if g["nesterov"] else buf
-        p.data -= g["lr"] * grad
+        p.array -= g["lr"] * grad
 
 
 class Adam(Optimizer):
@@ -144,15 +144,15 @@ class Adam(Optimizer):
         lr, (b1, b2), eps, wd = g["lr"], g["betas"], g["eps"], g["weight_decay"]
         if not st:
             st["step"] = 0
-            st["exp_avg"] = xp.zeros_like(p.data)
-            st["exp_avg_sq"] = xp.zeros_like(p.data)
+            st["exp_avg"] = xp.zeros_like(p.array)
+            st["exp_avg_sq"] = xp.zeros_like(p.array)
         st["step"] += 1
         t = st["step"]
         if wd:
             if self._decoupled:
-                p.data *= 1 - lr * wd
+                p.array *= 1 - lr * wd
             else:
-                grad = grad + wd * p.data
+                grad = grad + wd * p.array
         m, v = st["exp_avg"], st["exp_avg_sq"]
         m *= b1
         m += (1 - b1) * grad
@@ -165,7 +165,7 @@ class Adam(Optimizer):
         denom += eps
         step = m / denom
         step *= lr / bc1
-        p.data -= step
+        p.array -= step
 
 
 class AdamW(Adam):
@@ -186,11 +186,11 @@ def clip_grad_norm_(params, max_norm, eps=1e-6):
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = float(get_total_norm(grads).data)
+    total = float(get_total_norm(grads).array)
     coef = max_norm / (total + eps)
     if coef < 1:
         for g in grads:
-            g.data *= coef
+            g.array *= coef
     return total
 
 

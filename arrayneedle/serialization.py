@@ -30,7 +30,7 @@ _META = "__arrayneedle__"
 def _encode(obj, arrays, path="root"):
     if isinstance(obj, Tensor):
         key = f"a{len(arrays)}"
-        arrays[key] = np.asarray(to_numpy(obj.data))
+        arrays[key] = np.asarray(to_numpy(obj.array))
         return {"t": "tensor", "key": key, "requires_grad": bool(obj.requires_grad)}
     if isinstance(obj, np.generic):
         return _encode(obj.item(), arrays, path)

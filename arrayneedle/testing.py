@@ -18,7 +18,7 @@ def numerical_grad(fn, inputs, weight, eps=1e-6):
     grads = []
     dev = inputs[0].device
     for k, x in enumerate(inputs):
-        base = _host64(x.data)
+        base = _host64(x.array)
         g = np.zeros_like(base)
         flat, gflat = base.reshape(-1), g.reshape(-1)
         for i in range(flat.size):
@@ -29,7 +29,7 @@ def numerical_grad(fn, inputs, weight, eps=1e-6):
                 args = list(inputs)
                 args[k] = Tensor(dev.asarray(pert.reshape(base.shape)), device=dev)
                 out = fn(*args)
-                vals.append(float(np.sum(_host64(out.data) * weight)))
+                vals.append(float(np.sum(_host64(out.array) * weight)))
             gflat[i] = (vals[0] - vals[1]) / (2 * eps)
         grads.append(g)
     return grads
@@ -50,10 +50,10 @@ def gradcheck(fn, *arrays, device=None, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     w = out.device.asarray(weight, out.dtype)
     from . import ops
     ops.sum(out * Tensor._wrap(w, out.device)).backward()
-    consts = [Tensor(x.data, device=x.device) for x in inputs]
+    consts = [Tensor(x.array, device=x.device) for x in inputs]
     numeric = numerical_grad(fn, consts, weight, eps)
     for k, (x, num) in enumerate(zip(inputs, numeric)):
-        ana = np.zeros_like(num) if x.grad is None else _host64(x.grad.data)
+        ana = np.zeros_like(num) if x.grad is None else _host64(x.grad.array)
         if not np.allclose(ana, num, atol=atol, rtol=rtol):
             err = np.max(np.abs(ana - num))
             raise AssertionError(f"gradient of input {k} (shape {x.shape}) differs from finite "

@@ -81,19 +81,19 @@ class EMA:
             self._pair()
         d = self._decay_at(self.step)
         for e, p in self._params:
-            src = p.data if p.device is e.device else e.device.asarray(p.data)
+            src = p.array if p.device is e.device else e.device.asarray(p.array)
             if d == 0.0:
-                e.data = e.device.xp.asarray(src, dtype=e.dtype, copy=True)
+                e.array = e.device.xp.asarray(src, dtype=e.dtype, copy=True)
             else:
                 # in place: e <- d * e + (1 - d) * p (the copy's arrays are its own)
-                e.data *= d
-                e.data += src * (1.0 - d)
+                e.array *= d
+                e.array += src * (1.0 - d)
         self._copy_buffers()
 
     def _copy_buffers(self):
         for e, b in self._buffers:
-            src = b.data if b.device is e.device else e.device.asarray(b.data)
-            e.data = e.device.xp.asarray(src, dtype=e.dtype, copy=True)
+            src = b.array if b.device is e.device else e.device.asarray(b.array)
+            e.array = e.device.xp.asarray(src, dtype=e.dtype, copy=True)
 
     def copy_to(self, model=None):
         """Load the averaged parameters (and the buffers) into ``model`` (default: the online

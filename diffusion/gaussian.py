@@ -75,7 +75,7 @@ def extract(a, t, x_shape):
     if a.requires_grad:
         return ops.reshape(ops.take(a, t, axis=0), shape)
     xp = dev.xp
-    return Tensor.from_array(xp.reshape(xp.take(a.data, t.data, axis=0), shape), dev)
+    return Tensor.from_array(xp.reshape(xp.take(a.array, t.array, axis=0), shape), dev)
 
 
 class GaussianDiffusion(nn.Module):
@@ -292,8 +292,6 @@ class GaussianDiffusion(nn.Module):
         sampling loops run it (for timing or driving single steps by hand)."""
         return sampling.sampling_mode(self.model if model is None else model)
 
-    # scripts/bench.py still enters sampling mode through this name
-    _sampling = sampling_mode
 
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
                       clip_denoised=None, model=None):

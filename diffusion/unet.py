@@ -64,7 +64,7 @@ class SinusoidalPosEmb(nn.Module):
         f = self._on_device.get(dev)
         if f is None:
             f = self._on_device[dev] = dev.asarray(self._freqs)
-        args = xp.astype(t.data, f.dtype)[:, None] * f[None, :]
+        args = xp.astype(t.array, f.dtype)[:, None] * f[None, :]
         emb = xp.stack((xp.sin(args), xp.cos(args)), axis=-1)  # (B, dim/2, 2): interleaved
         return Tensor.from_array(xp.reshape(emb, (t.shape[0], self.dim)), dev)
 

@@ -202,7 +202,7 @@ def test_no_grad_tells_forward_that_no_input_needs_a_gradient():
     w = an.Tensor(np.ones((2, 1, 3, 3)), requires_grad=True)
     with an.no_grad():
         z = an.ops.conv2d(an.Tensor(np.ones((1, 1, 5, 5))), w, padding=1)
-    assert z._ctx is None and float(z.data[0, 0, 2, 2]) == 9.0
+    assert z._ctx is None and float(z.array[0, 0, 2, 2]) == 9.0
 
 
 def test_device_mismatch_is_one_error_class_for_every_op():
@@ -222,8 +222,8 @@ def test_device_mismatch_is_one_error_class_for_every_op():
 def test_from_array_wraps_without_copy_and_checks_the_device():
     arr = np.arange(3.0)
     t = an.Tensor.from_array(arr)
-    assert t.data is arr and t.device is an.cpu() and not t.requires_grad
-    assert an.Tensor.from_array(arr, "cpu").data is arr
+    assert t.array is arr and t.device is an.cpu() and not t.requires_grad
+    assert an.Tensor.from_array(arr, "cpu").array is arr
     with pytest.raises(TypeError, match="expects an array"):
         an.Tensor.from_array([1.0, 2.0])
     import array_api_strict as xps
@@ -235,12 +235,12 @@ def test_python_scalars_reuse_cached_constants_and_the_cache_stays_bounded():
     from arrayneedle import _helpers
     x = an.Tensor([1.0, 2.0])
     c1, c2 = _helpers.scalar_const(2.0, x), _helpers.scalar_const(2.0, x)
-    assert c1.data is c2.data and c1.dtype == np.float32 and float(c1.item()) == 2.0
+    assert c1.array is c2.array and c1.dtype == np.float32 and float(c1.item()) == 2.0
     # keys tell apart what == does not: -0.0 and 0.0, True and 1, and the tensor's dtype
-    assert _helpers.scalar_const(-0.0, x).data is not _helpers.scalar_const(0.0, x).data
+    assert _helpers.scalar_const(-0.0, x).array is not _helpers.scalar_const(0.0, x).array
     assert np.signbit(_helpers.scalar_const(-0.0, x).numpy())
     i = an.Tensor([1, 2])
-    assert _helpers.scalar_const(True, i).data is not _helpers.scalar_const(1, i).data
+    assert _helpers.scalar_const(True, i).array is not _helpers.scalar_const(1, i).array
     assert _helpers.scalar_const(0.5, i).dtype == np.float32  # a float against ints: float32
     assert _helpers.scalar_const(2.0, x.astype("float64")).dtype == np.float64
     for k in range(3 * _helpers.CONST_CACHE_SIZE):  # values that never repeat

@@ -106,7 +106,7 @@ def test_conv2d_matches_naive_loops(xs, ws, s, p, d):
     x, w, b = _rand(*xs, seed=1), _rand(*ws, seed=2), _rand(ws[0], seed=3)
     y = ops.conv2d(x, w, b, stride=s, padding=p, dilation=d)
     ref = naive_conv2d(x, w, b, s, p, d)
-    assert y.shape == ref.shape and y.data.flags.c_contiguous
+    assert y.shape == ref.shape and y.array.flags.c_contiguous
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
 
 
@@ -126,7 +126,7 @@ def test_float32_stays_float32_and_output_is_contiguous():
     w = an.Tensor(_rand(4, 3, 3, 3).astype(np.float32), requires_grad=True)
     b = an.Tensor(np.zeros(4, np.float32), requires_grad=True)
     y = ops.conv2d(x, w, b, padding=1)
-    assert y.dtype == np.float32 and y.data.flags.c_contiguous
+    assert y.dtype == np.float32 and y.array.flags.c_contiguous
     z = ops.max_pool2d(ops.conv_transpose2d(y, w, stride=2), 2)
     assert z.dtype == np.float32
     ops.sum(z).backward()
@@ -135,10 +135,10 @@ def test_float32_stays_float32_and_output_is_contiguous():
     x = an.Tensor(_rand(2, 6, 5, 5).astype(np.float32), requires_grad=True)
     w = an.Tensor(_rand(2, 6, 3, 3).astype(np.float32), requires_grad=True)
     y = ops.conv2d(x, w, b[:2], padding=1)
-    assert y.dtype == np.float32 and y.data.flags.c_contiguous
+    assert y.dtype == np.float32 and y.array.flags.c_contiguous
     ops.sum(y * y).backward()
     for grad in (x.grad, w.grad):
-        assert grad.dtype == np.float32 and grad.data.flags.c_contiguous
+        assert grad.dtype == np.float32 and grad.array.flags.c_contiguous
 
 
 def test_no_grad_keeps_nothing_for_backward():
@@ -209,7 +209,7 @@ def test_strict_arrays_match_numpy(name, fn, shapes):
     ref_in = [an.Tensor(a, requires_grad=True) for a in arrays]
     st_in = [an.Tensor(xps.asarray(a), requires_grad=True) for a in arrays]
     ref, out = fn(*ref_in), fn(*st_in)
-    assert type(out.data).__module__.startswith("array_api_strict")
+    assert type(out.array).__module__.startswith("array_api_strict")
     np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
     g = _rand(*ref.shape, seed=9)
     ref.backward(an.Tensor(g))
@@ -270,7 +270,7 @@ def test_conv_layer_trains_on_its_device():
         loss = ops.mean((layer(x) - target) ** 2)
         loss.backward()
         for p in layer.parameters():
-            p.data = p.data - 0.1 * p.grad.data
+            p.array = p.array - 0.1 * p.grad.array
         losses.append(loss.item())
     assert losses[-1] < 0.05 * losses[0]
 
@@ -356,7 +356,7 @@ def test_conv2d_on_large_images_matches_naive_loops(xs, ws):
     xt = an.Tensor(x, requires_grad=True)
     y = ops.conv2d(xt, w, b, padding=1)
     ref = naive_conv2d(x, w, b, (1, 1), (1, 1), (1, 1))
-    assert y.data.flags.c_contiguous
+    assert y.array.flags.c_contiguous
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
     g = _rand(*ref.shape, seed=4)
     y.backward(an.Tensor(g))

@@ -20,7 +20,7 @@ class Net(nn.Module):
 
 def _set_params(model, value):
     for p in model.parameters():
-        p.data = p.device.xp.full(p.shape, value, dtype=p.dtype)
+        p.array = p.device.xp.full(p.shape, value, dtype=p.dtype)
 
 
 def test_ema_averages_parameters_and_copies_buffers():
@@ -38,7 +38,7 @@ def test_ema_averages_parameters_and_copies_buffers():
     own = dict(ema.ema_model.named_buffers())
     for name, b in model.named_buffers():
         np.testing.assert_array_equal(own[name].numpy(), b.numpy(), err_msg=name)
-        assert own[name].data is not b.data  # copied, not shared
+        assert own[name].array is not b.array  # copied, not shared
     assert int(own["bn.num_batches_tracked"].item()) == 1
     # the online model's gradients and values are untouched
     assert all(np.all(p.numpy() == 1.0) for p in model.parameters())

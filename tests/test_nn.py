@@ -74,8 +74,8 @@ def _bn_ref(x, axes, eps=1e-5):
 def test_batchnorm2d_training_and_running_stats():
     rng = np.random.default_rng(0)
     bn = nn.BatchNorm2d(3, momentum=0.1)
-    bn.weight.data = rng.standard_normal(3).astype(np.float32)
-    bn.bias.data = rng.standard_normal(3).astype(np.float32)
+    bn.weight.array = rng.standard_normal(3).astype(np.float32)
+    bn.bias.array = rng.standard_normal(3).astype(np.float32)
     x = (rng.standard_normal((4, 3, 5, 6)) * 2 + 1).astype(np.float32)
     y = bn(an.Tensor(x)).numpy()
     xh, m, v = _bn_ref(x, (0, 2, 3))
@@ -106,12 +106,12 @@ def test_norm_layers_gradcheck(make, shape):
     layer = make()
     layer.to(dtype="float64")
     rng = np.random.default_rng(1)
-    layer.weight.data = rng.standard_normal(layer.weight.shape)
-    layer.bias.data = rng.standard_normal(layer.bias.shape)
-    w, b = layer.weight.data, layer.bias.data
+    layer.weight.array = rng.standard_normal(layer.weight.shape)
+    layer.bias.array = rng.standard_normal(layer.bias.shape)
+    w, b = layer.weight.array, layer.bias.array
 
     def f(x, w_, b_):
-        layer.weight.data, layer.bias.data = w_.data, b_.data
+        layer.weight.array, layer.bias.array = w_.array, b_.array
         layer.weight._ctx = None
         # route through the parameters' values so their gradients are checked too
         layer.weight, layer.bias = w_, b_
@@ -126,8 +126,8 @@ def test_batchnorm_eval_gradcheck_with_running_statistics(make, shape):
     layer = make()
     layer.to(dtype="float64")
     rng = np.random.default_rng(3)
-    layer.running_mean.data = rng.standard_normal(3)
-    layer.running_var.data = rng.uniform(0.5, 2.0, 3)
+    layer.running_mean.array = rng.standard_normal(3)
+    layer.running_var.array = rng.uniform(0.5, 2.0, 3)
     layer.eval()
 
     def f(x, w_, b_):
@@ -233,7 +233,7 @@ def test_load_state_dict_errors():
 def test_load_state_dict_copies():
     m1, m2 = nn.Linear(2, 2), nn.Linear(2, 2)
     m2.load_state_dict(m1.state_dict())
-    m2.weight.data -= 1
+    m2.weight.array -= 1
     assert not np.array_equal(m1.weight.numpy(), m2.weight.numpy())
 
 
@@ -282,7 +282,7 @@ def test_groupnorm_matches_torch(shape, groups, affine):
     ref = torch.nn.GroupNorm(groups, shape[1], affine=affine).double()
     if affine:
         w, b = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
-        ours.weight.data, ours.bias.data = w, b
+        ours.weight.array, ours.bias.array = w, b
         with torch.no_grad():
             ref.weight.copy_(torch.from_numpy(w))
             ref.bias.copy_(torch.from_numpy(b))

@@ -212,5 +212,5 @@ def test_models_and_samplers_use_only_the_array_api():
         ema = EMA(d)
         ema.update()
         x = ema.ema_model.sample(2, 8, channels=1, sampler="ddim", steps=3, progress=False)
-        assert type(x.data).__module__.startswith("array_api_strict")
+        assert type(x.array).__module__.startswith("array_api_strict")
         assert d.sample(1, 8, channels=1, progress=False).shape == (1, 1, 8, 8)

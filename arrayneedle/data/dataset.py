@@ -41,7 +41,7 @@ class ArrayDataset(Dataset):
     def __init__(self, *arrays):
         if not arrays:
             raise ValueError("ArrayDataset needs at least one array")
-        arrays = tuple(np.asarray(backend.to_numpy(a.data if isinstance(a, Tensor) else a))
+        arrays = tuple(np.asarray(backend.to_numpy(a.array if isinstance(a, Tensor) else a))
                        for a in arrays)
         n = len(arrays[0]) if arrays[0].ndim else None
         for a in arrays:

@@ -164,7 +164,7 @@ class _BatchNorm(Module):
         y = ops.batch_norm(x, rm, rv, w, b, training=self.training or not track,
                            momentum=self.momentum, eps=self.eps)
         if self.training and track:
-            self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+            self.num_batches_tracked.array = self.num_batches_tracked.array + 1
         return y
 
     def extra_repr(self):

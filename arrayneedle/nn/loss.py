@@ -50,7 +50,7 @@ def cross_entropy(logits, target, reduction="mean"):
         raise ValueError(f"cross_entropy: expected logits (N, C) and targets (N,), got "
                          f"{logits.shape} and {target.shape}")
     xp = logits.device.xp
-    t = target.data if isinstance(target, Tensor) else logits.device.asarray(target)
+    t = target.array if isinstance(target, Tensor) else logits.device.asarray(target)
     onehot = xp.astype(t[:, None] == xp.arange(logits.shape[1])[None, :], logits.dtype)
     nll = -ops.sum(ops.log_softmax(logits, axis=1) * Tensor._wrap(onehot, logits.device), axis=1)
     return _reduce(nll, reduction)

@@ -18,7 +18,7 @@ class Parameter(Tensor):
     def __init__(self, data, requires_grad=True, device=None, dtype=None):
         if isinstance(data, Tensor):
             device = device or data.device
-            data = data.data
+            data = data.array
         super().__init__(data, device=device, dtype=dtype, requires_grad=requires_grad)
 
     def __repr__(self):
@@ -156,14 +156,14 @@ class Module:
         dev = None if device is None else _device(device)
         for t in self.parameters() + self.buffers():
             if dev is not None and t.device is not dev:
-                t.data = dev.asarray(t.data)
+                t.array = dev.asarray(t.array)
                 t._device = dev
                 if t.grad is not None:
-                    t.grad = Tensor.from_array(dev.asarray(t.grad.data), dev)
+                    t.grad = Tensor.from_array(dev.asarray(t.grad.array), dev)
             if dtype is not None and dtype_name(t.dtype) in ("float16", "float32", "float64"):
                 dt = get_dtype(t.device.xp, dtype)
                 if t.dtype != dt:
-                    t.data = t.device.xp.astype(t.data, dt)
+                    t.array = t.device.xp.astype(t.array, dt)
                     t.grad = None
         return self
 
@@ -226,10 +226,10 @@ class Module:
         for k, t in targets.items():
             if k in state_dict:
                 v = state_dict[k]
-                v = v.data if isinstance(v, Tensor) else v
+                v = v.array if isinstance(v, Tensor) else v
                 # always a fresh copy: in-place optimizer updates must never write into the
                 # caller's state dict (or another model's arrays)
-                t.data = t.device.xp.asarray(t.device.asarray(v, t.dtype), copy=True)
+                t.array = t.device.xp.asarray(t.device.asarray(v, t.dtype), copy=True)
         return missing, unexpected
 
     # ---- repr ----

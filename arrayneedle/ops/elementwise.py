@@ -238,7 +238,7 @@ def where(cond, a, b):
         a, b = operands(a, b)
     else:
         a, b = operands(as_tensor(a), b)
-    c = cond.data if isinstance(cond, Tensor) else a._device.asarray(cond)
+    c = cond.array if isinstance(cond, Tensor) else a._device.asarray(cond)
     return Where.apply(a, b, cond=c)
 
 
@@ -266,8 +266,8 @@ def _cmp(name):
     def op(a, b):
         a, b = operands(a, b)
         same_device(name, (a, b))
-        xp = array_namespace(a.data, b.data)
-        return Tensor._wrap(getattr(xp, name)(a.data, b.data), a._device)
+        xp = array_namespace(a.array, b.array)
+        return Tensor._wrap(getattr(xp, name)(a.array, b.array), a._device)
     op.__name__ = name
     op.__doc__ = f"Elementwise {name} as a bool tensor (no gradient)."
     return op

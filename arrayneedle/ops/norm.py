@@ -44,7 +44,7 @@ def normalize(x, axes, eps=1e-5, mean=None, var=None):
     """x_hat of a Tensor over ``axes``; uses the given statistics (raw arrays) if any."""
     axes = tuple(a % x.ndim for a in axes)
     if mean is None:
-        mean, var = moments(x.data, axes)
+        mean, var = moments(x.array, axes)
     return Normalize.apply(x, axes=axes, mean=mean, var=var, eps=eps)
 
 
@@ -125,23 +125,23 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: input must be (N, C, ...), got shape {x.shape}")
     params = _both_or_neither("batch_norm", weight, bias)
     if training:
-        xp = array_namespace(x.data)
-        mean, var, d = batch_moments(x.data)
+        xp = array_namespace(x.array)
+        mean, var, d = batch_moments(x.array)
         y = BatchNorm.apply(x, *params, centered=d, inv_std=1.0 / xp.sqrt(var + eps))
         n = x.size // x.shape[1]
         if running_mean is not None:
-            running_mean.data = running_mean.data * (1 - momentum) + mean * momentum
+            running_mean.array = running_mean.array * (1 - momentum) + mean * momentum
         if running_var is not None:
             unbiased = var * (n / max(n - 1, 1))
-            running_var.data = running_var.data * (1 - momentum) + unbiased * momentum
+            running_var.array = running_var.array * (1 - momentum) + unbiased * momentum
         return y
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are required when "
                          "training=False")
     # one per-channel affine map with the running statistics folded in
-    inv = 1.0 / x.device.xp.sqrt(running_var.data + eps)
+    inv = 1.0 / x.device.xp.sqrt(running_var.array + eps)
     scale = Tensor.from_array(inv, x.device)
-    shift = Tensor.from_array(-running_mean.data * inv, x.device)
+    shift = Tensor.from_array(-running_mean.array * inv, x.device)
     if weight is not None:  # differentiable in weight and bias (fine-tuning with frozen stats)
         scale, shift = scale * weight, shift * weight + bias
     return channel_affine(x, scale, shift)

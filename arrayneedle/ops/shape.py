@@ -264,7 +264,7 @@ def _raw_index(index, dev):
     if isinstance(index, tuple):
         return tuple(_raw_index(i, dev) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, list):
         return dev.asarray(index)
     return index
@@ -278,5 +278,5 @@ def getitem(a, index):
 def take(a, indices, axis=0):
     """Gather along ``axis`` by an integer tensor of any shape (the shape replaces that axis)."""
     a = as_tensor(a)
-    idx = indices.data if isinstance(indices, Tensor) else a._device.asarray(indices)
+    idx = indices.array if isinstance(indices, Tensor) else a._device.asarray(indices)
     return Take.apply(a, indices=idx, axis=axis)

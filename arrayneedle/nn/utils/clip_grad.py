@@ -46,7 +46,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
         return creation.tensor(0.0)
     dev = _one_device(tensors, "get_total_norm")
     xp = dev.xp
-    norms = [_vector_norm(xp, t.data, norm_type) for t in tensors]
+    norms = [_vector_norm(xp, t.array, norm_type) for t in tensors]
     dtype = xp.result_type(*norms)
     total = _vector_norm(xp, xp.stack([xp.astype(n, dtype) for n in norms]), norm_type)
     if error_if_nonfinite and not math.isfinite(float(total)):
@@ -65,11 +65,11 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None) -> Non
     max_norm = float(max_norm)
     if not grads:
         return
-    norm = total_norm.data if isinstance(total_norm, Tensor) else total_norm
+    norm = total_norm.array if isinstance(total_norm, Tensor) else total_norm
     xp = grads[0].device.xp
     coef = xp.clip(max_norm / (norm + 1e-6), None, 1.0)
     for g in grads:
-        g.data *= coef if coef.dtype == g.data.dtype else xp.astype(coef, g.data.dtype)
+        g.array *= coef if coef.dtype == g.array.dtype else xp.astype(coef, g.array.dtype)
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False,
@@ -91,5 +91,5 @@ def clip_grad_value_(parameters, clip_value, foreach=None) -> None:
     clip_value = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            g = p.grad.data
+            g = p.grad.array
             g[...] = p.grad.device.xp.clip(g, -clip_value, clip_value)
