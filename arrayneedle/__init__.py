@@ -9,6 +9,6 @@ from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, full_li
                        randint, randn_like, rand_like, arange, linspace)
 from .serialization import save, load
 from .kernels._parallel import num_threads as get_num_threads, set_num_threads
-from . import data, init, nn, optim
+from . import data, init, nn, optim, utils
 
 __version__ = "0.1.0"

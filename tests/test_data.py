@@ -12,7 +12,7 @@ from arrayneedle.data import (ArrayDataset, Compose, DataLoader, Dataset, Lambda
 
 
 def _loader_threads():
-    return [t for t in threading.enumerate() if t.name == "arrayneedle-DataLoader"]
+    return [t for t in threading.enumerate() if t.name.startswith("arrayneedle-DataLoader")]
 
 
 def _wait_no_threads(timeout=5.0):
@@ -23,7 +23,7 @@ def _wait_no_threads(timeout=5.0):
 
 
 def _values(batch):
-    return [b.numpy() for b in batch] if isinstance(batch, tuple) else batch.numpy()
+    return [b.numpy() for b in batch] if isinstance(batch, list) else batch.numpy()
 
 
 def _epoch(loader):
