@@ -140,8 +140,6 @@ def test_pytorch_state_dict_loads_into_ours_and_back(tmp_path):
     torch = pytest.importorskip("torch")
     from safetensors.torch import load_file as torch_load
     from safetensors.torch import save_file as torch_save
-    if not hasattr(nn, "Flatten"):
-        pytest.skip("nn.Flatten not in this build")
     ours, theirs = _torch_pair(torch)
     x = np.random.default_rng(2).standard_normal((2, 2, 4, 4)).astype(np.float32)
     # PyTorch -> arrayneedle
