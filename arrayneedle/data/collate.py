@@ -57,6 +57,8 @@ def as_tensor(array):
                 raise TypeError(f"cannot make a Tensor from an array of dtype {name}; "
                                 f"supported: {', '.join(DTYPES)}")
             a = a.astype(_INT_FALLBACK[name])
+        if not a.flags.c_contiguous:
+            a = np.array(a, order="C")
         return Tensor._wrap(a, backend.cpu())
     dev = backend.device_of(array)
     return Tensor(array, device=dev)
