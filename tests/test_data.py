@@ -60,6 +60,7 @@ def test_batching_and_drop_last(prefetch):
     assert len(loader) == 3
     batches = list(loader)
     assert [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
+    assert all(type(b) is list for b in batches)     # tuple samples -> a list, as PyTorch
     xb, yb = batches[0]
     assert isinstance(xb, an.Tensor) and isinstance(yb, an.Tensor)
     assert xb.dtype == np.float32 and yb.dtype == np.int64
