@@ -8,7 +8,8 @@ from .ops import *  # noqa: F401,F403
 from .creation import (tensor, zeros, ones, full, zeros_like, ones_like, full_like, randn, rand,
                        randint, randn_like, rand_like, arange, linspace)
 from .serialization import save, load
+from .safetensors_io import save_file, load_file
 from .kernels._parallel import num_threads as get_num_threads, set_num_threads
-from . import data, init, nn, optim
+from . import data, init, nn, optim, utils
 
 __version__ = "0.1.0"

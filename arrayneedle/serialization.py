@@ -106,7 +106,11 @@ def atomic_write(path, write):
 
 
 def save(obj, path):
-    """Write ``obj`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    """Write ``obj`` to ``path`` atomically (temporary file in the same folder, then rename).
+    A ``.safetensors`` path takes a flat ``{name: Tensor}`` dict (``save_file``)."""
+    if os.fspath(path).endswith(".safetensors"):
+        from .safetensors_io import save_file
+        return save_file(obj, path)
     arrays: dict = {}
     tree = _encode(obj, arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
@@ -143,8 +147,12 @@ def _decode(node, arrays, dev):
 
 def load(path, device=None):
     """Read what ``save`` wrote. Tensors land on ``device`` (default: CPU); arrays stay NumPy
-    unless a device is given. Never runs code from the file."""
+    unless a device is given. Never runs code from the file. A ``.safetensors`` path gives a
+    flat ``{name: Tensor}`` dict (``load_file``)."""
     path = os.fspath(path)
+    if path.endswith(".safetensors"):
+        from .safetensors_io import load_file
+        return load_file(path, device="cpu" if device is None else device)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path}")
     dev = None if device is None else _device(device)

@@ -292,7 +292,7 @@ def train(cfg, log=print):
         model.train()
         while step < total:
             for batch in loader:
-                x0 = batch[0] if isinstance(batch, tuple) else batch
+                x0 = batch[0] if isinstance(batch, (list, tuple)) else batch
                 opt.zero_grad()
                 loss = diffusion.p_losses(x0)
                 loss.backward()

@@ -12,7 +12,7 @@ from arrayneedle.data import (ArrayDataset, Compose, DataLoader, Dataset, Lambda
 
 
 def _loader_threads():
-    return [t for t in threading.enumerate() if t.name == "arrayneedle-DataLoader"]
+    return [t for t in threading.enumerate() if t.name.startswith("arrayneedle-DataLoader")]
 
 
 def _wait_no_threads(timeout=5.0):
@@ -23,7 +23,7 @@ def _wait_no_threads(timeout=5.0):
 
 
 def _values(batch):
-    return [b.numpy() for b in batch] if isinstance(batch, tuple) else batch.numpy()
+    return [b.numpy() for b in batch] if isinstance(batch, list) else batch.numpy()
 
 
 def _epoch(loader):
@@ -60,6 +60,7 @@ def test_batching_and_drop_last(prefetch):
     assert len(loader) == 3
     batches = list(loader)
     assert [b[0].shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
+    assert all(type(b) is list for b in batches)     # tuple samples -> a list, as PyTorch
     xb, yb = batches[0]
     assert isinstance(xb, an.Tensor) and isinstance(yb, an.Tensor)
     assert xb.dtype == np.float32 and yb.dtype == np.int64

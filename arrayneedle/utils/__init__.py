@@ -1,0 +1,2 @@
+"""PyTorch's ``torch.utils`` layout: ``arrayneedle.utils.data``."""
+from . import data  # noqa: F401
