@@ -5,3 +5,5 @@ from .layers import (Identity, Linear, Flatten, ReLU, SiLU, Sigmoid, Tanh, Seque
 from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, SoftmaxLoss, mse_loss,
                    l1_loss, huber_loss, cross_entropy)
 from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPool
+from . import parallel
+from .syncbn import SyncBatchNorm
