@@ -78,6 +78,7 @@ class _SingleProcess:
 
 
 _group = None
+_restore_excepthook = None
 
 
 def launched_by_mpi() -> bool:
@@ -145,9 +146,10 @@ def init_process_group(backend=None, *, timeout=None, world_size=-1, rank=-1,
         group = NCCLGroup(seconds, index, mpi)
     else:
         group = mpi if mpi is not None else _SingleProcess()
+    global _restore_excepthook
     if group.size > 1:
         from ._mpi import install_excepthook
-        install_excepthook(mpi)
+        _restore_excepthook = install_excepthook(mpi)
     _group = group
 
 
@@ -263,10 +265,13 @@ def all_gather(tensor_list, tensor):
 
 def destroy_process_group():
     """Leave the group (after a barrier, so no rank is still waiting for this one)."""
-    global _group
+    global _group, _restore_excepthook
     g = _require()
     g.destroy()
     _group = None
+    if _restore_excepthook is not None:
+        _restore_excepthook()
+        _restore_excepthook = None
 
 
 def _check_rank(src, g, name):

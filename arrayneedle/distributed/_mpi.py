@@ -188,7 +188,8 @@ class MPIGroup:
 
 
 def install_excepthook(group):
-    """An uncaught exception on any rank prints its traceback, then aborts every rank."""
+    """An uncaught exception on any rank prints its traceback, then aborts every rank.
+    Returns a function that puts the previous hook back."""
     previous = sys.excepthook
 
     def hook(tp, value, tb):
@@ -196,3 +197,9 @@ def install_excepthook(group):
         group.abort(f"uncaught {tp.__name__}")
 
     sys.excepthook = hook
+
+    def restore():
+        if sys.excepthook is hook:
+            sys.excepthook = previous
+
+    return restore
