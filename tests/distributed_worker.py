@@ -27,13 +27,13 @@ def same_on_all_ranks(a):
     return all(np.array_equal(p.numpy(), parts[0].numpy()) for p in parts)
 
 
-def make_model(seed, bn):
+def make_model(seed, bn, device="cpu"):
     an.manual_seed(seed)
     layers = [nn.Conv2d(3, 4, 3, padding=1, dtype="float64")]
     if bn:
         layers.append(nn.BatchNorm2d(4, dtype="float64"))
     layers += [nn.SiLU(), nn.Conv2d(4, 2, 3, dtype="float64")]
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers).to(device)
 
 
 def check(cond, name):
@@ -90,12 +90,12 @@ def sampler(r, w):
           "sampler: set_epoch changes the order")
 
 
-def train(r, w, bn, cap_mb, steps=4, B=8):
+def train(r, w, bn, cap_mb, steps=4, B=8, device="cpu"):
     rng = np.random.default_rng(0)
     xs = rng.standard_normal((steps, B, 3, 6, 6))
     ys = rng.standard_normal((steps, B, 2, 4, 4))
-    ref = make_model(100, bn)                       # one process, the whole batch
-    model = make_model(100 + r, bn)                 # each rank starts differently
+    ref = make_model(100, bn, device)               # one process, the whole batch
+    model = make_model(100 + r, bn, device)         # each rank starts differently
     if bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ddp = DDP(model, bucket_cap_mb=cap_mb)
@@ -108,11 +108,12 @@ def train(r, w, bn, cap_mb, steps=4, B=8):
     opt = an.optim.Adam(ddp.parameters(), lr=1e-2)
     h = B // w
     for s in range(steps):
-        x, y = an.tensor(xs[s]), an.tensor(ys[s])
+        x, y = an.tensor(xs[s], device=device), an.tensor(ys[s], device=device)
         opt_ref.zero_grad()
         nn.mse_loss(ref(x), y).backward()
         opt_ref.step()
-        xl, yl = an.tensor(xs[s, r * h:(r + 1) * h]), an.tensor(ys[s, r * h:(r + 1) * h])
+        xl = an.tensor(xs[s, r * h:(r + 1) * h], device=device)
+        yl = an.tensor(ys[s, r * h:(r + 1) * h], device=device)
         opt.zero_grad()
         if not bn and s % 2:  # gradient accumulation: first half local only, then synced
             q = h // 2
@@ -133,12 +134,18 @@ def main():
     timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 60
     dist.init_process_group(timeout=datetime.timedelta(seconds=timeout))
     r, w = dist.get_rank(), dist.get_world_size()
-    if mode == "all":
-        collectives(r, w)
-        sampler(r, w)
-        for bn in (False, True):
-            for cap in (25, 0.0005):
-                train(r, w, bn, cap)
+    if mode in ("all", "gpu"):
+        if mode == "all":
+            collectives(r, w)
+            sampler(r, w)
+            for bn in (False, True):
+                for cap in (25, 0.0005):
+                    train(r, w, bn, cap)
+        if mode == "gpu":  # two ranks sharing one GPU: CuPy arrays over MPI by host copies
+            t = an.tensor([1.0 + r, 2.0], dtype="float64", device="cuda:0")
+            dist.all_reduce(t, dist.ReduceOp.AVG)
+            check(t.device.kind == "cuda" and t.tolist() == [1.5, 2.0], "all_reduce on CUDA")
+            train(r, w, True, 0.0005, device="cuda:0")
         dist.destroy_process_group()
         if r == 0:
             print("OK destroy_process_group" if not dist.is_initialized() else "NOT destroyed")

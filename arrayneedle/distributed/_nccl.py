@@ -27,8 +27,12 @@ class Work:
                        check=lambda: g._check_peers(self._what, self._seq),
                        on_timeout=g.abort)
             self._event = None
-            if self._scale is not None:
-                self._arr *= self._scale
+            with g._cupy.cuda.Device(g.device_index):
+                # work queued later on the current stream sees the result (waiting here, not
+                # at launch, lets backward's kernels run while the collective is in flight)
+                g._cupy.cuda.get_current_stream().wait_event(ev)
+                if self._scale is not None:
+                    self._arr *= self._scale
         return self._arr
 
 
@@ -97,27 +101,28 @@ class NCCLGroup:
 
     def _finish(self, buf, tag, scale=None):
         ev = self.stream.record()
-        # later work on the current stream sees the result
-        self._cupy.cuda.get_current_stream().wait_event(ev)
         seq, what = tag
         return Work(self, ev, buf, what, seq, scale)
 
     def allreduce_async(self, arr, op="sum"):
-        buf, dt, tag = self._prepare(arr, "all_reduce")
-        self.comm.allReduce(buf.data.ptr, buf.data.ptr, buf.size, dt, self._ops[op],
-                            self.stream.ptr)
-        return self._finish(buf, tag, 1.0 / self.size if op == "avg" else None)
+        with self._cupy.cuda.Device(self.device_index):
+            buf, dt, tag = self._prepare(arr, "all_reduce")
+            self.comm.allReduce(buf.data.ptr, buf.data.ptr, buf.size, dt, self._ops[op],
+                                self.stream.ptr)
+            return self._finish(buf, tag, 1.0 / self.size if op == "avg" else None)
 
     def broadcast(self, arr, src):
-        buf, dt, tag = self._prepare(arr, "broadcast")
-        self.comm.bcast(buf.data.ptr, buf.size, dt, src, self.stream.ptr)
-        return self._finish(buf, tag).wait()
+        with self._cupy.cuda.Device(self.device_index):
+            buf, dt, tag = self._prepare(arr, "broadcast")
+            self.comm.bcast(buf.data.ptr, buf.size, dt, src, self.stream.ptr)
+            return self._finish(buf, tag).wait()
 
     def allgather(self, arr):
-        buf, dt, tag = self._prepare(arr, "all_gather")
-        out = self._cupy.empty((self.size,) + buf.shape, buf.dtype)
-        self.comm.allGather(buf.data.ptr, out.data.ptr, buf.size, dt, self.stream.ptr)
-        return self._finish(out, tag).wait()
+        with self._cupy.cuda.Device(self.device_index):
+            buf, dt, tag = self._prepare(arr, "all_gather")
+            out = self._cupy.empty((self.size,) + buf.shape, buf.dtype)
+            self.comm.allGather(buf.data.ptr, out.data.ptr, buf.size, dt, self.stream.ptr)
+            return self._finish(out, tag).wait()
 
     def barrier(self):
         if self._mpi is not None:
