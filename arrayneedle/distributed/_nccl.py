@@ -96,8 +96,8 @@ class NCCLGroup:
         # the side stream starts after the work already queued on the current stream
         self.stream.wait_event(cp.cuda.get_current_stream().record())
         seq = self._next_seq()
-        return buf, self._types[arr.dtype.name], (seq, f"{name} (collective #{seq} on rank "
-                                                       f"{self.rank}, NCCL)")
+        what = f"{name} (collective #{seq} on rank {self.rank}, NCCL)"
+        return buf, self._types[arr.dtype.name], (seq, what)
 
     def _finish(self, buf, tag, scale=None):
         ev = self.stream.record()
