@@ -65,7 +65,15 @@ def collectives(r, w):
     out = [an.zeros(2) for _ in range(w)]
     dist.all_gather(out, an.full((2,), float(r)))
     check([o.tolist() for o in out] == [[0.0, 0.0], [1.0, 1.0]], "all_gather")
+    # waiting does not burn a core: rank 0 waits at a barrier while rank 1 sleeps
+    if r == 1:
+        time.sleep(1.5)
+    cpu, wall = time.process_time(), time.perf_counter()
     dist.barrier()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if r == 0:
+        check(wall > 1.0 and cpu < 0.25 * wall, f"waiting costs little CPU ({cpu:.2f} s CPU "
+                                                f"in {wall:.2f} s)")
     check(dist.get_local_rank() == r and dist.get_local_world_size() == w, "local rank")
 
 
