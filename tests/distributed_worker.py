@@ -140,6 +140,9 @@ def train(r, w, bn, cap_mb, steps=4, B=8, device="cpu"):
 def main():
     mode = sys.argv[1]
     timeout = float(sys.argv[2]) if len(sys.argv) > 2 else 60
+    launcher_rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK"))
+    if mode == "early" and launcher_rank == "1":
+        sys.exit(3)  # before MPI starts: rank 0 must not wait in MPI_Init forever
     dist.init_process_group(timeout=datetime.timedelta(seconds=timeout))
     r, w = dist.get_rank(), dist.get_world_size()
     if mode in ("all", "gpu"):

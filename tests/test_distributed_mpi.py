@@ -60,7 +60,7 @@ def _left_over(token):
 
 FAULTS = {"raise": "ValueError", "exit": "exited after 1 collectives",
           "kill": "signal 9", "stall": "all_reduce (collective #2 on rank 0) timed out after 1 s",
-          "disagree": "timed out after 1 s"}
+          "disagree": "timed out after 1 s", "early": "signal 14"}
 
 
 @pytest.fixture(scope="module")

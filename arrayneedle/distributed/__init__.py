@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import math
 import os
 
 import array_api_compat
@@ -130,7 +131,7 @@ def init_process_group(backend=None, *, timeout=None, world_size=-1, rank=-1,
         "nccl" if dev is not None and dev.kind == "cuda" else "mpi")
     mpi = None
     if launched_by_mpi():
-        from . import _mpi
+        _mpi = _import_mpi(seconds)
         mpi = _mpi.MPIGroup(seconds)
     for given, actual, what in ((world_size, mpi.size if mpi else 1, "world_size"),
                                 (rank, mpi.rank if mpi else 0, "rank")):
@@ -151,6 +152,26 @@ def init_process_group(backend=None, *, timeout=None, world_size=-1, rank=-1,
         from ._mpi import install_excepthook
         _restore_excepthook = install_excepthook(mpi)
     _group = group
+
+
+def _import_mpi(seconds):
+    """Import the MPI group module. Importing mpi4py runs MPI_Init, which waits (with no
+    deadline, holding the interpreter) until every rank has started MPI: a rank that died
+    before would hang this one forever. So an alarm with the default action (the process ends
+    on SIGALRM, and the launcher then ends the job) guards it, unless the program handles
+    SIGALRM itself or this is not the main thread."""
+    import signal
+    import threading
+    guard = (hasattr(signal, "alarm") and threading.current_thread() is threading.main_thread()
+             and signal.getsignal(signal.SIGALRM) == signal.SIG_DFL)
+    if guard:
+        signal.alarm(max(1, math.ceil(seconds)))
+    try:
+        from . import _mpi
+    finally:
+        if guard:
+            signal.alarm(0)
+    return _mpi
 
 
 def _require():
