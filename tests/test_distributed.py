@@ -1,6 +1,7 @@
 """arrayneedle.distributed in one process (world size 1), the autograd hooks DDP builds on,
 DistributedDataParallel and SyncBatchNorm on one rank, and DistributedSampler. The multi-rank
 tests are in test_distributed_mpi.py."""
+import copy
 import datetime
 import os
 import subprocess
@@ -135,6 +136,30 @@ def test_ddp_on_one_rank_is_the_module(group):
         wrapped(x[:2]).sum().backward()
     wrapped(x[2:]).sum().backward()        # BatchNorm statistics differ per half: only check
     assert all(p.grad is not None for p in wrapped.parameters())   # that both accumulated
+    # a deep copy (an EMA model) carries the hooks along; they must leave it alone
+    ema = copy.deepcopy(wrapped.module)
+    ema(x).sum().backward()
+    assert all(p.grad is not None for p in ema.parameters())
+    # a backward that raised part way (after some buckets counted gradients) must not spoil
+    # the next one
+    class Fail(an.Function):
+        def forward(self, a):
+            return a
+
+        def backward(self, g):
+            raise ArithmeticError("backward fails on purpose")
+
+    wrapped.zero_grad()
+    with pytest.raises(ArithmeticError):
+        (wrapped(x).sum() + Fail.apply(an.tensor([1.0], requires_grad=True)).sum()).backward()
+    assert wrapped._in_backward            # left half done
+    wrapped.zero_grad()
+    ref.zero_grad()
+    ref(x).sum().backward()
+    wrapped(x).sum().backward()
+    for p, q in zip(ref.parameters(), wrapped.parameters()):
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=0, atol=1e-14)
+    assert not wrapped._in_backward
     with pytest.raises(ValueError, match="device_ids"):
         DDP(_net(), device_ids=[0, 1])
     with pytest.raises(ValueError, match="bucket_cap_mb"):

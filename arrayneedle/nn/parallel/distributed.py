@@ -133,6 +133,8 @@ class DistributedDataParallel(Module):
         return [dev]
 
     def forward(self, *args, **kwargs):
+        if self._in_backward:  # the last backward raised before it finished: start afresh
+            self._reset()
         if self.broadcast_buffers and self.training:
             bufs = self.module.buffers()
             if bufs:
@@ -152,12 +154,14 @@ class DistributedDataParallel(Module):
 
     # ---- during backward ----
     def _grad_ready(self, p):
-        if not self._require_sync:
+        index = self._bucket_of.get(id(p))
+        # a deep copy of a parameter (an EMA model's) carries the hook along: not ours
+        if not self._require_sync or index is None:
             return
         if not self._in_backward:
             self._in_backward = True
             queue_callback(self._finish_backward)
-        b = self._buckets[self._bucket_of[id(p)]]
+        b = self._buckets[index]
         b.nready += 1
         while self._next < len(self._buckets) and \
                 self._buckets[self._next].nready == len(self._buckets[self._next].params):
@@ -185,10 +189,13 @@ class DistributedDataParallel(Module):
                 b.work.wait()
                 _unflatten_into(b.flat.data, b.params, use_grad=True)
         finally:
-            for b in self._buckets:
-                b.nready, b.work, b.flat = 0, None, None
-            self._next = 0
-            self._in_backward = False
+            self._reset()
+
+    def _reset(self):
+        for b in self._buckets:
+            b.nready, b.work, b.flat = 0, None, None
+        self._next = 0
+        self._in_backward = False
 
     def extra_repr(self):
         return f"bucket_cap_mb={self.bucket_cap_mb}, broadcast_buffers={self.broadcast_buffers}"
