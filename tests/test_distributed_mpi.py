@@ -44,8 +44,18 @@ def _finish(job):
     return proc.returncode, out, err, time.monotonic() - t0, token
 
 
-def _left_over(token):
-    """Processes still running whose command line carries the job's token."""
+def _left_over(token, grace=3.0):
+    """Processes whose command line carries the job's token, still there ``grace`` seconds
+    after the launcher returned (a rank it has just signalled may take a moment to go)."""
+    deadline = time.monotonic() + grace
+    while True:
+        found = _processes_with(token)
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def _processes_with(token):
     found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
