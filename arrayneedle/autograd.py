@@ -18,7 +18,7 @@ from . import backend
 from .backend import Device, device_of, dtype_name
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-           "register_function_hook", "RemovableHandle"]
+           "register_function_hook", "RemovableHandle", "queue_callback"]
 
 _state = threading.local()
 
@@ -174,7 +174,8 @@ class Function:
 class Tensor:
     """An n-dimensional array on a device, with optional gradient tracking."""
 
-    __slots__ = ("array", "grad", "requires_grad", "_ctx", "_device", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "_ctx", "_device", "_post_acc_hooks",
+                 "__weakref__")
     __array_priority__ = 1000  # make ndarray OP Tensor defer to Tensor.__rOP__
 
     def __init__(self, data, device=None, dtype=None, requires_grad=False):
@@ -375,7 +376,41 @@ class Tensor:
                                  f"expected {self.shape}")
         _run_backward(self, g)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` during ``backward`` each time this leaf's ``.grad`` has taken
+        its final value for that backward (PyTorch's name). Returns a handle whose
+        ``remove()`` unregisters it."""
+        if not self.is_leaf or not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that "
+                               "require grad accumulate a gradient")
+        hooks = getattr(self, "_post_acc_hooks", None)
+        if hooks is None:
+            hooks = self._post_acc_hooks = {}
+        return _HookHandle(hooks, hook)
+
     # operators and methods are attached in arrayneedle/ops/__init__.py
+
+
+class _HookHandle:
+    _next_id = 0
+
+    def __init__(self, hooks, hook):
+        _HookHandle._next_id += 1
+        self.id = _HookHandle._next_id
+        self._hooks = hooks
+        hooks[self.id] = hook
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once the running ``backward`` has finished every gradient, before
+    it returns (how a post-accumulate-grad hook waits for work it started)."""
+    queue = getattr(_state, "callbacks", None)
+    if queue is None:
+        raise RuntimeError("queue_callback: only callable while backward() runs")
+    queue.append(callback)
 
 
 def _toposort(root):
@@ -401,6 +436,17 @@ def _toposort(root):
 
 
 def _run_backward(root, g):
+    outer = getattr(_state, "callbacks", None)
+    _state.callbacks = queue = []
+    try:
+        _walk(root, g)
+        for callback in queue:  # a callback may queue more; they run in order
+            callback()
+    finally:
+        _state.callbacks = outer
+
+
+def _walk(root, g):
     order = _toposort(root)
     grads = {id(root): g}
     for t in order:
@@ -413,6 +459,10 @@ def _run_backward(root, g):
                 t.grad = Tensor._wrap(g, t._device)
             else:
                 t.grad = Tensor._wrap(t.grad.array + g, t._device)
+            hooks = getattr(t, "_post_acc_hooks", None)
+            if hooks:
+                for hook in list(hooks.values()):
+                    hook(t)
             continue
         parents = ctx.parents
         if not parents:

@@ -1,2 +1,4 @@
-"""PyTorch's ``torch.utils`` layout: ``arrayneedle.utils.data``."""
-from . import data  # noqa: F401
+"""Utilities with PyTorch's ``torch.utils`` layout."""
+from . import data
+
+__all__ = ["data"]

@@ -9,6 +9,7 @@ from ...data.dataset import (ConcatDataset, Dataset, IterableDataset, Subset, Te
                              random_split)
 from ...data.fetch import get_worker_info
 from ...data.loader import DataLoader
+from .distributed import DistributedSampler
 from ...data.sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                              SubsetRandomSampler, WeightedRandomSampler)
 
@@ -16,5 +17,5 @@ __all__ = [
     "Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset", "random_split",
     "DataLoader", "default_collate", "default_convert", "get_worker_info", "Sampler",
     "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
-    "BatchSampler",
+    "BatchSampler", "DistributedSampler",
 ]
