@@ -500,3 +500,34 @@ def test_load_state_dict_mismatch_is_clear():
     sd = opt.state_dict()
     with pytest.raises(ValueError, match="shape"):
         optim.SGD([nn.Parameter(an.zeros(3))], momentum=0.9).load_state_dict(sd)
+
+
+def test_parameters_to_vector_and_back():
+    a = nn.Parameter(an.Tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3)))
+    b = nn.Parameter(an.Tensor(np.float32(7.0)))
+    vec = nn.utils.parameters_to_vector([a, b])
+    assert vec.shape == (7,) and vec.numpy().tolist() == [0, 1, 2, 3, 4, 5, 7]
+    (vec * an.Tensor(np.arange(7.0, dtype=np.float32))).sum().backward()  # differentiable
+    assert a.grad.numpy().tolist() == [[0, 1, 2], [3, 4, 5]] and b.grad.item() == 6
+    new = an.Tensor(np.arange(10.0, 17.0, dtype=np.float32))
+    nn.utils.vector_to_parameters(new, [a, b])
+    assert a.shape == (2, 3) and a.numpy().tolist() == [[10, 11, 12], [13, 14, 15]]
+    assert b.shape == () and b.item() == 16
+    new.array[0] = -1.0  # as in PyTorch the parameters are views of the vector
+    assert a.numpy()[0, 0] == -1.0
+    with pytest.raises(ValueError, match="7"):
+        nn.utils.vector_to_parameters(an.zeros(8), [a, b])
+    with pytest.raises(TypeError, match="Tensor"):
+        nn.utils.vector_to_parameters(np.zeros(7), [a, b])
+
+
+def test_parameters_to_vector_matches_torch():
+    torch = pytest.importorskip("torch")
+    model = nn.Linear(3, 2)
+    tmodel = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        tmodel.weight.copy_(torch.from_numpy(model.weight.numpy()))
+        tmodel.bias.copy_(torch.from_numpy(model.bias.numpy()))
+    np.testing.assert_array_equal(nn.utils.parameters_to_vector(model.parameters()).numpy(),
+                                  torch.nn.utils.parameters_to_vector(tmodel.parameters())
+                                  .detach().numpy())

@@ -305,5 +305,5 @@ class CosineAnnealingLR(LRScheduler):
         return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
 
 
-from ._lr_composite import (ChainedScheduler, OneCycleLR, ReduceLROnPlateau,  # noqa: E402
-                            SequentialLR)
+# Last: these subclass the classes above.
+from ._lr_composite import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR
