@@ -150,15 +150,15 @@ class SequentialLR(_Composite):
         self.optimizer = optimizer
         for g in optimizer.param_groups:
             g["lr"] = g["initial_lr"]
-        self._undo(self)  # the members each stepped once when they were made
+        self.recursive_undo(self)  # the members each stepped once when they were made
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
 
-    def _undo(self, sched):
+    def recursive_undo(self, sched):
         if hasattr(sched, "_schedulers"):
             for s in sched._schedulers:
-                self._undo(s)
+                self.recursive_undo(s)
         elif hasattr(sched, "last_epoch"):
             sched.last_epoch -= 1
 
