@@ -39,6 +39,13 @@ CASES = {
     "SequentialLR": (_sgd, lambda S, o: S.SequentialLR(
         o, [S.LinearLR(o, start_factor=0.1, total_iters=3), S.ExponentialLR(o, gamma=0.8),
             S.CosineAnnealingLR(o, T_max=4)], milestones=[3, 8])),
+    "CyclicLR": (_sgd, lambda S, o: S.CyclicLR(o, base_lr=[0.01, 0.02], max_lr=0.5,
+                                               step_size_up=3, step_size_down=2,
+                                               mode="triangular2")),
+    "CyclicLR-adam-exp": (_adam, lambda S, o: S.CyclicLR(o, 0.01, 0.5, step_size_up=4,
+                                                         mode="exp_range", gamma=0.9)),
+    "CosineAnnealingWarmRestarts": (_sgd, lambda S, o: S.CosineAnnealingWarmRestarts(
+        o, T_0=3, T_mult=2, eta_min=0.001)),
     "ChainedScheduler": (_sgd, lambda S, o: S.ChainedScheduler(
         [S.ConstantLR(o, factor=0.5, total_iters=3), S.ExponentialLR(o, gamma=0.9)])),
 }
@@ -197,3 +204,17 @@ def test_scheduler_basics():
     with pytest.raises(ValueError, match="lr_lambda"):
         L.LambdaLR(_opt(), [lambda e: 1, lambda e: 2])
     assert optim.LambdaLR is L.LambdaLR and optim.LRScheduler is L.LRScheduler
+
+
+def test_cyclic_schedules_by_hand():
+    s = L.CyclicLR(_opt(), base_lr=0.0, max_lr=1.0, step_size_up=2, cycle_momentum=False)
+    assert _lrs(s, 6) == pytest.approx([0, 0.5, 1, 0.5, 0, 0.5, 1])
+    s = L.CyclicLR(_opt(momentum=0.9), 0.0, 1.0, step_size_up=2, mode="triangular2")
+    assert _lrs(s, 6) == pytest.approx([0, 0.5, 1, 0.5, 0, 0.25, 0.5])
+    assert s.optimizer.param_groups[0]["momentum"] == pytest.approx(0.9 - 0.1 * 0.5)
+    with pytest.raises(ValueError, match="mode"):
+        L.CyclicLR(_opt(), 0.1, 1.0, mode="sawtooth")
+    s = L.CosineAnnealingWarmRestarts(_opt(), T_0=2, T_mult=2)
+    quarter = (1 + math.cos(math.pi / 4)) / 2  # the second period is 4 steps long
+    assert _lrs(s, 7) == pytest.approx([1, 0.5, 1, quarter, 0.5, 1 - quarter, 1, 0.5 + 0.5 *
+                                        math.cos(math.pi / 8)])

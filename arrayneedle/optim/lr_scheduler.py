@@ -19,7 +19,8 @@ from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR",
            "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "OneCycleLR",
-           "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau"]
+           "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau", "CyclicLR",
+           "CosineAnnealingWarmRestarts"]
 
 
 def _lrs(optimizer, key="lr"):
@@ -307,3 +308,4 @@ class CosineAnnealingLR(LRScheduler):
 
 # Last: these subclass the classes above.
 from ._lr_composite import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR
+from ._lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR
