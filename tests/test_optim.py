@@ -18,11 +18,11 @@ def _setup(seed=0):
 def _run(opt_cls, p0, grads, **kw):
     p = nn.Parameter(an.Tensor(p0.copy()))
     opt = opt_cls([p], **kw)
-    data_id = id(p.data)
+    data_id = id(p.array)
     for g in grads:
         p.grad = an.Tensor(g)
         opt.step()
-    assert id(p.data) == data_id, "updates must be in place"
+    assert id(p.array) == data_id, "updates must be in place"
     return p.numpy()
 
 
@@ -222,9 +222,9 @@ def test_nn_utils_clip_grad_norm_edges():
 def test_nn_utils_clip_grad_value():
     a, b = nn.Parameter(an.zeros(3)), nn.Parameter(an.zeros(1))
     a.grad, b.grad = an.Tensor([-2.0, 0.5, 3.0]), None
-    data = a.grad.data
+    data = a.grad.array
     assert nn.utils.clip_grad_value_([a, b], 1) is None
-    assert a.grad.data is data and b.grad is None  # in place
+    assert a.grad.array is data and b.grad is None  # in place
     np.testing.assert_array_equal(a.grad.numpy(), [-1.0, 0.5, 1.0])
 
 

@@ -136,9 +136,9 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    # A fresh zero array rather than writing into the old one: a gradient
-                    # array may be a read-only broadcast view or shared with another gradient.
-                    p.grad = Tensor._wrap(p.device.xp.zeros_like(p.grad.array), p.device)
+                    # Zeros in the same grad Tensor, but a new array: a gradient array may be
+                    # a read-only broadcast view or shared with another parameter's gradient.
+                    p.grad.array = p.device.xp.zeros_like(p.grad.array)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient (others are skipped). ``closure``, if
