@@ -454,7 +454,9 @@ def test_zero_grad_set_to_none_false_and_closure():
     b = nn.Parameter(an.ones(2))
     opt = optim.SGD([a, b], lr=0.1)
     (a + b).sum().backward()  # both grads are one read-only broadcast array
+    grad_a = a.grad
     opt.zero_grad(set_to_none=False)
+    assert a.grad is grad_a
     assert a.grad.numpy().tolist() == [0, 0] and b.grad.numpy().tolist() == [0, 0]
     calls = []
 
