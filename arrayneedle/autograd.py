@@ -18,7 +18,7 @@ from . import backend
 from .backend import Device, device_of, dtype_name
 
 __all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-           "register_function_hook", "RemovableHandle", "queue_callback"]
+           "register_function_hook", "RemovableHandle", "queue_callback", "grad"]
 
 _state = threading.local()
 
@@ -487,3 +487,98 @@ def _walk(root, g):
         # to its output, so nothing forms a cycle)
         ctx.parents = ()
         ctx.__dict__.clear()
+
+
+class _AllOutputs:
+    __slots__ = ("parents",)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         only_inputs=True, allow_unused=None, *, materialize_grads=False):
+    """The gradients of ``outputs`` with respect to ``inputs`` (a tuple of Tensors, one per
+    input), as ``torch.autograd.grad``: no ``.grad`` attribute is read or written, and only the
+    part of the graph that leads to ``inputs`` is run. ``grad_outputs`` weights each output
+    (default: 1 for scalar outputs). The graph is freed unless ``retain_graph=True``. An input
+    the outputs do not depend on is an error unless ``allow_unused`` (then ``None``, or zeros
+    with ``materialize_grads``). ``only_inputs`` is accepted and ignored, as in PyTorch."""
+    if create_graph:
+        raise RuntimeError("autograd.grad(create_graph=True): higher-order gradients are not "
+                           "supported; backward runs on raw arrays and records no graph, so "
+                           "gradients of gradients cannot be taken")
+    outputs = (outputs,) if isinstance(outputs, Tensor) else tuple(outputs)
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = (grad_outputs,) * len(outputs) if grad_outputs is None else (grad_outputs,)
+    grad_outputs = tuple(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"autograd.grad: got {len(grad_outputs)} grad_outputs for "
+                         f"{len(outputs)} outputs")
+    allow_unused = materialize_grads if allow_unused is None else allow_unused
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"autograd.grad: inputs[{i}] does not require grad")
+    grads = {}
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not isinstance(out, Tensor) or not out.requires_grad:
+            raise RuntimeError(f"autograd.grad: element {i} of outputs does not require grad "
+                               f"and does not have a grad_fn")
+        if g is None:
+            if out.size != 1:
+                raise RuntimeError(f"autograd.grad: a gradient can be implicitly created only "
+                                   f"for scalar outputs; output {i} has shape {out.shape}: "
+                                   f"pass grad_outputs")
+            g = out._device.xp.ones(out.array.shape, dtype=out.array.dtype)
+        else:
+            g = g.array if isinstance(g, Tensor) else out._device.asarray(g, out.array.dtype)
+            if tuple(g.shape) != out.shape:
+                raise ValueError(f"autograd.grad: grad_outputs[{i}] has shape "
+                                 f"{tuple(g.shape)}, output {i} has {out.shape}")
+        grads[id(out)] = g if id(out) not in grads else grads[id(out)] + g
+    wanted = {id(t) for t in inputs}
+    joint = _AllOutputs()  # one creator of all outputs, so that one walk orders them together
+    joint.parents = outputs
+    order = _toposort(Tensor._wrap(None, outputs[0]._device, requires_grad=True, ctx=joint))[1:]
+    leads = set()  # nodes from which some input is reachable: only these are run
+    for t in reversed(order):  # creators before what they made
+        if t._ctx is not None and not t._ctx.parents:
+            raise RuntimeError("autograd.grad through a graph that was already freed by an "
+                               "earlier backward; recompute the forward pass, or pass "
+                               "retain_graph=True to the earlier call")
+        if id(t) in wanted or (t._ctx is not None and any(id(p) in leads
+                                                          for p in t._ctx.parents)):
+            leads.add(id(t))
+    found, retain = {}, create_graph if retain_graph is None else retain_graph
+    for t in order:
+        g = grads.pop(id(t), None)
+        if g is None or id(t) not in leads:
+            continue
+        if id(t) in wanted:
+            found[id(t)] = g
+        ctx = t._ctx
+        if ctx is None or not any(id(p) in leads for p in ctx.parents):
+            continue
+        in_grads = (_observed(ctx, "backward", ctx.backward, (g,), {}) if _function_hooks
+                    else ctx.backward(g))
+        if not isinstance(in_grads, (tuple, list)):
+            in_grads = (in_grads,)
+        for p, pg in zip(ctx.parents, in_grads):
+            if pg is not None and p.requires_grad and id(p) in leads:
+                if tuple(pg.shape) != p.shape:
+                    raise RuntimeError(f"{type(ctx).__name__}.backward returned a gradient of "
+                                       f"shape {tuple(pg.shape)} for an input of shape {p.shape}")
+                k = id(p)
+                grads[k] = pg if k not in grads else grads[k] + pg
+        if not retain:
+            ctx.parents = ()
+            ctx.__dict__.clear()
+    result = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None and not allow_unused:
+            raise RuntimeError("autograd.grad: one of the differentiated Tensors appears to not "
+                               "have been used in the graph; set allow_unused=True if this is "
+                               "the desired behavior")
+        if g is None and materialize_grads:
+            g = t._device.xp.zeros_like(t.array)
+        result.append(None if g is None else Tensor._wrap(g, t._device))
+    return tuple(result)
