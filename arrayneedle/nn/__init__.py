@@ -6,3 +6,4 @@ from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, Softmax
                    l1_loss, huber_loss, cross_entropy)
 from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPool
 from . import utils
+from . import functional
