@@ -186,14 +186,14 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     return Prod.apply(a, axis=normalize_axes(dim, a.ndim)[0], keepdims=keep)
 
 
-def amax(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
-    """Max over ``dim`` (all dims when empty); ties share the gradient equally."""
-    dim = dim_arg(dim, axis, "amax")
+def amax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """Max over ``dim`` (all dims when None or empty); ties share the gradient equally."""
+    dim = dim_arg(None if dim == () else dim, axis, "amax")
     return Amax.apply(as_tensor(input), axis=None if dim == () else dim,
                       keepdims=keep_arg(keepdim, keepdims))
 
 
-def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
+def amin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return negative(amax(negative(input), dim, keepdim, axis=axis, keepdims=keepdims))
 
 
