@@ -20,8 +20,7 @@ def _torch():
 
 
 def test_import_as_F_and_norm_reexports():
-    import arrayneedle.nn as nn
-    assert nn.functional is F
+    assert an.nn.functional is F
     assert F.layer_norm is an.layer_norm and F.group_norm is an.group_norm
     assert F.batch_norm is an.batch_norm
 

@@ -21,7 +21,7 @@ def _parse(equation, ndims):
     if len(subs) != len(ndims):
         raise ValueError(f"einsum: equation {equation!r} names {len(subs)} operand(s), "
                          f"got {len(ndims)}")
-    used = set(c for c in eq if c.isalpha())
+    used = {c for c in eq if c.isalpha()}
     free = [c for c in _LETTERS if c not in used]
     n_ell = max((nd - len(s.replace("...", "")) for s, nd in zip(subs, ndims) if "..." in s),
                 default=0)

@@ -148,9 +148,10 @@ def reshape(a, *shape):
     if shape == a.shape:
         return a
     known = math.prod(s for s in shape if s != -1)
-    if (-1 not in shape and known != a.size) or (-1 in shape and (known == 0 or a.size % known)):
+    n = math.prod(a.shape)
+    if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                         f"({a.size} elements) into {shape}")
+                         f"({n} elements) into {shape}")
     return Reshape.apply(a, shape=shape)
 
 
