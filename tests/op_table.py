@@ -286,6 +286,10 @@ OPS += [
      lambda w: w[np.array([[0, 2], [2, 3]])], [(4, 3)], None),
     ("take_flat", lambda a: O.take(a, _on(a, [[0, 5], [5, 7]])),
      lambda a: a.reshape(-1)[np.array([[0, 5], [5, 7]])], [(2, 4)], None),
+    ("scatter", lambda a, s: O.scatter(a, 1, _on(a, [[2, 0], [1, 3]]), s),
+     lambda a, s: _scatter_ref(a, s), [(2, 4), (2, 3)], None),
+    ("diag_vec", lambda a: O.diag(a, -1), lambda a: np.diag(a, -1), [(3,)], None),
+    ("diag_mat", lambda a: a.diag(1), lambda a: np.diag(a, 1), [(3, 4)], None),
     ("index_select", lambda a: O.index_select(a, 1, _on(a, [3, 0, 3])),
      lambda a: a[:, [3, 0, 3]], [(2, 4)], None),
 ]
@@ -295,6 +299,13 @@ def _scatter_add_ref2(a, s):
     out = a.copy()
     idx = _IDX % 2
     np.add.at(out, (idx, np.broadcast_to(np.arange(3), idx.shape)), s)
+    return out
+
+
+def _scatter_ref(a, s):
+    out = a.copy()
+    idx = np.array([[2, 0], [1, 3]])
+    out[np.arange(2)[:, None], idx] = s[:, :2]
     return out
 
 

@@ -226,6 +226,13 @@ def test_gather_scatter_add_tril_cumsum_einsum_against_hand_values():
     assert c.tolist() == x.tolist() and c.array is not x.array
     with pytest.raises(ValueError, match="repeated subscript"):
         an.einsum("ii->i", x)
+    z = an.zeros(2, 3)
+    assert an.scatter(z, 1, an.tensor([[2], [0]]), 5.0).tolist() == [[0, 0, 5], [5, 0, 0]]
+    assert z.scatter(0, an.tensor([[1, 0, 1]]), value=2.0).tolist() == [[0, 2, 0], [2, 0, 2]]
+    with pytest.raises(ValueError, match="more than once"):
+        an.scatter(an.zeros(3), 0, an.tensor([1, 1]), an.tensor([1.0, 2.0]))
+    assert an.diag(an.tensor([1, 2])).tolist() == [[1, 0], [0, 2]]
+    assert an.diag(an.tensor([[1, 2], [3, 4]]), -1).tolist() == [3]
 
 
 def test_einsum_matches_torch():

@@ -16,7 +16,7 @@ from .einsum import einsum
 from .elementwise import (add, allclose, astype, clamp, clip, divide, equal, greater,
                           greater_equal, isclose, less, less_equal, maximum, minimum, multiply,
                           negative, not_equal, power, subtract, to_device, where)
-from .indexing import cumprod, cumsum, masked_fill, scatter_add, tril, triu
+from .indexing import cumprod, cumsum, diag, masked_fill, scatter, scatter_add, tril, triu
 from .linalg import bmm, matmul, mm, outer
 from .norm import batch_norm, channel_affine, group_norm, layer_norm
 from .pool import max_pool2d
@@ -42,8 +42,8 @@ __all__ = [
     "reshape", "view", "view_as", "reshape_as", "broadcast_to", "expand", "expand_as", "repeat",
     "permute", "transpose", "t", "movedim", "flip", "stack", "concat", "cat", "split", "chunk",
     "tensor_split", "narrow", "unflatten", "pad", "getitem", "take", "index_select", "gather",
-    "scatter_add", "masked_fill", "tril", "triu", "cumsum", "cumprod", "clone", "contiguous",
-    "astype", "to_device", "equal", "not_equal", "less", "less_equal", "greater",
+    "scatter", "scatter_add", "masked_fill", "tril", "triu", "diag", "cumsum", "cumprod",
+    "clone", "contiguous", "astype", "to_device", "equal", "not_equal", "less", "less_equal", "greater",
     "greater_equal", "flatten", "unsqueeze", "squeeze",
     "conv2d", "conv_transpose2d", "dilate", "undilate", "max_pool2d",
     "batch_norm", "layer_norm", "group_norm", "channel_affine",
@@ -57,8 +57,8 @@ _METHODS = (
     "reshape", "view", "view_as", "reshape_as", "broadcast_to", "expand", "expand_as", "repeat",
     "permute", "transpose", "t", "movedim", "flip", "split", "chunk", "tensor_split", "narrow",
     "unflatten", "pad", "flatten", "unsqueeze", "squeeze", "take", "index_select", "gather",
-    "scatter_add", "masked_fill", "tril", "triu", "cumsum", "cumprod", "clone", "contiguous",
-    "clip", "clamp", "matmul", "mm", "bmm", "outer", "maximum", "minimum", "isclose", "allclose",
+    "scatter", "scatter_add", "masked_fill", "tril", "triu", "diag", "cumsum", "cumprod",
+    "clone", "contiguous", "clip", "clamp", "matmul", "mm", "bmm", "outer", "maximum", "minimum", "isclose", "allclose",
 )
 
 

@@ -1,4 +1,5 @@
-"""Masking, triangles, scatter-add and cumulative sums/products, with PyTorch's signatures."""
+"""Masking, triangles, diag, scatter/scatter_add and cumulative sums/products, with PyTorch's
+signatures."""
 from __future__ import annotations
 
 from array_api_compat import array_namespace
@@ -9,10 +10,10 @@ from ..autograd import Function, Tensor
 from ..backend import dtype_name
 from ._util import one_axis
 from .elementwise import astype, where
-from .shape import getitem
+from .shape import getitem, take
 from .sorting import _linear_index
 
-__all__ = ["masked_fill", "tril", "triu", "scatter_add", "cumsum", "cumprod"]
+__all__ = ["masked_fill", "tril", "triu", "diag", "scatter", "scatter_add", "cumsum", "cumprod"]
 
 
 def masked_fill(input, mask, value):
@@ -50,6 +51,83 @@ def triu(input, diagonal=0):
     return _triangle("triu", input, int(diagonal), False)
 
 
+def diag(input, diagonal=0):
+    """A 1-D tensor as a square matrix with it on diagonal ``diagonal``; a 2-D tensor's
+    diagonal ``diagonal`` as a 1-D tensor (as torch.diag)."""
+    a = as_tensor(input)
+    xp, k = a._device.xp, int(diagonal)
+    if a.ndim == 1:
+        m = a.shape[0] + abs(k)
+        rows = xp.arange(m, dtype=xp.int64)[:, None]
+        cols = xp.arange(m, dtype=xp.int64)[None, :]
+        src = xp.clip(rows if k >= 0 else cols, 0, max(a.shape[0] - 1, 0))
+        vals = take(a, Tensor._wrap(xp.broadcast_to(src, (m, m)), a._device))
+        return where(Tensor._wrap(cols - rows == k, a._device), vals, 0)
+    if a.ndim == 2:
+        r0, c0 = (0, k) if k >= 0 else (-k, 0)
+        n = max(min(a.shape[0] - r0, a.shape[1] - c0), 0)
+        r = xp.arange(n, dtype=xp.int64)
+        lin = (r + r0) * a.shape[1] + (r + c0)
+        return take(a, Tensor._wrap(lin, a._device))
+    raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {a.shape}")
+
+
+class Scatter(Function):
+    """``a`` with ``src`` written at ``index`` along ``axis`` (each position at most once)."""
+
+    def forward(self, a, src, index, axis):
+        xp = array_namespace(a, src)
+        n = 1
+        for s in a.shape:
+            n *= s
+        self.lin, self.src_shape = _linear_index(xp, a.shape, index, axis), src.shape
+        hits = kernels.index_add((n,), self.lin, xp.ones(self.lin.shape, dtype=a.dtype))
+        if bool(xp.any(hits > 1)):
+            raise ValueError("scatter: index writes one position more than once (PyTorch leaves "
+                             "which value wins undefined); use unique indices or scatter_add")
+        self.hit = xp.reshape(hits > 0, a.shape)
+        placed = xp.reshape(kernels.index_add((n,), self.lin, xp.reshape(src, (-1,))), a.shape)
+        return xp.where(self.hit, placed, a)
+
+    def backward(self, g):
+        xp = array_namespace(g)
+        ga = xp.where(self.hit, xp.zeros_like(g), g) if self.needs_input_grad[0] else None
+        gs = None
+        if self.needs_input_grad[1]:
+            gs = xp.reshape(xp.take(xp.reshape(g, (-1,)), self.lin), self.src_shape)
+        return ga, gs
+
+
+def _scatter_args(name, input, dim, index, src):
+    a = as_tensor(input)
+    idx = index if isinstance(index, Tensor) else Tensor(index, device=a._device)
+    s = src if isinstance(src, Tensor) else _const(a, idx.shape, src)
+    same_device(name, (a, idx, s))
+    ax = one_axis(dim, a.ndim, name)
+    if idx.ndim != a.ndim or s.ndim != a.ndim or any(
+            i > min(x, y) if d != ax else i > y
+            for d, (i, x, y) in enumerate(zip(idx.shape, a.shape, s.shape))):
+        raise ValueError(f"{name}: index of shape {idx.shape} must fit src {s.shape} and, "
+                         f"outside dim {ax}, input {a.shape}")
+    if s.shape != idx.shape:  # only the part of src that index covers takes part
+        s = getitem(s, tuple(slice(0, n) for n in idx.shape))
+    return a, s, idx.array, ax
+
+
+def _const(a, shape, value):
+    xp = a._device.xp
+    return Tensor._wrap(xp.full(tuple(shape), value, dtype=a.array.dtype), a._device)
+
+
+def scatter(input, dim, index, src=None, *, value=None):
+    """PyTorch's scatter (out of place): ``out[index[i][j]][j] = src[i][j]`` for ``dim=0``;
+    ``src`` may be a number (or give ``value=``). Every position may be written once."""
+    if (src is None) == (value is None):
+        raise TypeError("scatter: give exactly one of src and value")
+    a, s, idx, ax = _scatter_args("scatter", input, dim, index, value if src is None else src)
+    return Scatter.apply(a, s, index=idx, axis=ax)
+
+
 class ScatterAdd(Function):
     """a + zeros with ``src`` added at ``index`` along ``axis`` (repeats accumulate); ``src``
     has ``index``'s shape."""
@@ -73,19 +151,8 @@ class ScatterAdd(Function):
 def scatter_add(input, dim, index, src):
     """PyTorch's scatter_add (out of place): ``out[index[i][j]][j] += src[i][j]`` for
     ``dim=0``. ``index`` has ``input``'s number of dimensions."""
-    a = as_tensor(input)
-    idx = index if isinstance(index, Tensor) else Tensor(index, device=a._device)
-    s = as_tensor(src)
-    same_device("scatter_add", (a, idx, s))
-    ax = one_axis(dim, a.ndim, "scatter_add")
-    if idx.ndim != a.ndim or s.ndim != a.ndim or any(
-            i > min(x, y) if d != ax else i > y
-            for d, (i, x, y) in enumerate(zip(idx.shape, a.shape, s.shape))):
-        raise ValueError(f"scatter_add: index of shape {idx.shape} must fit src {s.shape} and, "
-                         f"outside dim {ax}, input {a.shape}")
-    if s.shape != idx.shape:  # only the part of src that index covers takes part
-        s = getitem(s, tuple(slice(0, n) for n in idx.shape))
-    return ScatterAdd.apply(a, s, index=idx.array, axis=ax)
+    a, s, idx, ax = _scatter_args("scatter_add", input, dim, index, src)
+    return ScatterAdd.apply(a, s, index=idx, axis=ax)
 
 
 class CumSum(Function):
