@@ -43,12 +43,17 @@ def test_comparisons_are_bool_without_grad():
         assert r.numpy().tolist() == ref
 
 
-def test_split_equal_sections_and_gradients():
-    x = an.Tensor(np.arange(12.0).reshape(2, 6), requires_grad=True)
-    parts = an.split(x, 3, axis=1)
-    assert [p.shape for p in parts] == [(2, 2)] * 3
+def test_split_pieces_of_size_n_and_gradients():
+    # PyTorch's split(x, 3) gives pieces of 3 (not 3 pieces); the last piece may be smaller
+    x = an.Tensor(np.arange(14.0).reshape(2, 7), requires_grad=True)
+    parts = an.split(x, 3, dim=1)
+    assert isinstance(parts, tuple) and [p.shape for p in parts] == [(2, 3), (2, 3), (2, 1)]
     (parts[0].sum() * 1 + parts[2].sum() * 2).backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [[1, 1, 0, 0, 2, 2]] * 2)
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 1, 1, 0, 0, 0, 2]] * 2)
+    assert [p.shape for p in x.split([2, 5], 1)] == [(2, 2), (2, 5)]
+    assert [p.shape for p in an.split(x, 3, axis=1)] == [(2, 3), (2, 3), (2, 1)]
+    with pytest.raises(ValueError, match="add up to 7"):
+        an.split(x, [2, 2], dim=1)
 
 
 def test_getitem_repeated_index_accumulates():
@@ -58,9 +63,16 @@ def test_getitem_repeated_index_accumulates():
 
 
 def test_max_ties_share_gradient():
+    # full reductions (max(x), amax) share between ties; max(x, dim) routes to its index
     x = an.Tensor([[1.0, 3.0, 3.0]], requires_grad=True)
-    x.max(axis=1).sum().backward()
+    x.max().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5]])
+    x.grad = None
+    an.amax(x, dim=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5]])
+    x.grad = None
+    x.max(dim=1).values.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 1, 0]])
 
 
 def test_logsumexp_is_stable_for_large_inputs():

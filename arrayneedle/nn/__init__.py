@@ -8,3 +8,4 @@ from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPo
 from . import utils
 from . import parallel
 from .syncbn import SyncBatchNorm
+from . import functional

@@ -1,35 +1,65 @@
 """Differentiable operations on Tensors.
 
 Each op is a ``Function`` beside its public wrapper, one module per kind (elementwise, unary,
-reduce, shape, linalg, conv, dilation, pool, norm). The wrappers accept Tensors and Python
-numbers; this module re-exports them and makes them Tensor methods and operators.
+special, reduce, sorting, shape, views, indexing, linalg, einsum, conv, dilation, pool, norm).
+The wrappers take PyTorch's arguments (``dim``/``keepdim``, with the array API's
+``axis``/``keepdims`` as aliases) and accept Tensors and Python numbers; this module
+re-exports them and makes them Tensor methods and operators.
 """
 from __future__ import annotations
 
 from ..autograd import Tensor
+from . import return_types
 from .conv import conv2d, conv_transpose2d
 from .dilation import dilate, undilate
-from .elementwise import (add, astype, clip, divide, equal, greater, greater_equal, less,
-                          less_equal, maximum, minimum, multiply, negative, not_equal, power,
-                          subtract, to_device, where)
-from .linalg import matmul
+from .einsum import einsum
+from .elementwise import (add, allclose, astype, clamp, clip, divide, equal, greater,
+                          greater_equal, isclose, less, less_equal, maximum, minimum, multiply,
+                          negative, not_equal, power, subtract, to_device, where)
+from .indexing import cumprod, cumsum, diag, masked_fill, scatter, scatter_add, tril, triu
+from .linalg import bmm, matmul, mm, outer
 from .norm import batch_norm, channel_affine, group_norm, layer_norm
 from .pool import max_pool2d
-from .reduce import log_softmax, logsumexp, max, mean, min, softmax, sum, var
-from .shape import (broadcast_to, concat, flatten, flip, getitem, pad, permute, reshape, split,
-                    squeeze, stack, take, transpose, unsqueeze)
+from .reduce import (all, amax, amin, any, log_softmax, logsumexp, mean, norm, prod, softmax,
+                     std, sum, var)
+from .shape import (broadcast_to, cat, chunk, concat, flatten, flip, getitem, index_select, pad,
+                    permute, reshape, split, squeeze, stack, take, tensor_split, transpose,
+                    unsqueeze)
+from .sorting import argmax, argmin, argsort, gather, max, min, sort, topk
+from .special import elu, erf, gelu, leaky_relu, softplus
 from .unary import abs, cos, exp, log, relu, sigmoid, silu, sin, sqrt, tanh
+from .views import (clone, contiguous, expand, expand_as, movedim, narrow, repeat, reshape_as,
+                    t, unflatten, view, view_as)
 
 __all__ = [
     "add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "sqrt", "abs",
-    "sin", "cos", "tanh", "sigmoid", "relu", "silu", "maximum", "minimum", "where", "clip",
-    "matmul", "sum", "mean", "max", "min", "var", "logsumexp", "softmax", "log_softmax",
-    "reshape", "broadcast_to", "permute", "transpose", "flip", "stack", "concat", "split", "pad",
-    "getitem", "take", "astype", "to_device", "equal", "not_equal", "less", "less_equal",
-    "greater", "greater_equal", "flatten", "unsqueeze", "squeeze",
+    "sin", "cos", "tanh", "sigmoid", "relu", "silu", "erf", "gelu", "leaky_relu", "elu",
+    "softplus", "maximum", "minimum", "where", "clip", "clamp", "isclose", "allclose",
+    "matmul", "mm", "bmm", "outer", "einsum",
+    "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
+    "logsumexp", "norm", "all", "any", "softmax", "log_softmax", "topk", "sort", "argsort",
+    "return_types",
+    "reshape", "view", "view_as", "reshape_as", "broadcast_to", "expand", "expand_as", "repeat",
+    "permute", "transpose", "t", "movedim", "flip", "stack", "concat", "cat", "split", "chunk",
+    "tensor_split", "narrow", "unflatten", "pad", "getitem", "take", "index_select", "gather",
+    "scatter", "scatter_add", "masked_fill", "tril", "triu", "diag", "cumsum", "cumprod",
+    "clone", "contiguous", "astype", "to_device", "equal", "not_equal", "less", "less_equal", "greater",
+    "greater_equal", "flatten", "unsqueeze", "squeeze",
     "conv2d", "conv_transpose2d", "dilate", "undilate", "max_pool2d",
     "batch_norm", "layer_norm", "group_norm", "channel_affine",
 ]
+
+# ops that are also Tensor methods under the same name, ``x.op(...) == op(x, ...)``
+_METHODS = (
+    "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "silu", "abs", "erf",
+    "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
+    "logsumexp", "norm", "all", "any", "softmax", "log_softmax", "topk", "sort", "argsort",
+    "reshape", "view", "view_as", "reshape_as", "broadcast_to", "expand", "expand_as", "repeat",
+    "permute", "transpose", "t", "movedim", "flip", "split", "chunk", "tensor_split", "narrow",
+    "unflatten", "pad", "flatten", "unsqueeze", "squeeze", "take", "index_select", "gather",
+    "scatter", "scatter_add", "masked_fill", "tril", "triu", "diag", "cumsum", "cumprod",
+    "clone", "contiguous", "clip", "clamp", "matmul", "mm", "bmm", "outer", "maximum", "minimum", "isclose", "allclose",
+)
 
 
 def _attach():
@@ -55,13 +85,12 @@ def _attach():
     T.__le__ = lambda a, b: less_equal(a, b)
     T.__gt__ = lambda a, b: greater(a, b)
     T.__ge__ = lambda a, b: greater_equal(a, b)
-    for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "silu", "abs",
-                 "sum", "mean", "max", "min", "var", "logsumexp", "softmax", "log_softmax",
-                 "reshape", "broadcast_to", "permute", "transpose", "flip", "split", "pad",
-                 "clip", "flatten", "unsqueeze", "squeeze", "matmul", "maximum", "minimum",
-                 "take"):
+    for name in _METHODS:
         setattr(T, name, globals()[name])
-    T.T = property(lambda a: transpose(a))
+    T.where = lambda a, condition, other: where(condition, a, other)
+    # PyTorch's .T reverses every axis; .mT swaps the last two (a batch of matrices)
+    T.T = property(lambda a: permute(a, tuple(range(a.ndim - 1, -1, -1))) if a.ndim > 1 else a)
+    T.mT = property(lambda a: transpose(a, -2, -1))
 
 
 _attach()

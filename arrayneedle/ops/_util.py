@@ -41,3 +41,31 @@ def expand_reduced(grad, shape, axes, keepdims):
         kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
         grad = xp.reshape(grad, kshape)
     return xp.broadcast_to(grad, tuple(shape))
+
+
+def dim_arg(dim, axis, name):
+    """The reduction axis given as PyTorch's ``dim`` or the array API's ``axis`` (an alias)."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{name}: got both dim={dim!r} and axis={axis!r}; give one")
+        return axis
+    return dim
+
+
+def keep_arg(keepdim, keepdims):
+    """``keepdim`` (PyTorch) or its array-API alias ``keepdims`` (None when not given)."""
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+def one_axis(dim, ndim, name):
+    """``dim`` as a single non-negative axis of a tensor with ``ndim`` dimensions."""
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        try:
+            dim = int(dim.__index__())
+        except (AttributeError, TypeError):
+            raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}") from None
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {ndim} "
+                         f"dimension(s) (expected {-n} to {n - 1})")
+    return dim % n

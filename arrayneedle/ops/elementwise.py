@@ -14,7 +14,7 @@ from .unary import exp, log
 
 __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "maximum", "minimum",
            "where", "clip", "astype", "to_device", "equal", "not_equal", "less", "less_equal",
-           "greater", "greater_equal"]
+           "greater", "greater_equal", "clamp", "isclose", "allclose"]
 
 
 class Add(Function):
@@ -279,3 +279,35 @@ less = _cmp("less")
 less_equal = _cmp("less_equal")
 greater = _cmp("greater")
 greater_equal = _cmp("greater_equal")
+
+
+def clamp(input, min=None, max=None):
+    """Limit ``input`` to [min, max] (numbers or tensors); the gradient is 0 where clamped."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = as_tensor(input)
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    return clip(input, min, max)
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise |input - other| <= atol + rtol * |other| (a bool tensor)."""
+    a, b = operands(input, other)
+    same_device("isclose", (a, b))
+    xp = array_namespace(a.array, b.array)
+    x, y = a.array, b.array
+    close = xp.abs(x - y) <= atol + rtol * xp.abs(y)
+    close = xp.logical_or(close, x == y)  # equal infinities
+    if equal_nan:
+        close = xp.logical_or(close, xp.logical_and(xp.isnan(x), xp.isnan(y)))
+    return Tensor._wrap(close, a._device)
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return bool(array_namespace(input.array if isinstance(input, Tensor) else other.array).all(
+        isclose(input, other, rtol, atol, equal_nan).array))

@@ -1,4 +1,4 @@
-"""Matrix multiplication (batched, broadcasting)."""
+"""Matrix products: matmul (batched, broadcasting), mm, bmm, outer."""
 from __future__ import annotations
 
 from array_api_compat import array_namespace
@@ -8,7 +8,7 @@ from ..autograd import Function
 from ._util import unbroadcast
 from .shape import reshape
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "mm", "bmm", "outer"]
 
 
 class MatMul(Function):
@@ -54,3 +54,28 @@ def matmul(a, b):
     if squeeze_b:
         out = reshape(out, out.shape[:-1])
     return out
+
+
+def mm(input, mat2):
+    """Matrix product of two 2-D tensors (no broadcasting, as torch.mm)."""
+    a, b = operands(input, mat2)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"mm: expects two 2-D tensors, got shapes {a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def bmm(input, mat2):
+    """Batched matrix product of two 3-D tensors (b, n, m) @ (b, m, p), no broadcasting."""
+    a, b = operands(input, mat2)
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"bmm: expects 3-D tensors with the same batch size, got shapes "
+                         f"{a.shape} and {b.shape}")
+    return matmul(a, b)
+
+
+def outer(input, vec2):
+    """Outer product of two 1-D tensors."""
+    a, b = operands(input, vec2)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expects two 1-D tensors, got shapes {a.shape} and {b.shape}")
+    return reshape(a, (a.shape[0], 1)) * reshape(b, (1, b.shape[0]))

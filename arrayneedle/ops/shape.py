@@ -1,5 +1,6 @@
-"""Shape ops: reshape, broadcast_to, permute, flip, stack, concat, split, pad, getitem, take
-(and flatten, unsqueeze, squeeze, transpose on top of reshape and permute)."""
+"""Shape ops: reshape, broadcast_to, permute, flip, stack, concat/cat, split/chunk/tensor_split,
+pad, getitem, take/index_select (and flatten, unsqueeze, squeeze, transpose on top of reshape
+and permute), with PyTorch's ``dim`` arguments (the array API's ``axis`` as an alias)."""
 from __future__ import annotations
 
 import math
@@ -9,10 +10,11 @@ from array_api_compat import array_namespace
 from .. import kernels
 from .._helpers import as_tensor, same_device, shape_arg
 from ..autograd import Function, Tensor
-from ._util import unbroadcast
+from ._util import dim_arg, one_axis, unbroadcast
 
-__all__ = ["reshape", "broadcast_to", "permute", "transpose", "flip", "stack", "concat", "split",
-           "pad", "getitem", "take", "flatten", "unsqueeze", "squeeze"]
+__all__ = ["reshape", "broadcast_to", "permute", "transpose", "flip", "stack", "concat", "cat",
+           "split", "chunk", "tensor_split", "pad", "getitem", "take", "index_select", "flatten",
+           "unsqueeze", "squeeze"]
 
 
 class Reshape(Function):
@@ -117,9 +119,10 @@ class GetItem(Function):
 class Take(Function):
     """take(x, indices, axis): rows gathered by an integer array (as Embedding needs)."""
 
-    def forward(self, a, indices, axis=0):
+    def forward(self, a, indices, axis=0, padding_idx=None):
         xp = array_namespace(a)
         self.shape, self.axis, self.indices = a.shape, axis % a.ndim, indices
+        self.padding_idx = padding_idx
         flat = xp.reshape(indices, (-1,))
         out = xp.take(a, flat, axis=self.axis)
         return xp.reshape(out, a.shape[:self.axis] + tuple(indices.shape) + a.shape[self.axis + 1:])
@@ -133,6 +136,8 @@ class Take(Function):
             g = xp.moveaxis(g, ax, 0)
         shape0 = (self.shape[ax],) + self.shape[:ax] + self.shape[ax + 1:]
         out = kernels.index_add(shape0, flat, g)
+        if self.padding_idx is not None:  # embedding's padding row gets no gradient
+            out[self.padding_idx, ...] = 0
         return xp.moveaxis(out, 0, ax) if ax != 0 else out
 
 
@@ -143,34 +148,42 @@ def reshape(a, *shape):
     if shape == a.shape:
         return a
     known = math.prod(s for s in shape if s != -1)
-    if (-1 not in shape and known != a.size) or (-1 in shape and (known == 0 or a.size % known)):
+    n = math.prod(a.shape)
+    if (-1 not in shape and known != n) or (-1 in shape and (known == 0 or n % known)):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                         f"({a.size} elements) into {shape}")
+                         f"({n} elements) into {shape}")
     return Reshape.apply(a, shape=shape)
 
 
-def flatten(a, start_dim=0, end_dim=-1):
-    a = as_tensor(a)
+def flatten(input, start_dim=0, end_dim=-1):
+    a = as_tensor(input)
     if a.ndim == 0:
         return reshape(a, (1,))
-    s, e = start_dim % a.ndim, end_dim % a.ndim
+    s, e = one_axis(start_dim, a.ndim, "flatten"), one_axis(end_dim, a.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return reshape(a, a.shape[:s] + (math.prod(a.shape[s:e + 1]),) + a.shape[e + 1:])
 
 
-def unsqueeze(a, axis):
-    a = as_tensor(a)
-    axis = axis % (a.ndim + 1)
-    return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
+def unsqueeze(input, dim=None, *, axis=None):
+    a = as_tensor(input)
+    dim = dim_arg(dim, axis, "unsqueeze")
+    if dim is None:
+        raise TypeError("unsqueeze: missing the dim argument")
+    dim = one_axis(dim, a.ndim + 1, "unsqueeze")
+    return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
 
 
-def squeeze(a, axis=None):
-    a = as_tensor(a)
-    if axis is None:
+def squeeze(input, dim=None, *, axis=None):
+    """Drop axes of size 1: all of them (``dim=None``), or those of ``dim`` (an int or a
+    tuple) that have size 1; others are kept, as PyTorch."""
+    a = as_tensor(input)
+    dim = dim_arg(dim, axis, "squeeze")
+    if dim is None:
         return reshape(a, tuple(s for s in a.shape if s != 1))
-    axis = axis % a.ndim
-    if a.shape[axis] != 1:
-        return a
-    return reshape(a, a.shape[:axis] + a.shape[axis + 1:])
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    drop = {one_axis(d, a.ndim, "squeeze") for d in dims} if a.ndim else set()
+    return reshape(a, tuple(s for i, s in enumerate(a.shape) if not (i in drop and s == 1)))
 
 
 def broadcast_to(a, *shape):
@@ -185,9 +198,9 @@ def broadcast_to(a, *shape):
     return BroadcastTo.apply(a, shape=shape)
 
 
-def permute(a, *axes):
-    a = as_tensor(a)
-    axes = shape_arg(axes)
+def permute(input, *dims):
+    a = as_tensor(input)
+    axes = shape_arg(dims)
     if sorted(ax % a.ndim for ax in axes) != list(range(a.ndim)):
         raise ValueError(f"permute: {axes} is not a permutation of the {a.ndim} axes")
     axes = tuple(ax % a.ndim for ax in axes)
@@ -196,33 +209,47 @@ def permute(a, *axes):
     return Permute.apply(a, axes=axes)
 
 
-def transpose(a, dim0=-2, dim1=-1):
-    """Swap two axes (by default the last two, as needle's transpose)."""
-    a = as_tensor(a)
+def transpose(input, dim0=-2, dim1=-1):
+    """Swap axes ``dim0`` and ``dim1`` (PyTorch's transpose; by default the last two)."""
+    a = as_tensor(input)
+    if a.ndim < 2 and (dim0, dim1) == (-2, -1):
+        return a
+    dim0, dim1 = one_axis(dim0, a.ndim, "transpose"), one_axis(dim1, a.ndim, "transpose")
     axes = list(range(a.ndim))
     axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
     return permute(a, tuple(axes))
 
 
-def flip(a, axis=None):
-    return Flip.apply(as_tensor(a), axis=axis)
+def flip(input, dims=None, *, axis=None):
+    """Reverse the order along ``dims`` (an int or a tuple; all axes when None)."""
+    dims = dim_arg(dims, axis, "flip")
+    if isinstance(dims, list):
+        dims = tuple(dims)
+    return Flip.apply(as_tensor(input), axis=dims)
 
 
-def concat(tensors, axis=0):
+def concat(tensors, dim=0, *, axis=None):
+    """Join tensors along an existing axis ``dim`` (``cat`` is the PyTorch name)."""
+    axis = dim if axis is None else axis
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("concat: need at least one tensor")
     same_device("concat", tensors)
     ref = tensors[0].shape
-    ax = axis % len(ref)
+    ax = one_axis(axis, len(ref), "concat")
     for t in tensors[1:]:
         if t.ndim != len(ref) or any(
                 s != r for i, (s, r) in enumerate(zip(t.shape, ref)) if i != ax):
             raise ValueError(f"concat: shapes {ref} and {t.shape} differ outside axis {axis}")
-    return Concat.apply(*tensors, axis=axis)
+    return Concat.apply(*tensors, axis=ax)
 
 
-def stack(tensors, axis=0):
+cat = concat
+
+
+def stack(tensors, dim=0, *, axis=None):
+    """Join same-shaped tensors along a new axis ``dim``."""
+    axis = dim if axis is None else axis
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: need at least one tensor")
@@ -231,23 +258,64 @@ def stack(tensors, axis=0):
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: all tensors need the same shape, got {tensors[0].shape} "
                              f"and {t.shape}")
-    return Stack.apply(*tensors, axis=axis)
+    return Stack.apply(*tensors, axis=one_axis(axis, tensors[0].ndim + 1, "stack"))
 
 
-def split(a, sections, axis=0):
-    """Split into ``sections`` equal parts (an int) or at the given indices (a list)."""
-    a = as_tensor(a)
-    n = a.shape[axis]
-    ax = axis % a.ndim
-    if isinstance(sections, int):
-        if n % sections:
-            raise ValueError(f"split: axis {axis} of length {n} does not divide into "
-                             f"{sections} equal parts")
-        bounds = [i * (n // sections) for i in range(sections + 1)]
+def _pieces(a, bounds, ax):
+    return tuple(getitem(a, (slice(None),) * ax + (slice(lo, hi), Ellipsis))
+                 for lo, hi in zip(bounds[:-1], bounds[1:]))
+
+
+def split(tensor, split_size_or_sections, dim=0, *, axis=None):
+    """PyTorch's split: pieces of ``split_size_or_sections`` along ``dim`` (the last one
+    smaller when the size does not divide), or pieces of the sizes in a list (which must add
+    up to the size of ``dim``). Returns a tuple of views (differentiable)."""
+    a = as_tensor(tensor)
+    ax = one_axis(dim if axis is None else axis, a.ndim, "split")
+    n = a.shape[ax]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0 and not (size == 0 and n == 0):
+            raise ValueError(f"split: split_size must be a positive int, got {size}")
+        bounds = list(range(0, n, size)) + [n] if n else [0, 0]
     else:
-        bounds = [0] + [int(i) for i in sections] + [n]
-    return [getitem(a, (slice(None),) * ax + (slice(lo, hi), Ellipsis))
-            for lo, hi in zip(bounds[:-1], bounds[1:])]
+        sizes = [int(s) for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or sum(sizes) != n:
+            raise ValueError(f"split: section sizes {sizes} must be non-negative and add up to "
+                             f"{n}, the size of dim {ax}")
+        bounds = [0]
+        for s in sizes:
+            bounds.append(bounds[-1] + s)
+    return _pieces(a, bounds, ax)
+
+
+def chunk(input, chunks, dim=0):
+    """PyTorch's chunk: at most ``chunks`` pieces of ``ceil(size / chunks)`` along ``dim``
+    (the last smaller; fewer pieces when the size runs out first)."""
+    a = as_tensor(input)
+    if int(chunks) <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks}")
+    ax = one_axis(dim, a.ndim, "chunk")
+    n = a.shape[ax]
+    return split(a, max(-(-n // int(chunks)), 1), ax) if n else split(a, [0] * int(chunks), ax)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    """NumPy's array_split: ``n`` nearly equal pieces (the first ``size % n`` one longer), or
+    the pieces between the given indices."""
+    a = as_tensor(input)
+    ax = one_axis(dim, a.ndim, "tensor_split")
+    n = a.shape[ax]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if k <= 0:
+            raise ValueError(f"tensor_split: sections must be a positive int, got {k}")
+        q, r = divmod(n, k)
+        bounds = [i * q + min(i, r) for i in range(k + 1)]
+    else:
+        bounds = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+        bounds = [max(b, lo) for b, lo in zip(bounds, [0] + bounds[:-1])]
+    return _pieces(a, bounds, ax)
 
 
 def pad(a, pad_width, value=0.0):
@@ -275,8 +343,20 @@ def getitem(a, index):
     return GetItem.apply(a, index=_raw_index(index, a._device))
 
 
-def take(a, indices, axis=0):
-    """Gather along ``axis`` by an integer tensor of any shape (the shape replaces that axis)."""
-    a = as_tensor(a)
-    idx = indices.array if isinstance(indices, Tensor) else a._device.asarray(indices)
-    return Take.apply(a, indices=idx, axis=axis)
+def take(input, index, axis=None):
+    """PyTorch's take: elements of the flattened ``input`` at ``index`` (any shape). With
+    ``axis`` (the array API's take) whole slices along that axis: the index's shape replaces
+    that axis."""
+    a = as_tensor(input)
+    idx = index.array if isinstance(index, Tensor) else a._device.asarray(index)
+    if axis is None:
+        return Take.apply(reshape(a, (-1,)), indices=idx, axis=0)
+    return Take.apply(a, indices=idx, axis=one_axis(axis, a.ndim, "take"))
+
+
+def index_select(input, dim, index):
+    """Slices along ``dim`` at the positions in the 1-D integer ``index``."""
+    index = index if isinstance(index, Tensor) else Tensor(index)
+    if index.ndim > 1:
+        raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+    return take(input, reshape(index, (-1,)), axis=dim)

@@ -1,0 +1,8 @@
+"""Stateless neural-network functions with torch.nn.functional's names and signatures
+(``import arrayneedle.nn.functional as F``)."""
+from ...ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
+from .activation import (dropout, elu, gelu, leaky_relu, log_softmax, relu, relu_, sigmoid,  # noqa: F401
+                         silu, softmax, softplus, tanh)
+from .linear import linear  # noqa: F401
+from .misc import normalize, pad  # noqa: F401
+from .sparse import embedding, one_hot  # noqa: F401
