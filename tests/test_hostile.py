@@ -417,6 +417,27 @@ def test_extreme_strip_decodes_in_target_bounded_memory(tmp_path):
     assert int(grown_mb) < 50, f"decoding grew the process by {grown_mb} MB"
 
 
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic", "lanczos"])
+def test_resize_box_is_crop_of_the_cover(interpolation):
+    """resize(box=cover_box(...)) is exactly the centre crop of resizing to cover_size, without
+    making the larger image (NumPy); with Pillow images (bilinear: no overshoot, so no clipping
+    between Pillow's two passes) it agrees with Pillow's crop to within one level."""
+    from arrayneedle.data.functional import cover_box, cover_size, crop, resize
+    rng = np.random.default_rng(3)
+    for hw in ((7, 90), (90, 7), (30, 41)):
+        img = rng.integers(0, 256, hw + (3,), dtype=np.uint8)
+        (nh, nw), box = cover_size(hw, (8, 8)), cover_box(hw, (8, 8))
+        whole = crop(resize(img, (nh, nw), interpolation), (nh - 8) // 2, (nw - 8) // 2, 8, 8)
+        np.testing.assert_array_equal(resize(img, 8, interpolation, box=box), whole)
+        if interpolation == "bilinear":
+            pil = Image.fromarray(img)
+            ref = np.asarray(crop(resize(pil, (nh, nw), interpolation), (nh - 8) // 2,
+                                  (nw - 8) // 2, 8, 8), dtype=int)
+            assert np.abs(np.asarray(resize(pil, 8, interpolation, box=box)) - ref).max() <= 1
+    with pytest.raises(ValueError, match=r"box must be \(left, upper, right, lower\) inside"):
+        resize(img, 8, interpolation, box=(0, 0, 100, 5))
+
+
 # ---------------------------------------------------------------------------------------------
 # out-of-range API arguments
 # ---------------------------------------------------------------------------------------------
