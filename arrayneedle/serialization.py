@@ -187,6 +187,7 @@ def _open_regular(path):
     return os.fdopen(fd, "rb"), st.st_size
 
 
+_CHUNK = 1 << 20
 _ARRAY_MEMBER = re.compile(r"a[0-9]{1,9}\.npy\Z")
 _DTYPE_KINDS = {"c": "complex", "S": "bytes", "U": "string", "O": "object", "V": "structured",
                 "M": "datetime", "m": "timedelta"}
@@ -208,7 +209,7 @@ def _read_member(z, info):
     with z.open(info) as m:
         try:
             version = fmt.read_magic(m)
-            if version not in ((1, 0), (2, 0), (3, 0)):
+            if version not in ((1, 0), (2, 0)):  # 3.0 only adds unicode structured names
                 raise ValueError(f"unsupported .npy version {version}")
             read_header = fmt.read_array_header_1_0 if version == (1, 0) else \
                 fmt.read_array_header_2_0
@@ -228,7 +229,7 @@ def _read_member(z, info):
         buf = memoryview(arr.reshape(-1).view(np.uint8))
         got = 0
         while got < nbytes:
-            n = m.readinto(buf[got:])
+            n = m.readinto(buf[got:got + _CHUNK])  # a bounded temporary per read
             if not n:
                 raise _Malformed(f"member {name!r} is truncated")
             got += n

@@ -103,3 +103,17 @@ def test_load_onto_device(tmp_path, device):
     an.save({"t": an.randn(3)}, tmp_path / "x.npz")
     t = an.load(tmp_path / "x.npz", device=device)["t"]
     assert t.device is device
+
+
+def test_load_allocates_about_the_file_size(tmp_path):
+    """Arrays are read straight into their final buffers (no whole-member temporary)."""
+    import tracemalloc
+    an.save({"w": np.ones(1 << 20, np.float32)}, tmp_path / "x.npz")  # 4 MiB
+    tracemalloc.start()
+    try:
+        back = an.load(tmp_path / "x.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert back["w"].sum() == 1 << 20
+    assert peak < 1.5 * (4 << 20), peak
