@@ -108,12 +108,12 @@ def test_load_onto_device(tmp_path, device):
 def test_load_allocates_about_the_file_size(tmp_path):
     """Arrays are read straight into their final buffers (no whole-member temporary)."""
     import tracemalloc
-    an.save({"w": np.ones(1 << 20, np.float32)}, tmp_path / "x.npz")  # 4 MiB
+    an.save({"w": np.ones(1 << 21, np.float32)}, tmp_path / "x.npz")  # 8 MiB
     tracemalloc.start()
     try:
         back = an.load(tmp_path / "x.npz")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert back["w"].sum() == 1 << 20
-    assert peak < 1.5 * (4 << 20), peak
+    assert back["w"].sum() == 1 << 21
+    assert peak < (8 + 3) << 20, peak  # the array, one 1 MiB read, zip and Python overhead
