@@ -99,10 +99,15 @@ _TMP_RANDOM = "[a-z0-9_]{8}"
 STALE_TMP_SECONDS = 10.0
 
 
+def _tmp_suffix(name):
+    return "-" + name[-200:]  # the whole temporary name stays under the usual 255-byte limit
+
+
 def _remove_stale_tmp(folder, name):
     """Delete temporary files of ``atomic_write``'s exact pattern for target ``name`` in
     ``folder`` not written for :data:`STALE_TMP_SECONDS` (left by a killed save)."""
-    pattern = re.compile(re.escape(_TMP_PREFIX) + _TMP_RANDOM + "-" + re.escape(name) + r"\Z")
+    pattern = re.compile(re.escape(_TMP_PREFIX) + _TMP_RANDOM + re.escape(_tmp_suffix(name)) +
+                         r"\Z")
     now = time.time()
     try:
         entries = list(os.scandir(folder))
@@ -129,7 +134,7 @@ def atomic_write(path, write):
     name = os.path.basename(path)
     os.makedirs(folder, exist_ok=True)
     _remove_stale_tmp(folder, name)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix="-" + name, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_tmp_suffix(name), dir=folder)
     os.close(fd)
     try:
         write(tmp)

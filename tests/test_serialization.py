@@ -117,3 +117,14 @@ def test_load_allocates_about_the_file_size(tmp_path):
         tracemalloc.stop()
     assert back["w"].sum() == 1 << 21
     assert peak < (8 + 3) << 20, peak  # the array, one 1 MiB read, zip and Python overhead
+
+
+def test_atomic_write_long_names_and_stale_cleanup(tmp_path, monkeypatch):
+    import arrayneedle.serialization as ser
+    name = "c" * 240 + ".npz"  # a legal name; the temporary file's name must stay legal too
+    an.save({"v": 1}, tmp_path / name)
+    stale = tmp_path / (".tmp-abcdefgh-" + name[-200:])
+    stale.write_bytes(b"left by a killed save")
+    monkeypatch.setattr(ser, "STALE_TMP_SECONDS", 0.0)
+    an.save({"v": 2}, tmp_path / name)
+    assert sorted(os.listdir(tmp_path)) == [name] and an.load(tmp_path / name) == {"v": 2}
