@@ -34,9 +34,9 @@ def _list_images(root):
 
 # 16-bit PNGs open in these modes; their values span the 16-bit range whatever the content
 _SIXTEEN_BIT = ("I", "I;16", "I;16B", "I;16L", "I;16N")
-# Up to this aspect ratio the image is resized whole then cropped (Pillow's reducing_gap
-# pre-shrink of the whole image); beyond it only the cropped part is resampled, which can
-# differ from that by one level in a few pixels.
+# Up to this ratio of covering to target pixels the image is resized whole then cropped (with
+# Pillow's approximate reducing_gap pre-shrink of the whole image); beyond it only the cropped
+# part is resampled, exactly, which can differ slightly from that approximation.
 _MAX_COVER_RATIO = 4
 
 
