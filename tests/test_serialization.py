@@ -103,3 +103,28 @@ def test_load_onto_device(tmp_path, device):
     an.save({"t": an.randn(3)}, tmp_path / "x.npz")
     t = an.load(tmp_path / "x.npz", device=device)["t"]
     assert t.device is device
+
+
+def test_load_allocates_about_the_file_size(tmp_path):
+    """Arrays are read straight into their final buffers (no whole-member temporary)."""
+    import tracemalloc
+    an.save({"w": np.ones(1 << 21, np.float32)}, tmp_path / "x.npz")  # 8 MiB
+    tracemalloc.start()
+    try:
+        back = an.load(tmp_path / "x.npz")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert back["w"].sum() == 1 << 21
+    assert peak < (8 + 3) << 20, peak  # the array, one 1 MiB read, zip and Python overhead
+
+
+def test_atomic_write_long_names_and_stale_cleanup(tmp_path, monkeypatch):
+    import arrayneedle.serialization as ser
+    name = "c" * 240 + ".npz"  # a legal name; the temporary file's name must stay legal too
+    an.save({"v": 1}, tmp_path / name)
+    stale = tmp_path / (".tmp-abcdefgh-" + name[-200:])
+    stale.write_bytes(b"left by a killed save")
+    monkeypatch.setattr(ser, "STALE_TMP_SECONDS", 0.0)
+    an.save({"v": 2}, tmp_path / name)
+    assert sorted(os.listdir(tmp_path)) == [name] and an.load(tmp_path / name) == {"v": 2}

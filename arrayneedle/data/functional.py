@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 __all__ = ["INTERPOLATIONS", "resize", "crop", "center_crop", "hflip", "cover_size", "image_hw",
-           "hw_axes", "is_pil_image", "check_interpolation"]
+           "cover_box", "hw_axes", "is_pil_image", "check_interpolation"]
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 
@@ -93,14 +93,16 @@ _FILTERS = {"box": (_box, 0.5), "bilinear": (_triangle, 1.0), "hamming": (_hammi
             "bicubic": (_bicubic, 2.0), "lanczos": (_lanczos, 3.0)}
 
 
-def _weights(n_in, n_out, interpolation):
+def _weights(n_in, n_out, interpolation, span=None):
     """(n_out, n_in) float32 matrix: row i holds the normalised filter taps of output pixel i,
-    over the same window of input pixels Pillow uses."""
+    over the same window of input pixels Pillow uses. ``span`` = (start, end) in input pixels
+    (Pillow's ``box``) maps only that part of the input to the output (default: all of it)."""
     fn, support = _FILTERS[interpolation]
-    scale = n_in / n_out
+    in0, in1 = (0.0, float(n_in)) if span is None else span
+    scale = (in1 - in0) / n_out
     stretch = max(scale, 1.0)  # shrinking widens the filter: antialiasing
     support *= stretch
-    centers = (np.arange(n_out) + 0.5) * scale
+    centers = in0 + (np.arange(n_out) + 0.5) * scale
     pos = np.arange(n_in) + 0.5
     wts = fn((pos[None, :] - centers[:, None]) / stretch)
     j = np.arange(n_in)[None, :]
@@ -112,8 +114,10 @@ def _weights(n_in, n_out, interpolation):
     return wts.astype(np.float32)
 
 
-def _nearest_index(n_in, n_out):
-    return np.minimum(((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.intp), n_in - 1)
+def _nearest_index(n_in, n_out, span=None):
+    in0, in1 = (0.0, float(n_in)) if span is None else span
+    idx = (in0 + (np.arange(n_out) + 0.5) * ((in1 - in0) / n_out)).astype(np.intp)
+    return np.clip(idx, 0, n_in - 1)
 
 
 def _to_dtype(y, dtype):
@@ -127,12 +131,13 @@ def _to_dtype(y, dtype):
     return y.astype(dtype)
 
 
-def _resize_last2(x, h, w, interpolation):
-    """Resample the last two axes of ``x`` to (h, w)."""
+def _resize_last2(x, h, w, interpolation, box=None):
+    """Resample the last two axes of ``x`` (or the ``box`` part of them) to (h, w)."""
     H, W = x.shape[-2:]
+    sw, sh = (None, None) if box is None else ((box[0], box[2]), (box[1], box[3]))
     if interpolation == "nearest":
-        return x[..., _nearest_index(H, h)[:, None], _nearest_index(W, w)[None, :]]
-    mh, mw = _weights(H, h, interpolation), _weights(W, w, interpolation)
+        return x[..., _nearest_index(H, h, sh)[:, None], _nearest_index(W, w, sw)[None, :]]
+    mh, mw = _weights(H, h, interpolation, sh), _weights(W, w, interpolation, sw)
     ft = x.dtype if x.dtype == np.float64 else np.dtype(np.float32)
     lead = x.shape[:-2]
     out = np.empty(lead + (h, w), dtype=x.dtype)
@@ -153,7 +158,19 @@ def _size_arg(size, what):
     return size
 
 
-def resize(img, size, interpolation="bilinear", data_format="HWC", reducing_gap=None):
+def _box_arg(box, hw):
+    if box is None:
+        return None
+    box = tuple(float(v) for v in box)
+    H, W = hw
+    if len(box) != 4 or not (0 <= box[0] < box[2] <= W and 0 <= box[1] < box[3] <= H):
+        raise ValueError(f"resize: box must be (left, upper, right, lower) inside the "
+                         f"{W}x{H} image with left < right and upper < lower, got {box!r}")
+    return None if box == (0.0, 0.0, float(W), float(H)) else box
+
+
+def resize(img, size, interpolation="bilinear", data_format="HWC", reducing_gap=None,
+           box=None):
     """Resize an image to exactly ``size`` = (height, width) (an int: a square).
 
     ``img``: a Pillow image, or a NumPy array HW, HWC, or CHW / NCHW with
@@ -161,23 +178,28 @@ def resize(img, size, interpolation="bilinear", data_format="HWC", reducing_gap=
     layout and dtype (integers rounded and clipped). ``interpolation``: one of
     :data:`INTERPOLATIONS`. ``reducing_gap`` (Pillow images only) is Pillow's option of the
     same name: shrink by an integer factor with a box filter first, then resample; much faster
-    for large shrinks, and close to the exact result from about 3.
+    for large shrinks, and close to the exact result from about 3. ``box`` = (left, upper,
+    right, lower) in input pixels (floats allowed, as Pillow's ``box``) resamples only that
+    region to ``size``: the same pixels as resizing the whole image to a larger size and
+    cropping, without ever making the larger image.
     """
     h, w = _size_arg(size, "resize")
     interpolation = check_interpolation(interpolation)
     if is_pil_image(img):
-        if img.size == (w, h):
+        box = _box_arg(box, (img.height, img.width))
+        if img.size == (w, h) and box is None:
             return img
         return img.resize((w, h), getattr(_pil().Resampling, interpolation.upper()),
-                          reducing_gap=reducing_gap)
+                          box=box, reducing_gap=reducing_gap)
     img = np.asarray(img)
     ha, wa = hw_axes(img, data_format)
-    if (img.shape[ha], img.shape[wa]) == (h, w):
+    box = _box_arg(box, (img.shape[ha], img.shape[wa]))
+    if (img.shape[ha], img.shape[wa]) == (h, w) and box is None:
         return img
     if (ha, wa) == (img.ndim - 2, img.ndim - 1):
-        return _resize_last2(img, h, w, interpolation)
+        return _resize_last2(img, h, w, interpolation, box)
     moved = np.moveaxis(img, (ha, wa), (-2, -1))
-    out = _resize_last2(moved, h, w, interpolation)
+    out = _resize_last2(moved, h, w, interpolation, box)
     return np.ascontiguousarray(np.moveaxis(out, (-2, -1), (ha, wa)))
 
 
@@ -243,3 +265,15 @@ def cover_size(hw, size):
     s = max(h / H, w / W)
     return max(h, int(round(H * s))), max(w, int(round(W * s)))
 
+
+
+def cover_box(hw, size):
+    """The (left, upper, right, lower) region of an image of (height, width) ``hw`` that
+    resizing to :func:`cover_size` and cropping the centre ``size`` would show: pass it as
+    :func:`resize`'s ``box`` to get that picture while touching only ``size`` output pixels
+    (a 1 x 60000 strip never becomes a 64 x 3840000 intermediate)."""
+    (H, W), (h, w) = hw, size
+    nh, nw = cover_size(hw, size)
+    top, left = (nh - h) // 2, (nw - w) // 2
+    sy, sx = H / nh, W / nw
+    return left * sx, top * sy, (left + w) * sx, (top + h) * sy

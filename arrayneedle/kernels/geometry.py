@@ -1,6 +1,8 @@
 """Argument normalisation and output-size arithmetic shared by every kernel backend."""
 from __future__ import annotations
 
+import operator
+
 
 def pair(v, name="argument"):
     """``v`` (an int or a pair of ints) as a tuple of two Python ints."""
@@ -10,9 +12,9 @@ def pair(v, name="argument"):
         a, b = v
     else:
         a = b = v
-    try:
-        a, b = int(a), int(b)
-    except (TypeError, ValueError):
+    try:  # operator.index: 1.5 (or 2.0) is an error, not silently truncated to an int
+        a, b = operator.index(a), operator.index(b)
+    except TypeError:
         raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}") from None
     return a, b
 

@@ -51,7 +51,18 @@ def cross_entropy(logits, target, reduction="mean"):
                          f"{logits.shape} and {target.shape}")
     xp = logits.device.xp
     t = target.array if isinstance(target, Tensor) else logits.device.asarray(target)
-    onehot = xp.astype(t[:, None] == xp.arange(logits.shape[1])[None, :], logits.dtype)
+    n_classes = logits.shape[1]
+    if not xp.isdtype(t.dtype, "integral"):
+        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype "
+                        f"{t.dtype}")
+    if t.shape[0]:
+        # one min and one max over the batch: an index outside [0, C) would match no column
+        # of the one-hot below and silently add nothing to the loss
+        lo, hi = int(xp.min(t)), int(xp.max(t))
+        if lo < 0 or hi >= n_classes:
+            raise IndexError(f"cross_entropy: target {lo if lo < 0 else hi} is out of bounds "
+                             f"for {n_classes} classes (expected 0 <= target < {n_classes})")
+    onehot = xp.astype(t[:, None] == xp.arange(n_classes)[None, :], logits.dtype)
     nll = -ops.sum(ops.log_softmax(logits, axis=1) * Tensor._wrap(onehot, logits.device), axis=1)
     return _reduce(nll, reduction)
 

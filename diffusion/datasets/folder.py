@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from arrayneedle.data.functional import cover_size, crop, resize
+from arrayneedle.data.functional import cover_box, cover_size, crop, resize
 
 from .base import ImageArrayDataset, check_channels, check_size
 
@@ -31,12 +32,24 @@ def _list_images(root):
     return sorted(found, key=lambda p: os.path.relpath(p, root).replace(os.sep, "/"))
 
 
+# 16-bit PNGs open in these modes; their values span the 16-bit range whatever the content
+_SIXTEEN_BIT = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+# Up to this ratio of covering to target pixels the image is resized whole then cropped (with
+# Pillow's approximate reducing_gap pre-shrink of the whole image); beyond it only the cropped
+# part is resampled, exactly, which can differ slightly from that approximation.
+_MAX_COVER_RATIO = 4
+
+
 def _decode(path, size_hw, mode):
     """Open one image, convert to ``mode`` ("RGB" or "L"), resize it to cover ``size_hw`` and
-    crop the centre: uint8 (H, W) or (H, W, 3). The Pillow image goes to the shared
-    :func:`~arrayneedle.data.functional.resize` as is: Pillow's resampler with a box
-    pre-reduction works on the decoded image without a float copy of a large photo."""
+    crop the centre: uint8 (H, W) or (H, W, 3). Work and memory are bounded by the source and
+    the target size: JPEGs decode reduced (``draft``), and an image whose covering size would
+    exceed the target :data:`_MAX_COVER_RATIO` times (a 1 x 60000 strip at 64 would become
+    64 x 3840000) is cropped before it is resized (``resize(box=...)``)."""
     from PIL import Image, ImageOps
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block forever, a device never end
+        raise ValueError("not a regular file")
     th, tw = size_hw
     with Image.open(path) as im:
         w0, h0 = im.size
@@ -44,10 +57,10 @@ def _decode(path, size_hw, mode):
         if s < 1:
             im.draft(mode, (int(np.ceil(w0 * s)), int(np.ceil(h0 * s))))  # JPEG: decode smaller
         im = ImageOps.exif_transpose(im)
-        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        if im.mode in _SIXTEEN_BIT or im.mode == "F":
             a = np.asarray(im, dtype=np.float64)
-            if a.max(initial=0) > 255:
-                a = a / 257.0
+            if im.mode in _SIXTEEN_BIT:
+                a = a / 257.0  # scale by the bit depth: 65535 -> 255
             im = Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
         elif im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
                 im.mode == "P" and "transparency" in im.info):
@@ -57,8 +70,12 @@ def _decode(path, size_hw, mode):
         if im.mode != mode:
             im = im.convert(mode)
         nh, nw = cover_size((im.height, im.width), size_hw)
-        im = resize(im, (nh, nw), "bicubic", reducing_gap=3.0)
-        im = crop(im, (nh - th) // 2, (nw - tw) // 2, th, tw)
+        if nh * nw <= _MAX_COVER_RATIO * th * tw:
+            im = resize(im, (nh, nw), "bicubic", reducing_gap=3.0)
+            im = crop(im, (nh - th) // 2, (nw - tw) // 2, th, tw)
+        else:
+            box = cover_box((im.height, im.width), size_hw)
+            im = resize(im, (th, tw), "bicubic", box=box)
         return np.asarray(im, dtype=np.uint8)
 
 
