@@ -31,7 +31,8 @@ def load(name, framework="arrayneedle"):
         filename += " [torch]"
     mod = types.ModuleType(f"ported_{name}_{framework}")
     mod.__file__ = filename
-    exec(compile(src, filename, "exec"), mod.__dict__)
+    # executing the (renamed) program text is the point: it is the repository's own file
+    exec(compile(src, filename, "exec"), mod.__dict__)  # noqa: S102
     return mod
 
 
@@ -98,7 +99,7 @@ def test_mnist_runs_and_learns():
 
 
 def test_cifar_resnet_runs_and_learns():
-    assert_learns(load("cifar_resnet").run(steps=3))
+    assert_learns(load("cifar_resnet").run(steps=2))
 
 
 def test_super_resolution_runs_and_learns():
@@ -181,7 +182,7 @@ def twin_runs(name, run_kwargs, make_data, extra_init=None):
         mod = load(name, fw.__name__)
         models = []
 
-        def init(*ms):
+        def init(*ms, fw=fw, models=models):
             for m in ms:
                 no_dropout(m)
                 if fw is torch:
@@ -199,7 +200,7 @@ def twin_runs(name, run_kwargs, make_data, extra_init=None):
 
 def test_mnist_matches_torch():
     (lt, st), (la, sa) = twin_runs(
-        "mnist", lambda fw, d: dict(steps=3, batch=tuple(fw_tensor(fw, a) for a in d())),
+        "mnist", lambda fw, d: {"steps": 3, "batch": tuple(fw_tensor(fw, a) for a in d())},
         mnist_batch)
     np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
     assert_close_states(sa[0], st[0], "mnist after Adadelta + StepLR")
@@ -207,7 +208,7 @@ def test_mnist_matches_torch():
 
 def test_cifar_resnet_matches_torch():
     (lt, st), (la, sa) = twin_runs(
-        "cifar_resnet", lambda fw, d: dict(steps=2, batch=tuple(fw_tensor(fw, a) for a in d())),
+        "cifar_resnet", lambda fw, d: {"steps": 2, "batch": tuple(fw_tensor(fw, a) for a in d())},
         cifar_batch)
     np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
     # lr 0.1 with momentum on a 4-image batch amplifies rounding fast: in PyTorch alone, a
@@ -218,7 +219,7 @@ def test_cifar_resnet_matches_torch():
 def test_super_resolution_matches_torch():
     (lt, st), (la, sa) = twin_runs(
         "super_resolution",
-        lambda fw, d: dict(steps=3, batch=tuple(fw_tensor(fw, a) for a in d())), sr_batch)
+        lambda fw, d: {"steps": 3, "batch": tuple(fw_tensor(fw, a) for a in d())}, sr_batch)
     np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
     assert_close_states(sa[0], st[0], "super-resolution after Adam")
 
@@ -227,7 +228,7 @@ def test_super_resolution_matches_torch():
 def test_word_language_model_matches_torch(rnn_type):
     (lt, st), (la, sa) = twin_runs(
         "word_language_model",
-        lambda fw, d: dict(steps=3, rnn_type=rnn_type, dropout=0.0), None)
+        lambda fw, d: {"steps": 3, "rnn_type": rnn_type, "dropout": 0.0}, None)
     np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
     assert_close_states(sa[0], st[0], f"{rnn_type} language model after clipped SGD")
 
@@ -241,7 +242,7 @@ def test_vae_matches_torch():
         model.reparameterize = lambda mu, logvar: mu + e * fw.exp(0.5 * logvar)
 
     (lt, st), (la, sa) = twin_runs(
-        "vae", lambda fw, d: dict(steps=3, images=fw_tensor(fw, d())), vae_images,
+        "vae", lambda fw, d: {"steps": 3, "images": fw_tensor(fw, d())}, vae_images,
         extra_init=fixed_noise)
     np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
     assert_close_states(sa[0], st[0], "VAE after Adam")

@@ -80,16 +80,16 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     def __init__(self, block, num_blocks, num_classes=10):
         super(ResNet, self).__init__()
-        self.in_planes = 8  # PORT: widths 64/128/256/512 shrunk to 8/16/32/64
+        self.in_planes = 4  # PORT: widths 64/128/256/512 shrunk to 4/8/16/32
 
-        self.conv1 = nn.Conv2d(3, 8, kernel_size=3,
+        self.conv1 = nn.Conv2d(3, 4, kernel_size=3,
                                stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.layer1 = self._make_layer(block, 8, num_blocks[0], stride=1)
-        self.layer2 = self._make_layer(block, 16, num_blocks[1], stride=2)
-        self.layer3 = self._make_layer(block, 32, num_blocks[2], stride=2)
-        self.layer4 = self._make_layer(block, 64, num_blocks[3], stride=2)
-        self.linear = nn.Linear(64*block.expansion, num_classes)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.layer1 = self._make_layer(block, 4, num_blocks[0], stride=1)
+        self.layer2 = self._make_layer(block, 8, num_blocks[1], stride=2)
+        self.layer3 = self._make_layer(block, 16, num_blocks[2], stride=2)
+        self.layer4 = self._make_layer(block, 32, num_blocks[3], stride=2)
+        self.linear = nn.Linear(32*block.expansion, num_classes)
 
     def _make_layer(self, block, planes, num_blocks, stride):
         strides = [stride] + [1]*(num_blocks-1)

@@ -107,7 +107,7 @@ class Discriminator(nn.Module):
 # is a synthetic batch, `steps` epochs of one batch each, no image or checkpoint saving.
 # `batch` and `init(netG, netD)` let a test feed fixed data and weights.
 def run(steps=3, batch=None, init=None):
-    opt = argparse.Namespace(batchSize=4, imageSize=64, niter=steps, lr=0.0002, beta1=0.5,
+    opt = argparse.Namespace(batchSize=2, imageSize=64, niter=steps, lr=0.0002, beta1=0.5,
                              dry_run=False, manualSeed=1, workers=0, outf='.')
     random.seed(opt.manualSeed)
     arrayneedle.manual_seed(opt.manualSeed)

@@ -194,10 +194,11 @@ def train():
 
 
 # PORT: main.py's module level as a function: argparse defaults shrunk (emsize=nhid=200,
-# bptt=35, batch_size=20, lr=20 upstream: too large a step for so small a model), a periodic synthetic token stream (which a model can learn) instead of wikitext-2,
-# `steps` epochs, each followed by evaluate() on the training stream (whose loss run() returns);
-# no checkpoint saving, reloading or ONNX export. `rnn_type` picks --model; `dropout` is
-# --dropout; `init(model)` lets a test load fixed weights.
+# bptt=35, batch_size=20, lr=20 upstream: too large a step for so small a model), a periodic
+# synthetic token stream (which a model can learn) instead of wikitext-2, `steps` epochs, each
+# followed by evaluate() on the training stream (whose loss run() returns); no checkpoint
+# saving, reloading or ONNX export. `rnn_type` picks --model; `dropout` is --dropout;
+# `init(model)` lets a test load fixed weights.
 def run(steps=3, rnn_type='LSTM', dropout=0.2, stream=None, init=None):
     global args, device, corpus, eval_batch_size, train_data, model, criterion, lr, epoch
     args = argparse.Namespace(model=rnn_type, emsize=16, nhid=16, nlayers=2, lr=2, clip=0.25,
