@@ -1,9 +1,11 @@
-"""Public PyTorch programs, converted by the rename torch -> arrayneedle only, run a few
-training steps here; with PyTorch installed, the same file with the rename undone runs under
-PyTorch from the same weights and data, and the two must agree to float32 precision.
+"""Public PyTorch programs, converted by the rename torch -> arrayneedle only, train a few
+steps here and must learn; where PyTorch is installed, the same file with the rename undone
+runs under PyTorch from the same initial weights and data, and losses and final weights must
+agree to float32 precision (and the state_dict keys, in order).
 
 Named check_ported.py (not test_*.py) so the main suite does not collect it until the API the
-ports need has landed (see MISSING.md); run it with ``pytest tests/ported/check_ported.py``.
+ports need has landed (MISSING.md lists it); run it with
+``pytest tests/ported/check_ported.py``.
 
 Each port has ``run(steps, ..., init=None)``: the program's own model, optimizer and training
 code on a small synthetic batch, returning the losses it reports. ``init`` is called with the
@@ -93,26 +95,84 @@ def vae_images():
 
 
 # ---------------------------------------------------------------- the ports run and learn
-def test_mnist_runs_and_learns():
-    mod = load("mnist")
-    assert_learns(mod.run(steps=3, init=no_dropout))
+def twin_runs(name, run_kwargs, make_data, extra_init=None):
+    """run() under arrayneedle and, where PyTorch is installed, first under PyTorch, with
+    arrayneedle starting from PyTorch's initial weights and both on the same data. Returns
+    {framework name: (losses, [final numpy state_dict per model])}."""
+    import arrayneedle as an
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    results, start = {}, {}
+    for fw in (torch, an):
+        if fw is None:
+            continue
+        mod = load(name, fw.__name__)
+        models = []
+
+        def init(*ms, fw=fw, models=models):
+            for m in ms:
+                no_dropout(m)
+                if fw is torch:
+                    start[len(models)] = numpy_state(m)
+                elif start:
+                    load_numpy_state(an, m, start[len(models)])
+                if extra_init is not None:
+                    extra_init(fw, m)
+                models.append(m)
+
+        losses = mod.run(**run_kwargs(fw, make_data), init=init)
+        results[fw.__name__] = (losses, [numpy_state(m) for m in models])
+    return results
 
 
-def test_cifar_resnet_runs_and_learns():
-    assert_learns(load("cifar_resnet").run(steps=2))
+def check_port(name, run_kwargs, make_data=None, extra_init=None, state_atol=1e-4):
+    """The port learns on its fixed batch; with PyTorch, losses and final weights match."""
+    res = twin_runs(name, run_kwargs, make_data, extra_init)
+    la, sa = res["arrayneedle"]
+    assert_learns(la)
+    if "torch" in res:
+        lt, st = res["torch"]
+        np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
+        assert_close_states(sa[0], st[0], f"{name} after training", atol=state_atol)
 
 
-def test_super_resolution_runs_and_learns():
-    assert_learns(load("super_resolution").run(steps=4))
+def test_mnist():  # Adadelta + StepLR
+    check_port("mnist", lambda fw, d: {"steps": 3, "batch": tuple(fw_tensor(fw, a) for a in d())},
+               mnist_batch)
 
 
-def test_vae_runs_and_learns():
-    assert_learns(load("vae").run(steps=3))
+def test_cifar_resnet():  # SGD with momentum and weight decay + CosineAnnealingLR
+    # lr 0.1 with momentum on a 4-image batch amplifies rounding fast: in PyTorch alone, a
+    # 1e-6 relative change of the initial weights moves some weights by 7e-4 after two steps
+    check_port("cifar_resnet",
+               lambda fw, d: {"steps": 2, "batch": tuple(fw_tensor(fw, a) for a in d())},
+               cifar_batch, state_atol=3e-3)
+
+
+def test_super_resolution():  # Adam, PixelShuffle, orthogonal init
+    check_port("super_resolution",
+               lambda fw, d: {"steps": 3, "batch": tuple(fw_tensor(fw, a) for a in d())},
+               sr_batch)
 
 
 @pytest.mark.parametrize("rnn_type", ["LSTM", "GRU", "RNN_TANH"])
-def test_word_language_model_runs_and_learns(rnn_type):
-    assert_learns(load("word_language_model").run(steps=3, rnn_type=rnn_type, dropout=0.0))
+def test_word_language_model(rnn_type):  # clipped SGD written on p.data
+    check_port("word_language_model",
+               lambda fw, d: {"steps": 3, "rnn_type": rnn_type, "dropout": 0.0})
+
+
+def test_vae():
+    # one noise row for every image: the loader shuffles, differently in each framework
+    eps = rng().standard_normal((1, 20)).astype(np.float32)
+
+    def fixed_noise(fw, model):  # the same reparameterisation noise in both frameworks
+        e = fw_tensor(fw, eps)
+        model.reparameterize = lambda mu, logvar: mu + e * fw.exp(0.5 * logvar)
+
+    check_port("vae", lambda fw, d: {"steps": 3, "images": fw_tensor(fw, d())}, vae_images,
+               extra_init=fixed_noise)
 
 
 def test_dcgan_runs():
@@ -170,84 +230,7 @@ def test_mingpt_learns_fixed_batch():
     assert_learns(gpt_steps(an, mod, gpt_build(mod, ds), x, y, steps=4))
 
 
-# ---------------------------------------------------------------- the same run under PyTorch
-def twin_runs(name, run_kwargs, make_data, extra_init=None):
-    """run() under PyTorch, then under arrayneedle from PyTorch's initial weights and the same
-    data; returns both loss lists and final numpy state_dicts."""
-    torch = pytest.importorskip("torch")
-    import arrayneedle as an
-    results = {}
-    start = {}
-    for fw in (torch, an):
-        mod = load(name, fw.__name__)
-        models = []
-
-        def init(*ms, fw=fw, models=models):
-            for m in ms:
-                no_dropout(m)
-                if fw is torch:
-                    start.setdefault(len(models), numpy_state(m))
-                else:
-                    load_numpy_state(an, m, start[len(models)])
-                if extra_init is not None:
-                    extra_init(fw, m)
-                models.append(m)
-
-        losses = mod.run(**run_kwargs(fw, make_data), init=init)
-        results[fw.__name__] = (losses, [numpy_state(m) for m in models])
-    return results["torch"], results["arrayneedle"]
-
-
-def test_mnist_matches_torch():
-    (lt, st), (la, sa) = twin_runs(
-        "mnist", lambda fw, d: {"steps": 3, "batch": tuple(fw_tensor(fw, a) for a in d())},
-        mnist_batch)
-    np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
-    assert_close_states(sa[0], st[0], "mnist after Adadelta + StepLR")
-
-
-def test_cifar_resnet_matches_torch():
-    (lt, st), (la, sa) = twin_runs(
-        "cifar_resnet", lambda fw, d: {"steps": 2, "batch": tuple(fw_tensor(fw, a) for a in d())},
-        cifar_batch)
-    np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
-    # lr 0.1 with momentum on a 4-image batch amplifies rounding fast: in PyTorch alone, a
-    # 1e-6 relative change of the initial weights moves some weights by 7e-4 after two steps
-    assert_close_states(sa[0], st[0], "resnet after SGD + CosineAnnealingLR", atol=3e-3)
-
-
-def test_super_resolution_matches_torch():
-    (lt, st), (la, sa) = twin_runs(
-        "super_resolution",
-        lambda fw, d: {"steps": 3, "batch": tuple(fw_tensor(fw, a) for a in d())}, sr_batch)
-    np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
-    assert_close_states(sa[0], st[0], "super-resolution after Adam")
-
-
-@pytest.mark.parametrize("rnn_type", ["LSTM", "GRU", "RNN_TANH"])
-def test_word_language_model_matches_torch(rnn_type):
-    (lt, st), (la, sa) = twin_runs(
-        "word_language_model",
-        lambda fw, d: {"steps": 3, "rnn_type": rnn_type, "dropout": 0.0}, None)
-    np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
-    assert_close_states(sa[0], st[0], f"{rnn_type} language model after clipped SGD")
-
-
-def test_vae_matches_torch():
-    # one noise row for every image: the loader shuffles, differently in each framework
-    eps = rng().standard_normal((1, 20)).astype(np.float32)
-
-    def fixed_noise(fw, model):  # the same reparameterisation noise in both frameworks
-        e = fw_tensor(fw, eps)
-        model.reparameterize = lambda mu, logvar: mu + e * fw.exp(0.5 * logvar)
-
-    (lt, st), (la, sa) = twin_runs(
-        "vae", lambda fw, d: {"steps": 3, "images": fw_tensor(fw, d())}, vae_images,
-        extra_init=fixed_noise)
-    np.testing.assert_allclose(la, lt, rtol=RTOL, atol=ATOL)
-    assert_close_states(sa[0], st[0], "VAE after Adam")
-
-
+# ---------------------------------------------------------------- pieces checked under PyTorch
 def test_dcgan_step_matches_torch():
     """The GAN's noise comes from each framework's own generator, so the check is the
     training step's pieces from the same weights and inputs: G and D forward (BatchNorm in
