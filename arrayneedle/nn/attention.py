@@ -63,7 +63,7 @@ class MultiheadAttention(Module):
                 if b is not None:
                     qkv = qkv + b
                 return qkv[..., :E], qkv[..., E:2 * E], qkv[..., 2 * E:]
-            wq, wk, wv = w[:E], w[E:2 * E], w[2 * E:]
+            wq, wk, wv = w[:E, :], w[E:2 * E, :], w[2 * E:, :]
         else:
             wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
 

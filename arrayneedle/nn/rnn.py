@@ -206,7 +206,7 @@ class _RNNBase(Module):
         steps = range(x.shape[0] - 1, -1, -1) if suffix else range(x.shape[0])
         outs = [None] * x.shape[0]
         for t in steps:
-            h, c = _rnn_step(self.mode, xw[t], h, c, w_hh, b_hh)
+            h, c = _rnn_step(self.mode, xw[t, ...], h, c, w_hh, b_hh)
             outs[t] = h
         return ops.stack(outs, axis=0), h, c
 
@@ -251,7 +251,8 @@ class _RNNBase(Module):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:D]):
                 k = layer * D + d
-                out, h, c = self._run_direction(x, states[0][k], states[1][k] if lstm else None,
+                out, h, c = self._run_direction(x, states[0][k, ...],
+                                                states[1][k, ...] if lstm else None,
                                                 layer, suffix)
                 outs.append(out)
                 h_n.append(h)
