@@ -12,7 +12,7 @@ import math
 
 from .. import init, ops
 from ..autograd import Tensor
-from .functional.attention import dropout_mask
+from .functional.attention import dropout_mask, flat_linear
 from .module import Module, zeros_parameter
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
@@ -20,9 +20,7 @@ __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _linear(x, w, b):
-    y = ops.matmul(x, ops.transpose(w))
-    return y if b is None else y + b
+_linear = flat_linear
 
 
 def _rnn_step(mode, xw, h, c, w_hh, b_hh):
