@@ -34,6 +34,13 @@ def test_regression_losses_by_hand():
                                [[0.5, 1.5], [0, 0.125]])
     np.testing.assert_allclose(nn.SmoothL1Loss(beta=0.0)(a, b).item(), 3.5 / 4)
     np.testing.assert_allclose(nn.HuberLoss(reduction="sum", delta=2.0)(a, b).item(), 2.625)
+    # optional elementwise weights: mse and l1 take the weighted mean, huber the plain mean
+    w = an.Tensor([[1.0, 3.0], [0.0, 4.0]])
+    assert F.mse_loss(a, b, weight=w).item() == pytest.approx((1 + 12 + 0 + 1) / 8)
+    assert F.l1_loss(a, b, weight=w, reduction="sum").item() == pytest.approx(1 + 6 + 2)
+    assert F.huber_loss(a, b, weight=w).item() == pytest.approx((0.5 + 4.5 + 0.5) / 4)
+    with pytest.raises(ValueError, match="weight must have the input's shape"):
+        F.mse_loss(a, b, weight=an.ones(2))
     with pytest.raises(ValueError, match="reduction must be one of"):
         F.mse_loss(a, b, reduction="avg")
     with pytest.warns(UserWarning, match="deprecated"):

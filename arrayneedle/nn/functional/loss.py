@@ -57,18 +57,33 @@ def _weighted(loss, weight):
     return loss if weight is None else loss * weight
 
 
+def _elementwise_weighted(name, loss, weight, reduction, mean_over_weights):
+    """PyTorch's optional ``weight`` of mse/l1/huber: the input's shape; 'mean' divides by
+    sum(weight) for mse and l1 (a weighted mean) and by the element count for huber."""
+    if weight is None:
+        return _reduce(loss, reduction, name)
+    weight = _as_like(weight, loss)
+    if weight.shape != loss.shape:
+        raise ValueError(f"{name}: weight must have the input's shape {loss.shape}, got "
+                         f"{weight.shape}")
+    loss = loss * weight
+    if reduction == "mean" and mean_over_weights:
+        return ops.sum(loss) / ops.sum(weight)
+    return _reduce(loss, reduction, name)
+
+
 # ---------------------------------------------------------------- regression
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     input, target = _pair("mse_loss", input, target)
     d = input - target
-    return _reduce(_weighted(d * d, weight),
-                   _legacy_reduction(size_average, reduce, reduction), "mse_loss")
+    return _elementwise_weighted("mse_loss", d * d, weight,
+                                 _legacy_reduction(size_average, reduce, reduction), True)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     input, target = _pair("l1_loss", input, target)
-    return _reduce(_weighted(ops.abs(input - target), weight),
-                   _legacy_reduction(size_average, reduce, reduction), "l1_loss")
+    return _elementwise_weighted("l1_loss", ops.abs(input - target), weight,
+                                 _legacy_reduction(size_average, reduce, reduction), True)
 
 
 def _smooth(d, beta):
@@ -92,8 +107,8 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     input, target = _pair("huber_loss", input, target)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    return _reduce(_weighted(_smooth(input - target, delta) * delta, weight), reduction,
-                   "huber_loss")
+    return _elementwise_weighted("huber_loss", _smooth(input - target, delta) * delta, weight,
+                                 reduction, False)
 
 
 # ---------------------------------------------------------------- classification
