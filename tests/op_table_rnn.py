@@ -100,7 +100,7 @@ ROWS = [
 ]
 
 
-# ---- recurrent layers as functions of (input, weights): one layer, 3 steps, batch 2, H = 2
+# ---- recurrent layers as functions of (input, weights): one layer, 2 steps, batch 2, H = 2
 def lstm_ref(x, w_ih, w_hh, b):
     """A NumPy LSTM, gates (i, f, g, o); b is b_ih + b_hh. x: (L, N, in)."""
     H = w_hh.shape[1]
@@ -149,6 +149,6 @@ def _gru(x, w_ih, w_hh, b_ih, b_hh):
 
 
 ROWS += [
-    ("lstm", _lstm, lstm_ref, [(3, 2, 3), (8, 3), (8, 2), (8,)], None),
-    ("gru", _gru, gru_ref, [(3, 2, 3), (6, 3), (6, 2), (6,), (6,)], None),
+    ("lstm", _lstm, lstm_ref, [(2, 2, 3), (8, 3), (8, 2), (8,)], None),
+    ("gru", _gru, gru_ref, [(2, 2, 3), (6, 3), (6, 2), (6,), (6,)], None),
 ]

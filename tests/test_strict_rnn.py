@@ -5,8 +5,8 @@ import pytest
 
 import arrayneedle as an
 from arrayneedle.testing import gradcheck
-from op_table_rnn import ROWS
 from op_table import make_inputs
+from op_table_rnn import ROWS
 
 xps = pytest.importorskip("array_api_strict")
 
