@@ -55,6 +55,8 @@ def test_parameter_names_shapes_and_init():
     assert nn.GRUCell(3, 2).weight_hh.shape == (6, 2)
     with pytest.raises(ValueError, match="proj_size=2 .* not supported"):
         nn.LSTM(3, 4, proj_size=2)
+    with pytest.warns(UserWarning, match="between stacked layers only"):
+        nn.GRU(3, 4, dropout=0.2)
     with pytest.raises(ValueError, match="unknown nonlinearity"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
 

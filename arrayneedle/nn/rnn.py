@@ -9,6 +9,7 @@ Gate orders: LSTM (i, f, g, o); GRU (r, z, n) with n = tanh(W_in x + b_in + r * 
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import init, ops
 from ..autograd import Tensor
@@ -167,6 +168,9 @@ class _RNNBase(Module):
                              f"got {input_size}, {hidden_size}, {num_layers}")
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} acts between stacked layers only, so it "
+                          f"does nothing with num_layers=1", UserWarning, stacklevel=3)
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, 0
