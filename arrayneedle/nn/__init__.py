@@ -2,8 +2,13 @@
 from .module import Module, Parameter
 from .layers import (Identity, Linear, Flatten, ReLU, SiLU, Sigmoid, Tanh, Sequential, Residual,
                      Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Embedding)
-from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, SoftmaxLoss, mse_loss,
-                   l1_loss, huber_loss, cross_entropy)
+from . import functional
+from .loss import (L1Loss, MSELoss, L2Loss, SmoothL1Loss, HuberLoss, NLLLoss, CrossEntropyLoss,
+                   SoftmaxLoss, BCELoss, BCEWithLogitsLoss, KLDivLoss, mse_loss, l1_loss,
+                   huber_loss, cross_entropy)
+from .rnn import RNNCell, LSTMCell, GRUCell, RNN, LSTM, GRU
+from .attention import MultiheadAttention
+from .transformer import TransformerEncoderLayer, TransformerEncoder
 from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPool
 from . import utils
 from . import parallel

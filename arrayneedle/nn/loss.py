@@ -1,103 +1,121 @@
-"""Losses (mean reduction by default, as PyTorch)."""
+"""Loss modules with PyTorch's names, constructor arguments and defaults (mean reduction).
+
+The computations are the functions of ``arrayneedle.nn.functional.loss``; these modules hold
+their options (and the class ``weight``/``pos_weight`` as buffers, as PyTorch does)."""
 from __future__ import annotations
 
-from .. import ops
 from ..autograd import Tensor
+from .functional import loss as F
+from .functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
+                              cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
+                              smooth_l1_loss)
 from .module import Module
 
-__all__ = ["L1Loss", "MSELoss", "L2Loss", "HuberLoss", "CrossEntropyLoss", "SoftmaxLoss",
-           "mse_loss", "l1_loss", "huber_loss", "cross_entropy"]
-
-
-def _reduce(x, reduction):
-    if reduction == "mean":
-        return ops.mean(x)
-    if reduction == "sum":
-        return ops.sum(x)
-    if reduction == "none":
-        return x
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def _check(name, pred, target):
-    if pred.shape != target.shape:
-        raise ValueError(f"{name}: prediction shape {pred.shape} != target shape {target.shape}")
-
-
-def mse_loss(pred, target, reduction="mean"):
-    _check("mse_loss", pred, target)
-    d = pred - target
-    return _reduce(d * d, reduction)
-
-
-def l1_loss(pred, target, reduction="mean"):
-    _check("l1_loss", pred, target)
-    return _reduce(ops.abs(pred - target), reduction)
-
-
-def huber_loss(pred, target, reduction="mean", delta=1.0):
-    _check("huber_loss", pred, target)
-    d = pred - target
-    a = ops.abs(d)
-    quad = ops.clip(a, max=delta)  # min(|d|, delta)
-    # 0.5 q^2 + delta (|d| - q): quadratic inside, linear outside, as PyTorch's HuberLoss
-    return _reduce(quad * quad * 0.5 + (a - quad) * delta, reduction)
-
-
-def cross_entropy(logits, target, reduction="mean"):
-    """Logits (N, C) and integer class targets (N,)."""
-    if logits.ndim != 2 or target.ndim != 1 or target.shape[0] != logits.shape[0]:
-        raise ValueError(f"cross_entropy: expected logits (N, C) and targets (N,), got "
-                         f"{logits.shape} and {target.shape}")
-    xp = logits.device.xp
-    t = target.array if isinstance(target, Tensor) else logits.device.asarray(target)
-    n_classes = logits.shape[1]
-    if not xp.isdtype(t.dtype, "integral"):
-        raise TypeError(f"cross_entropy: targets must be integer class indices, got dtype "
-                        f"{t.dtype}")
-    if t.shape[0]:
-        # one min and one max over the batch: an index outside [0, C) would match no column
-        # of the one-hot below and silently add nothing to the loss
-        lo, hi = int(xp.min(t)), int(xp.max(t))
-        if lo < 0 or hi >= n_classes:
-            raise IndexError(f"cross_entropy: target {lo if lo < 0 else hi} is out of bounds "
-                             f"for {n_classes} classes (expected 0 <= target < {n_classes})")
-    onehot = xp.astype(t[:, None] == xp.arange(n_classes)[None, :], logits.dtype)
-    nll = -ops.sum(ops.log_softmax(logits, axis=1) * Tensor._wrap(onehot, logits.device), axis=1)
-    return _reduce(nll, reduction)
+__all__ = ["L1Loss", "MSELoss", "L2Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss",
+           "CrossEntropyLoss", "SoftmaxLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
+           "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 
 
 class _Loss(Module):
-    def __init__(self, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        self.reduction = reduction
+        self.reduction = F._legacy_reduction(size_average, reduce, reduction)
+        if self.reduction not in F._REDUCTIONS + ("batchmean",):
+            raise ValueError(f"{type(self).__name__}: reduction must be one of "
+                             f"{F._REDUCTIONS}, got {reduction!r}")
+
+    def extra_repr(self):
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if weight is not None and not isinstance(weight, Tensor):
+            weight = Tensor(weight)
+        self.register_buffer("weight", weight)
 
 
 class MSELoss(_Loss):
-    def forward(self, pred, target):
-        return mse_loss(pred, target, self.reduction)
+    def forward(self, input, target):
+        return mse_loss(input, target, reduction=self.reduction)
 
 
 L2Loss = MSELoss
 
 
 class L1Loss(_Loss):
-    def forward(self, pred, target):
-        return l1_loss(pred, target, self.reduction)
+    def forward(self, input, target):
+        return l1_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
 class HuberLoss(_Loss):
     def __init__(self, reduction="mean", delta=1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
-    def forward(self, pred, target):
-        return huber_loss(pred, target, self.reduction, self.delta)
+    def forward(self, input, target):
+        return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
-class CrossEntropyLoss(_Loss):
-    def forward(self, logits, target):
-        return cross_entropy(logits, target, self.reduction)
+class NLLLoss(_WeightedLoss):
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+
+    def forward(self, input, target):
+        return cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
+                             reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
 SoftmaxLoss = CrossEntropyLoss
+
+
+class BCELoss(_WeightedLoss):
+    def forward(self, input, target):
+        return binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class BCEWithLogitsLoss(_WeightedLoss):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
+                 pos_weight=None):
+        super().__init__(weight, size_average, reduce, reduction)
+        if pos_weight is not None and not isinstance(pos_weight, Tensor):
+            pos_weight = Tensor(pos_weight)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def forward(self, input, target):
+        return binary_cross_entropy_with_logits(input, target, self.weight,
+                                                reduction=self.reduction,
+                                                pos_weight=self.pos_weight)
+
+
+class KLDivLoss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

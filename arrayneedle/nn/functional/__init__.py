@@ -6,3 +6,6 @@ from .activation import (dropout, elu, gelu, leaky_relu, log_softmax, relu, relu
 from .linear import linear  # noqa: F401
 from .misc import normalize, pad  # noqa: F401
 from .sparse import embedding, one_hot  # noqa: F401
+from .attention import scaled_dot_product_attention  # noqa: F401
+from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,  # noqa: F401
+                   huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss)
