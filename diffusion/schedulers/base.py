@@ -166,6 +166,7 @@ class Scheduler:
                              f"timesteps), got {n!r}")
         self.num_inference_steps = int(n)
         self._step_index = None
+        self._begin_index = 0
         return int(n)
 
     def index_for_timestep(self, timestep):
@@ -178,9 +179,19 @@ class Scheduler:
                              f"set_timesteps and step through scheduler.timesteps")
         return int(where[1] if len(where) > 1 else where[0])
 
+    def set_begin_index(self, begin_index=0):
+        """Start the next pass at position ``begin_index`` of ``timesteps`` (to begin in the
+        middle, e.g. image-to-image); ``None`` finds the position from the first timestep
+        given to ``step`` (diffusers' rule). ``set_timesteps`` resets it to 0: the steps are
+        counted, so repeated timesteps (Karras sigmas rounded to the same integer) are
+        each visited."""
+        self._begin_index = begin_index
+        self._step_index = None
+
     def _init_step_index(self, timestep):
         if self._step_index is None:
-            self._step_index = self.index_for_timestep(timestep)
+            b = getattr(self, "_begin_index", 0)
+            self._step_index = self.index_for_timestep(timestep) if b is None else int(b)
 
     def scale_model_input(self, sample, timestep=None):
         """The sample as the model should see it at ``timestep`` (unchanged for the
