@@ -9,10 +9,19 @@ import pytest
 import arrayneedle as an
 from arrayneedle.autograd import Tensor
 from diffusion import GaussianDiffusion
-from diffusion.schedulers import (SCHEDULERS, DDIMScheduler, DDPMScheduler,
-                                  DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
-                                  EulerDiscreteScheduler, HeunDiscreteScheduler, SchedulerOutput,
-                                  from_diffusion, get_scheduler, sample_loop)
+from diffusion.schedulers import (
+    SCHEDULERS,
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+    SchedulerOutput,
+    from_diffusion,
+    get_scheduler,
+    sample_loop,
+)
 
 SHAPE = (2, 1, 3, 3)
 PREDS = ("epsilon", "sample", "v_prediction")
@@ -302,7 +311,7 @@ def test_hand_computed_ddim_and_euler_step():
     assert isinstance(out, SchedulerOutput)
     assert out.pred_original_sample.item() == pytest.approx(0.3851704, abs=1e-6)
     assert out.prev_sample.item() == pytest.approx(0.6816325, abs=1e-6)
-    prev, x0 = s.step(one, 1, one, return_dict=False)  # a tuple, as diffusers
+    prev, _ = s.step(one, 1, one, return_dict=False)  # a tuple, as diffusers
     assert prev.item() == pytest.approx(0.6816325, abs=1e-6)
     # Euler, 2 training steps: sigmas sqrt(.1/.9) = 1/3 and 1.1055416, then 0; eps = 1:
     # x0 = x - sigma * eps; x_next = x + (x - x0) / sigma * (0 - sigma) = x0 at the end
