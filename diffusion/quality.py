@@ -238,9 +238,12 @@ class QualityYardstick:
         return np.concatenate(probs), np.concatenate(feats)
 
     def score(self, images):
-        """{"confidence", "coverage", "fd", "n"} for images in [-1, 1] (N, C, H, W)."""
+        """{"confidence", "confidence_se" (its standard error over the images), "coverage",
+        "fd", "n"} for images in [-1, 1] (N, C, H, W)."""
         probs, feats = self._forward(images)
-        return {"confidence": float(probs.max(1).mean()),
+        top = probs.max(1)
+        return {"confidence": float(top.mean()),
+                "confidence_se": float(top.std(ddof=1) / math.sqrt(len(top))),
                 "coverage": class_coverage(probs.argmax(1), self.num_classes),
                 "fd": frechet_distance(*gaussian_stats(feats), *self.ref_stats),
                 "n": len(probs)}

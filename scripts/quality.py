@@ -86,7 +86,8 @@ def _check(a):
 
 def _row(label, steps, evals, s, secs=None, cpu=None):
     t = "" if secs is None else f" {secs:8.1f}s wall {cpu:8.1f}s cpu"
-    return (f"{label:<20} {steps!s:>5} {evals!s:>5}  conf {s['confidence']:.3f}  "
+    return (f"{label:<20} {steps!s:>5} {evals!s:>5}  "
+            f"conf {s['confidence']:.3f}±{s['confidence_se']:.3f}  "
             f"coverage {s['coverage']:.3f}  FD {s['fd']:8.2f}{t}")
 
 

@@ -341,6 +341,21 @@ def test_float32_raw_arrays_and_generators():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_sample_loop_frames_and_x_T():
+    s = get_scheduler("euler", num_train_timesteps=50)
+    x_T = Tensor(np.random.default_rng(1).standard_normal(SHAPE).astype(np.float32))
+    x, frames = sample_loop(fake, s, SHAPE, num_inference_steps=5, x_T=x_T, return_every=2)
+    assert len(frames) == 1 + 3  # start, after steps 2, 4 and the last (5)
+    np.testing.assert_allclose(frames[0], x_T.numpy() * s.init_noise_sigma, rtol=1e-6)
+    np.testing.assert_array_equal(frames[-1], x.numpy())
+    again = sample_loop(fake, s, SHAPE, num_inference_steps=5, x_T=x_T)
+    np.testing.assert_array_equal(again.numpy(), x.numpy())  # deterministic given x_T
+    with pytest.raises(ValueError, match="x_T has shape"):
+        sample_loop(fake, s, (1, 1, 3, 3), x_T=x_T)
+    with pytest.raises(ValueError, match="return_every"):
+        sample_loop(fake, s, SHAPE, return_every=0)
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="prediction_type"):
         DDPMScheduler(prediction_type="noise")

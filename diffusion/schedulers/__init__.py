@@ -22,13 +22,29 @@ from arrayneedle.autograd import Tensor
 from .base import BETA_SCHEDULES, PREDICTION_TYPES, Scheduler, SchedulerOutput, _draw
 from .ddpm import DDIMScheduler, DDPMScheduler
 from .dpmsolver import DPMSolverMultistepScheduler
-from .euler import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler
+from .euler import (
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    HeunDiscreteScheduler,
+)
 
-__all__ = ["Scheduler", "SchedulerOutput", "DDPMScheduler", "DDIMScheduler",
-           "DPMSolverMultistepScheduler", "EulerDiscreteScheduler",
-           "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler", "SCHEDULERS",
-           "get_scheduler", "from_diffusion", "sample_loop", "model_evaluations",
-           "PREDICTION_TYPES", "BETA_SCHEDULES"]
+__all__ = [
+    "BETA_SCHEDULES",
+    "PREDICTION_TYPES",
+    "SCHEDULERS",
+    "DDIMScheduler",
+    "DDPMScheduler",
+    "DPMSolverMultistepScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "EulerDiscreteScheduler",
+    "HeunDiscreteScheduler",
+    "Scheduler",
+    "SchedulerOutput",
+    "from_diffusion",
+    "get_scheduler",
+    "model_evaluations",
+    "sample_loop",
+]
 
 _BASE = {
     "ddpm": (DDPMScheduler, {}),
@@ -91,7 +107,8 @@ def _timestep_batch(t, batch, device):
 
 
 def sample_loop(model, scheduler, shape, num_inference_steps=None, generator=None,
-                device=None, dtype="float32", x_T=None, progress=False, **step_kwargs):
+                device=None, dtype="float32", x_T=None, progress=False, return_every=None,
+                **step_kwargs):
     """Run ``scheduler`` from noise to a sample: ``model(x, t)`` is called with the scaled
     sample and a (B,) Tensor of timesteps (int64, or float32 where the scheduler's timesteps
     are fractional), under ``no_grad`` and with the model (if a Module) in eval mode.
@@ -101,8 +118,14 @@ def sample_loop(model, scheduler, shape, num_inference_steps=None, generator=Non
     ``init_noise_sigma``. ``generator``: None (the device's stream, seeded by
     ``arrayneedle.manual_seed``) or a NumPy / CuPy Generator. ``step_kwargs`` go to every
     ``step`` (``eta=`` for DDIM, ``s_churn=`` for Euler); DDIM gets
-    ``use_clipped_model_output=True`` unless given. Returns the final sample (not clipped).
+    ``use_clipped_model_output=True`` unless given. Returns the final sample (not clipped),
+    or ``(sample, frames)`` with ``return_every=k``: host arrays of the start and of the
+    sample after every k-th step and the last (as ``GaussianDiffusion.p_sample_loop``).
     """
+    if return_every is not None and (isinstance(return_every, bool) or
+                                     not isinstance(return_every, int) or return_every < 1):
+        raise ValueError(f"return_every must be a positive integer or None, got "
+                         f"{return_every!r}")
     if not callable(model):
         raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
     if not isinstance(scheduler, Scheduler):
@@ -134,20 +157,24 @@ def sample_loop(model, scheduler, shape, num_inference_steps=None, generator=Non
             if scheduler.init_noise_sigma != 1.0:
                 x = x * float(scheduler.init_noise_sigma)
             steps = scheduler.timesteps
+            total = len(steps)
+            frames = [x.numpy().copy()] if return_every else None
             if progress:
                 try:
                     from tqdm.auto import tqdm
                     steps = tqdm(steps, desc=type(scheduler).__name__, leave=False)
                 except ImportError:  # progress bars are a nicety
                     pass
-            for t in steps:
+            for k, t in enumerate(steps, 1):
                 out = model(scheduler.scale_model_input(x, t), _timestep_batch(t, shape[0], dev))
                 x = scheduler.step(out, t, x, generator=generator, **step_kwargs).prev_sample
                 del out
+                if return_every and (k % return_every == 0 or k == total):
+                    frames.append(x.numpy().copy())
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
-    return x
+    return (x, frames) if return_every else x
 
 
 def _first_noise(shape, dtype, dev, generator):

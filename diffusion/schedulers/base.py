@@ -17,10 +17,14 @@ import arrayneedle as an
 from arrayneedle import ops
 from arrayneedle.autograd import Tensor
 
-from ..schedules import (cosine_beta_schedule, linear_beta_schedule, quadratic_beta_schedule,
-                         sigmoid_beta_schedule)
+from ..schedules import (
+    cosine_beta_schedule,
+    linear_beta_schedule,
+    quadratic_beta_schedule,
+    sigmoid_beta_schedule,
+)
 
-__all__ = ["SchedulerOutput", "Scheduler", "PREDICTION_TYPES", "BETA_SCHEDULES"]
+__all__ = ["BETA_SCHEDULES", "PREDICTION_TYPES", "Scheduler", "SchedulerOutput"]
 
 # diffusers' names first; this package's objective names are accepted as aliases
 PREDICTION_TYPES = {"epsilon": ("epsilon", "eps", "pred_noise"),

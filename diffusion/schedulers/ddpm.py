@@ -7,7 +7,7 @@ import numpy as np
 
 from .base import Scheduler, clip, randn_like
 
-__all__ = ["DDPMScheduler", "DDIMScheduler"]
+__all__ = ["DDIMScheduler", "DDPMScheduler"]
 
 VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log")
 

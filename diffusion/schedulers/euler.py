@@ -11,7 +11,7 @@ import numpy as np
 
 from .base import KarrasSigmas, Scheduler, clip, randn_like
 
-__all__ = ["EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler", "HeunDiscreteScheduler"]
+__all__ = ["EulerAncestralDiscreteScheduler", "EulerDiscreteScheduler", "HeunDiscreteScheduler"]
 
 
 class _SigmaScheduler(KarrasSigmas, Scheduler):
