@@ -414,3 +414,13 @@ def test_against_diffusers():
                 xt, xm = out_t.prev_sample, out_m.prev_sample
             np.testing.assert_allclose(xm.numpy(), xt.numpy(), rtol=1e-4, atol=1e-4,
                                        err_msg=f"{name} {kw}")
+
+
+def test_config_rebuilds_the_scheduler():
+    for name in SCHEDULERS:
+        s = get_scheduler(name, num_train_timesteps=30, beta_schedule="scaled_linear")
+        r = type(s)(**s.config)
+        s.set_timesteps(7)
+        r.set_timesteps(7)
+        np.testing.assert_array_equal(r.timesteps, s.timesteps)
+        np.testing.assert_array_equal(r.alphas_cumprod, s.alphas_cumprod)

@@ -136,7 +136,8 @@ class Scheduler:
 
     def __init__(self, num_train_timesteps, beta_start, beta_end, beta_schedule, trained_betas,
                  prediction_type, **config):
-        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, int) \
+        if isinstance(num_train_timesteps, bool) or \
+                not isinstance(num_train_timesteps, (int, np.integer)) \
                 or num_train_timesteps < 2:
             raise ValueError(f"num_train_timesteps must be an integer >= 2, got "
                              f"{num_train_timesteps!r}")
