@@ -17,8 +17,9 @@ import array_api_compat
 from . import backend
 from .backend import Device, device_of, dtype_name
 
-__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-           "register_function_hook", "RemovableHandle"]
+__all__ = ["Tensor", "Size", "Function", "no_grad", "enable_grad", "is_grad_enabled",
+           "set_grad_enabled", "inference_mode", "increment_version", "register_function_hook",
+           "RemovableHandle"]
 
 _state = threading.local()
 
@@ -27,20 +28,24 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "grad_enabled", True)
 
 
-def set_grad_enabled(mode: bool):
+def _set_mode(mode):
     _state.grad_enabled = bool(mode)
 
 
 class _GradMode:
+    """Sets gradient mode on ``__enter__`` and restores the previous mode on exit; also a
+    decorator."""
+
     def __init__(self, mode):
-        self.mode = mode
+        self.mode = bool(mode)
 
     def __enter__(self):
         self.prev = is_grad_enabled()
-        set_grad_enabled(self.mode)
+        _set_mode(self.mode)
+        return self
 
     def __exit__(self, *exc):
-        set_grad_enabled(self.prev)
+        _set_mode(self.prev)
 
     def __call__(self, fn):  # usable as a decorator
         import functools
@@ -52,6 +57,25 @@ class _GradMode:
         return wrapper
 
 
+class set_grad_enabled(_GradMode):
+    """PyTorch's ``set_grad_enabled(mode)``: sets the mode when called (so a plain call works
+    as a function), and as a context manager restores the mode that was active before the
+    call on exit."""
+
+    def __init__(self, mode):
+        super().__init__(mode)
+        self.prev = is_grad_enabled()
+        _set_mode(self.mode)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        # used as a decorator: the call that built it must not change the mode for good
+        _set_mode(self.prev)
+        return super().__call__(fn)
+
+
 def no_grad():
     """Context manager (or decorator) under which no graph is built."""
     return _GradMode(False)
@@ -59,6 +83,12 @@ def no_grad():
 
 def enable_grad():
     return _GradMode(True)
+
+
+def inference_mode(mode=True):
+    """PyTorch's ``inference_mode``: here the same as ``no_grad`` (``mode=False`` enables
+    gradients)."""
+    return _GradMode(not mode)
 
 
 class DeviceMismatchError(RuntimeError, ValueError):
@@ -130,13 +160,20 @@ class Function:
     flows). ``self.needs_input_grad`` tells backward which gradients are wanted.
     """
 
-    __slots__ = ("parents", "needs_input_grad", "__dict__")
+    __slots__ = ("parents", "needs_input_grad", "versions", "saved_output", "__dict__")
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
     def backward(self, grad):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
+
+    def name(self) -> str:
+        """PyTorch's name of this node: the Function's class name + "Backward0"."""
+        return type(self).__name__ + "Backward0"
+
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
 
     @classmethod
     def apply(cls, *tensors, **params):
@@ -160,7 +197,7 @@ class Function:
             need = (False,) * len(tensors)
         track = any(need)
         fn.needs_input_grad = need
-        arrays = [t.array for t in tensors]
+        arrays = [t._array for t in tensors]
         if _function_hooks:
             out = _observed(fn, "forward", fn.forward, arrays, params)
         else:
@@ -168,18 +205,93 @@ class Function:
         if not track:
             return Tensor._wrap(out, dev)
         fn.parents = tensors
-        return Tensor._wrap(out, dev, requires_grad=True, ctx=fn)
+        res = Tensor._wrap(out, dev, requires_grad=True, ctx=fn)
+        _record_versions(fn, tensors, out, res)
+        return res
+
+
+def _record_versions(fn, tensors, out, res):
+    """Remember the version of every input (backward may read any of them: a Function may
+    keep an input, or a view of it such as a reshaped weight, under any name) and, when the
+    Function kept its own output array (exp, tanh, sigmoid...), the output's counter. Only
+    graph-building calls get here, so untracked forwards pay nothing."""
+    fn.versions = tuple(0 if t._vc is None else t._vc[0] for t in tensors)
+    fn.saved_output = None
+    for v in fn.__dict__.values():
+        if v is out:
+            res._vc = [0]
+            fn.saved_output = res._vc
+            break
+
+
+def increment_version(tensors):
+    """Mark ``tensors`` (one Tensor or an iterable of them) as modified in place, as
+    ``torch.autograd.graph.increment_version``: for code that writes into ``t.array`` with
+    ``t.array[...] = v`` or ``out=``, which the Tensor cannot see. (``t.array op= v`` needs
+    no call: the Tensor sees the augmented assignment.)"""
+    if isinstance(tensors, Tensor):
+        tensors._bump()
+        return
+    for t in tensors:
+        t._bump()
+
+
+def _check_versions(ctx):
+    """Raise PyTorch's error when an input (or the kept output) of ``ctx`` was modified in
+    place after ctx's forward."""
+    for i, (p, v) in enumerate(zip(ctx.parents, ctx.versions)):
+        now = 0 if p._vc is None else p._vc[0]
+        if now != v:
+            _modified(p, f"input {i}", ctx, now, v)
+    if ctx.saved_output is not None and ctx.saved_output[0] != 0:
+        _modified(None, "output 0", ctx, ctx.saved_output[0], 0)
+
+
+def _modified(t, which, ctx, now, expected):
+    what = "" if t is None else f"[{dtype_name(t._array.dtype)} {list(t._array.shape)}], "
+    raise RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: {what}which is {which} of {ctx.name()}, is at version {now}; "
+        f"expected version {expected} instead. Hint: it was changed in place (an optimizer "
+        f"step, an in-place method such as add_, or x[idx] = v) after the forward pass that "
+        f"used it: call backward() before changing it, or change a clone() of it")
+
+
+class Size(tuple):
+    """A shape: a tuple of ints, as ``torch.Size`` (``Tensor.shape`` and ``Tensor.size()``);
+    it prints as the plain tuple."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    # printed as the plain tuple, so messages read "(2, 3)" whatever holds the shape
 
 
 class Tensor:
-    """An n-dimensional array on a device, with optional gradient tracking."""
+    """An n-dimensional array on a device, with optional gradient tracking.
 
-    __slots__ = ("array", "grad", "requires_grad", "_ctx", "_device", "__weakref__")
+    Every Tensor has a version counter (``_version``, as PyTorch) that each in-place change
+    through the Tensor bumps: the in-place methods (``add_``, ``x[i] = v``...), and an
+    augmented assignment to the raw array (``t.array -= step``, how the optimizers update
+    parameters), which the ``array`` setter sees because it receives the same array object
+    back. Graph-building ops record their inputs' versions and ``backward()`` refuses to use
+    an input changed since. Writes the Tensor cannot see (``t.array[...] = v``, ``out=``) call
+    ``increment_version(t)``. The counter is created on first use, so Tensors that are never
+    changed in place carry only ``None``.
+    """
+
+    __slots__ = ("_array", "grad", "requires_grad", "_ctx", "_device", "_vc", "_retain",
+                 "__weakref__")
     __array_priority__ = 1000  # make ndarray OP Tensor defer to Tensor.__rOP__
 
     def __init__(self, data, device=None, dtype=None, requires_grad=False):
         if isinstance(data, Tensor):
-            data = data.array
+            data = data._array
         dev = backend.device(device) if device is not None else (
             device_of(data) if _is_array(data) else backend.cpu())
         if dtype is None and not _is_array(data):
@@ -196,10 +308,11 @@ class Tensor:
             data = probe
         arr = dev.asarray(data, dtype)
         dtype_name(arr.dtype)  # raises a clear TypeError for unsupported dtypes
-        self.array = arr
+        self._array = arr
         self.grad = None
         self._ctx = None
         self._device = dev
+        self._vc = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -220,55 +333,89 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, dev: Device, requires_grad=False, ctx=None):
         t = cls.__new__(cls)
-        t.array = array
+        t._array = array
         t.grad = None
         t._device = dev
         t.requires_grad = requires_grad
         t._ctx = ctx
+        t._vc = None
         return t
 
-    # ---- properties ----
+    # ---- the raw array and its version ----
+    @property
+    def array(self):
+        """The raw NumPy/CuPy (array-API) array."""
+        return self._array
+
+    @array.setter
+    def array(self, value):
+        # ``t.array op= v`` calls this with the very array it read, changed in place: that is
+        # an in-place modification. Binding another array changes nothing a graph saved.
+        if value is self._array:
+            self._bump()
+        else:
+            self._array = value
+
+    def _bump(self):
+        vc = self._vc
+        if vc is None:
+            self._vc = [1]
+        else:
+            vc[0] += 1
+
+    @property
+    def _version(self) -> int:
+        return 0 if self._vc is None else self._vc[0]
+
     @property
     def data(self):
         """PyTorch's ``.data``: a Tensor sharing this one's memory, outside the graph (no grad,
-        no version tracking), e.g. for in-place initialisation ``p.data.normal_(0, 0.02)``. The
-        raw NumPy/CuPy array is ``.array``."""
-        return Tensor._wrap(self.array, self._device)
+        its own version counter), e.g. for in-place initialisation ``p.data.normal_(0, 0.02)``.
+        The raw NumPy/CuPy array is ``.array``."""
+        return Tensor._wrap(self._array, self._device)
 
     @data.setter
     def data(self, value):
         """``p.data = t`` makes ``p`` use ``t``'s array (a raw array is accepted too)."""
-        arr = value.array if isinstance(value, Tensor) else value
+        arr = value._array if isinstance(value, Tensor) else value
         if not _is_array(arr):
             raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
         if device_of(arr) is not self._device:
             raise DeviceMismatchError(f"cannot set .data of a Tensor on {self._device} to an "
                                       f"array on {device_of(arr)}")
-        self.array = arr
+        self._array = arr
+
+    # ---- properties ----
+    @property
+    def shape(self) -> Size:
+        return Size(self._array.shape)
 
     @property
-    def shape(self):
-        return tuple(self.array.shape)
+    def ndim(self) -> int:
+        return self._array.ndim
 
-    @property
-    def ndim(self):
-        return self.array.ndim
-
-    @property
-    def size(self):
+    def numel(self) -> int:
         n = 1
-        for s in self.array.shape:
+        for s in self._array.shape:
             n *= s
         return n
+
+    def size(self, dim=None):
+        """The shape as a ``Size`` (a tuple), or its length along ``dim``, as PyTorch."""
+        if dim is None:
+            return Size(self._array.shape)
+        return self._array.shape[_dim(dim, self._array.ndim)]
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.array.shape[0]
+        return self._array.shape[0]
 
     @property
     def dtype(self):
-        return self.array.dtype
+        """The array library's dtype; it compares equal to ``an.float32`` and to
+        ``"float32"``."""
+        return self._array.dtype
 
     @property
     def device(self) -> Device:
@@ -278,12 +425,34 @@ class Tensor:
     def is_leaf(self):
         return self._ctx is None
 
-    def requires_grad_(self, mode=True):
-        if mode and dtype_name(self.array.dtype) not in ("float16", "float32", "float64"):
-            raise TypeError(f"only floating-point tensors can require gradients, "
-                            f"got dtype {dtype_name(self.array.dtype)}")
-        self.requires_grad = bool(mode)
+    @property
+    def grad_fn(self):
+        """The Function that made this Tensor (prints as ``<AddBackward0 ...>``), None for a
+        leaf."""
+        return self._ctx
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and dtype_name(self._array.dtype) not in ("float16", "float32",
+                                                                   "float64"):
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
+                               f"got dtype {dtype_name(self._array.dtype)}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; use "
+                               "detach() to get a Tensor outside the graph")
+        self.requires_grad = bool(requires_grad)
         return self
+
+    def retain_grad(self):
+        """Keep this non-leaf Tensor's gradient in ``.grad`` at the next backward."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
+        if self._ctx is not None:
+            self._retain = True
+        return self
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._ctx is not None and getattr(self, "_retain", False)
 
     @property
     def xp(self):
@@ -291,60 +460,52 @@ class Tensor:
 
     # ---- conversion ----
     def detach(self) -> "Tensor":
-        return Tensor._wrap(self.array, self._device)
+        """A Tensor sharing memory and the version counter, outside the graph."""
+        if self._vc is None:
+            self._vc = [0]
+        t = Tensor._wrap(self._array, self._device)
+        t._vc = self._vc
+        return t
 
-    def numpy(self):
+    def detach_(self) -> "Tensor":
+        """Take this Tensor out of the graph: it becomes a leaf that requires no grad."""
+        self._ctx = None
+        self.requires_grad = False
+        return self
+
+    def numpy(self, force=False):
         """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
         from .backend import to_numpy
         import numpy as _np
-        return _np.asarray(to_numpy(self.array))
+        return _np.asarray(to_numpy(self._array))
 
     def item(self):
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to "
+                               f"a Python scalar (item() needs exactly one; shape "
+                               f"{tuple(self.shape)})")
+        return self.numpy(force=True).reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
-
-    def to(self, device=None, dtype=None) -> "Tensor":
-        """A copy on ``device`` and/or with ``dtype`` (differentiable)."""
-        from . import ops
-        out = self
-        if device is not None and backend.device(device) is not self._device:
-            out = ops.to_device(out, backend.device(device))
-        if dtype is not None and dtype_name(dtype) != dtype_name(out.dtype):
-            out = ops.astype(out, dtype)
-        return out
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, index=0):
-        return self.to(backend.cuda(index))
-
-    def float(self):
-        return self.to(dtype="float32")
-
-    def double(self):
-        return self.to(dtype="float64")
-
-    def astype(self, dtype):
-        return self.to(dtype=dtype)
+        return self.numpy(force=True).tolist()
 
     def __repr__(self):
         extra = f", device='{self._device}'" if self._device.kind != "cpu" else ""
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        body = str(self.numpy()) if self.size <= 64 else f"<shape {self.shape}>"
+        grad = (f", grad_fn={self._ctx!r}" if self._ctx is not None
+                else ", requires_grad=True" if self.requires_grad else "")
+        body = str(self.numpy(force=True)) if self.numel() <= 64 else f"<shape {tuple(self.shape)}>"
         return f"Tensor({body}, dtype={dtype_name(self.dtype)}{extra}{grad})"
 
     def __array__(self, dtype=None, copy=None):
-        a = self.numpy()
+        a = self.numpy(force=True)
         return a if dtype is None else a.astype(dtype)
 
     def __bool__(self):
-        if self.size != 1:
-            raise ValueError("the truth value of a tensor with more than one element is ambiguous")
+        if self.numel() != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
         return bool(self.item())
 
     def __float__(self):
@@ -353,29 +514,51 @@ class Tensor:
     def __int__(self):
         return int(self.item())
 
+    def __index__(self):
+        if dtype_name(self._array.dtype) not in ("int64", "int32", "uint8", "int16", "int8"):
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.item())
+
     def __hash__(self):
         return id(self)
 
     # ---- autograd ----
-    def backward(self, grad=None):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; frees the graph."""
+        if create_graph:
+            raise ValueError("backward(create_graph=True): higher-order gradients are not "
+                             "supported; expected create_graph=False")
         if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad "
-                               "(no input had requires_grad=True, or it was made under no_grad)")
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn (no input had requires_grad=True, or it was made under "
+                               "no_grad)")
         xp = self._device.xp
+        grad = gradient
         if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward() without a gradient needs a scalar output; this "
-                                   f"tensor has shape {self.shape}: pass grad= of the same shape")
-            g = xp.ones(self.array.shape, dtype=self.array.dtype)
+            if self.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
+                                   f"this tensor has shape {tuple(self.shape)}: pass a gradient "
+                                   f"of the same shape")
+            g = xp.ones(self._array.shape, dtype=self._array.dtype)
         else:
-            g = grad.array if isinstance(grad, Tensor) else self._device.asarray(grad, self.array.dtype)
-            if tuple(g.shape) != self.shape:
+            g = grad._array if isinstance(grad, Tensor) else self._device.asarray(
+                grad, self._array.dtype)
+            if tuple(g.shape) != tuple(self.shape):
                 raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, "
-                                 f"expected {self.shape}")
+                                 f"expected {tuple(self.shape)}")
         _run_backward(self, g)
 
-    # operators and methods are attached in arrayneedle/ops/__init__.py
+    # in-place methods and conversions are attached in arrayneedle/tensor_methods.py,
+    # operators and op methods in arrayneedle/ops/__init__.py
+
+
+def _dim(dim, ndim):
+    d = int(dim)
+    if not -max(ndim, 1) <= d < max(ndim, 1):
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})")
+    return d % ndim if ndim else 0
 
 
 def _toposort(root):
@@ -412,13 +595,16 @@ def _run_backward(root, g):
             if t.grad is None:
                 t.grad = Tensor._wrap(g, t._device)
             else:
-                t.grad = Tensor._wrap(t.grad.array + g, t._device)
+                t.grad = Tensor._wrap(t.grad._array + g, t._device)
             continue
         parents = ctx.parents
         if not parents:
             raise RuntimeError("backward through a graph that was already freed by an earlier "
                                "backward(); recompute the forward pass")
         if g is not None:
+            if getattr(t, "_retain", False):
+                t.grad = Tensor._wrap(g if t.grad is None else t.grad._array + g, t._device)
+            _check_versions(ctx)
             in_grads = (_observed(ctx, "backward", ctx.backward, (g,), {}) if _function_hooks
                         else ctx.backward(g))
             if not isinstance(in_grads, (tuple, list)):
@@ -426,14 +612,16 @@ def _run_backward(root, g):
             for p, pg in zip(parents, in_grads):
                 if pg is None or not p.requires_grad:
                     continue
-                if tuple(pg.shape) != tuple(p.array.shape):
+                if tuple(pg.shape) != tuple(p._array.shape):
                     raise RuntimeError(f"{type(ctx).__name__}.backward returned a gradient of "
                                        f"shape {tuple(pg.shape)} for an input of shape "
-                                       f"{tuple(p.array.shape)}")
+                                       f"{tuple(p._array.shape)}")
                 k = id(p)
                 prev = grads.get(k)
                 grads[k] = pg if prev is None else prev + pg
         # free the graph: the node forgets its inputs and saved arrays (it keeps no reference
         # to its output, so nothing forms a cycle)
         ctx.parents = ()
+        ctx.versions = ()
+        ctx.saved_output = None
         ctx.__dict__.clear()

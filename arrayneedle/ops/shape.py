@@ -143,9 +143,9 @@ def reshape(a, *shape):
     if shape == a.shape:
         return a
     known = math.prod(s for s in shape if s != -1)
-    if (-1 not in shape and known != a.size) or (-1 in shape and (known == 0 or a.size % known)):
+    if (-1 not in shape and known != a.numel()) or (-1 in shape and (known == 0 or a.numel() % known)):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                         f"({a.size} elements) into {shape}")
+                         f"({a.numel()} elements) into {shape}")
     return Reshape.apply(a, shape=shape)
 
 
