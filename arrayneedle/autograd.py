@@ -168,6 +168,12 @@ class Function:
     def backward(self, grad):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
 
+    # False on a Function whose backward reads no input (add, reshape...): a leaf input (a
+    # weight) changed in place after its forward is then harmless and backward accepts it.
+    # A non-leaf input changed in place is refused either way: the in-place op gave that
+    # Tensor a new creator, and the gradient would flow to the wrong node.
+    keeps_inputs = True
+
     def name(self) -> str:
         """PyTorch's name of this node: the Function's class name + "Backward0"."""
         return type(self).__name__ + "Backward0"
@@ -239,9 +245,10 @@ def increment_version(tensors):
 def _check_versions(ctx):
     """Raise PyTorch's error when an input (or the kept output) of ``ctx`` was modified in
     place after ctx's forward."""
+    keeps = ctx.keeps_inputs
     for i, (p, v) in enumerate(zip(ctx.parents, ctx.versions)):
         now = 0 if p._vc is None else p._vc[0]
-        if now != v:
+        if now != v and (keeps or p._ctx is not None):
             _modified(p, f"input {i}", ctx, now, v)
     if ctx.saved_output is not None and ctx.saved_output[0] != 0:
         _modified(None, "output 0", ctx, ctx.saved_output[0], 0)
@@ -485,7 +492,7 @@ class Tensor:
     def item(self):
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to "
-                               f"a Python scalar (item() needs exactly one; shape "
+                               f"a Python scalar (item() needs exactly one element; shape "
                                f"{tuple(self.shape)})")
         return self.numpy(force=True).reshape(()).item()
 

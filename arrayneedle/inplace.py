@@ -35,6 +35,8 @@ class Copy(Function):
     """The identity as a graph node (``copy_`` and ``to(copy=True)``); ``copy=True`` returns a
     new array."""
 
+    keeps_inputs = False
+
     def forward(self, a, copy=False):
         if copy:
             from array_api_compat import array_namespace
@@ -48,6 +50,8 @@ class Copy(Function):
 class IndexPut(Function):
     """``out = a; out[index] = v`` (a copy of ``a``); gradients: ``g`` with the written places
     zeroed for ``a``, the written places (summed over broadcasting) for ``v``."""
+
+    keeps_inputs = False
 
     def forward(self, a, v, index):
         from array_api_compat import array_namespace

@@ -121,11 +121,13 @@ def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=F
 
 
 def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-    return new_full(self, size, 0, dtype=dtype, device=device, requires_grad=requires_grad)
+    from ._helpers import shape_arg
+    return new_full(self, shape_arg(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-    return new_full(self, size, 1, dtype=dtype, device=device, requires_grad=requires_grad)
+    from ._helpers import shape_arg
+    return new_full(self, shape_arg(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
