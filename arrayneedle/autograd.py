@@ -10,7 +10,6 @@ left behind and memory stays flat from one training step to the next.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 
 import array_api_compat
 

@@ -101,13 +101,11 @@ def _writable(t):
 def _operand(t, other, name):
     """``other`` as a Python number or a raw array on ``t``'s device, after PyTorch's check that
     the result can be stored in ``t``'s dtype."""
-    if isinstance(other, Tensor):
-        if other._device is not t._device:
-            if other.ndim == 0:
-                other = other.item()
-            else:
-                raise DeviceMismatchError(f"{name}: the tensor is on {t._device} and the other "
-                                          f"operand on {other._device}; move it with .to()")
+    if isinstance(other, Tensor) and other._device is not t._device:
+        if other.ndim != 0:
+            raise DeviceMismatchError(f"{name}: the tensor is on {t._device} and the other "
+                                      f"operand on {other._device}; move it with .to()")
+        other = other.item()  # a 0-d tensor from another device acts as a number (PyTorch)
     if isinstance(other, Tensor):
         kind = dtype_name(other._array.dtype)
         raw = other._array
