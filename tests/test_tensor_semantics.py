@@ -284,3 +284,21 @@ def test_keeps_inputs_false_accepts_changed_leaves_not_rebased_nodes():
     h.mul_(3)  # h now has a new creator: y's gradient must not flow through it
     with pytest.raises(RuntimeError, match="input 0 of AddOneBackward0"):
         y.sum().backward()
+
+
+def test_tensor_power_negative_base_and_gradients():
+    from arrayneedle.testing import gradcheck
+    x = an.tensor([-2.0, 3.0, 0.0], requires_grad=True)
+    y = an.tensor([3.0, 2.0, 2.0], requires_grad=True)
+    z = an.power(x, y)
+    z.sum().backward()
+    assert z.tolist() == [-8.0, 9.0, 0.0]
+    assert x.grad.tolist() == [12.0, 6.0, 0.0]          # y * x^(y-1)
+    g = y.grad.numpy()
+    assert np.isnan(g[0]) and g[1] == pytest.approx(9 * np.log(3)) and g[2] == 0.0
+    assert gradcheck(an.power, np.array([[0.5, 1.5], [2.0, 0.7]]), np.array([1.3, -0.4]))
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor([-2.0, 3.0, 0.0], requires_grad=True)
+    ty = torch.tensor([3.0, 2.0, 2.0], requires_grad=True)
+    torch.pow(tx, ty).sum().backward()
+    assert tx.grad.tolist() == x.grad.tolist() and ty.grad[1:].tolist() == y.grad.tolist()[1:]
