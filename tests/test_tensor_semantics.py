@@ -53,8 +53,6 @@ def test_versions_bump_on_every_in_place_change():
 
 def test_data_shares_memory_but_not_the_version():
     p = nn.Parameter(an.zeros(2, 3))
-    with an.no_grad():
-        pass
     out = p.data.normal_(0, 0.02)
     assert p._version == 0 and out is not p
     assert np.array_equal(p.detach().numpy(), out.numpy()) and p.detach().numpy().std() > 0
@@ -187,7 +185,6 @@ def test_grad_fn_is_leaf_numpy_and_retain_grad():
     y.retain_grad()
     z.sum().backward()
     assert y.grad.tolist() == [4.0, 6.0] and x.grad.tolist() == [4.0, 6.0]
-    x.detach_() if False else None
     d = (x * 2).detach_()
     assert d.is_leaf and not d.requires_grad
 
