@@ -589,9 +589,26 @@ def _toposort(root):
     return order
 
 
+def _own(g, handed):
+    """``g`` as an array that a leaf's ``.grad`` may own: in-place changes to one gradient
+    (``p.grad.mul_``, clipping) must not reach another parameter's. A backward hands the
+    same array, or views of it, to several inputs (add gives both its gradient; reshape a
+    view) and may hand out broadcast views (zero strides, read-only in NumPy): those are
+    copied, once per parameter and only then."""
+    base = getattr(g, "base", None)
+    key = id(g if base is None else base)
+    strides = getattr(g, "strides", None) or ()
+    if key in handed or 0 in strides:
+        g = array_api_compat.array_namespace(g).asarray(g, copy=True)
+        key = id(g)
+    handed.add(key)
+    return g
+
+
 def _run_backward(root, g):
     order = _toposort(root)
     grads = {id(root): g}
+    handed = set()  # arrays (or their bases) already given to a leaf's .grad
     for t in order:
         g = grads.pop(id(t), None)
         ctx = t._ctx
@@ -599,7 +616,7 @@ def _run_backward(root, g):
             if g is None:
                 continue
             if t.grad is None:
-                t.grad = Tensor._wrap(g, t._device)
+                t.grad = Tensor._wrap(_own(g, handed), t._device)
             else:
                 t.grad = Tensor._wrap(t.grad._array + g, t._device)
             continue

@@ -300,3 +300,15 @@ def test_tensor_power_negative_base_and_gradients():
     ty = torch.tensor([3.0, 2.0, 2.0], requires_grad=True)
     torch.pow(tx, ty).sum().backward()
     assert tx.grad.tolist() == x.grad.tolist() and ty.grad[1:].tolist() == y.grad.tolist()[1:]
+
+
+def test_leaf_gradients_never_share_memory():
+    a = an.tensor([3.0, 4.0], requires_grad=True)
+    b = an.tensor([0.0, 0.0], requires_grad=True)
+    c = an.tensor([[1.0], [1.0]], requires_grad=True)
+    (a + b + c.reshape(2)).sum().backward()  # one gradient array for all three
+    a.grad.mul_(2)
+    assert a.grad.tolist() == [2.0, 2.0] and b.grad.tolist() == [1.0, 1.0]
+    assert c.grad.tolist() == [[1.0], [1.0]]
+    b.grad.zero_()
+    assert a.grad.tolist() == [2.0, 2.0] and c.grad.tolist() == [[1.0], [1.0]]
