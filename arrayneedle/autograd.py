@@ -9,86 +9,16 @@ left behind and memory stays flat from one training step to the next.
 """
 from __future__ import annotations
 
-import threading
-
 import array_api_compat
 
 from . import backend
 from .backend import Device, device_of, dtype_name
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+                        set_grad_enabled)
 
 __all__ = ["Tensor", "Size", "Function", "no_grad", "enable_grad", "is_grad_enabled",
            "set_grad_enabled", "inference_mode", "increment_version", "register_function_hook",
            "RemovableHandle"]
-
-_state = threading.local()
-
-
-def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
-
-
-def _set_mode(mode):
-    _state.grad_enabled = bool(mode)
-
-
-class _GradMode:
-    """Sets gradient mode on ``__enter__`` and restores the previous mode on exit; also a
-    decorator."""
-
-    def __init__(self, mode):
-        self.mode = bool(mode)
-
-    def __enter__(self):
-        self.prev = is_grad_enabled()
-        _set_mode(self.mode)
-        return self
-
-    def __exit__(self, *exc):
-        _set_mode(self.prev)
-
-    def __call__(self, fn):  # usable as a decorator
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*a, **k):
-            with _GradMode(self.mode):
-                return fn(*a, **k)
-        return wrapper
-
-
-class set_grad_enabled(_GradMode):
-    """PyTorch's ``set_grad_enabled(mode)``: sets the mode when called (so a plain call works
-    as a function), and as a context manager restores the mode that was active before the
-    call on exit."""
-
-    def __init__(self, mode):
-        super().__init__(mode)
-        self.prev = is_grad_enabled()
-        _set_mode(self.mode)
-
-    def __enter__(self):
-        return self
-
-    def __call__(self, fn):
-        # used as a decorator: the call that built it must not change the mode for good
-        _set_mode(self.prev)
-        return super().__call__(fn)
-
-
-def no_grad():
-    """Context manager (or decorator) under which no graph is built."""
-    return _GradMode(False)
-
-
-def enable_grad():
-    return _GradMode(True)
-
-
-def inference_mode(mode=True):
-    """PyTorch's ``inference_mode``: here the same as ``no_grad`` (``mode=False`` enables
-    gradients)."""
-    return _GradMode(not mode)
-
 
 class DeviceMismatchError(RuntimeError, ValueError):
     """Operands of one op live on different devices. A RuntimeError as in PyTorch, and a
@@ -406,12 +336,6 @@ class Tensor:
             n *= s
         return n
 
-    def size(self, dim=None):
-        """The shape as a ``Size`` (a tuple), or its length along ``dim``, as PyTorch."""
-        if dim is None:
-            return Size(self._array.shape)
-        return self._array.shape[_dim(dim, self._array.ndim)]
-
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -448,18 +372,6 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self):
-        """Keep this non-leaf Tensor's gradient in ``.grad`` at the next backward."""
-        if not self.requires_grad:
-            raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
-        if self._ctx is not None:
-            self._retain = True
-        return self
-
-    @property
-    def retains_grad(self) -> bool:
-        return self._ctx is not None and getattr(self, "_retain", False)
-
     @property
     def xp(self):
         return self._device.xp
@@ -472,59 +384,6 @@ class Tensor:
         t = Tensor._wrap(self._array, self._device)
         t._vc = self._vc
         return t
-
-    def detach_(self) -> "Tensor":
-        """Take this Tensor out of the graph: it becomes a leaf that requires no grad."""
-        self._ctx = None
-        self.requires_grad = False
-        return self
-
-    def numpy(self, force=False):
-        """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
-        if self.requires_grad and not force:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
-                               "tensor.detach().numpy() instead.")
-        from .backend import to_numpy
-        import numpy as _np
-        return _np.asarray(to_numpy(self._array))
-
-    def item(self):
-        if self.numel() != 1:
-            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to "
-                               f"a Python scalar (item() needs exactly one element; shape "
-                               f"{tuple(self.shape)})")
-        return self.numpy(force=True).reshape(()).item()
-
-    def tolist(self):
-        return self.numpy(force=True).tolist()
-
-    def __repr__(self):
-        extra = f", device='{self._device}'" if self._device.kind != "cpu" else ""
-        grad = (f", grad_fn={self._ctx!r}" if self._ctx is not None
-                else ", requires_grad=True" if self.requires_grad else "")
-        body = str(self.numpy(force=True)) if self.numel() <= 64 else f"<shape {tuple(self.shape)}>"
-        return f"Tensor({body}, dtype={dtype_name(self.dtype)}{extra}{grad})"
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.numpy(force=True)
-        return a if dtype is None else a.astype(dtype)
-
-    def __bool__(self):
-        if self.numel() != 1:
-            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self.item())
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if dtype_name(self._array.dtype) not in ("int64", "int32", "uint8", "int16", "int8"):
-            raise TypeError("only integer tensors of a single element can be converted to an "
-                            "index")
-        return int(self.item())
 
     def __hash__(self):
         return id(self)
@@ -555,16 +414,9 @@ class Tensor:
                                  f"expected {tuple(self.shape)}")
         _run_backward(self, g)
 
-    # in-place methods and conversions are attached in arrayneedle/tensor_methods.py,
-    # operators and op methods in arrayneedle/ops/__init__.py
-
-
-def _dim(dim, ndim):
-    d = int(dim)
-    if not -max(ndim, 1) <= d < max(ndim, 1):
-        raise IndexError(f"Dimension out of range (expected to be in range of "
-                         f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})")
-    return d % ndim if ndim else 0
+    # in-place methods are attached in arrayneedle/inplace.py, conversions and facts (numpy,
+    # item, size, to...) in arrayneedle/tensor_api.py, operators and op methods in
+    # arrayneedle/ops/__init__.py
 
 
 def _toposort(root):

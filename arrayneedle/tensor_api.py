@@ -1,7 +1,8 @@
 """Tensor methods for conversions and facts, with PyTorch's names and overloads: ``to``,
 ``cpu``, ``cuda``, ``float``/``double``/``half``/``long``/``int``/``bool``, ``type_as``,
-``new_zeros``/``new_ones``/``new_full``/``new_empty``/``new_tensor``, ``dim``, ``nelement``,
-``element_size``, ``is_cuda``, ``is_floating_point``.
+``new_zeros``/``new_ones``/``new_full``/``new_empty``/``new_tensor``, ``numpy``, ``item``,
+``tolist``, ``size``, ``dim``, ``nelement``, ``element_size``, ``is_cuda``,
+``is_floating_point``, ``retain_grad``, ``detach_`` and the Python conversions.
 
 ``to`` and the casts are differentiable and return the Tensor itself when nothing changes
 (``copy=True`` forces a new one), as PyTorch.
@@ -9,7 +10,7 @@
 from __future__ import annotations
 
 from . import backend
-from .autograd import Tensor
+from .autograd import Size, Tensor
 from .backend import Device, dtype_name
 
 __all__ = ["parse_to"]
@@ -158,6 +159,83 @@ def is_floating_point(self) -> bool:
     return dtype_name(self._array.dtype) in ("float16", "float32", "float64")
 
 
+def size(self, dim=None):
+    """The shape as a ``Size`` (a tuple), or its length along ``dim``, as PyTorch."""
+    if dim is None:
+        return Size(self._array.shape)
+    return self._array.shape[_dim(dim, self._array.ndim)]
+
+def retain_grad(self):
+    """Keep this non-leaf Tensor's gradient in ``.grad`` at the next backward."""
+    if not self.requires_grad:
+        raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
+    if self._ctx is not None:
+        self._retain = True
+    return self
+
+def retains_grad(self) -> bool:
+    return self._ctx is not None and getattr(self, "_retain", False)
+
+def detach_(self) -> "Tensor":
+    """Take this Tensor out of the graph: it becomes a leaf that requires no grad."""
+    self._ctx = None
+    self.requires_grad = False
+    return self
+
+def numpy(self, force=False):
+    """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
+    if self.requires_grad and not force:
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                           "tensor.detach().numpy() instead.")
+    return backend.to_numpy(self._array)
+
+def item(self):
+    if self.numel() != 1:
+        raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to "
+                           f"a Python scalar (item() needs exactly one element; shape "
+                           f"{tuple(self.shape)})")
+    return self.numpy(force=True).reshape(()).item()
+
+def tolist(self):
+    return self.numpy(force=True).tolist()
+
+def __repr__(self):
+    extra = f", device='{self._device}'" if self._device.kind != "cpu" else ""
+    grad = (f", grad_fn={self._ctx!r}" if self._ctx is not None
+            else ", requires_grad=True" if self.requires_grad else "")
+    body = str(self.numpy(force=True)) if self.numel() <= 64 else f"<shape {tuple(self.shape)}>"
+    return f"Tensor({body}, dtype={dtype_name(self.dtype)}{extra}{grad})"
+
+def __array__(self, dtype=None, copy=None):
+    a = self.numpy(force=True)
+    return a if dtype is None else a.astype(dtype)
+
+def __bool__(self):
+    if self.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+    return bool(self.item())
+
+def __float__(self):
+    return float(self.item())
+
+def __int__(self):
+    return int(self.item())
+
+def __index__(self):
+    if dtype_name(self._array.dtype) not in ("int64", "int32", "uint8", "int16", "int8"):
+        raise TypeError("only integer tensors of a single element can be converted to an "
+                        "index")
+    return int(self.item())
+
+
+def _dim(dim, ndim):
+    d = int(dim)
+    if not -max(ndim, 1) <= d < max(ndim, 1):
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})")
+    return d % ndim if ndim else 0
+
+
 def _attach():
     T = Tensor
     T.to, T.cpu, T.cuda, T.astype, T.type_as = to, cpu, cuda, astype, type_as
@@ -170,6 +248,10 @@ def _attach():
     T.ndimension = dim
     T.nelement = T.numel
     T.is_cuda = property(lambda t: t._device.kind == "cuda")
+    T.retains_grad = property(retains_grad)
+    for f in (size, retain_grad, detach_, numpy, item, tolist, __repr__, __array__, __bool__,
+              __float__, __int__, __index__):
+        setattr(T, f.__name__, f)
 
 
 _attach()
