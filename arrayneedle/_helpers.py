@@ -5,14 +5,49 @@ raises it too."""
 from __future__ import annotations
 
 from .autograd import DeviceMismatchError, Tensor
-from .backend import dtype_name, get_dtype
+from .backend import NUMPY_SCALARS, dtype_name, get_dtype
 from .kernels.geometry import pair
 
 __all__ = ["DeviceMismatchError", "as_tensor", "same_device", "shape_arg", "scalar_const",
-           "operands", "zero_grads", "pair", "SCALARS"]
+           "operands", "zero_grads", "pair", "SCALARS", "as_scalar", "promote"]
 
-SCALARS = (int, float, bool)
+# Python numbers and NumPy scalars (np.int64(2), np.float32(0.5), np.bool_(True)): both are
+# "numbers" in PyTorch's promotion rules, never arrays that could widen a float32 tensor.
+SCALARS = (int, float, bool) + NUMPY_SCALARS
 _FLOATS = ("float16", "float32", "float64")
+DEFAULT_FLOAT = "float32"
+# PyTorch's categories: a higher category's dtype wins over any dtype of a lower one
+_CATEGORY = {"bool": 0, "uint8": 1, "int8": 1, "int16": 1, "int32": 1, "int64": 1,
+             "float16": 2, "float32": 2, "float64": 2}
+
+
+def as_scalar(x):
+    """A NumPy scalar as the Python number it holds; anything else as is."""
+    return x.item() if isinstance(x, NUMPY_SCALARS) else x
+
+
+def _cast(t, name):
+    from . import ops  # ops sits above this module
+    return ops.astype(t, name)
+
+
+def promote(a: Tensor, b: Tensor):
+    """``a`` and ``b`` cast to PyTorch's result dtype where it differs from the array
+    library's: across categories (bool < integer < float) the higher category's dtype wins
+    (int64 * float32 -> float32, not float64), and within one a 0-d tensor takes the dtype
+    of a tensor with dimensions (float32 * 0-d float64 -> float32)."""
+    da, db = a._array.dtype, b._array.dtype
+    if da == db:
+        return a, b
+    na, nb = dtype_name(da), dtype_name(db)
+    ca, cb = _CATEGORY[na], _CATEGORY[nb]
+    if ca != cb:
+        target = na if ca > cb else nb
+    elif (a._array.ndim == 0) != (b._array.ndim == 0):
+        target = nb if a._array.ndim == 0 else na
+    else:
+        return a, b  # same category, both with or both without dimensions: the library's rule
+    return (a if na == target else _cast(a, target)), (b if nb == target else _cast(b, target))
 
 
 def as_tensor(x) -> Tensor:
@@ -48,7 +83,8 @@ CONST_CACHE_SIZE = 256
 def scalar_const(x, like: Tensor) -> Tensor:
     """The Python number ``x`` as a 0-d constant of ``like``'s device and dtype (so float32
     stays float32; a float against an integer or bool tensor becomes float32)."""
-    dev, dt = like._device, like.array.dtype
+    x = as_scalar(x)
+    dev, dt = like._device, like._array.dtype
     # float.hex tells -0.0 from 0.0 and makes every nan one key; the type tells 1 from True
     key = (dev, dt, x.hex() if type(x) is float else (type(x), x))
     arr = _CONSTS.get(key)
@@ -62,16 +98,35 @@ def scalar_const(x, like: Tensor) -> Tensor:
     return Tensor._wrap(arr, dev)  # no checks: arr was made here, on dev
 
 
+def _with_scalar(t: Tensor, x):
+    """Tensor ``t`` (cast where PyTorch promotes it) and the number ``x`` as a constant of the
+    result dtype: a float with an integer or bool tensor gives the default float dtype, an
+    int with a bool tensor int64; otherwise the tensor's dtype is kept."""
+    x = as_scalar(x)
+    name = dtype_name(t._array.dtype)
+    if isinstance(x, float) and name not in _FLOATS:
+        t = _cast(t, DEFAULT_FLOAT)
+    elif name == "bool" and isinstance(x, int) and not isinstance(x, bool):
+        t = _cast(t, "int64")
+    return t, scalar_const(x, t)
+
+
 def operands(a, b):
-    """The two operands of a binary op as Tensors: a Python number becomes a constant of the
-    other operand's dtype and device, other data a Tensor on the other operand's device."""
+    """The two operands of a binary op as Tensors of PyTorch's result dtype: a number (Python
+    or NumPy scalar) becomes a constant on the other operand's device, other data a Tensor
+    on the other operand's device."""
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            return a, b
-        return a, (scalar_const(b, a) if isinstance(b, SCALARS) else Tensor(b, device=a._device))
+            return promote(a, b)
+        if isinstance(b, SCALARS):
+            return _with_scalar(a, b)
+        return promote(a, Tensor(b, device=a._device))
     if isinstance(b, Tensor):
-        return (scalar_const(a, b) if isinstance(a, SCALARS) else Tensor(a, device=b._device)), b
-    return Tensor(a), Tensor(b)
+        if isinstance(a, SCALARS):
+            b, a = _with_scalar(b, a)
+            return a, b
+        return promote(Tensor(a, device=b._device), b)
+    return promote(Tensor(a), Tensor(b))
 
 
 def zero_grads(params, set_to_none=True):
@@ -83,4 +138,4 @@ def zero_grads(params, set_to_none=True):
         if set_to_none or p.grad is None:
             p.grad = None
         else:
-            p.grad.array = p.grad.xp.zeros_like(p.grad.array)
+            p.grad._array = p.grad.xp.zeros_like(p.grad._array)

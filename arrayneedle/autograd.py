@@ -10,56 +10,19 @@ left behind and memory stays flat from one training step to the next.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 
 import array_api_compat
 
 from . import backend
 from .backend import Device, device_of, dtype_name
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+                        set_grad_enabled)
 
-__all__ = ["Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
-           "register_function_hook", "RemovableHandle", "queue_callback", "grad"]
+__all__ = ["Tensor", "Size", "Function", "no_grad", "enable_grad", "is_grad_enabled",
+           "set_grad_enabled", "inference_mode", "increment_version", "register_function_hook",
+           "RemovableHandle", "queue_callback", "grad"]
 
-_state = threading.local()
-
-
-def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
-
-
-def set_grad_enabled(mode: bool):
-    _state.grad_enabled = bool(mode)
-
-
-class _GradMode:
-    def __init__(self, mode):
-        self.mode = mode
-
-    def __enter__(self):
-        self.prev = is_grad_enabled()
-        set_grad_enabled(self.mode)
-
-    def __exit__(self, *exc):
-        set_grad_enabled(self.prev)
-
-    def __call__(self, fn):  # usable as a decorator
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*a, **k):
-            with _GradMode(self.mode):
-                return fn(*a, **k)
-        return wrapper
-
-
-def no_grad():
-    """Context manager (or decorator) under which no graph is built."""
-    return _GradMode(False)
-
-
-def enable_grad():
-    return _GradMode(True)
-
+_state = threading.local()  # the running backward's callback queue (queue_callback)
 
 class DeviceMismatchError(RuntimeError, ValueError):
     """Operands of one op live on different devices. A RuntimeError as in PyTorch, and a
@@ -130,13 +93,26 @@ class Function:
     flows). ``self.needs_input_grad`` tells backward which gradients are wanted.
     """
 
-    __slots__ = ("parents", "needs_input_grad", "__dict__")
+    __slots__ = ("parents", "needs_input_grad", "versions", "saved_output", "__dict__")
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
 
     def backward(self, grad):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
+
+    # False on a Function whose backward reads no input (add, reshape...): a leaf input (a
+    # weight) changed in place after its forward is then harmless and backward accepts it.
+    # A non-leaf input changed in place is refused either way: the in-place op gave that
+    # Tensor a new creator, and the gradient would flow to the wrong node.
+    keeps_inputs = True
+
+    def name(self) -> str:
+        """PyTorch's name of this node: the Function's class name + "Backward0"."""
+        return type(self).__name__ + "Backward0"
+
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
 
     @classmethod
     def apply(cls, *tensors, **params):
@@ -160,7 +136,7 @@ class Function:
             need = (False,) * len(tensors)
         track = any(need)
         fn.needs_input_grad = need
-        arrays = [t.array for t in tensors]
+        arrays = [t._array for t in tensors]
         if _function_hooks:
             out = _observed(fn, "forward", fn.forward, arrays, params)
         else:
@@ -168,19 +144,95 @@ class Function:
         if not track:
             return Tensor._wrap(out, dev)
         fn.parents = tensors
-        return Tensor._wrap(out, dev, requires_grad=True, ctx=fn)
+        res = Tensor._wrap(out, dev, requires_grad=True, ctx=fn)
+        _record_versions(fn, tensors, out, res)
+        return res
+
+
+def _record_versions(fn, tensors, out, res):
+    """Remember the version of every input (backward may read any of them: a Function may
+    keep an input, or a view of it such as a reshaped weight, under any name) and, when the
+    Function kept its own output array (exp, tanh, sigmoid...), the output's counter. Only
+    graph-building calls get here, so untracked forwards pay nothing."""
+    fn.versions = tuple(0 if t._vc is None else t._vc[0] for t in tensors)
+    fn.saved_output = None
+    for v in fn.__dict__.values():
+        if v is out:
+            res._vc = [0]
+            fn.saved_output = res._vc
+            break
+
+
+def increment_version(tensors):
+    """Mark ``tensors`` (one Tensor or an iterable of them) as modified in place, as
+    ``torch.autograd.graph.increment_version``: for code that writes into ``t.array`` with
+    ``t.array[...] = v`` or ``out=``, which the Tensor cannot see. (``t.array op= v`` needs
+    no call: the Tensor sees the augmented assignment.)"""
+    if isinstance(tensors, Tensor):
+        tensors._bump()
+        return
+    for t in tensors:
+        t._bump()
+
+
+def _check_versions(ctx):
+    """Raise PyTorch's error when an input (or the kept output) of ``ctx`` was modified in
+    place after ctx's forward."""
+    keeps = ctx.keeps_inputs
+    for i, (p, v) in enumerate(zip(ctx.parents, ctx.versions)):
+        now = 0 if p._vc is None else p._vc[0]
+        if now != v and (keeps or p._ctx is not None):
+            _modified(p, f"input {i}", ctx, now, v)
+    if ctx.saved_output is not None and ctx.saved_output[0] != 0:
+        _modified(None, "output 0", ctx, ctx.saved_output[0], 0)
+
+
+def _modified(t, which, ctx, now, expected):
+    what = "" if t is None else f"[{dtype_name(t._array.dtype)} {list(t._array.shape)}], "
+    raise RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: {what}which is {which} of {ctx.name()}, is at version {now}; "
+        f"expected version {expected} instead. Hint: it was changed in place (an optimizer "
+        f"step, an in-place method such as add_, or x[idx] = v) after the forward pass that "
+        f"used it: call backward() before changing it, or change a clone() of it")
+
+
+class Size(tuple):
+    """A shape: a tuple of ints, as ``torch.Size`` (``Tensor.shape`` and ``Tensor.size()``);
+    it prints as the plain tuple."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    # printed as the plain tuple, so messages read "(2, 3)" whatever holds the shape
 
 
 class Tensor:
-    """An n-dimensional array on a device, with optional gradient tracking."""
+    """An n-dimensional array on a device, with optional gradient tracking.
 
-    __slots__ = ("array", "grad", "requires_grad", "_ctx", "_device", "_post_acc_hooks",
+    Every Tensor has a version counter (``_version``, as PyTorch) that each in-place change
+    through the Tensor bumps: the in-place methods (``add_``, ``x[i] = v``...), and an
+    augmented assignment to the raw array (``t.array -= step``, how the optimizers update
+    parameters), which the ``array`` setter sees because it receives the same array object
+    back. Graph-building ops record their inputs' versions and ``backward()`` refuses to use
+    an input changed since. Writes the Tensor cannot see (``t.array[...] = v``, ``out=``) call
+    ``increment_version(t)``. The counter is created on first use, so Tensors that are never
+    changed in place carry only ``None``.
+    """
+
+    __slots__ = ("_array", "grad", "requires_grad", "_ctx", "_device", "_vc", "_retain",
+                 "_post_acc_hooks",
                  "__weakref__")
     __array_priority__ = 1000  # make ndarray OP Tensor defer to Tensor.__rOP__
 
     def __init__(self, data, device=None, dtype=None, requires_grad=False):
         if isinstance(data, Tensor):
-            data = data.array
+            data = data._array
         dev = backend.device(device) if device is not None else (
             device_of(data) if _is_array(data) else backend.cpu())
         if dtype is None and not _is_array(data):
@@ -197,10 +249,11 @@ class Tensor:
             data = probe
         arr = dev.asarray(data, dtype)
         dtype_name(arr.dtype)  # raises a clear TypeError for unsupported dtypes
-        self.array = arr
+        self._array = arr
         self.grad = None
         self._ctx = None
         self._device = dev
+        self._vc = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -221,55 +274,83 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, dev: Device, requires_grad=False, ctx=None):
         t = cls.__new__(cls)
-        t.array = array
+        t._array = array
         t.grad = None
         t._device = dev
         t.requires_grad = requires_grad
         t._ctx = ctx
+        t._vc = None
         return t
 
-    # ---- properties ----
+    # ---- the raw array and its version ----
+    @property
+    def array(self):
+        """The raw NumPy/CuPy (array-API) array."""
+        return self._array
+
+    @array.setter
+    def array(self, value):
+        # ``t.array op= v`` calls this with the very array it read, changed in place: that is
+        # an in-place modification. Binding another array changes nothing a graph saved.
+        if value is self._array:
+            self._bump()
+        else:
+            self._array = value
+
+    def _bump(self):
+        vc = self._vc
+        if vc is None:
+            self._vc = [1]
+        else:
+            vc[0] += 1
+
+    @property
+    def _version(self) -> int:
+        return 0 if self._vc is None else self._vc[0]
+
     @property
     def data(self):
         """PyTorch's ``.data``: a Tensor sharing this one's memory, outside the graph (no grad,
-        no version tracking), e.g. for in-place initialisation ``p.data.normal_(0, 0.02)``. The
-        raw NumPy/CuPy array is ``.array``."""
-        return Tensor._wrap(self.array, self._device)
+        its own version counter), e.g. for in-place initialisation ``p.data.normal_(0, 0.02)``.
+        The raw NumPy/CuPy array is ``.array``."""
+        return Tensor._wrap(self._array, self._device)
 
     @data.setter
     def data(self, value):
         """``p.data = t`` makes ``p`` use ``t``'s array (a raw array is accepted too)."""
-        arr = value.array if isinstance(value, Tensor) else value
+        arr = value._array if isinstance(value, Tensor) else value
         if not _is_array(arr):
             raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
         if device_of(arr) is not self._device:
             raise DeviceMismatchError(f"cannot set .data of a Tensor on {self._device} to an "
                                       f"array on {device_of(arr)}")
-        self.array = arr
+        self._array = arr
+
+    # ---- properties ----
+    @property
+    def shape(self) -> Size:
+        return Size(self._array.shape)
 
     @property
-    def shape(self):
-        return tuple(self.array.shape)
+    def ndim(self) -> int:
+        return self._array.ndim
 
-    @property
-    def ndim(self):
-        return self.array.ndim
-
-    @property
-    def size(self):
+    def numel(self) -> int:
         n = 1
-        for s in self.array.shape:
+        for s in self._array.shape:
             n *= s
         return n
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.array.shape[0]
+        return self._array.shape[0]
 
     @property
     def dtype(self):
-        return self.array.dtype
+        """The array library's dtype; it compares equal to ``an.float32`` and to
+        ``"float32"``."""
+        return self._array.dtype
 
     @property
     def device(self) -> Device:
@@ -279,11 +360,21 @@ class Tensor:
     def is_leaf(self):
         return self._ctx is None
 
-    def requires_grad_(self, mode=True):
-        if mode and dtype_name(self.array.dtype) not in ("float16", "float32", "float64"):
-            raise TypeError(f"only floating-point tensors can require gradients, "
-                            f"got dtype {dtype_name(self.array.dtype)}")
-        self.requires_grad = bool(mode)
+    @property
+    def grad_fn(self):
+        """The Function that made this Tensor (prints as ``<AddBackward0 ...>``), None for a
+        leaf."""
+        return self._ctx
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and dtype_name(self._array.dtype) not in ("float16", "float32",
+                                                                   "float64"):
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
+                               f"got dtype {dtype_name(self._array.dtype)}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; use "
+                               "detach() to get a Tensor outside the graph")
+        self.requires_grad = bool(requires_grad)
         return self
 
     @property
@@ -292,88 +383,40 @@ class Tensor:
 
     # ---- conversion ----
     def detach(self) -> "Tensor":
-        return Tensor._wrap(self.array, self._device)
-
-    def numpy(self):
-        """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
-        from .backend import to_numpy
-        import numpy as _np
-        return _np.asarray(to_numpy(self.array))
-
-    def item(self):
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
-
-    def tolist(self):
-        return self.numpy().tolist()
-
-    def to(self, device=None, dtype=None) -> "Tensor":
-        """A copy on ``device`` and/or with ``dtype`` (differentiable)."""
-        from . import ops
-        out = self
-        if device is not None and backend.device(device) is not self._device:
-            out = ops.to_device(out, backend.device(device))
-        if dtype is not None and dtype_name(dtype) != dtype_name(out.dtype):
-            out = ops.astype(out, dtype)
-        return out
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self, index=0):
-        return self.to(backend.cuda(index))
-
-    def float(self):
-        return self.to(dtype="float32")
-
-    def double(self):
-        return self.to(dtype="float64")
-
-    def astype(self, dtype):
-        return self.to(dtype=dtype)
-
-    def __repr__(self):
-        extra = f", device='{self._device}'" if self._device.kind != "cpu" else ""
-        grad = ", requires_grad=True" if self.requires_grad else ""
-        body = str(self.numpy()) if self.size <= 64 else f"<shape {self.shape}>"
-        return f"Tensor({body}, dtype={dtype_name(self.dtype)}{extra}{grad})"
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.numpy()
-        return a if dtype is None else a.astype(dtype)
-
-    def __bool__(self):
-        if self.size != 1:
-            raise ValueError("the truth value of a tensor with more than one element is ambiguous")
-        return bool(self.item())
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
+        """A Tensor sharing memory and the version counter, outside the graph."""
+        if self._vc is None:
+            self._vc = [0]
+        t = Tensor._wrap(self._array, self._device)
+        t._vc = self._vc
+        return t
 
     def __hash__(self):
         return id(self)
 
     # ---- autograd ----
-    def backward(self, grad=None):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; frees the graph."""
+        if create_graph:
+            raise ValueError("backward(create_graph=True): higher-order gradients are not "
+                             "supported; expected create_graph=False")
         if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad "
-                               "(no input had requires_grad=True, or it was made under no_grad)")
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn (no input had requires_grad=True, or it was made under "
+                               "no_grad)")
         xp = self._device.xp
+        grad = gradient
         if grad is None:
-            if self.size != 1:
-                raise RuntimeError(f"backward() without a gradient needs a scalar output; this "
-                                   f"tensor has shape {self.shape}: pass grad= of the same shape")
-            g = xp.ones(self.array.shape, dtype=self.array.dtype)
+            if self.numel() != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
+                                   f"this tensor has shape {tuple(self.shape)}: pass a gradient "
+                                   f"of the same shape")
+            g = xp.ones(self._array.shape, dtype=self._array.dtype)
         else:
-            g = grad.array if isinstance(grad, Tensor) else self._device.asarray(grad, self.array.dtype)
-            if tuple(g.shape) != self.shape:
+            g = grad._array if isinstance(grad, Tensor) else self._device.asarray(
+                grad, self._array.dtype)
+            if tuple(g.shape) != tuple(self.shape):
                 raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, "
-                                 f"expected {self.shape}")
+                                 f"expected {tuple(self.shape)}")
         _run_backward(self, g)
 
     def register_post_accumulate_grad_hook(self, hook):
@@ -388,7 +431,9 @@ class Tensor:
             hooks = self._post_acc_hooks = {}
         return _HookHandle(hooks, hook)
 
-    # operators and methods are attached in arrayneedle/ops/__init__.py
+    # in-place methods are attached in arrayneedle/inplace.py, conversions and facts (numpy,
+    # item, size, to...) in arrayneedle/tensor_api.py, operators and op methods in
+    # arrayneedle/ops/__init__.py
 
 
 class _HookHandle:
@@ -435,6 +480,22 @@ def _toposort(root):
     return order
 
 
+def _own(g, handed):
+    """``g`` as an array that a leaf's ``.grad`` may own: in-place changes to one gradient
+    (``p.grad.mul_``, clipping) must not reach another parameter's. A backward hands the
+    same array, or views of it, to several inputs (add gives both its gradient; reshape a
+    view) and may hand out broadcast views (zero strides, read-only in NumPy): those are
+    copied, once per parameter and only then."""
+    base = getattr(g, "base", None)
+    key = id(g if base is None else base)
+    strides = getattr(g, "strides", None) or ()
+    if key in handed or 0 in strides:
+        g = array_api_compat.array_namespace(g).asarray(g, copy=True)
+        key = id(g)
+    handed.add(key)
+    return g
+
+
 def _run_backward(root, g):
     outer = getattr(_state, "callbacks", None)
     _state.callbacks = queue = []
@@ -449,6 +510,7 @@ def _run_backward(root, g):
 def _walk(root, g):
     order = _toposort(root)
     grads = {id(root): g}
+    handed = set()  # arrays (or their bases) already given to a leaf's .grad
     for t in order:
         g = grads.pop(id(t), None)
         ctx = t._ctx
@@ -456,9 +518,9 @@ def _walk(root, g):
             if g is None:
                 continue
             if t.grad is None:
-                t.grad = Tensor._wrap(g, t._device)
+                t.grad = Tensor._wrap(_own(g, handed), t._device)
             else:
-                t.grad = Tensor._wrap(t.grad.array + g, t._device)
+                t.grad = Tensor._wrap(t.grad._array + g, t._device)
             hooks = getattr(t, "_post_acc_hooks", None)
             if hooks:
                 for hook in list(hooks.values()):
@@ -469,6 +531,9 @@ def _walk(root, g):
             raise RuntimeError("backward through a graph that was already freed by an earlier "
                                "backward(); recompute the forward pass")
         if g is not None:
+            if getattr(t, "_retain", False):
+                t.grad = Tensor._wrap(g if t.grad is None else t.grad._array + g, t._device)
+            _check_versions(ctx)
             in_grads = (_observed(ctx, "backward", ctx.backward, (g,), {}) if _function_hooks
                         else ctx.backward(g))
             if not isinstance(in_grads, (tuple, list)):
@@ -476,16 +541,18 @@ def _walk(root, g):
             for p, pg in zip(parents, in_grads):
                 if pg is None or not p.requires_grad:
                     continue
-                if tuple(pg.shape) != tuple(p.array.shape):
+                if tuple(pg.shape) != tuple(p._array.shape):
                     raise RuntimeError(f"{type(ctx).__name__}.backward returned a gradient of "
                                        f"shape {tuple(pg.shape)} for an input of shape "
-                                       f"{tuple(p.array.shape)}")
+                                       f"{tuple(p._array.shape)}")
                 k = id(p)
                 prev = grads.get(k)
                 grads[k] = pg if prev is None else prev + pg
         # free the graph: the node forgets its inputs and saved arrays (it keeps no reference
         # to its output, so nothing forms a cycle)
         ctx.parents = ()
+        ctx.versions = ()
+        ctx.saved_output = None
         ctx.__dict__.clear()
 
 
@@ -523,7 +590,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError(f"autograd.grad: element {i} of outputs does not require grad "
                                f"and does not have a grad_fn")
         if g is None:
-            if out.size != 1:
+            if out.numel() != 1:
                 raise RuntimeError(f"autograd.grad: a gradient can be implicitly created only "
                                    f"for scalar outputs; output {i} has shape {out.shape}: "
                                    f"pass grad_outputs")
@@ -557,6 +624,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         ctx = t._ctx
         if ctx is None or not any(id(p) in leads for p in ctx.parents):
             continue
+        _check_versions(ctx)
         in_grads = (_observed(ctx, "backward", ctx.backward, (g,), {}) if _function_hooks
                     else ctx.backward(g))
         if not isinstance(in_grads, (tuple, list)):
@@ -570,6 +638,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 grads[k] = pg if k not in grads else grads[k] + pg
         if not retain:
             ctx.parents = ()
+            ctx.versions = ()
+            ctx.saved_output = None
             ctx.__dict__.clear()
     result = []
     for t in inputs:

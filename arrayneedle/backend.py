@@ -18,11 +18,13 @@ import numpy as _np
 __all__ = [
     "Device", "CPUDevice", "CUDADevice", "NamespaceDevice", "cpu", "cuda", "device",
     "device_of", "to_device", "to_numpy", "manual_seed", "get_dtype", "dtype_name", "DTYPES",
-    "cuda_available", "cuda_device_count", "cuda_unavailable_reason",
+    "cuda_available", "cuda_device_count", "cuda_unavailable_reason", "DType", "DTYPE_OBJECTS",
+    "dtype_object", "NUMPY_SCALARS",
 ]
 
 _GLOBAL_SEED = None  # set by manual_seed; devices created later start from it too
-DTYPES = ("float32", "float64", "float16", "int64", "int32", "bool", "uint8")
+DTYPES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "bool", "uint8")
+NUMPY_SCALARS = (_np.number, _np.bool_)  # NumPy scalars count as numbers, not arrays
 _CUDA_HINT = ('install CuPy for your CUDA version: pip install "arrayneedle[cuda12]" '
               '(or "arrayneedle[cuda13]")')
 _GENERATOR_FLOATS = ("float32", "float64")  # the float dtypes NumPy's and CuPy's draws take
@@ -328,8 +330,37 @@ def cpu() -> Device:
     return Device("cpu")
 
 
-def cuda(index: int = 0) -> Device:
-    return Device("cuda", int(index))
+class _Cuda:
+    """``arrayneedle.cuda``: called, the Device of a GPU (``an.cuda(0)``); and PyTorch's
+    ``torch.cuda`` functions as attributes: ``is_available()``, ``device_count()``,
+    ``manual_seed(s)``, ``synchronize(device=None)``."""
+
+    def __call__(self, index: int = 0) -> Device:
+        return Device("cuda", int(index))
+
+    @staticmethod
+    def is_available() -> bool:
+        return cuda_available()
+
+    @staticmethod
+    def device_count() -> int:
+        return cuda_device_count()
+
+    def manual_seed(self, seed: int):
+        """Seed the generator of every visible GPU (nothing to do without one)."""
+        for i in range(cuda_device_count()):
+            self(i).seed(int(seed))
+
+    manual_seed_all = manual_seed
+
+    def synchronize(self, device=None):
+        (self(0) if device is None else globals()["device"](device)).synchronize()
+
+    def __repr__(self):
+        return "<arrayneedle.cuda>"
+
+
+cuda = _Cuda()
 
 
 def device(spec=None) -> Device:
@@ -345,6 +376,8 @@ def device(spec=None) -> Device:
         return cpu()
     if s == "cuda":
         return cuda(0)
+    if s.isdigit():
+        return cuda(int(s))
     if s.startswith("cuda:") and s[5:].isdigit():
         return cuda(int(s[5:]))
     raise ValueError(f"unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
@@ -378,11 +411,60 @@ def manual_seed(s: int):
         dev.seed(_GLOBAL_SEED)
 
 
-_NAMES = {"float": "float32", "double": "float64", "half": "float16", "long": "int64", "int": "int64"}
+_NAMES = {"float": "float32", "double": "float64", "half": "float16", "long": "int64",
+          "int": "int32", "short": "int16"}
+
+
+class DType:
+    """A dtype object as PyTorch's (``an.float32``, ``an.long``...). Accepted wherever a dtype
+    is (it converts to the NumPy dtype through its ``dtype`` attribute, as NumPy and CuPy
+    read it), and equal to its name and to the array library's dtype, so ``t.dtype ==
+    an.float32`` and ``t.dtype == "float32"`` both hold."""
+
+    __slots__ = ("name", "dtype")
+
+    def __init__(self, name):
+        self.name = name
+        self.dtype = _np.dtype(name)
+
+    @property
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    def __eq__(self, other):
+        if isinstance(other, DType):
+            return other.name == self.name
+        try:
+            return dtype_name(other) == self.name
+        except (TypeError, ValueError):
+            return NotImplemented
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return f"arrayneedle.{self.name}"
+
+    def __reduce__(self):
+        return (DType, (self.name,))
+
+
+DTYPE_OBJECTS = {name: DType(name) for name in DTYPES}
+
+
+def dtype_object(dtype) -> DType:
+    """The ``DType`` for any dtype spelling (string, NumPy/CuPy dtype or DType)."""
+    return DTYPE_OBJECTS[dtype_name(dtype)]
 
 
 def dtype_name(dtype) -> str:
-    """Canonical string name of a dtype given as a string or a namespace dtype."""
+    """Canonical string name of a dtype given as a string, a DType or a namespace dtype."""
+    if isinstance(dtype, DType):
+        return dtype.name
     if isinstance(dtype, str):
         name = _NAMES.get(dtype, dtype)
     else:

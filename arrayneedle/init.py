@@ -1,13 +1,14 @@
 """Parameter initialisation, in place, with PyTorch's names and formulas.
 
-Each function fills the given Tensor from its device's generator and returns it. The names
+Each function fills the given Tensor in place (its memory, as the Tensor's own in-place
+methods, under no_grad as PyTorch) from its device's generator and returns it. The names
 without the trailing underscore are aliases (needle's spelling).
 """
 from __future__ import annotations
 
 import math
 
-from .backend import get_dtype
+from .autograd import no_grad
 
 __all__ = ["calculate_gain", "zeros_", "ones_", "constant_", "uniform_", "normal_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
@@ -40,31 +41,29 @@ def fan_in_and_fan_out(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _fill(t, array):
-    dev = t.device
-    t.array = dev.xp.astype(array, get_dtype(dev.xp, t.dtype)) if array.dtype != t.dtype else array
-    return t
-
-
 def zeros_(t):
-    return _fill(t, t.device.xp.zeros(t.shape, dtype=t.dtype))
+    with no_grad():
+        return t.zero_()
 
 
 def ones_(t):
-    return _fill(t, t.device.xp.ones(t.shape, dtype=t.dtype))
+    with no_grad():
+        return t.fill_(1)
 
 
 def constant_(t, value):
-    return _fill(t, t.device.xp.full(t.shape, value, dtype=t.dtype))
+    with no_grad():
+        return t.fill_(value)
 
 
-def uniform_(t, a=0.0, b=1.0):
-    u = t.device.rand(t.shape, t.dtype)
-    return _fill(t, u * (b - a) + a)
+def uniform_(t, a=0.0, b=1.0, generator=None):
+    with no_grad():
+        return t.uniform_(a, b, generator=generator)
 
 
-def normal_(t, mean=0.0, std=1.0):
-    return _fill(t, t.device.randn(t.shape, t.dtype) * std + mean)
+def normal_(t, mean=0.0, std=1.0, generator=None):
+    with no_grad():
+        return t.normal_(mean, std, generator=generator)
 
 
 def xavier_uniform_(t, gain=1.0):

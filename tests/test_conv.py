@@ -210,7 +210,7 @@ def test_strict_arrays_match_numpy(name, fn, shapes):
     st_in = [an.Tensor(xps.asarray(a), requires_grad=True) for a in arrays]
     ref, out = fn(*ref_in), fn(*st_in)
     assert type(out.array).__module__.startswith("array_api_strict")
-    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-12)
     g = _rand(*ref.shape, seed=9)
     ref.backward(an.Tensor(g))
     out.backward(an.Tensor(xps.asarray(g)))
@@ -226,7 +226,7 @@ def test_conv2d_layer_shapes_and_init():
     assert layer.weight.dtype == np.float32
     assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
     bound = 1 / math.sqrt(16 * 9)  # kaiming_uniform(a=sqrt(5)) on fan_in = in * kh * kw
-    w, b = layer.weight.numpy(), layer.bias.numpy()
+    w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert np.abs(b).max() <= bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
@@ -240,9 +240,9 @@ def test_conv_transpose2d_layer_shapes_and_init():
     assert layer.weight.shape == (16, 8, 4, 4) and layer.bias.shape == (8,)
     assert layer.weight.dtype == np.float64
     bound = 1 / math.sqrt(8 * 16)  # PyTorch: fan_in from weight dim 1 (out_channels) * k * k
-    assert np.abs(layer.weight.numpy()).max() <= bound
-    assert np.abs(layer.weight.numpy()).max() > 0.95 * bound
-    assert np.abs(layer.bias.numpy()).max() <= bound
+    assert np.abs(layer.weight.detach().numpy()).max() <= bound
+    assert np.abs(layer.weight.detach().numpy()).max() > 0.95 * bound
+    assert np.abs(layer.bias.detach().numpy()).max() <= bound
     y = layer(an.Tensor(_rand(2, 16, 5, 3)))
     assert y.shape == (2, 8, 10, 6)
     layer = nn.ConvTranspose2d(2, 3, 3, stride=2, output_padding=1)
@@ -295,7 +295,7 @@ def test_matches_torch():
         ay = ops.conv2d(ax, aw, ab, **kw)
         ay.backward(an.Tensor(g))
         for mine, theirs in ((ay, ty), (ax.grad, tx.grad), (aw.grad, tw.grad), (ab.grad, tb.grad)):
-            np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10,
+            np.testing.assert_allclose(mine.detach().numpy(), theirs.detach().numpy(), rtol=1e-10,
                                        atol=1e-10)
     tcases = [((2, 3, 4, 5), (3, 2, 4, 4), dict(stride=2, padding=1)),
               ((2, 3, 4, 5), (3, 4, 3, 2), dict(stride=(3, 2), padding=(1, 0),
@@ -312,7 +312,7 @@ def test_matches_torch():
         ay = ops.conv_transpose2d(ax, aw, ab, **kw)
         ay.backward(an.Tensor(g))
         for mine, theirs in ((ay, ty), (ax.grad, tx.grad), (aw.grad, tw.grad), (ab.grad, tb.grad)):
-            np.testing.assert_allclose(mine.numpy(), theirs.detach().numpy(), rtol=1e-10,
+            np.testing.assert_allclose(mine.detach().numpy(), theirs.detach().numpy(), rtol=1e-10,
                                        atol=1e-10)
     for k, s, p in [(2, None, 0), (3, 2, 1), ((3, 2), (1, 2), (1, 0))]:
         x = _rand(2, 3, 9, 8, seed=5)
@@ -323,7 +323,7 @@ def test_matches_torch():
         ax = an.Tensor(x, requires_grad=True)
         ay = ops.max_pool2d(ax, k, s, p)
         ay.backward(an.Tensor(g))
-        np.testing.assert_array_equal(ay.numpy(), ty.detach().numpy())
+        np.testing.assert_array_equal(ay.detach().numpy(), ty.detach().numpy())
         np.testing.assert_allclose(ax.grad.numpy(), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
@@ -334,7 +334,7 @@ def test_max_pool2d_under_no_grad_gives_the_same_output_and_saves_no_argmax(k, s
     with_grad = ops.max_pool2d(x, k, stride=s, padding=p)
     with an.no_grad():
         without = ops.max_pool2d(x, k, stride=s, padding=p)
-    np.testing.assert_array_equal(without.numpy(), with_grad.numpy())
+    np.testing.assert_array_equal(without.detach().numpy(), with_grad.detach().numpy())
     assert without._ctx is None
     assert with_grad._ctx.arg is not None
 
@@ -357,7 +357,7 @@ def test_conv2d_on_large_images_matches_naive_loops(xs, ws):
     y = ops.conv2d(xt, w, b, padding=1)
     ref = naive_conv2d(x, w, b, (1, 1), (1, 1), (1, 1))
     assert y.array.flags.c_contiguous
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
     g = _rand(*ref.shape, seed=4)
     y.backward(an.Tensor(g))
     # the input gradient is the adjoint: <g, conv(v)> == <conv^T(g), v>
@@ -381,4 +381,4 @@ def test_conv2d_chooses_its_algorithm_and_all_agree(w_shape, stride, padding, fn
     assert type(y._ctx).__name__ == fn and isinstance(y._ctx, ops.conv.Conv2d)
     ref = ops.conv.Conv2dIm2col.apply(x, w, stride=(stride,) * 2, padding=(padding,) * 2,
                                       dilation=(1, 1))
-    np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y.detach().numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)

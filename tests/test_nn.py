@@ -55,11 +55,11 @@ def test_linear_layout_and_default_init():
     lin = nn.Linear(300, 200)
     assert lin.weight.shape == (200, 300) and lin.bias.shape == (200,)
     bound = 1 / math.sqrt(300)
-    w = lin.weight.numpy()
+    w = lin.weight.detach().numpy()
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
     x = an.randn(5, 300)
-    np.testing.assert_allclose(lin(x).numpy(), x.numpy() @ w.T + lin.bias.numpy(), rtol=1e-5,
+    np.testing.assert_allclose(lin(x).detach().numpy(), x.detach().numpy() @ w.T + lin.bias.detach().numpy(), rtol=1e-5,
                                atol=1e-5)
     with pytest.raises(ValueError, match="last dimension 300"):
         lin(an.randn(5, 3))
@@ -77,9 +77,9 @@ def test_batchnorm2d_training_and_running_stats():
     bn.weight.array = rng.standard_normal(3).astype(np.float32)
     bn.bias.array = rng.standard_normal(3).astype(np.float32)
     x = (rng.standard_normal((4, 3, 5, 6)) * 2 + 1).astype(np.float32)
-    y = bn(an.Tensor(x)).numpy()
+    y = bn(an.Tensor(x)).detach().numpy()
     xh, m, v = _bn_ref(x, (0, 2, 3))
-    ref = xh * bn.weight.numpy().reshape(1, 3, 1, 1) + bn.bias.numpy().reshape(1, 3, 1, 1)
+    ref = xh * bn.weight.detach().numpy().reshape(1, 3, 1, 1) + bn.bias.detach().numpy().reshape(1, 3, 1, 1)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
     n = 4 * 5 * 6
     np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * m.reshape(3), rtol=1e-5, atol=1e-6)
@@ -87,10 +87,10 @@ def test_batchnorm2d_training_and_running_stats():
                                rtol=1e-5)
     assert bn.num_batches_tracked.item() == 1
     bn.eval()
-    y2 = bn(an.Tensor(x)).numpy()
+    y2 = bn(an.Tensor(x)).detach().numpy()
     ref2 = ((x - bn.running_mean.numpy().reshape(1, 3, 1, 1))
             / np.sqrt(bn.running_var.numpy().reshape(1, 3, 1, 1) + 1e-5)
-            * bn.weight.numpy().reshape(1, 3, 1, 1) + bn.bias.numpy().reshape(1, 3, 1, 1))
+            * bn.weight.detach().numpy().reshape(1, 3, 1, 1) + bn.bias.detach().numpy().reshape(1, 3, 1, 1))
     np.testing.assert_allclose(y2, ref2, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="expected a 4-D input with 3 channels"):
         bn(an.randn(2, 4, 3, 3))
@@ -151,10 +151,10 @@ def test_groupnorm_and_layernorm_values():
     gn = nn.GroupNorm(3, 6).to(dtype="float64")
     g = x.reshape(2, 3, -1)
     ref = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5)).reshape(x.shape)
-    np.testing.assert_allclose(gn(an.Tensor(x)).numpy(), ref, atol=1e-10)
+    np.testing.assert_allclose(gn(an.Tensor(x)).detach().numpy(), ref, atol=1e-10)
     ln = nn.LayerNorm((3, 3)).to(dtype="float64")
     ref = (x - x.mean((-2, -1), keepdims=True)) / np.sqrt(x.var((-2, -1), keepdims=True) + 1e-5)
-    np.testing.assert_allclose(ln(an.Tensor(x)).numpy(), ref, atol=1e-10)
+    np.testing.assert_allclose(ln(an.Tensor(x)).detach().numpy(), ref, atol=1e-10)
     with pytest.raises(ValueError, match="divisible"):
         nn.GroupNorm(4, 6)
 
@@ -164,7 +164,7 @@ def test_embedding_and_dropout():
     idx = an.Tensor([[1, 2], [9, 1]])
     out = emb(idx)
     assert out.shape == (2, 2, 3)
-    np.testing.assert_array_equal(out.numpy()[1, 1], emb.weight.numpy()[1])
+    np.testing.assert_array_equal(out.detach().numpy()[1, 1], emb.weight.detach().numpy()[1])
     out.sum().backward()
     assert emb.weight.grad.numpy()[1].tolist() == [2, 2, 2]
     d = nn.Dropout(0.5)
@@ -208,7 +208,7 @@ def test_state_dict_roundtrip_through_save_load(tmp_path):
         np.testing.assert_array_equal(v1.numpy(), v2.numpy())
     x = an.randn(5, 3)
     m1.eval(), m2.eval()
-    np.testing.assert_array_equal(m1(x)[0].numpy(), m2(x)[0].numpy())
+    np.testing.assert_array_equal(m1(x)[0].detach().numpy(), m2(x)[0].detach().numpy())
 
 
 def test_load_state_dict_errors():
@@ -223,18 +223,18 @@ def test_load_state_dict_errors():
     assert missing == ["lin.weight"] and unexpected == ["extra.weight"]
     bad = dict(sd)
     bad["lin.bias"] = an.zeros(7)
-    before = m.lin.weight.numpy().copy()
+    before = m.lin.weight.detach().numpy().copy()
     bad["lin.weight"] = an.zeros(4, 3)
     with pytest.raises(ValueError, match=r"lin.bias: checkpoint has shape \(7,\), model has \(4,\)"):
         m.load_state_dict(bad)
-    np.testing.assert_array_equal(m.lin.weight.numpy(), before)  # nothing half-loaded
+    np.testing.assert_array_equal(m.lin.weight.detach().numpy(), before)  # nothing half-loaded
 
 
 def test_load_state_dict_copies():
     m1, m2 = nn.Linear(2, 2), nn.Linear(2, 2)
     m2.load_state_dict(m1.state_dict())
     m2.weight.array -= 1
-    assert not np.array_equal(m1.weight.numpy(), m2.weight.numpy())
+    assert not np.array_equal(m1.weight.detach().numpy(), m2.weight.detach().numpy())
 
 
 def test_init_functions():
@@ -268,7 +268,7 @@ def test_mlp_learns_classification():
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
-    acc = (model(x).numpy().argmax(1) == Y).mean()
+    acc = (model(x).detach().numpy().argmax(1) == Y).mean()
     assert acc >= 0.95, acc
 
 
@@ -290,7 +290,7 @@ def test_groupnorm_matches_torch(shape, groups, affine):
     ay, ty = ours(ax), ref(tx)
     ay.backward(an.Tensor(g))
     ty.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(ay.numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ay.detach().numpy(), ty.detach().numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(ax.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-10)
     if affine:
         np.testing.assert_allclose(ours.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-9,
@@ -315,7 +315,7 @@ def test_zero_grad_set_to_none(set_to_none):
     m = nn.Linear(3, 2)
     m(an.randn(4, 3)).sum().backward()
     held = m.weight.grad
-    before = m.weight.numpy().copy()
+    before = m.weight.detach().numpy().copy()
     m.zero_grad(set_to_none=set_to_none)
     opt = an.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
     if set_to_none:
@@ -323,7 +323,7 @@ def test_zero_grad_set_to_none(set_to_none):
     else:
         assert m.weight.grad is held and not np.any(held.numpy())
     opt.step()
-    np.testing.assert_array_equal(m.weight.numpy(), before)  # None skipped, zeros change nothing
+    np.testing.assert_array_equal(m.weight.detach().numpy(), before)  # None skipped, zeros change nothing
     m(an.randn(4, 3)).sum().backward()
     opt.zero_grad(set_to_none=set_to_none)
     assert (m.weight.grad is None) == set_to_none

@@ -17,6 +17,14 @@ def _positive(name, **values):
             raise ValueError(f"{name}: {key} must be positive, got {v}")
 
 
+def _supported(name, groups, padding_mode):
+    if groups != 1:
+        raise ValueError(f"{name}: groups={groups} is not supported; expected groups=1")
+    if padding_mode != "zeros":
+        raise ValueError(f"{name}: padding_mode={padding_mode!r} is not supported; expected "
+                         f"'zeros'")
+
+
 class _ConvNd(Module):
     def _init_parameters(self, weight_shape, bias, device, dtype):
         """weight of ``weight_shape`` and a bias of out_channels values, as PyTorch."""
@@ -48,9 +56,10 @@ class _ConvNd(Module):
 class Conv2d(_ConvNd):
     """2-D convolution over (N, C, H, W); weight (out_channels, in_channels, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 dilation=1, device=None, dtype="float32"):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype="float32"):
         super().__init__()
+        _supported("Conv2d", groups, padding_mode)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "Conv2d: kernel_size")
         self.stride = pair(stride, "Conv2d: stride")
@@ -71,8 +80,10 @@ class ConvTranspose2d(_ConvNd):
     (in_channels, out_channels, kh, kw), as PyTorch."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, bias=True, dilation=1, device=None, dtype="float32"):
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype="float32"):
         super().__init__()
+        _supported("ConvTranspose2d", groups, padding_mode)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "ConvTranspose2d: kernel_size")
         self.stride = pair(stride, "ConvTranspose2d: stride")

@@ -151,9 +151,12 @@ class Module:
         return self
 
     # ---- device / dtype ----
-    def to(self, device=None, dtype=None):
-        """Move parameters and buffers in place (same objects, as PyTorch) and return self."""
-        dev = None if device is None else _device(device)
+    def to(self, *args, **kwargs):
+        """Move parameters and buffers in place (same objects, as PyTorch) and return self:
+        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``, keywords
+        ``device=``/``dtype=``; a dtype applies to floating-point ones only."""
+        from ..tensor_api import parse_to
+        dev, dtype, _ = parse_to(args, dict(kwargs))
         for t in self.parameters() + self.buffers():
             if dev is not None and t.device is not dev:
                 t.array = dev.asarray(t.array)
@@ -166,6 +169,21 @@ class Module:
                     t.array = t.device.xp.astype(t.array, dt)
                     t.grad = None
         return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to(0 if device is None else device)
+
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    def half(self):
+        return self.to(dtype="float16")
 
     @property
     def device(self):

@@ -10,7 +10,6 @@ from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import device as _device, device_of, get_dtype
 from ._util import unbroadcast
-from .unary import exp, log
 
 __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "maximum", "minimum",
            "where", "clip", "astype", "to_device", "equal", "not_equal", "less", "less_equal",
@@ -90,6 +89,32 @@ class PowerScalar(Function):
         if p == 1:
             return g
         return g * (p * xp.pow(a, xp.asarray(p - 1, dtype=a.dtype)))
+
+
+class Power(Function):
+    """a ** b for two tensors; a negative base with an integral exponent is exact (no
+    exp(b log a)), as PyTorch; the exponent's gradient is g * a**b * log(a) (0 where a = 0
+    and b >= 0, nan where a < 0, as PyTorch)."""
+
+    def forward(self, a, b):
+        xp = array_namespace(a, b)
+        out = xp.pow(a, b)
+        self.a, self.b = a, b
+        self.out = out if self.needs_input_grad[1] else None
+        return out
+
+    def backward(self, g):
+        xp = array_namespace(g)
+        a, b = self.a, self.b
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = unbroadcast(g * b * xp.pow(a, b - 1), a.shape)
+        if self.needs_input_grad[1]:
+            zero = xp.logical_and(a == 0, b >= 0)
+            safe = xp.where(zero, xp.ones_like(a), a)
+            gb = unbroadcast(xp.where(zero, xp.zeros_like(g), g * self.out * xp.log(safe)),
+                             b.shape)
+        return ga, gb
 
 
 class RPowerScalar(Function):
@@ -220,8 +245,7 @@ def power(a, exponent):
         if a <= 0:
             raise ValueError(f"power: a scalar base must be positive, got {a}")
         return RPowerScalar.apply(exponent, base=a)
-    a, b = operands(a, exponent)
-    return exp(multiply(b, log(a)))
+    return Power.apply(*operands(a, exponent))
 
 
 def maximum(a, b):

@@ -128,7 +128,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         xp = array_namespace(x.array)
         mean, var, d = batch_moments(x.array)
         y = BatchNorm.apply(x, *params, centered=d, inv_std=1.0 / xp.sqrt(var + eps))
-        n = x.size // x.shape[1]
+        n = x.numel() // x.shape[1]
         if running_mean is not None:
             running_mean.array = running_mean.array * (1 - momentum) + mean * momentum
         if running_var is not None:

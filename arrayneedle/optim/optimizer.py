@@ -17,7 +17,7 @@ import math
 from collections import defaultdict
 from numbers import Real
 
-from ..autograd import Tensor, enable_grad
+from ..autograd import Tensor, enable_grad, increment_version
 
 __all__ = ["Optimizer"]
 
@@ -158,6 +158,7 @@ class Optimizer:
                 if maximize:
                     grad = -grad
                 self._update(p.device.xp, param, grad, self.state[p], group)
+                increment_version(p)  # a graph built before this step must not use p again
         return loss
 
     def _update(self, xp, param, grad, state, group):  # pragma: no cover - abstract

@@ -218,7 +218,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                  input.device)
         loss = -ops.sum(logp * p, axis=cdim)
         if reduction == "mean":  # over the N * d1 * ... positions, whatever the weights
-            return ops.sum(loss) / (loss.size if loss.size else float("nan"))
+            return ops.sum(loss) / (loss.numel() if loss.numel() else float("nan"))
         return _reduce(loss, reduction, "cross_entropy")
     coef, denom = _index_coefficients("cross_entropy", input, target, weight, ignore_index,
                                       label_smoothing)

@@ -37,7 +37,7 @@ def _unflatten_into(flat, tensors, use_grad):
     """Give each tensor (or its .grad) its slice of ``flat``, in order."""
     xp, off = tensors[0].device.xp, 0
     for t in tensors:
-        n = t.size
+        n = t.numel()
         piece = xp.reshape(flat[off:off + n], t.shape)
         off += n
         if use_grad:
@@ -52,7 +52,7 @@ def _groups(tensors, cap_bytes=None):
     out, cur, size, key = [], [], 0, None
     for t in tensors:
         k = (t.device, t.dtype)
-        nbytes = t.size * t.array.dtype.itemsize
+        nbytes = t.numel() * t.array.dtype.itemsize
         if cur and (k != key or (cap_bytes is not None and size + nbytes > cap_bytes)):
             out.append(cur)
             cur, size = [], 0

@@ -40,11 +40,11 @@ def vector_to_parameters(vec, parameters) -> None:
     if params and params[0].device is not vec.device:
         raise TypeError(f"vector_to_parameters: the vector is on {vec.device}, the parameters "
                         f"on {params[0].device}")
-    total = sum(p.size for p in params)
+    total = sum(p.numel() for p in params)
     if total != vec.shape[0]:
         raise ValueError(f"vector_to_parameters: the vector has {vec.shape[0]} elements, the "
                          f"parameters {total}")
     xp, start = vec.device.xp, 0
     for p in params:
-        p.array = xp.reshape(vec.array[start:start + p.size], p.shape)
-        start += p.size
+        p.array = xp.reshape(vec.array[start:start + p.numel()], p.shape)
+        start += p.numel()
