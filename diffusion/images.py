@@ -13,7 +13,7 @@ __all__ = ["to_uint8", "make_grid", "save_grid", "save_gif"]
 
 def _host(x):
     if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        return x.numpy()
+        return x.detach().numpy() if hasattr(x, "detach") else x.numpy()
     return np.asarray(x)
 
 

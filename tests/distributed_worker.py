@@ -16,15 +16,15 @@ from arrayneedle.utils.data import DistributedSampler
 
 
 def flat_params(model):
-    return np.concatenate([p.numpy().ravel() for p in model.parameters()] +
-                          [b.numpy().ravel().astype(np.float64) for b in model.buffers()])
+    return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()] +
+                          [b.detach().numpy().ravel().astype(np.float64) for b in model.buffers()])
 
 
 def same_on_all_ranks(a):
     """True when every rank holds bitwise the same float64 vector ``a``."""
     parts = [an.zeros(a.shape, dtype="float64") for _ in range(dist.get_world_size())]
     dist.all_gather(parts, an.tensor(a, dtype="float64"))
-    return all(np.array_equal(p.numpy(), parts[0].numpy()) for p in parts)
+    return all(np.array_equal(p.detach().numpy(), parts[0].detach().numpy()) for p in parts)
 
 
 def make_model(seed, bn, device="cpu"):
@@ -86,7 +86,7 @@ def sampler(r, w):
         mine = list(s)
         parts = [an.zeros((len(mine),), dtype="int64") for _ in range(w)]
         dist.all_gather(parts, an.tensor(mine))
-        return len(mine), np.stack([p.numpy() for p in parts])
+        return len(mine), np.stack([p.detach().numpy() for p in parts])
 
     k, got = epoch_indices(0)
     check(k == 6 and got.shape == (2, 6), "sampler: equal counts")

@@ -16,7 +16,7 @@ SDPA_ROWS = [r for r in ROWS if r[0].startswith("sdpa")]
 @pytest.mark.parametrize("name,fn,ref,shapes,tr", SDPA_ROWS, ids=[r[0] for r in SDPA_ROWS])
 def test_sdpa_rows_reference_and_gradcheck(name, fn, ref, shapes, tr):
     xs = make_inputs(shapes, tr, seed=5)
-    np.testing.assert_allclose(fn(*[an.Tensor(x) for x in xs]).numpy(), ref(*xs), rtol=1e-10)
+    np.testing.assert_allclose(fn(*[an.Tensor(x) for x in xs]).detach().numpy(), ref(*xs), rtol=1e-10)
     gradcheck(fn, *xs)
 
 
@@ -37,9 +37,9 @@ def test_sdpa_by_hand_masks_and_scale():
     qq = an.Tensor(np.ones((2, 2)), requires_grad=True)
     out = F.scaled_dot_product_attention(qq, k, v, attn_mask=np.array([[True, True],
                                                                        [False, False]]))
-    assert out.numpy()[1].tolist() == [0.0]
+    assert out.detach().numpy()[1].tolist() == [0.0]
     out.sum().backward()
-    assert np.isfinite(qq.grad.numpy()).all()
+    assert np.isfinite(qq.grad.detach().numpy()).all()
     with pytest.raises(ValueError, match="either attn_mask or is_causal"):
         F.scaled_dot_product_attention(q, k, v, attn_mask=np.ones((1, 2), bool), is_causal=True)
 
@@ -48,7 +48,7 @@ def test_mha_parameters_and_errors():
     m = nn.MultiheadAttention(8, 2)
     assert list(m.state_dict()) == ["in_proj_weight", "in_proj_bias", "out_proj.weight",
                                     "out_proj.bias"]
-    assert m.in_proj_weight.shape == (24, 8) and not m.in_proj_bias.numpy().any()
+    assert m.in_proj_weight.shape == (24, 8) and not m.in_proj_bias.detach().numpy().any()
     kv = nn.MultiheadAttention(8, 2, kdim=3, vdim=5, bias=False)
     assert {k: v.shape for k, v in kv.state_dict().items()} == {
         "q_proj_weight": (8, 8), "k_proj_weight": (8, 3), "v_proj_weight": (8, 5),
@@ -70,14 +70,14 @@ def test_mha_one_head_by_hand():
     k = np.array([[[1.0, 1.0]], [[0.0, -1.0]], [[3.0, 0.0]]])
     out, w = m(an.Tensor(q), an.Tensor(k), an.Tensor(k))
     ref = sdpa_ref(q[:, 0], k[:, 0], k[:, 0])
-    np.testing.assert_allclose(out.numpy()[:, 0], ref)
+    np.testing.assert_allclose(out.detach().numpy()[:, 0], ref)
     s = q[:, 0] @ k[:, 0].T / np.sqrt(2)
-    np.testing.assert_allclose(w.numpy()[0], np.exp(s) / np.exp(s).sum(1, keepdims=True))
+    np.testing.assert_allclose(w.detach().numpy()[0], np.exp(s) / np.exp(s).sum(1, keepdims=True))
     # key_padding_mask True drops a key (here the last one)
     out, w = m(an.Tensor(q), an.Tensor(k), an.Tensor(k),
                key_padding_mask=np.array([[False, False, True]]))
-    assert w.numpy()[0, :, 2].tolist() == [0.0, 0.0]
-    np.testing.assert_allclose(out.numpy()[:, 0], sdpa_ref(q[:, 0], k[:2, 0], k[:2, 0]))
+    assert w.detach().numpy()[0, :, 2].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(out.detach().numpy()[:, 0], sdpa_ref(q[:, 0], k[:2, 0], k[:2, 0]))
 
 
 def _load(ours, theirs):
@@ -104,15 +104,15 @@ def test_mha_matches_pytorch(batch_first):
                 average_attn_weights=False)
     ao, aw = am(aq, ak, ak, key_padding_mask=kpm, attn_mask=an.Tensor(mask),
                 average_attn_weights=False)
-    np.testing.assert_allclose(ao.numpy(), to.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(aw.numpy(), tw.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(ao.detach().numpy(), to.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(aw.detach().numpy(), tw.detach().numpy(), atol=1e-12)
     (to.sum() + (tw * tw).sum()).backward()
     (ao.sum() + (aw * aw).sum()).backward()
-    np.testing.assert_allclose(aq.grad.numpy(), tq.grad.numpy(), atol=1e-10)
-    np.testing.assert_allclose(ak.grad.numpy(), tk.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(aq.grad.detach().numpy(), tq.grad.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(ak.grad.detach().numpy(), tk.grad.detach().numpy(), atol=1e-10)
     tgrads = dict(tm.named_parameters())
     for name, p in am.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), atol=1e-10,
+        np.testing.assert_allclose(p.grad.detach().numpy(), tgrads[name].grad.detach().numpy(), atol=1e-10,
                                    err_msg=name)
     # self-attention (one fused projection), unbatched, causal bool mask, kdim/vdim
     causal = np.triu(np.ones((4, 4), bool), 1)
@@ -121,8 +121,8 @@ def test_mha_matches_pytorch(batch_first):
                 attn_mask=torch.tensor(causal), is_causal=True)
     xa = an.Tensor(x)
     ao, aw = am(xa, xa, xa, attn_mask=causal, is_causal=True)
-    np.testing.assert_allclose(ao.numpy(), to.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(aw.numpy(), tw.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(ao.detach().numpy(), to.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(aw.detach().numpy(), tw.detach().numpy(), atol=1e-12)
     tkv = torch.nn.MultiheadAttention(8, 2, kdim=3, vdim=5).double()
     akv = nn.MultiheadAttention(8, 2, kdim=3, vdim=5, dtype="float64")
     _load(akv, tkv)
@@ -131,7 +131,7 @@ def test_mha_matches_pytorch(batch_first):
     t_out = tkv(torch.tensor(qq), torch.tensor(kk), torch.tensor(vv), need_weights=False)
     a_out = akv(an.Tensor(qq), an.Tensor(kk), an.Tensor(vv), need_weights=False)
     assert a_out[1] is None and t_out[1] is None
-    np.testing.assert_allclose(a_out[0].numpy(), t_out[0].detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(a_out[0].detach().numpy(), t_out[0].detach().numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("norm_first,activation,bias", [(False, "relu", True),
@@ -157,10 +157,10 @@ def test_transformer_encoder_matches_pytorch(norm_first, activation, bias):
     out = aenc(ax, src_key_padding_mask=kpm)
     # the GELU case follows PyTorch's exact GELU to within the tanh approximation's error
     tol = 1e-10
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=tol)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), atol=tol)
     ref.sum().backward()
     out.sum().backward()
-    np.testing.assert_allclose(ax.grad.numpy(), tx.grad.numpy(), atol=tol)
+    np.testing.assert_allclose(ax.grad.detach().numpy(), tx.grad.detach().numpy(), atol=tol)
 
 
 def test_encoder_layer_dropout_and_copies():
@@ -169,12 +169,12 @@ def test_encoder_layer_dropout_and_copies():
     enc = nn.TransformerEncoder(layer, 2)
     assert enc.layers[0] is not enc.layers[1]
     assert enc.layers[0].linear1.weight is not enc.layers[1].linear1.weight
-    np.testing.assert_array_equal(enc.layers[0].linear1.weight.numpy(),
-                                  enc.layers[1].linear1.weight.numpy())
+    np.testing.assert_array_equal(enc.layers[0].linear1.weight.detach().numpy(),
+                                  enc.layers[1].linear1.weight.detach().numpy())
     x = an.randn(5, 2, 8)
     enc.eval()
-    np.testing.assert_array_equal(enc(x).numpy(), enc(x).numpy())
+    np.testing.assert_array_equal(enc(x).detach().numpy(), enc(x).detach().numpy())
     enc.train()
-    assert not np.allclose(enc(x).numpy(), enc(x).numpy())
+    assert not np.allclose(enc(x).detach().numpy(), enc(x).detach().numpy())
     with pytest.raises(ValueError, match="activation must be"):
         nn.TransformerEncoderLayer(8, 2, activation="swish")

@@ -128,7 +128,7 @@ def test_ddp_on_one_rank_is_the_module(group):
     ref(x).sum().backward()
     wrapped(x).sum().backward()
     for p, q in zip(ref.parameters(), wrapped.parameters()):
-        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=0, atol=1e-14)
+        np.testing.assert_allclose(q.grad.detach().numpy(), p.grad.detach().numpy(), rtol=0, atol=1e-14)
     ref.zero_grad()
     wrapped.zero_grad()
     ref(x).sum().backward()
@@ -158,7 +158,7 @@ def test_ddp_on_one_rank_is_the_module(group):
     ref(x).sum().backward()
     wrapped(x).sum().backward()
     for p, q in zip(ref.parameters(), wrapped.parameters()):
-        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), rtol=0, atol=1e-14)
+        np.testing.assert_allclose(q.grad.detach().numpy(), p.grad.detach().numpy(), rtol=0, atol=1e-14)
     assert not wrapped._in_backward
     with pytest.raises(ValueError, match="device_ids"):
         DDP(_net(), device_ids=[0, 1])
@@ -189,18 +189,18 @@ def test_syncbatchnorm_on_one_rank_is_batchnorm(group):
     ref = nn.BatchNorm2d(3, dtype="float64")
     for _ in range(2):
         x = rng.standard_normal((4, 3, 2, 5))
-        np.testing.assert_allclose(sbn(an.tensor(x)).numpy(), ref(an.tensor(x)).numpy(),
+        np.testing.assert_allclose(sbn(an.tensor(x)).detach().numpy(), ref(an.tensor(x)).detach().numpy(),
                                    rtol=0, atol=1e-12)
     for k in ("running_mean", "running_var"):
-        np.testing.assert_allclose(getattr(sbn, k).numpy(), getattr(ref, k).numpy(), atol=1e-14)
+        np.testing.assert_allclose(getattr(sbn, k).detach().numpy(), getattr(ref, k).detach().numpy(), atol=1e-14)
     # hand-computed: running_var after one step of momentum 0.1 from 1 is 0.9 + 0.1 * unbiased
     x = np.arange(8.0).reshape(4, 2, 1, 1)
     one = nn.SyncBatchNorm(2, dtype="float64")
     one(an.tensor(x))
-    np.testing.assert_allclose(one.running_var.numpy(), 0.9 + 0.1 * np.var(x[:, 0], ddof=1))
+    np.testing.assert_allclose(one.running_var.detach().numpy(), 0.9 + 0.1 * np.var(x[:, 0], ddof=1))
     sbn.eval()
-    np.testing.assert_allclose(sbn(an.tensor(x[:, :1].repeat(3, 1))).numpy(),
-                               ref.eval()(an.tensor(x[:, :1].repeat(3, 1))).numpy(), atol=1e-12)
+    np.testing.assert_allclose(sbn(an.tensor(x[:, :1].repeat(3, 1))).detach().numpy(),
+                               ref.eval()(an.tensor(x[:, :1].repeat(3, 1))).detach().numpy(), atol=1e-12)
     with pytest.raises(ValueError, match="SyncBatchNorm: expected"):
         sbn(an.zeros((2, 4, 1, 1)))
 

@@ -28,30 +28,30 @@ def test_import_as_F_and_norm_reexports():
 def test_erf_is_accurate_to_float64_rounding():
     x = np.concatenate([np.linspace(-7, 7, 2801), [0.46875, -0.46875, 4.0, 1e-12, 30.0]])
     ref = np.array([math.erf(v) for v in x])
-    np.testing.assert_allclose(an.erf(an.tensor(x, dtype="float64")).numpy(), ref, rtol=2e-15,
+    np.testing.assert_allclose(an.erf(an.tensor(x, dtype="float64")).detach().numpy(), ref, rtol=2e-15,
                                atol=1e-300)
     out32 = an.erf(an.tensor(x, dtype="float32"))
     assert out32.dtype == np.float32
-    np.testing.assert_allclose(out32.numpy(), ref, atol=3e-7)
+    np.testing.assert_allclose(out32.detach().numpy(), ref, atol=3e-7)
     t = an.tensor([0.3, -1.2], dtype="float64", requires_grad=True)
     an.erf(t).sum().backward()
-    np.testing.assert_allclose(t.grad.numpy(), 2 / math.sqrt(math.pi) * np.exp(-t.numpy() ** 2))
+    np.testing.assert_allclose(t.grad.detach().numpy(), 2 / math.sqrt(math.pi) * np.exp(-t.detach().numpy() ** 2))
 
 
 def test_activations_hand_values():
     x = an.tensor(V, dtype="float64")
     phi = 0.5 * (1 + np.array([math.erf(v / math.sqrt(2)) for v in V]))
-    np.testing.assert_allclose(F.gelu(x).numpy(), V * phi, rtol=1e-15)
+    np.testing.assert_allclose(F.gelu(x).detach().numpy(), V * phi, rtol=1e-15)
     k = math.sqrt(2 / math.pi)
-    np.testing.assert_allclose(F.gelu(x, approximate="tanh").numpy(),
+    np.testing.assert_allclose(F.gelu(x, approximate="tanh").detach().numpy(),
                                0.5 * V * (1 + np.tanh(k * (V + 0.044715 * V ** 3))), rtol=1e-15)
-    np.testing.assert_allclose(F.leaky_relu(x).numpy(), np.where(V > 0, V, 0.01 * V))
-    np.testing.assert_allclose(F.elu(x).numpy(), np.where(V > 0, V, np.expm1(V)))
-    np.testing.assert_allclose(F.softplus(x).numpy(), np.where(V > 20, V, np.log1p(np.exp(V))))
-    np.testing.assert_allclose(F.silu(x).numpy(), V / (1 + np.exp(-V)))
-    np.testing.assert_allclose(F.relu(x).numpy(), np.maximum(V, 0))
-    np.testing.assert_allclose(F.sigmoid(x).numpy(), 1 / (1 + np.exp(-V)))
-    np.testing.assert_allclose(F.tanh(x).numpy(), np.tanh(V))
+    np.testing.assert_allclose(F.leaky_relu(x).detach().numpy(), np.where(V > 0, V, 0.01 * V))
+    np.testing.assert_allclose(F.elu(x).detach().numpy(), np.where(V > 0, V, np.expm1(V)))
+    np.testing.assert_allclose(F.softplus(x).detach().numpy(), np.where(V > 20, V, np.log1p(np.exp(V))))
+    np.testing.assert_allclose(F.silu(x).detach().numpy(), V / (1 + np.exp(-V)))
+    np.testing.assert_allclose(F.relu(x).detach().numpy(), np.maximum(V, 0))
+    np.testing.assert_allclose(F.sigmoid(x).detach().numpy(), 1 / (1 + np.exp(-V)))
+    np.testing.assert_allclose(F.tanh(x).detach().numpy(), np.tanh(V))
     with pytest.raises(ValueError, match="approximate"):
         F.gelu(x, approximate="fast")
 
@@ -71,7 +71,7 @@ def test_activations_match_torch_values_and_gradients():
         (theirs(t, **kw) * torch.tensor(w)).sum().backward()
         np.testing.assert_allclose(ours(x, **kw).detach().numpy(), theirs(t, **kw).detach().numpy(),
                                    rtol=1e-13, atol=1e-15, err_msg=str(ours))
-        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-14,
+        np.testing.assert_allclose(x.grad.detach().numpy(), t.grad.detach().numpy(), rtol=1e-12, atol=1e-14,
                                    err_msg=str(ours))
 
 
@@ -90,15 +90,15 @@ def test_dropout():
     x = an.ones(200, 100)
     assert F.dropout(x, 0.3, training=False) is x
     an.manual_seed(1)
-    y = F.dropout(x, 0.25).numpy()
+    y = F.dropout(x, 0.25).detach().numpy()
     assert set(np.unique(y).tolist()) == {0.0, float(np.float32(1 / 0.75))}
     assert abs((y == 0).mean() - 0.25) < 0.02
-    assert F.dropout(x, 1.0).numpy().sum() == 0
+    assert F.dropout(x, 1.0).detach().numpy().sum() == 0
     with pytest.raises(ValueError, match="between 0 and 1"):
         F.dropout(x, 1.5)
     t = an.ones(4, 4, requires_grad=True)
     F.dropout(t, 0.5).sum().backward()
-    assert set(np.unique(t.grad.numpy()).tolist()) <= {0.0, 2.0}
+    assert set(np.unique(t.grad.detach().numpy()).tolist()) <= {0.0, 2.0}
 
 
 def test_linear():
@@ -114,9 +114,9 @@ def test_embedding_and_padding_idx_gets_no_gradient():
     w = an.tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
     idx = an.tensor([[0, 2], [2, 3]])
     out = F.embedding(idx, w, padding_idx=2)
-    assert out.shape == (2, 2, 3) and out.numpy()[0, 1].tolist() == [6.0, 7.0, 8.0]
+    assert out.shape == (2, 2, 3) and out.detach().numpy()[0, 1].tolist() == [6.0, 7.0, 8.0]
     out.sum().backward()
-    np.testing.assert_array_equal(w.grad.numpy(), [[1] * 3, [0] * 3, [0] * 3, [1] * 3])
+    np.testing.assert_array_equal(w.grad.detach().numpy(), [[1] * 3, [0] * 3, [0] * 3, [1] * 3])
     with pytest.raises(TypeError, match="integer"):
         F.embedding(an.tensor([0.0]), w)
 
@@ -134,28 +134,28 @@ def test_normalize_and_zero_vector_gradient():
     y = F.normalize(x, dim=1)
     np.testing.assert_allclose(y.detach().numpy(), [[0.6, 0.8], [0.0, 0.0]])
     y.sum().backward()
-    assert np.all(np.isfinite(x.grad.numpy()))
+    assert np.all(np.isfinite(x.grad.detach().numpy()))
     # d/dx_j sum_i x_i / |x| = 1/|x| - x_j * sum(x) / |x|^3
-    np.testing.assert_allclose(x.grad.numpy()[0], [0.2 - 3 * 7 / 125, 0.2 - 4 * 7 / 125],
+    np.testing.assert_allclose(x.grad.detach().numpy()[0], [0.2 - 3 * 7 / 125, 0.2 - 4 * 7 / 125],
                                atol=1e-12)
-    np.testing.assert_allclose(F.normalize(an.tensor([[1.0, -3.0]]), p=1).numpy(),
+    np.testing.assert_allclose(F.normalize(an.tensor([[1.0, -3.0]]), p=1).detach().numpy(),
                                [[0.25, -0.75]])
     torch = _torch()
     if torch is not None:
         t = torch.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
         torch.nn.functional.normalize(t, dim=1).sum().backward()
-        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(x.grad.detach().numpy(), t.grad.detach().numpy(), atol=1e-12)
 
 
 def test_pad_uses_last_dim_first_order_and_modes():
     x = an.tensor(np.arange(6.0).reshape(1, 2, 3))
     # (left, right) pads the last axis, (top, bottom) the one before
     assert F.pad(x, (1, 0)).shape == (1, 2, 4) and F.pad(x, (1, 0, 0, 2)).shape == (1, 4, 4)
-    assert F.pad(x, (1, 1), value=9.0).numpy()[0, 0].tolist() == [9.0, 0.0, 1.0, 2.0, 9.0]
-    assert F.pad(x, (2, 1), mode="reflect").numpy()[0, 0].tolist() == [2, 1, 0, 1, 2, 1]
-    assert F.pad(x, (2, 1), mode="replicate").numpy()[0, 0].tolist() == [0, 0, 0, 1, 2, 2]
-    assert F.pad(x, (2, 1), mode="circular").numpy()[0, 0].tolist() == [1, 2, 0, 1, 2, 0]
-    assert F.pad(x, (-1, 0)).numpy()[0, 0].tolist() == [1.0, 2.0]
+    assert F.pad(x, (1, 1), value=9.0).detach().numpy()[0, 0].tolist() == [9.0, 0.0, 1.0, 2.0, 9.0]
+    assert F.pad(x, (2, 1), mode="reflect").detach().numpy()[0, 0].tolist() == [2, 1, 0, 1, 2, 1]
+    assert F.pad(x, (2, 1), mode="replicate").detach().numpy()[0, 0].tolist() == [0, 0, 0, 1, 2, 2]
+    assert F.pad(x, (2, 1), mode="circular").detach().numpy()[0, 0].tolist() == [1, 2, 0, 1, 2, 0]
+    assert F.pad(x, (-1, 0)).detach().numpy()[0, 0].tolist() == [1.0, 2.0]
     with pytest.raises(ValueError, match="smaller than the size"):
         F.pad(x, (3, 0), mode="reflect")
     with pytest.raises(ValueError, match="mode must be"):
@@ -165,6 +165,6 @@ def test_pad_uses_last_dim_first_order_and_modes():
         a = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
         for mode in ("constant", "reflect", "replicate", "circular"):
             pads = (2, 1, 3, 0)
-            ours = F.pad(an.tensor(a, dtype="float64"), pads, mode=mode).numpy()
-            theirs = torch.nn.functional.pad(torch.tensor(a), pads, mode=mode).numpy()
+            ours = F.pad(an.tensor(a, dtype="float64"), pads, mode=mode).detach().numpy()
+            theirs = torch.nn.functional.pad(torch.tensor(a), pads, mode=mode).detach().numpy()
             np.testing.assert_array_equal(ours, theirs, err_msg=mode)

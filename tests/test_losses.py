@@ -19,7 +19,7 @@ LOSS_ROWS = [r for r in ROWS if not r[0].startswith(("lstm", "gru", "sdpa"))]
 def test_loss_rows_reference_and_gradcheck(name, fn, ref, shapes, tr):
     xs = make_inputs(shapes, tr, seed=1)
     out = fn(*[an.Tensor(x) for x in xs])
-    np.testing.assert_allclose(out.numpy(), ref(*xs), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), ref(*xs), rtol=1e-10, atol=1e-12)
     gradcheck(fn, *xs)
 
 
@@ -28,9 +28,9 @@ def test_regression_losses_by_hand():
     # differences -1, 2, 0, 0.5
     assert nn.MSELoss()(a, b).item() == pytest.approx((1 + 4 + 0 + 0.25) / 4)
     assert nn.MSELoss(reduction="sum")(a, b).item() == pytest.approx(5.25)
-    assert nn.L1Loss(reduction="none")(a, b).numpy().tolist() == [[1, 2], [0, 0.5]]
+    assert nn.L1Loss(reduction="none")(a, b).detach().numpy().tolist() == [[1, 2], [0, 0.5]]
     # smooth L1 (beta 1): 0.5, 1.5, 0, 0.125; Huber (delta 2): 0.5, 2, 0, 0.125
-    np.testing.assert_allclose(nn.SmoothL1Loss(reduction="none")(a, b).numpy(),
+    np.testing.assert_allclose(nn.SmoothL1Loss(reduction="none")(a, b).detach().numpy(),
                                [[0.5, 1.5], [0, 0.125]])
     np.testing.assert_allclose(nn.SmoothL1Loss(beta=0.0)(a, b).item(), 3.5 / 4)
     np.testing.assert_allclose(nn.HuberLoss(reduction="sum", delta=2.0)(a, b).item(), 2.625)
@@ -55,7 +55,7 @@ def test_cross_entropy_by_hand_weights_ignore_and_mean_rule():
     got = nn.CrossEntropyLoss(weight=an.Tensor(w))(an.Tensor(x), an.Tensor(t)).item()
     assert got == pytest.approx((2 * np.log(2) + 1 * np.log(4)) / (2 + 1))
     none = F.cross_entropy(an.Tensor(x), an.Tensor(t), weight=an.Tensor(w), reduction="none")
-    np.testing.assert_allclose(none.numpy(), [2 * np.log(2), np.log(4), 0.0])
+    np.testing.assert_allclose(none.detach().numpy(), [2 * np.log(2), np.log(4), 0.0])
     # nll_loss on log-probabilities gives the same, and ignore_index may be a real class
     lp = an.Tensor(log_softmax_ref(x, 1))
     assert F.nll_loss(lp, an.Tensor(t), an.Tensor(w)).item() == pytest.approx(got)
@@ -110,7 +110,7 @@ def test_cross_entropy_bad_weight_and_smoothing():
 
 def test_binary_losses_by_hand_and_edges():
     p, t = an.Tensor([0.5, 0.8, 0.0, 1.0]), an.Tensor([1.0, 0.0, 0.0, 1.0])
-    got = nn.BCELoss(reduction="none")(p, t).numpy()
+    got = nn.BCELoss(reduction="none")(p, t).detach().numpy()
     np.testing.assert_allclose(got, [np.log(2), -np.log(0.2), 0.0, 0.0], atol=1e-6)
     # log clamped at -100: a confident wrong prediction costs 100, not inf
     assert F.binary_cross_entropy(an.Tensor([0.0]), an.Tensor([1.0])).item() == \
@@ -121,9 +121,9 @@ def test_binary_losses_by_hand_and_edges():
     x = an.Tensor(np.array([0.0, 1000.0, -1000.0]), requires_grad=True)
     y = an.Tensor(np.array([1.0, 0.0, 1.0]))
     loss = F.binary_cross_entropy_with_logits(x, y, reduction="none")
-    np.testing.assert_allclose(loss.numpy(), [np.log(2), 1000.0, 1000.0])
+    np.testing.assert_allclose(loss.detach().numpy(), [np.log(2), 1000.0, 1000.0])
     loss.sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), [-0.5, 1.0, -1.0])
+    np.testing.assert_allclose(x.grad.detach().numpy(), [-0.5, 1.0, -1.0])
     pw = nn.BCEWithLogitsLoss(pos_weight=an.Tensor([3.0]), reduction="sum")
     assert pw(an.Tensor([0.0]), an.Tensor([1.0])).item() == pytest.approx(3 * np.log(2))
     with pytest.raises(ValueError, match="target shape"):
@@ -201,5 +201,5 @@ def test_losses_match_pytorch(case):
     ax = an.Tensor(x, requires_grad=True)
     out = fn(ax, an.Tensor(t), **akw)
     out.backward(an.ones_like(out)) if out.ndim else out.backward()
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(ax.grad.numpy(), tx.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ax.grad.detach().numpy(), tx.grad.detach().numpy(), rtol=1e-8, atol=1e-12)

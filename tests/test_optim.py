@@ -103,8 +103,8 @@ def test_clip_grad_norm():
     a.grad, b.grad = an.Tensor([3.0, 0.0]), an.Tensor([4.0])
     total = optim.clip_grad_norm_([a, b], 1.0)
     assert total == pytest.approx(5.0)
-    np.testing.assert_allclose(a.grad.numpy(), [0.6, 0], rtol=1e-5)
-    np.testing.assert_allclose(b.grad.numpy(), [0.8], rtol=1e-5)
+    np.testing.assert_allclose(a.grad.detach().numpy(), [0.6, 0], rtol=1e-5)
+    np.testing.assert_allclose(b.grad.detach().numpy(), [0.8], rtol=1e-5)
     assert optim.clip_grad_norm_([a, b], 10.0) == pytest.approx(1.0, rel=1e-5)
 
 
@@ -163,24 +163,24 @@ def test_clip_grad_norm_against_hand_computed_norm(dtype, rtol):
     assert isinstance(total, float) and total == pytest.approx(want, rel=rtol)
     for p, g in zip(params, grads):
         assert p.grad.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(p.grad.numpy(), g * (0.5 / (want + 1e-6)), rtol=10 * rtol)
+        np.testing.assert_allclose(p.grad.detach().numpy(), g * (0.5 / (want + 1e-6)), rtol=10 * rtol)
     # under the limit nothing changes
     params, grads = _params_with_grads(dtype)
     assert optim.clip_grad_norm_(params, 100.0) == pytest.approx(want, rel=rtol)
     for p, g in zip(params, grads):
-        np.testing.assert_array_equal(p.grad.numpy(), g)
+        np.testing.assert_array_equal(p.grad.detach().numpy(), g)
 
 
 def test_clip_grad_norm_non_finite():
     a, b = nn.Parameter(an.zeros(2)), nn.Parameter(an.zeros(1))
     a.grad, b.grad = an.Tensor([np.nan, 1.0]), an.Tensor([2.0])
     assert math.isnan(optim.clip_grad_norm_([a, b], 1.0))  # NaN: gradients left as they are
-    np.testing.assert_array_equal(b.grad.numpy(), [2.0])
+    np.testing.assert_array_equal(b.grad.detach().numpy(), [2.0])
     a.grad, b.grad = an.Tensor([np.inf, 1.0]), an.Tensor([2.0])
     with np.errstate(invalid="ignore"):
         assert optim.clip_grad_norm_([a, b], 1.0) == math.inf  # inf: scaled by 0
-    np.testing.assert_array_equal(b.grad.numpy(), [0.0])
-    assert np.isnan(a.grad.numpy()[0]) and a.grad.numpy()[1] == 0.0
+    np.testing.assert_array_equal(b.grad.detach().numpy(), [0.0])
+    assert np.isnan(a.grad.detach().numpy()[0]) and a.grad.detach().numpy()[1] == 0.0
     assert optim.clip_grad_norm_([nn.Parameter(an.zeros(1))], 1.0) == 0.0
 
 
@@ -193,8 +193,8 @@ def test_nn_utils_clip_grad_norm_hand_values(norm_type, want):
     assert isinstance(total, an.Tensor) and total.shape == () and total.dtype == np.float32
     assert total.item() == pytest.approx(want, rel=1e-6)
     coef = 1.0 / (want + 1e-6)
-    np.testing.assert_allclose(a.grad.numpy(), [3 * coef, 0], rtol=1e-6)
-    np.testing.assert_allclose(b.grad.numpy(), [4 * coef], rtol=1e-6)
+    np.testing.assert_allclose(a.grad.detach().numpy(), [3 * coef, 0], rtol=1e-6)
+    np.testing.assert_allclose(b.grad.detach().numpy(), [4 * coef], rtol=1e-6)
     assert nn.utils.get_total_norm([a.grad, b.grad], norm_type).item() == pytest.approx(1.0,
                                                                                       rel=1e-5)
 
@@ -204,7 +204,7 @@ def test_nn_utils_clip_grad_norm_edges():
     p.grad = an.Tensor(np.array([0.3, 0.4]))
     total = nn.utils.clip_grad_norm_(p, 10.0)  # a single Tensor; under the limit: unchanged
     assert total.dtype == np.float64 and total.item() == pytest.approx(0.5, rel=1e-15)
-    np.testing.assert_array_equal(p.grad.numpy(), [0.3, 0.4])
+    np.testing.assert_array_equal(p.grad.detach().numpy(), [0.3, 0.4])
     assert nn.utils.clip_grad_norm_([], 1.0).item() == 0.0
     assert nn.utils.clip_grad_norm_([nn.Parameter(an.zeros(1))], 1.0).item() == 0.0
     h = nn.Parameter(an.zeros(2, dtype="float16"))
@@ -214,9 +214,9 @@ def test_nn_utils_clip_grad_norm_edges():
     p.grad = an.Tensor(np.array([np.nan, 1.0]))
     with pytest.raises(RuntimeError, match="non-finite"):
         nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
-    np.testing.assert_array_equal(p.grad.numpy()[1], 1.0)
+    np.testing.assert_array_equal(p.grad.detach().numpy()[1], 1.0)
     nn.utils.clip_grad_norm_([p], 1.0)  # PyTorch scales by the NaN norm when not asked to stop
-    assert np.isnan(p.grad.numpy()).all()
+    assert np.isnan(p.grad.detach().numpy()).all()
 
 
 def test_nn_utils_clip_grad_value():
@@ -225,7 +225,7 @@ def test_nn_utils_clip_grad_value():
     data = a.grad.array
     assert nn.utils.clip_grad_value_([a, b], 1) is None
     assert a.grad.array is data and b.grad is None  # in place
-    np.testing.assert_array_equal(a.grad.numpy(), [-1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(a.grad.detach().numpy(), [-1.0, 0.5, 1.0])
 
 
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf"), 3.0])
@@ -239,13 +239,13 @@ def test_nn_utils_clip_grad_against_torch(norm_type, dtype):
     total = nn.utils.clip_grad_norm_(params, 0.7, norm_type=norm_type)
     want = torch.nn.utils.clip_grad_norm_(tparams, 0.7, norm_type=norm_type)
     rtol = 1e-6 if dtype == "float32" else 1e-13
-    np.testing.assert_allclose(total.numpy(), want.numpy(), rtol=rtol)
+    np.testing.assert_allclose(total.detach().numpy(), want.detach().numpy(), rtol=rtol)
     for p, t in zip(params, tparams):
-        np.testing.assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=rtol, atol=1e-7)
+        np.testing.assert_allclose(p.grad.detach().numpy(), t.grad.detach().numpy(), rtol=rtol, atol=1e-7)
     nn.utils.clip_grad_value_(params, 0.01)
     torch.nn.utils.clip_grad_value_(tparams, 0.01)
     for p, t in zip(params, tparams):
-        np.testing.assert_array_equal(p.grad.numpy(), t.grad.numpy())
+        np.testing.assert_array_equal(p.grad.detach().numpy(), t.grad.detach().numpy())
 
 
 # ---- every optimizer: PyTorch's numbers, parameter groups, state dict round trip ----
@@ -306,7 +306,7 @@ def test_optimizers_match_torch(name, kw, dtype):
     rtol, atol = (1e-12, 1e-14) if dtype == "float64" else (2e-5, 1e-6)
     for p, t in zip(params, tp):
         assert p.dtype == np.dtype(dtype)
-        np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(p.detach().numpy(), t.detach().numpy(), rtol=rtol, atol=atol)
     ours, theirs = opt.state_dict(), topt.state_dict()
     assert [set(g) for g in ours["param_groups"]] == [set(g) for g in theirs["param_groups"]]
     assert [g["params"] for g in ours["param_groups"]] == [g["params"] for g in
@@ -315,7 +315,7 @@ def test_optimizers_match_torch(name, kw, dtype):
     for i, st in theirs["state"].items():
         assert set(ours["state"][i]) == set(st)
         for k, v in st.items():
-            np.testing.assert_allclose(np.asarray(ours["state"][i][k]), v.numpy(), rtol=rtol,
+            np.testing.assert_allclose(np.asarray(ours["state"][i][k]), v.detach().numpy(), rtol=rtol,
                                        atol=atol)
             if k != "step":
                 assert ours["state"][i][k].dtype == np.dtype(dtype)
@@ -336,7 +336,7 @@ def test_optimizer_state_dict_round_trip_through_save(name, kw, tmp_path):
     assert opt2.param_groups[1]["lr"] == kw["lr"] / 2
     _an_run(name, kw, None, grads[3:], opt=opt2, params=resumed)
     for a, b in zip(resumed, straight):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_load_optimizer_state_written_before_the_optim_package():
@@ -354,14 +354,14 @@ def test_load_optimizer_state_written_before_the_optim_package():
                          "exp_avg_sq": st["exp_avg_sq"].copy()}},
            "param_groups": [{"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-08,
                              "weight_decay": 0.0, "params": [0]}]}
-    q = nn.Parameter(an.Tensor(p.numpy().copy()))
+    q = nn.Parameter(an.Tensor(p.detach().numpy().copy()))
     opt2 = optim.Adam([q])
     opt2.load_state_dict(old)
     assert opt2.param_groups[0]["amsgrad"] is False and opt2.param_groups[0]["lr"] == 0.01
     for g in grads[2:]:
         q.grad = an.Tensor(g)
         opt2.step()
-    np.testing.assert_array_equal(q.numpy(), straight)
+    np.testing.assert_array_equal(q.detach().numpy(), straight)
     sgd_old = {"state": {0: {"momentum_buffer": np.ones((3, 4))}},
                "param_groups": [{"lr": 0.1, "momentum": 0.9, "dampening": 0.0,
                                  "weight_decay": 0.0, "nesterov": False, "params": [0]}]}
@@ -370,7 +370,7 @@ def test_load_optimizer_state_written_before_the_optim_package():
     sgd.load_state_dict(sgd_old)
     r.grad = an.Tensor(np.zeros((3, 4)))
     sgd.step()  # buf = 0.9 * 1 + 0: p = -0.1 * 0.9
-    np.testing.assert_allclose(r.numpy(), -0.09, rtol=1e-15)
+    np.testing.assert_allclose(r.detach().numpy(), -0.09, rtol=1e-15)
 
 
 def _np_reference(name, p, grads, **kw):
@@ -405,25 +405,25 @@ def test_first_steps_by_hand():
     opt = optim.RMSprop([p], lr=0.1, alpha=0.5, eps=0.0)
     p.grad = an.Tensor([2.0, 4.0])
     opt.step()  # v = 0.5 g^2, step = 0.1 * g / sqrt(v) = 0.1 * sqrt(2) * sign(g)
-    np.testing.assert_allclose(p.numpy(), [1 - 0.1 * 2 ** 0.5, -2 - 0.1 * 2 ** 0.5], rtol=1e-6)
+    np.testing.assert_allclose(p.detach().numpy(), [1 - 0.1 * 2 ** 0.5, -2 - 0.1 * 2 ** 0.5], rtol=1e-6)
     q = nn.Parameter(an.Tensor([1.0]))
     opt = optim.Adagrad([q], lr=0.5, eps=0.0)
     q.grad = an.Tensor([3.0])
     opt.step()  # sum = 9: q -= 0.5 * 3 / 3
     q.grad = an.Tensor([4.0])
     opt.step()  # sum = 25: q -= 0.5 * 4 / 5
-    np.testing.assert_allclose(q.numpy(), [1 - 0.5 - 0.4], rtol=1e-6)
+    np.testing.assert_allclose(q.detach().numpy(), [1 - 0.5 - 0.4], rtol=1e-6)
     r = nn.Parameter(an.Tensor([0.0]))
     opt = optim.Adadelta([r], lr=1.0, rho=0.0, eps=1.0)
     r.grad = an.Tensor([3.0])
     opt.step()  # v = 9, delta = sqrt(1) / sqrt(10) * 3
-    np.testing.assert_allclose(r.numpy(), [-3 / 10 ** 0.5], rtol=1e-6)
+    np.testing.assert_allclose(r.detach().numpy(), [-3 / 10 ** 0.5], rtol=1e-6)
     s = nn.Parameter(an.Tensor([1.0]))
     opt = optim.SGD([s], lr=0.1, momentum=0.5, maximize=True)
     for _ in range(2):
         s.grad = an.Tensor([1.0])
         opt.step()  # buffers 1 then 1.5, climbing
-    np.testing.assert_allclose(s.numpy(), [1.25], rtol=1e-6)
+    np.testing.assert_allclose(s.detach().numpy(), [1.25], rtol=1e-6)
 
 
 def test_param_groups_and_add_param_group():
@@ -434,7 +434,7 @@ def test_param_groups_and_add_param_group():
     for p in (a, b, c):
         p.grad = an.ones(2)
     opt.step()
-    assert [p.numpy()[0] for p in (a, b, c)] == pytest.approx([0.9, 0.5, 0.0])
+    assert [p.detach().numpy()[0] for p in (a, b, c)] == pytest.approx([0.9, 0.5, 0.0])
     with pytest.raises(ValueError, match="more than one parameter group"):
         opt.add_param_group({"params": [a]})
     with pytest.raises(TypeError, match="ordered collections"):
@@ -457,7 +457,7 @@ def test_zero_grad_set_to_none_false_and_closure():
     grad_a = a.grad
     opt.zero_grad(set_to_none=False)
     assert a.grad is grad_a
-    assert a.grad.numpy().tolist() == [0, 0] and b.grad.numpy().tolist() == [0, 0]
+    assert a.grad.detach().numpy().tolist() == [0, 0] and b.grad.detach().numpy().tolist() == [0, 0]
     calls = []
 
     def closure():
@@ -469,8 +469,8 @@ def test_zero_grad_set_to_none_false_and_closure():
 
     loss = opt.step(closure)
     assert calls == [1] and loss.item() == 2.0
-    np.testing.assert_allclose(a.numpy(), [0.8, 0.8], rtol=1e-6)
-    np.testing.assert_array_equal(b.numpy(), [1, 1])  # no gradient: skipped
+    np.testing.assert_allclose(a.detach().numpy(), [0.8, 0.8], rtol=1e-6)
+    np.testing.assert_array_equal(b.detach().numpy(), [1, 1])  # no gradient: skipped
 
 
 @pytest.mark.parametrize("cls,kw,name", [
@@ -508,15 +508,15 @@ def test_parameters_to_vector_and_back():
     a = nn.Parameter(an.Tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3)))
     b = nn.Parameter(an.Tensor(np.float32(7.0)))
     vec = nn.utils.parameters_to_vector([a, b])
-    assert vec.shape == (7,) and vec.numpy().tolist() == [0, 1, 2, 3, 4, 5, 7]
+    assert vec.shape == (7,) and vec.detach().numpy().tolist() == [0, 1, 2, 3, 4, 5, 7]
     (vec * an.Tensor(np.arange(7.0, dtype=np.float32))).sum().backward()  # differentiable
-    assert a.grad.numpy().tolist() == [[0, 1, 2], [3, 4, 5]] and b.grad.item() == 6
+    assert a.grad.detach().numpy().tolist() == [[0, 1, 2], [3, 4, 5]] and b.grad.item() == 6
     new = an.Tensor(np.arange(10.0, 17.0, dtype=np.float32))
     nn.utils.vector_to_parameters(new, [a, b])
-    assert a.shape == (2, 3) and a.numpy().tolist() == [[10, 11, 12], [13, 14, 15]]
+    assert a.shape == (2, 3) and a.detach().numpy().tolist() == [[10, 11, 12], [13, 14, 15]]
     assert b.shape == () and b.item() == 16
     new.array[0] = -1.0  # as in PyTorch the parameters are views of the vector
-    assert a.numpy()[0, 0] == -1.0
+    assert a.detach().numpy()[0, 0] == -1.0
     with pytest.raises(ValueError, match="7"):
         nn.utils.vector_to_parameters(an.zeros(8), [a, b])
     with pytest.raises(TypeError, match="Tensor"):
@@ -528,9 +528,9 @@ def test_parameters_to_vector_matches_torch():
     model = nn.Linear(3, 2)
     tmodel = torch.nn.Linear(3, 2)
     with torch.no_grad():
-        tmodel.weight.copy_(torch.from_numpy(model.weight.numpy()))
-        tmodel.bias.copy_(torch.from_numpy(model.bias.numpy()))
-    np.testing.assert_array_equal(nn.utils.parameters_to_vector(model.parameters()).numpy(),
+        tmodel.weight.copy_(torch.from_numpy(model.weight.detach().numpy()))
+        tmodel.bias.copy_(torch.from_numpy(model.bias.detach().numpy()))
+    np.testing.assert_array_equal(nn.utils.parameters_to_vector(model.parameters()).detach().numpy(),
                                   torch.nn.utils.parameters_to_vector(tmodel.parameters())
                                   .detach().numpy())
 
@@ -552,4 +552,4 @@ def test_optimizers_use_only_the_array_api(name, kw):
     opt2.zero_grad(set_to_none=False)
     for p, w in zip(params, want):
         assert type(p.array).__module__.startswith("array_api_strict")
-        np.testing.assert_allclose(p.numpy(), w.numpy(), rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(p.detach().numpy(), w.detach().numpy(), rtol=1e-13, atol=1e-15)

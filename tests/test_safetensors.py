@@ -32,10 +32,10 @@ def test_round_trip_dtypes_order_and_metadata(tmp_path):
     out = an.load_file(p)
     assert set(out) == set(sd)
     for k, v in sd.items():
-        ref = v.numpy() if isinstance(v, an.Tensor) else v
+        ref = v.detach().numpy() if isinstance(v, an.Tensor) else v
         assert isinstance(out[k], an.Tensor) and out[k].device is an.cpu()
         assert out[k].dtype == ref.dtype and out[k].shape == ref.shape
-        np.testing.assert_array_equal(out[k].numpy(), ref)
+        np.testing.assert_array_equal(out[k].detach().numpy(), ref)
     assert read_metadata(p) == {"format": "pt"}
     out["w"].array[0, 0] = 1.0                    # loaded tensors are writable
     # the file is the documented format: 8-byte length, JSON header, raw bytes
@@ -53,7 +53,7 @@ def test_save_load_dispatch_by_extension(tmp_path):
     m2 = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     m2.load_state_dict(an.load(p))
     x = an.tensor(np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32))
-    np.testing.assert_array_equal(m(x).numpy(), m2(x).numpy())
+    np.testing.assert_array_equal(m(x).detach().numpy(), m2(x).detach().numpy())
     opt = an.optim.Adam(m.parameters())
     with pytest.raises(ValueError, match="flat dict of tensors"):
         an.save({"model": m.state_dict(), "optimizer": opt.state_dict()}, p)
@@ -112,8 +112,8 @@ def test_bfloat16_widened_to_float32_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"bfloat16.*float32.*\bx\b"):
         out = an.load_file(p)
     assert out["x"].dtype == np.float32
-    np.testing.assert_array_equal(out["x"].numpy(), vals.reshape(2, 2))
-    np.testing.assert_array_equal(out["y"].numpy(), [7.0])
+    np.testing.assert_array_equal(out["x"].detach().numpy(), vals.reshape(2, 2))
+    np.testing.assert_array_equal(out["y"].detach().numpy(), [7.0])
 
 
 def test_bfloat16_from_pytorch(tmp_path):
@@ -124,7 +124,7 @@ def test_bfloat16_from_pytorch(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = an.load_file(tmp_path / "t.safetensors")
-    np.testing.assert_array_equal(out["t"].numpy(), t.float().numpy())
+    np.testing.assert_array_equal(out["t"].detach().numpy(), t.float().detach().numpy())
 
 
 def _torch_pair(torch):
@@ -146,8 +146,8 @@ def test_pytorch_state_dict_loads_into_ours_and_back(tmp_path):
     torch_save(theirs.state_dict(), str(tmp_path / "theirs.safetensors"))
     ours.load_state_dict(an.load_file(tmp_path / "theirs.safetensors"))
     with torch.no_grad():
-        ref = theirs(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(ours(an.tensor(x)).numpy(), ref, rtol=1e-5, atol=1e-5)
+        ref = theirs(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(ours(an.tensor(x)).detach().numpy(), ref, rtol=1e-5, atol=1e-5)
     # arrayneedle -> PyTorch
     ours2, theirs2 = _torch_pair(torch)
     an.save_file(ours2.state_dict(), tmp_path / "ours.safetensors")
@@ -155,8 +155,8 @@ def test_pytorch_state_dict_loads_into_ours_and_back(tmp_path):
     assert list(sd) != [] and set(sd) == set(theirs2.state_dict())
     theirs2.load_state_dict(sd)
     with torch.no_grad():
-        ref2 = theirs2(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(ours2(an.tensor(x)).numpy(), ref2, rtol=1e-5, atol=1e-5)
+        ref2 = theirs2(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(ours2(an.tensor(x)).detach().numpy(), ref2, rtol=1e-5, atol=1e-5)
 
 
 def test_linear_weights_land_where_hand_computation_says(tmp_path):
@@ -167,5 +167,5 @@ def test_linear_weights_land_where_hand_computation_says(tmp_path):
     save_file({"weight": w, "bias": b}, str(tmp_path / "lin.safetensors"))
     lin = nn.Linear(2, 3)
     lin.load_state_dict(an.load(tmp_path / "lin.safetensors"))
-    y = lin(an.tensor(np.array([[1.0, 1.0]], np.float32))).numpy()
+    y = lin(an.tensor(np.array([[1.0, 1.0]], np.float32))).detach().numpy()
     np.testing.assert_array_equal(y, [[3.5, 6.5, 12.0]])

@@ -56,10 +56,10 @@ def test_max_forms_match_pytorch():
     if torch is not None:
         t = torch.tensor(X)
         tv, ti = torch.max(t, 1)
-        np.testing.assert_array_equal(r.values.numpy(), tv.numpy())
-        np.testing.assert_array_equal(r.indices.numpy(), ti.numpy())
+        np.testing.assert_array_equal(r.values.detach().numpy(), tv.detach().numpy())
+        np.testing.assert_array_equal(r.indices.detach().numpy(), ti.detach().numpy())
         tv, ti = torch.min(t, 1, keepdim=True)
-        np.testing.assert_array_equal(indices.numpy(), ti.numpy())
+        np.testing.assert_array_equal(indices.detach().numpy(), ti.detach().numpy())
         assert an.argmax(x).item() == torch.argmax(t).item()
 
 
@@ -68,7 +68,7 @@ def test_topk_and_sort_values_indices_and_gradients():
     v, i = an.topk(x, 2)
     assert v.tolist() == [[5.0, 4.0], [9.0, 6.0]] and i.tolist() == [[4, 2], [0, 2]]
     (v * an.tensor([[1.0, 10.0], [100.0, 1000.0]], dtype="float64")).sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 10, 0, 1], [100, 0, 1000, 0, 0]])
+    np.testing.assert_array_equal(x.grad.detach().numpy(), [[0, 0, 10, 0, 1], [100, 0, 1000, 0, 0]])
     s = an.sort(an.tensor([3.0, 1.0, 2.0, 1.0]))
     assert s.values.tolist() == [1.0, 1.0, 2.0, 3.0] and s.indices.tolist() == [1, 3, 2, 0]
     d = an.tensor([3.0, 1.0, 2.0, 1.0]).sort(descending=True)
@@ -78,8 +78,8 @@ def test_topk_and_sort_values_indices_and_gradients():
     torch = _torch()
     if torch is not None:
         tv, ti = torch.topk(torch.tensor(X), 2)
-        np.testing.assert_array_equal(v.detach().numpy(), tv.numpy())
-        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        np.testing.assert_array_equal(v.detach().numpy(), tv.detach().numpy())
+        np.testing.assert_array_equal(i.detach().numpy(), ti.detach().numpy())
         ts = torch.sort(torch.tensor([3.0, 1.0, 2.0, 1.0]), stable=True)
         assert s.indices.tolist() == ts.indices.tolist()
 
@@ -94,19 +94,19 @@ def test_var_std_are_unbiased_by_default():
     assert math.isclose(an.var(x, False).item(), 1.25, rel_tol=1e-6)
     assert math.isclose(x.std().item(), math.sqrt(5 / 3), rel_tol=1e-6)
     m = an.tensor(X)
-    np.testing.assert_allclose(an.std(m, dim=1, keepdim=True).numpy(),
+    np.testing.assert_allclose(an.std(m, dim=1, keepdim=True).detach().numpy(),
                                X.std(1, ddof=1, keepdims=True))
-    np.testing.assert_allclose(m.var(axis=0, keepdims=True, correction=0).numpy(),
+    np.testing.assert_allclose(m.var(axis=0, keepdims=True, correction=0).detach().numpy(),
                                X.var(0, keepdims=True))
     with pytest.raises(TypeError, match="not both"):
         an.var(x, unbiased=True, correction=1)
     torch = _torch()
     if torch is not None:
         t = torch.tensor(X)
-        np.testing.assert_allclose(an.var(m, 1).numpy(), torch.var(t, 1).numpy())
+        np.testing.assert_allclose(an.var(m, 1).detach().numpy(), torch.var(t, 1).detach().numpy())
         np.testing.assert_allclose(an.std(m).item(), torch.std(t).item())
-        np.testing.assert_allclose(an.var(m, 1, correction=2).numpy(),
-                                   torch.var(t, 1, correction=2).numpy())
+        np.testing.assert_allclose(an.var(m, 1, correction=2).detach().numpy(),
+                                   torch.var(t, 1, correction=2).detach().numpy())
 
 
 # ---- dim= / keepdim= everywhere ----
@@ -129,11 +129,11 @@ def test_every_reduction_takes_dim_keepdim_and_axis_keepdims(name, ref):
     x = an.tensor(X)
     arg = x > 2 if name == "all" else (x > 8 if name == "any" else x)
     fn = getattr(an, name)
-    np.testing.assert_allclose(fn(arg, dim=1).numpy(), ref(X, axis=1))
-    np.testing.assert_allclose(fn(arg, dim=0, keepdim=True).numpy(), ref(X, axis=0, keepdims=True))
-    np.testing.assert_allclose(fn(arg, axis=1, keepdims=True).numpy(),
+    np.testing.assert_allclose(fn(arg, dim=1).detach().numpy(), ref(X, axis=1))
+    np.testing.assert_allclose(fn(arg, dim=0, keepdim=True).detach().numpy(), ref(X, axis=0, keepdims=True))
+    np.testing.assert_allclose(fn(arg, axis=1, keepdims=True).detach().numpy(),
                                ref(X, axis=1, keepdims=True))
-    np.testing.assert_allclose(getattr(arg, name)(dim=-1).numpy(), ref(X, axis=-1))
+    np.testing.assert_allclose(getattr(arg, name)(dim=-1).detach().numpy(), ref(X, axis=-1))
     with pytest.raises(TypeError, match="give one"):
         fn(arg, dim=0, axis=1)
 
@@ -141,13 +141,13 @@ def test_every_reduction_takes_dim_keepdim_and_axis_keepdims(name, ref):
 def test_softmax_stack_cat_take_dim():
     x = an.tensor(X)
     e = np.exp(X - X.max(0))
-    np.testing.assert_allclose(an.softmax(x, dim=0).numpy(), e / e.sum(0))
-    np.testing.assert_allclose(x.softmax(0).numpy(), e / e.sum(0))
-    np.testing.assert_allclose(an.log_softmax(x, axis=0).numpy(), np.log(e / e.sum(0)))
+    np.testing.assert_allclose(an.softmax(x, dim=0).detach().numpy(), e / e.sum(0))
+    np.testing.assert_allclose(x.softmax(0).detach().numpy(), e / e.sum(0))
+    np.testing.assert_allclose(an.log_softmax(x, axis=0).detach().numpy(), np.log(e / e.sum(0)))
     assert an.cat([x, x], dim=1).shape == (2, 10) and an.cat((x, x), axis=0).shape == (4, 5)
     assert an.stack([x, x], dim=2).shape == (2, 5, 2) and an.concat([x, x], 1).shape == (2, 10)
     with pytest.warns(UserWarning, match="implicit dimension"):
-        np.testing.assert_allclose(an.softmax(x).numpy(), np.exp(X) / np.exp(X).sum(1, keepdims=True))
+        np.testing.assert_allclose(an.softmax(x).detach().numpy(), np.exp(X) / np.exp(X).sum(1, keepdims=True))
 
 
 def test_sum_of_bool_and_int_is_int64():
@@ -166,7 +166,7 @@ def test_factories_follow_pytorch_dtype_rules():
     assert an.linspace(0, 1, 5).tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert an.full((2,), 3).dtype == np.int64 and an.full((2,), 3.0).dtype == np.float32
     assert an.full((2,), True).dtype == np.bool_
-    assert an.zeros(2, 3).dtype == np.float32 and an.eye(3).numpy().trace() == 3
+    assert an.zeros(2, 3).dtype == np.float32 and an.eye(3).detach().numpy().trace() == 3
     x = an.tensor([[1, 2]])
     assert an.zeros_like(x).dtype == np.int64 and an.ones_like(x, dtype="float32").dtype == np.float32
     assert an.full_like(x, 7).tolist() == [[7, 7]] and an.empty_like(x).shape == (1, 2)
@@ -188,19 +188,19 @@ def test_randint_both_forms_randperm_multinomial():
     r = an.randint(3, 7, (1000,))
     assert r.dtype == np.int64 and set(r.tolist()) == {3, 4, 5, 6}
     h = an.randint(4, (2, 500))
-    assert h.shape == (2, 500) and set(h.numpy().ravel().tolist()) == {0, 1, 2, 3}
+    assert h.shape == (2, 500) and set(h.detach().numpy().ravel().tolist()) == {0, 1, 2, 3}
     assert an.randint(5, size=(3,)).shape == (3,)
     p = an.randperm(50)
     assert p.dtype == np.int64 and sorted(p.tolist()) == list(range(50))
     assert p.tolist() != list(range(50))
     w = an.tensor([0.0, 1.0, 3.0])
-    draws = an.multinomial(w, 4000, replacement=True).numpy()
+    draws = an.multinomial(w, 4000, replacement=True).detach().numpy()
     assert set(draws.tolist()) <= {1, 2} and abs(np.mean(draws == 2) - 0.75) < 0.03
     rows = an.multinomial(an.tensor([[1.0, 1.0, 0.0, 1.0], [0.0, 5.0, 1.0, 0.0]]), 2)
     assert rows.shape == (2, 2)
     assert len(set(rows.tolist()[0])) == 2 and 2 not in rows.tolist()[0]
     assert sorted(rows.tolist()[1]) == [1, 2]
-    first = an.multinomial(an.tensor([[1.0, 3.0]] * 4000), 1).numpy()
+    first = an.multinomial(an.tensor([[1.0, 3.0]] * 4000), 1).detach().numpy()
     assert abs(np.mean(first == 1) - 0.75) < 0.03  # the first pick follows the weights
     with pytest.raises(ValueError, match="without replacement"):
         an.multinomial(w, 3)
@@ -211,7 +211,7 @@ def test_gather_scatter_add_tril_cumsum_einsum_against_hand_values():
     assert an.gather(x, 1, an.tensor([[0, 0], [1, 0]])).tolist() == [[1.0, 1.0], [4.0, 3.0]]
     s = an.scatter_add(an.zeros(3), 0, an.tensor([0, 2, 0]), an.tensor([1.0, 2.0, 3.0]))
     assert s.tolist() == [4.0, 0.0, 2.0]
-    assert an.tril(an.ones(3, 3)).numpy().sum() == 6 and an.triu(an.ones(3, 3), 1).sum().item() == 3
+    assert an.tril(an.ones(3, 3)).detach().numpy().sum() == 6 and an.triu(an.ones(3, 3), 1).sum().item() == 3
     assert an.cumsum(an.tensor([1, 2, 3]), 0).tolist() == [1, 3, 6]
     assert an.cumprod(an.tensor([1.0, 2.0, 3.0]), dim=0).tolist() == [1.0, 2.0, 6.0]
     assert an.einsum("ij,jk->ik", x, x).tolist() == [[7.0, 10.0], [15.0, 22.0]]
@@ -241,8 +241,8 @@ def test_einsum_matches_torch():
     a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 4, 5))
     for eq, ops in [("bij,bjk->bik", (a, b)), ("bij,bjk", (a, b)), ("...j,...jk->...k", (a[:, 0], b)),
                     ("bij->j", (a,))]:
-        ours = an.einsum(eq, *[an.tensor(o) for o in ops]).numpy()
-        theirs = torch.einsum(eq, *[torch.tensor(o) for o in ops]).numpy()
+        ours = an.einsum(eq, *[an.tensor(o) for o in ops]).detach().numpy()
+        theirs = torch.einsum(eq, *[torch.tensor(o) for o in ops]).detach().numpy()
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
@@ -253,7 +253,7 @@ def test_tensor_methods_view_family():
     assert x.unflatten(2, (2, 2)).shape == (2, 3, 2, 2) and x.view_as(an.zeros(6, 4)).shape == (6, 4)
     assert x[:, :1].expand(-1, 5, -1).shape == (2, 5, 4) and x.T.shape == (4, 3, 2)
     assert x.mT.shape == (2, 4, 3) and x.unsqueeze(1).squeeze(1).shape == x.shape
-    assert x.narrow(2, 1, 2).tolist() == x.numpy()[:, :, 1:3].tolist()
+    assert x.narrow(2, 1, 2).tolist() == x.detach().numpy()[:, :, 1:3].tolist()
     assert an.tensor([1, 2]).repeat(2, 2).tolist() == [[1, 2, 1, 2], [1, 2, 1, 2]]
     assert x.contiguous() is x and x.reshape(4, -1).shape == (4, 6)
     assert an.zeros(1, 3, 1).squeeze(0).shape == (3, 1)

@@ -82,7 +82,7 @@ class AnWorkload:
         the sampling step."""
         arrays = {"sd/" + k: np.asarray(v.numpy()) for k, v in self.model.state_dict().items()}
         with an.no_grad():
-            arrays["an_out"] = self.model(self.x0, self.t).numpy()
+            arrays["an_out"] = self.model(self.x0, self.t).detach().numpy()
         want = _SAMPLE_COEFS + ("sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod")
         sched = {k: np.asarray(v.numpy(), np.float64) for k, v in self.diff.named_buffers()
                  if k in want}
