@@ -28,7 +28,8 @@ from arrayneedle.serialization import atomic_write
 
 from .validate import UsageError
 
-__all__ = ["RunFolder", "RunError", "read_log", "trim_log", "restore_rng", "LOCK"]
+__all__ = ["LOCK", "RunError", "RunFolder", "check_checkpoint_file", "read_log", "restore_rng",
+           "trim_log"]
 
 LOCK = ".train.lock"
 CHECKPOINT = "checkpoint.npz"
@@ -58,8 +59,8 @@ def read_log(path):
         try:
             rec = json.loads(line)
             if not isinstance(rec, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as e:
+                raise TypeError("not a JSON object")
+        except (ValueError, TypeError) as e:
             if last:
                 break  # torn last line: dropped
             raise UsageError(f"{path} line {i + 1} is not a JSON log record ({e}); move the "
@@ -184,12 +185,12 @@ class RunFolder:
             self._lock(out, create=False)  # refuse a busy folder before anything else
             if resume == "auto":
                 if os.path.exists(ck):
-                    self.resume_path = _check_checkpoint_file(ck, "--resume auto")
+                    self.resume_path = check_checkpoint_file(ck, "--resume auto")
                 elif _has_files(out) and not overwrite:
                     raise UsageError(f"--resume auto: {out} has files but no {CHECKPOINT}; "
                                      f"pass --overwrite to replace them or choose another --out")
             elif resume:
-                self.resume_path = _check_checkpoint_file(resume, f"--resume {resume}")
+                self.resume_path = check_checkpoint_file(resume, f"--resume {resume}")
                 same = os.path.exists(ck) and os.path.samefile(ck, resume)
                 if _has_files(out) and not same and not overwrite:
                     raise UsageError(f"--out {out} holds another run; resuming {resume} there "
@@ -283,15 +284,17 @@ class RunFolder:
         return False
 
 
-def _check_checkpoint_file(path, flag):
-    if str(path).endswith(".safetensors"):
+def check_checkpoint_file(path, flag, weights_ok=False):
+    """``path`` is a regular file that can hold a training checkpoint (or, with
+    ``weights_ok``, a ``.safetensors`` weights file); returns it as a str."""
+    if str(path).endswith(".safetensors") and not weights_ok:
         raise UsageError(f"{flag}: {path} holds model weights only; resuming needs a full "
                          f"training checkpoint ({CHECKPOINT} written by train.py, with the "
                          f"optimizer, EMA, data-loader and random state)")
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise UsageError(f"{flag}: no such checkpoint") from None
+        raise UsageError(f"{flag}: no such checkpoint file") from None
     except OSError as e:
         raise UsageError(f"{flag}: cannot read it ({e.strerror})") from None
     if stat.S_ISDIR(st.st_mode):

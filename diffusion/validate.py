@@ -13,9 +13,9 @@ import math
 import numbers
 import os
 
-__all__ = ["UsageError", "check_train_flags", "check_finite", "check_seed", "check_out_folder", "check_out_file",
-           "check_config", "estimate_memory", "available_memory", "check_memory",
-           "data_fingerprint", "MAX_TIMESTEPS", "MAX_IMAGE_SIZE", "MAX_WIDTH"]
+__all__ = ["MAX_IMAGE_SIZE", "MAX_TIMESTEPS", "MAX_WIDTH", "UsageError", "available_memory",
+           "check_config", "check_finite", "check_memory", "check_out_file", "check_out_folder",
+           "check_seed", "check_train_flags", "data_fingerprint", "estimate_memory"]
 
 # far above any sensible run, low enough that the schedule buffers and a model stay small
 # (a checkpoint saying timesteps=1e8 would otherwise allocate gigabytes before failing)

@@ -135,7 +135,7 @@ def test_errors_exit_2_and_touch_nothing(tmp_path, capsys):
                   "cannot read checkpoint")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(bad)], "cannot read checkpoint")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(tmp_path / "x.npz")],
-                  "no such file")
+                  "no such checkpoint file")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
                                                "--sampler", "euler"], "invalid choice")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
