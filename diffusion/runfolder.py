@@ -96,7 +96,7 @@ def trim_log(path, step):
 # ---------------------------------------------------------------------------------------------
 # random numbers across devices
 # ---------------------------------------------------------------------------------------------
-def restore_rng(device, state, seed, step, log=print):
+def restore_rng(device, state, seed, step, log=print, source="the checkpoint"):
     """Continue the checkpoint's random stream on ``device``. A host (NumPy) state restores
     exactly on the CPU. CuPy's generator state stays on the GPU, so on CUDA, and on the CPU for
     a state saved on CUDA, the stream restarts from a seed derived from the run's seed and the
@@ -115,8 +115,7 @@ def restore_rng(device, state, seed, step, log=print):
             f"the device kind that saved it)")
         return "reseeded"
     except (TypeError, KeyError, AttributeError) as e:
-        raise UsageError(f"the checkpoint holds a malformed random-generator state ({e})") \
-            from None
+        raise UsageError(f"{source} holds a malformed random-generator state ({e})") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +287,7 @@ def check_checkpoint_file(path, flag, weights_ok=False):
     """``path`` is a regular file that can hold a training checkpoint (or, with
     ``weights_ok``, a ``.safetensors`` weights file); returns it as a str."""
     if str(path).endswith(".safetensors") and not weights_ok:
-        raise UsageError(f"{flag}: {path} holds model weights only; resuming needs a full "
+        raise UsageError(f"{flag} holds model weights only; resuming needs a full "
                          f"training checkpoint ({CHECKPOINT} written by train.py, with the "
                          f"optimizer, EMA, data-loader and random state)")
     try:
@@ -298,8 +297,9 @@ def check_checkpoint_file(path, flag, weights_ok=False):
     except OSError as e:
         raise UsageError(f"{flag}: cannot read it ({e.strerror})") from None
     if stat.S_ISDIR(st.st_mode):
+        hint = " or use --resume auto" if flag.startswith("--resume") else ""
         raise UsageError(f"{flag} is a folder; give the checkpoint file (e.g. "
-                         f"{os.path.join(str(path), CHECKPOINT)}) or use --resume auto")
+                         f"{os.path.join(str(path), CHECKPOINT)}){hint}")
     if not stat.S_ISREG(st.st_mode):
         raise UsageError(f"{flag} is not a regular file (a FIFO or device); give a checkpoint "
                          f"file")

@@ -159,7 +159,9 @@ def load_checkpoint(path, device=None):
         raise UsageError(f"cannot read checkpoint {path}: {e}") from None
     if not isinstance(ck, dict) or not {"config", "model", "step"} <= set(ck):
         raise UsageError(f"{path} is an arrayneedle file but not a training checkpoint")
-    ck["config"] = check_config(upgrade_config(ck["config"]), CHOICES, f"checkpoint {path}")
+    cfg = ck["config"]
+    ck["config"] = check_config(upgrade_config(cfg) if isinstance(cfg, dict) else cfg, CHOICES,
+                                f"checkpoint {path}")
     return ck
 
 
@@ -249,7 +251,7 @@ def _train(cfg, run, given, log):
     step = 0
     if ck is not None:
         step = _restore(ck, resume_path, cfg, model, ema, opt, sched, loader)
-        restore_rng(device, ck.get("rng"), cfg["seed"], step, log)
+        restore_rng(device, ck.get("rng"), cfg["seed"], step, log, f"checkpoint {resume_path}")
         log(f"resumed from {resume_path} at step {step}")
     run.begin()  # the first write: everything above is checked
     trim_log(run.file(LOG), step)
@@ -322,7 +324,9 @@ def _restore(ck, path, cfg, model, ema, opt, sched, loader):
             obj.load_state_dict(ck[name])
         except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
             msg = str(e).strip("'\"").splitlines()[0] if str(e) else type(e).__name__
-            raise UsageError(f"checkpoint {path}: its {name} state does not fit the model of "
+            if isinstance(e, KeyError) and msg.isidentifier():
+                msg = f"missing {msg!r}"
+            raise UsageError(f"checkpoint {path}: its {name} state is malformed or does not fit "
                              f"its config ({msg})") from None
     step = ck["step"]
     if isinstance(step, bool) or not isinstance(step, int) or step < 0:
