@@ -182,6 +182,13 @@ class RunFolder:
         self = cls(out, None, False)
         try:
             self._lock(out, create=False)  # refuse a busy folder before anything else
+            if not os.path.lexists(out):
+                halfway = _siblings(out, "old")
+                if halfway:
+                    raise UsageError(f"{out} is missing but {os.path.join(halfway[0], 'run')} "
+                                     f"holds the run a killed --overwrite was replacing (its "
+                                     f"new run is in a .new- folder beside it if it got that "
+                                     f"far): rename the one to keep to {out}")
             if resume == "auto":
                 if os.path.exists(ck):
                     self.resume_path = check_checkpoint_file(ck, "--resume auto")
@@ -216,6 +223,7 @@ class RunFolder:
             name = os.path.basename(os.path.abspath(self.out))
             if os.path.isdir(self.out):  # keep others off the old run until it is replaced
                 self._lock(self.out, create=True)
+            _remove_stale_siblings(self.out)
             self.path = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
         else:
             os.makedirs(self.out, exist_ok=True)
@@ -281,6 +289,36 @@ class RunFolder:
     def __exit__(self, exc_type, exc, tb):
         self.close(failed=exc_type is not None)
         return False
+
+
+def _siblings(out, kind):
+    """The hidden ``.NAME.new-*`` / ``.NAME.old-*`` folders beside ``out``."""
+    out = os.path.abspath(out)
+    parent, name = os.path.dirname(out), os.path.basename(out)
+    prefix = f".{name}.{kind}-"
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    return sorted(os.path.join(parent, n) for n in names
+                  if n.startswith(prefix) and len(n) == len(prefix) + 8)
+
+
+def _remove_stale_siblings(out):
+    """Remove the folders that killed runs left beside ``out``: an unpublished ``.new-`` folder
+    whose lock nobody holds (its process is gone), and an ``.old-`` folder once ``out`` exists
+    again (the swap it was part of had finished its second rename)."""
+    for folder in _siblings(out, "new"):
+        try:
+            fd = _try_lock(os.path.join(folder, LOCK), create=False)
+        except UsageError:
+            continue  # a live run, still before its first checkpoint
+        if fd is not None:
+            os.close(fd)
+        shutil.rmtree(folder, ignore_errors=True)
+    if os.path.isdir(out):
+        for folder in _siblings(out, "old"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_checkpoint_file(path, flag, weights_ok=False):

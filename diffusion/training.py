@@ -230,7 +230,7 @@ def _train(cfg, run, given, log):
     if resume_path:
         ck = load_checkpoint(resume_path)
         _check_same_config(ck["config"], cfg, resume_path)
-        check_memory(ck["config"], cfg["batch_size"])
+        check_memory(ck["config"], cfg["batch_size"], device=device)
         cfg.update({k: ck["config"][k] for k in RESUME_FLAGS
                     if k not in given and k in ck["config"]})
         _report_data_change(ck["config"], cfg, log)

@@ -201,10 +201,12 @@ def available_memory():
         return None
 
 
-def check_memory(cfg, batch, training=True, what="--batch-size"):
-    """Refuse a configuration whose estimate exceeds the memory available now."""
+def check_memory(cfg, batch, training=True, what="--batch-size", device="cpu"):
+    """Refuse a configuration whose estimate exceeds the host memory available now. Only for
+    the CPU: a GPU's free memory is the backend's to report, and its run fails with the
+    allocator's own error."""
     need = estimate_memory(cfg, batch, training)
-    have = available_memory()
+    have = available_memory() if str(device).split(":")[0] == "cpu" else None
     if have is not None and need > have:
         raise UsageError(f"this configuration needs about {need / MiB:,.0f} MiB "
                          f"({'training' if training else 'sampling'} {batch} images of "
@@ -254,6 +256,6 @@ def check_train_flags(cfg, choices):
     check_out_folder(cfg["out"])
     if cfg.get("data") is not None and os.path.isdir(cfg["data"]):
         cfg["data_fingerprint"] = data_fingerprint(cfg["data"])
-    check_memory(cfg, cfg["batch_size"])
-    check_memory(cfg, cfg["samples"], training=False, what="--samples")
+    check_memory(cfg, cfg["batch_size"], device=cfg["device"])
+    check_memory(cfg, cfg["samples"], training=False, what="--samples", device=cfg["device"])
     return cfg

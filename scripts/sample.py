@@ -153,7 +153,7 @@ def main(argv=None):
         except (ValueError, RuntimeError) as e:
             raise UsageError(f"--device {a.device}: {e}") from None
         cfg, weights, step, kind = load_weights(a.checkpoint, a.config)
-        check_memory(cfg, a.n, training=False, what="--n")
+        check_memory(cfg, a.n, training=False, what="--n", device=device)
         diffusion = build_diffusion(cfg)
         steps = a.steps if a.sampler == "ddim" else None  # DDPM runs every timestep
         try:

@@ -384,6 +384,13 @@ def _locked(t, mp):
     return TINY + ["--out", str(t / "run"), "--resume", "auto", "--steps", "4"]
 
 
+def _interrupted_swap(t, mp):
+    """A --overwrite killed between its two renames: the old run moved aside, ``run`` gone."""
+    (t / ".run.old-abcdefgh").mkdir()
+    os.rename(t / "run", t / ".run.old-abcdefgh" / "run")
+    return TINY + ["--out", str(t / "run"), "--resume", "auto"]
+
+
 CLI_ROWS = [
     # flags of train.py
     CliRow("train-lr-inf", "train", _t("--lr", "inf"), r"--lr must be a finite number"),
@@ -415,6 +422,8 @@ CLI_ROWS = [
            r"has files but no checkpoint\.npz"),
     CliRow("train-resume-into-other-run", "train", _t("--resume", _other_run, out="other"),
            r"holds another run"),
+    CliRow("train-interrupted-overwrite", "train", _interrupted_swap,
+           r"run is missing but .*\.run\.old-abcdefgh/run holds the run a killed --overwrite"),
     CliRow("train-resume-safetensors", "train", _t("--resume", _weights_only),
            r"holds model weights only; resuming needs a full training checkpoint"),
     CliRow("train-resume-fifo", "train", _t("--resume", _fifo_at("ck.npz")),

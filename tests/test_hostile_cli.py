@@ -204,6 +204,24 @@ def test_overwrite_replaces_only_after_first_checkpoint(tmp, monkeypatch):
     assert sorted(p.name for p in tmp.iterdir()) == ["run"]
 
 
+def test_folders_of_killed_runs_are_removed_unless_live(tmp):
+    """Beside --out: an unpublished new-run folder whose process is gone is removed at the next
+    start; one whose lock is held (a live run) stays."""
+    import fcntl
+    dead, live = tmp / ".run.new-aaaaaaaa", tmp / ".run.new-bbbbbbbb"
+    for d in (dead, live):
+        d.mkdir()
+        (d / "log.jsonl").write_text('{"step": 1}\n')
+        (d / ".train.lock").write_text("1")
+    fd = os.open(live / ".train.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert _train(tmp / "run", "--steps", "1", "--overwrite") == 0
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in tmp.iterdir()) == [".run.new-bbbbbbbb", "run"]
+
+
 def test_lr_given_on_resume_takes_effect_and_is_recorded(tmp):
     run = tmp / "run"
     assert _train(run, "--steps", "3", "--resume", "auto", "--lr", "0.0005") == 0
