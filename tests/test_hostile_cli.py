@@ -24,7 +24,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hostile_cases import CLI_ROWS, HELD_FDS, MB, TINY
+from hostile_cases import CLI_ROWS, FILE_ROWS, HELD_FDS, MB, TINY
 
 import arrayneedle as an
 
@@ -101,6 +101,24 @@ def test_hostile_command_line(row, tmp, monkeypatch, capsys):
     after.pop(os.path.join("run", ".train.lock"), None)  # the lock a refused run may hold
     before.pop(os.path.join("run", ".train.lock"), None)
     assert after == before
+
+
+_AS_FILES = [r for r in FILE_ROWS if r.id != "no-read-permission"]  # root reads anything
+
+
+@pytest.mark.parametrize("row", _AS_FILES, ids=[r.id for r in _AS_FILES])
+def test_every_hostile_file_is_one_line_in_both_scripts(row, tmp_path, capsys):
+    """Each malformed file of test_hostile.py, given to sample.py --checkpoint and to
+    train.py --resume: exit 2, one line naming the file, nothing written."""
+    path = str(row.make(tmp_path))
+    before = _snapshot(tmp_path)
+    for script, argv in (("sample", ["--checkpoint", path, "--out", str(tmp_path / "g.png")]),
+                         ("train", TINY + ["--resume", path, "--out", str(tmp_path / "o")])):
+        rc, err = _run(script, argv, capsys)
+        lines = err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and lines[0].startswith(f"{script}.py: error: "), err
+        assert path in lines[0] and "Traceback" not in err
+    assert _snapshot(tmp_path) == before
 
 
 _LIMITED = r"""
