@@ -104,6 +104,9 @@ def restore_rng(device, state, seed, step, log=print, source="the checkpoint"):
     derived = seed * 1_000_003 + int(step)
     if device.kind == "cuda":
         device.seed(derived)
+        if isinstance(state, dict) and "bit_generator" in state:
+            log(f"the checkpoint's random state is from the CPU: continuing on {device} from "
+                f"seed {seed} and step {step} (deterministic; CUDA resumes always reseed)")
         return "reseeded"
     try:
         device.set_rng_state(state)

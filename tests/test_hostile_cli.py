@@ -288,6 +288,31 @@ def test_checkpoint_from_cuda_resumes_on_cpu_deterministically(tmp, capsys):
     assert losses[0] == losses[1] and len(losses[0]) == 4
 
 
+def test_cpu_checkpoint_on_cuda_reseeds_from_seed_and_step():
+    """On CUDA (a stand-in device here) the stream restarts from seed and step; a CPU state
+    is named in one line, a CUDA one is silent; a malformed state on the CPU is a UsageError."""
+    from diffusion.runfolder import restore_rng
+    from diffusion.validate import UsageError
+
+    class CudaStandIn:
+        kind = "cuda"
+
+        def seed(self, s):
+            self.seeded = s
+
+        def __str__(self):
+            return "cuda:0"
+    dev, said = CudaStandIn(), []
+    host_state = an.device("cpu").get_rng_state()
+    assert restore_rng(dev, host_state, 5, 7, said.append) == "reseeded"
+    assert dev.seeded == 5 * 1_000_003 + 7
+    assert len(said) == 1 and "from the CPU: continuing on cuda:0 from seed 5 and step 7" in said[0]
+    assert restore_rng(dev, {"device": "cuda", "seed": 1}, 5, 8, said.append) == "reseeded"
+    assert dev.seeded == 5 * 1_000_003 + 8 and len(said) == 1
+    with pytest.raises(UsageError, match="checkpoint x holds a malformed random-generator"):
+        restore_rng(an.device("cpu"), "junk", 0, 1, said.append, "checkpoint x")
+
+
 def test_safetensors_export_samples_like_the_checkpoint(tmp, capsys):
     """export.py writes the EMA weights and config; sample.py from that file (or from bare
     weights plus --config) gives the same grid as from checkpoint.npz."""
