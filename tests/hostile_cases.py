@@ -378,6 +378,7 @@ def _locked(t, mp):
     an flock exactly as another process would)."""
     import fcntl
     fd = os.open(t / "run" / ".train.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    os.ftruncate(fd, 0)
     os.write(fd, b"4242")
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     HELD_FDS.append(fd)  # the test closes it
