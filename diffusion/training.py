@@ -10,27 +10,21 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 
 import arrayneedle as an
 from arrayneedle.data import DataLoader
 
 from .gaussian import DDIM_STEPS, SAMPLERS
+from .runfolder import CHECKPOINT, LOG, RunError, RunFolder, restore_rng, trim_log
+from .validate import UsageError, check_config, check_memory, check_train_flags
 
 __all__ = ["UsageError", "TrainingDiverged", "DEFAULTS", "MODEL_KEYS", "CHOICES",
            "DEFAULT_WIDTHS", "build_model", "build_diffusion", "upgrade_config", "train",
-           "load_checkpoint", "CHECKPOINT"]
-
-CHECKPOINT = "checkpoint.npz"
-LOG = "log.jsonl"
+           "load_checkpoint", "CHECKPOINT", "RunError", "RESUME_FLAGS"]
 
 
-class UsageError(Exception):
-    """Bad flags, data or checkpoint: reported with exit code 2, nothing overwritten."""
-
-
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(RunError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -46,6 +40,8 @@ DEFAULTS = dict(
 # what must match between a checkpoint and a resumed run
 MODEL_KEYS = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss",
               "data", "dataset_size", "batch_size", "seed")
+# optimizer flags that, given on resume, replace the checkpoint's values (else it keeps them)
+RESUME_FLAGS = ("lr", "warmup", "ema_decay", "grad_clip")
 # the values the flags accept (scripts/train.py and scripts/sample.py take them from here)
 CHOICES = dict(model=("simple", "unet"), schedule=("linear", "cosine"),
                loss=("l1", "l2", "huber"), sampler=SAMPLERS)
@@ -117,6 +113,7 @@ def validate(cfg):
             raise UsageError(f"--{key.replace('_', '-')} must be one of {', '.join(choices)}, "
                              f"got {cfg[key]!r}")
     cfg["widths"] = list(_parse_widths(cfg["widths"], cfg["model"]))
+    cfg = check_train_flags(cfg, CHOICES)
     for key in ("image_size", "timesteps", "batch_size", "samples", "sample_steps",
                 "dataset_size"):
         if int(cfg[key]) <= 0:
@@ -155,25 +152,6 @@ def validate(cfg):
     return cfg
 
 
-def _prepare_out(cfg):
-    """Decide between a fresh run and a resume; returns the checkpoint path to resume or None."""
-    out, resume = cfg["out"], cfg["resume"]
-    ck = os.path.join(out, CHECKPOINT)
-    if resume == "auto":
-        return ck if os.path.exists(ck) else None
-    if resume:
-        if not os.path.exists(resume):
-            raise UsageError(f"--resume {resume}: no such checkpoint")
-        return resume
-    if os.path.isdir(out) and os.listdir(out):
-        if not cfg["overwrite"]:
-            raise UsageError(f"output folder {out} already exists and is not empty; pass "
-                             f"--resume auto to continue that run or --overwrite to replace it")
-    elif os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"--out {out} exists and is not a folder")
-    return None
-
-
 def load_checkpoint(path, device=None):
     try:
         ck = an.load(path, device=device)
@@ -181,7 +159,9 @@ def load_checkpoint(path, device=None):
         raise UsageError(f"cannot read checkpoint {path}: {e}") from None
     if not isinstance(ck, dict) or not {"config", "model", "step"} <= set(ck):
         raise UsageError(f"{path} is an arrayneedle file but not a training checkpoint")
-    ck["config"] = upgrade_config(ck["config"])
+    cfg = ck["config"]
+    ck["config"] = check_config(upgrade_config(cfg) if isinstance(cfg, dict) else cfg, CHOICES,
+                                f"checkpoint {path}")
     return ck
 
 
@@ -235,20 +215,26 @@ def _sample_grid(diffusion, model, cfg, path, device):
 
 def train(cfg, log=print):
     """Run (or resume) training as configured; returns a summary dict."""
+    given = {k for k in RESUME_FLAGS if cfg.get(k) is not None}
+    cfg = validate(cfg)
+    with RunFolder.plan(cfg["out"], cfg["resume"], cfg["overwrite"]) as run:
+        return _train(cfg, run, given, log)
+
+
+def _train(cfg, run, given, log):
     from .ema import EMA
 
-    cfg = validate(cfg)
-    resume_path = _prepare_out(cfg)
+    resume_path = run.resume_path
     device = an.device(cfg["device"])
     ck = None
     if resume_path:
         ck = load_checkpoint(resume_path)
         _check_same_config(ck["config"], cfg, resume_path)
+        check_memory(ck["config"], cfg["batch_size"], device=device)
+        cfg.update({k: ck["config"][k] for k in RESUME_FLAGS
+                    if k not in given and k in ck["config"]})
+        _report_data_change(ck["config"], cfg, log)
     dataset = make_dataset(cfg)  # may raise UsageError: still nothing written
-
-    if ck is None and cfg["overwrite"] and os.path.isdir(cfg["out"]):
-        shutil.rmtree(cfg["out"])
-    os.makedirs(cfg["out"], exist_ok=True)
 
     an.manual_seed(cfg["seed"])
     model = build_model(cfg).to(device)
@@ -264,29 +250,22 @@ def train(cfg, log=print):
     total = _total_steps(cfg, loader)
     step = 0
     if ck is not None:
-        model.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        loader.load_state_dict(ck["loader"])
-        if device.kind == "cpu":
-            device.set_rng_state(ck["rng"])
-        else:  # CuPy generators expose no state: continue from a seed derived from the step
-            device.seed(cfg["seed"] * 1_000_003 + int(ck["step"]))
-        step = int(ck["step"])
+        step = _restore(ck, resume_path, cfg, model, ema, opt, sched, loader)
+        restore_rng(device, ck.get("rng"), cfg["seed"], step, log, f"checkpoint {resume_path}")
         log(f"resumed from {resume_path} at step {step}")
-    _trim_log(os.path.join(cfg["out"], LOG), step)
+    run.begin()  # the first write: everything above is checked
+    trim_log(run.file(LOG), step)
 
     def save_checkpoint():
-        an.save({"config": cfg, "step": step, "model": model.state_dict(),
-                 "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict(), "loader": loader.state_dict(),
-                 "rng": device.get_rng_state()}, os.path.join(cfg["out"], CHECKPOINT))
+        run.save_checkpoint({"config": cfg, "step": step, "model": model.state_dict(),
+                             "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict(), "loader": loader.state_dict(),
+                             "rng": device.get_rng_state()})
 
     from tqdm import tqdm
     bar = tqdm(total=total, initial=step, disable=not cfg["progress"], unit="step",
                dynamic_ncols=True)
-    logf = open(os.path.join(cfg["out"], LOG), "a")
+    logf = open(run.file(LOG), "a")
     t0, seen, last_loss = time.perf_counter(), 0, float("nan")
     try:
         model.train()
@@ -301,8 +280,8 @@ def train(cfg, log=print):
                 last_loss = loss.item()
                 if not math.isfinite(last_loss):
                     raise TrainingDiverged(
-                        f"loss became {last_loss} at step {step + 1}; stopping. The last good "
-                        f"checkpoint in {cfg['out']} is kept; try a lower --lr")
+                        f"loss became {last_loss} at step {step + 1}; stopping. "
+                        f"{run.no_checkpoint_note()}; try a lower --lr")
                 opt.step()
                 sched.step()
                 ema.update()
@@ -320,15 +299,14 @@ def train(cfg, log=print):
                     save_checkpoint()
                 if cfg["sample_every"] and step % cfg["sample_every"] == 0 and step < total:
                     _sample_grid(diffusion, ema.ema_model, cfg,
-                                 os.path.join(cfg["out"], f"samples_{step:06d}.png"), device)
+                                 run.file(f"samples_{step:06d}.png"), device)
                 if step >= total:
                     break
     finally:
         bar.close()
         logf.close()
     save_checkpoint()
-    grid = _sample_grid(diffusion, ema.ema_model, cfg, os.path.join(cfg["out"], "samples.png"),
-                        device)
+    grid = _sample_grid(diffusion, ema.ema_model, cfg, run.file("samples.png"), device)
     elapsed = time.perf_counter() - t0
     log(f"done: {step} steps, last loss {last_loss:.4f}, {elapsed:.0f}s; "
         f"checkpoint {os.path.join(cfg['out'], CHECKPOINT)}, samples {grid}")
@@ -336,11 +314,35 @@ def train(cfg, log=print):
             "checkpoint": os.path.join(cfg["out"], CHECKPOINT)}
 
 
-def _trim_log(path, step):
-    """On resume, drop log lines written after the checkpoint's step."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [ln for ln in f if ln.strip() and json.loads(ln).get("step", 0) <= step]
-    with open(path, "w") as f:
-        f.writelines(lines)
+def _restore(ck, path, cfg, model, ema, opt, sched, loader):
+    """Load every part of a checkpoint (a part that does not fit is a UsageError naming it),
+    then apply the optimizer flags of this run; returns the step."""
+    parts = (("model", model), ("ema", ema), ("optimizer", opt), ("scheduler", sched),
+             ("loader", loader))
+    for name, obj in parts:
+        try:
+            obj.load_state_dict(ck[name])
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+            msg = str(e).strip("'\"").splitlines()[0] if str(e) else type(e).__name__
+            if isinstance(e, KeyError) and msg.isidentifier():
+                msg = f"missing {msg!r}"
+            raise UsageError(f"checkpoint {path}: its {name} state is malformed or does not fit "
+                             f"its config ({msg})") from None
+    step = ck["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise UsageError(f"checkpoint {path}: step {step!r} is not a non-negative integer")
+    for g in opt.param_groups:  # --lr / --warmup / --ema-decay of this run take effect
+        g["initial_lr"] = cfg["lr"]
+    sched.base_lrs = [cfg["lr"]] * len(opt.param_groups)
+    sched.warmup = int(cfg["warmup"])
+    for g, lr in zip(opt.param_groups, sched.get_lr()):
+        g["lr"] = lr
+    ema.decay = cfg["ema_decay"]
+    return step
+
+
+def _report_data_change(saved, cfg, log):
+    before, now = saved.get("data_fingerprint"), cfg.get("data_fingerprint")
+    if before and now and before != now:
+        log(f"warning: --data {cfg['data']} changed since the checkpoint ({before} then, {now} "
+            f"now); the data-loader order continues over the current files")

@@ -19,7 +19,7 @@ from diffusion.training import (  # noqa: E402
     DEFAULT_STEPS,
     DEFAULT_WIDTHS,
     DEFAULTS,
-    TrainingDiverged,
+    RunError,
     UsageError,
     train,
 )
@@ -49,9 +49,12 @@ def build_parser():
     g.add_argument("--steps", type=int, default=None,
                    help=f"optimizer steps (default {DEFAULT_STEPS} unless --epochs)")
     g.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--lr", type=float, default=d["lr"])
-    p.add_argument("--warmup", type=int, default=d["warmup"], help="linear lr warm-up steps")
-    p.add_argument("--ema-decay", type=float, default=d["ema_decay"])
+    # None: the default on a fresh run, the checkpoint's value on --resume (given: takes effect)
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d['lr']})")
+    p.add_argument("--warmup", type=int, default=None,
+                   help=f"linear lr warm-up steps (default {d['warmup']})")
+    p.add_argument("--ema-decay", type=float, default=None,
+                   help=f"EMA decay (default {d['ema_decay']})")
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--out", default=d["out"])
     p.add_argument("--sample-every", type=int, default=d["sample_every"],
@@ -86,8 +89,11 @@ def main(argv=None):
     except UsageError as e:
         print(f"train.py: error: {e}", file=sys.stderr)
         return 2
-    except TrainingDiverged as e:
+    except RunError as e:  # divergence, a failed checkpoint write: the last checkpoint is kept
         print(f"train.py: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full disk or a vanished folder while writing logs or grids
+        print(f"train.py: error: {e}; the last checkpoint is kept", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("train.py: interrupted; the last checkpoint is kept", file=sys.stderr)

@@ -258,3 +258,234 @@ FILE_ROWS = [
         r"^load: permission denied: cannot read "),
     Row("missing", lambda t: t / "nope.npz", _load, FileNotFoundError, r"^load: no such file: "),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# command lines (tests/test_hostile_cli.py): each row makes its files in the test's folder,
+# where ``run/`` is a finished tiny run, and gives scripts/train.py or scripts/sample.py argv
+# ---------------------------------------------------------------------------------------------
+TINY = ["--image-size", "8", "--channels", "4,8", "--batch-size", "4", "--dataset-size", "16",
+        "--timesteps", "25", "--samples", "4", "--sample-steps", "5", "--no-progress"]
+
+
+@dataclass
+class CliRow:
+    id: str
+    script: str             # "train" or "sample"
+    argv: Callable          # (tmp folder, monkeypatch) -> argv
+    match: str              # regex the one stderr line must contain
+    peak_mb: float = 48.0   # Python-traced peak allocation while running
+
+
+def _t(*extra, out="new"):
+    """train.py argv with the tiny settings, --out under the test folder."""
+    return lambda t, mp: TINY + ["--out", str(t / out) if out else out] + [
+        x(t) if callable(x) else x for x in extra]
+
+
+def _s(*extra, ck="run/checkpoint.npz"):
+    """sample.py argv on a checkpoint under the test folder."""
+    return lambda t, mp: ["--checkpoint", str(t / ck), "--n", "2", "--no-progress",
+                          "--out", str(t / "grid.png")] + [x(t) if callable(x) else x
+                                                           for x in extra]
+
+
+def _edited_checkpoint(edit, name="edited.npz"):
+    """A copy of run/checkpoint.npz with ``edit(ck)`` applied; returns a maker of its path."""
+    def make(t):
+        ck = an.load(t / "run" / "checkpoint.npz")
+        edit(ck)
+        an.save(ck, t / name)
+        return str(t / name)
+    return make
+
+
+def _cfg(**kw):
+    return _edited_checkpoint(lambda ck: ck["config"].update(kw))
+
+
+def _set(key, value):
+    return _edited_checkpoint(lambda ck: ck.__setitem__(key, value))
+
+
+def _file(name, data=b"x"):
+    def make(t):
+        (t / name).write_bytes(data)
+        return str(t / name)
+    return make
+
+
+def _folder(name):
+    def make(t):
+        (t / name).mkdir(exist_ok=True)
+        return str(t / name)
+    return make
+
+
+def _fifo_at(name):
+    def make(t):
+        os.mkfifo(t / name)
+        return str(t / name)
+    return make
+
+
+def _weights_only(t):
+    ck = an.load(t / "run" / "checkpoint.npz")
+    an.save_file(ck["model"], t / "model.safetensors")
+    return str(t / "model.safetensors")
+
+
+def _files_no_checkpoint(t):
+    (t / "half").mkdir()
+    (t / "half" / "samples.png").write_bytes(b"user's grid")
+    (t / "half" / "log.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+    return str(t / "half")
+
+
+def _other_run(t):
+    import shutil
+    shutil.copytree(t / "run", t / "other")
+    return str(t / "run" / "checkpoint.npz")
+
+
+def _few_images(t):
+    from PIL import Image
+    (t / "imgs").mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(t / "imgs" / f"{i}.png")
+    return str(t / "imgs")
+
+
+def _unwritable_parent(t, mp):
+    """A folder the user cannot write into (root writes anywhere, so for root the check's
+    os.access answer is what a user would get)."""
+    ro = t / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.geteuid() == 0:
+        import diffusion.validate as v
+        real = v.os.access
+        mp.setattr(v.os, "access", lambda p, m, **k: False if os.fspath(p) == str(ro)
+                   else real(p, m, **k))
+    return TINY + ["--out", str(ro / "run")]
+
+
+HELD_FDS = []
+
+
+def _locked(t, mp):
+    """Another process's train.py holds the run's lock (a second open file description holds
+    an flock exactly as another process would)."""
+    import fcntl
+    fd = os.open(t / "run" / ".train.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    os.ftruncate(fd, 0)
+    os.write(fd, b"4242")
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    HELD_FDS.append(fd)  # the test closes it
+    return TINY + ["--out", str(t / "run"), "--resume", "auto", "--steps", "4"]
+
+
+def _interrupted_swap(t, mp):
+    """A --overwrite killed between its two renames: the old run moved aside, ``run`` gone."""
+    (t / ".run.old-abcdefgh").mkdir()
+    os.rename(t / "run", t / ".run.old-abcdefgh" / "run")
+    return TINY + ["--out", str(t / "run"), "--resume", "auto"]
+
+
+CLI_ROWS = [
+    # flags of train.py
+    CliRow("train-lr-inf", "train", _t("--lr", "inf"), r"--lr must be a finite number"),
+    CliRow("train-lr-nan", "train", _t("--lr", "nan"), r"--lr must be a finite number"),
+    CliRow("train-ema-nan", "train", _t("--ema-decay", "nan"), r"--ema-decay must be a finite"),
+    CliRow("train-seed-negative", "train", _t("--seed", "-1"), r"--seed must be at least 0"),
+    CliRow("train-out-empty", "train", _t(out=""), r"--out must name a folder, got ''"),
+    CliRow("train-out-file", "train", lambda t, mp: TINY + ["--out", _file("f.txt")(t)],
+           r"--out .*f\.txt exists and is not a folder"),
+    CliRow("train-out-unwritable", "train", _unwritable_parent, r"--out .* is not writable"),
+    CliRow("train-widths-not-multiples", "train", _t("--channels", "4,6"),
+           r"must be multiples of the first width"),
+    CliRow("train-widths-zero", "train", _t("--channels", "0,8"), r"at least two positive"),
+    CliRow("train-memory", "train", _t("--image-size", "4096", "--channels", "64,128"),
+           r"needs about [\d,]+ MiB .* but [\d,]+ MiB are available"),
+    CliRow("train-timesteps-1e8", "train", _t("--timesteps", "100000000"),
+           r"--timesteps must be at most 100000"),
+    CliRow("train-sample-every-negative", "train", _t("--sample-every", "-1"),
+           r"--sample-every must be at least 0"),
+    CliRow("train-too-few-images", "train", _t("--data", _few_images),
+           r"has 2 images, fewer than one batch of 4"),
+    CliRow("train-overwrite-huge-batch", "train",
+           _t("--overwrite", "--batch-size", "100000", out="run"),
+           r"fewer than one batch|needs about"),
+    CliRow("train-locked", "train", _locked, r"run is in use by another train\.py \(pid 4242\)"),
+    # run-folder policy
+    CliRow("train-resume-auto-no-checkpoint", "train",
+           lambda t, mp: TINY + ["--out", _files_no_checkpoint(t), "--resume", "auto"],
+           r"has files but no checkpoint\.npz"),
+    CliRow("train-resume-into-other-run", "train", _t("--resume", _other_run, out="other"),
+           r"holds another run"),
+    CliRow("train-interrupted-overwrite", "train", _interrupted_swap,
+           r"run is missing but .*\.run\.old-abcdefgh/run holds the run a killed --overwrite"),
+    CliRow("train-resume-safetensors", "train", _t("--resume", _weights_only),
+           r"holds model weights only; resuming needs a full training checkpoint"),
+    CliRow("train-resume-fifo", "train", _t("--resume", _fifo_at("ck.npz")),
+           r"is not a regular file"),
+    CliRow("train-resume-folder", "train", _t("--resume", _folder("somerun")), r"is a folder"),
+    # hostile checkpoints on resume
+    CliRow("train-ckpt-timesteps-1e8", "train", _t("--resume", _cfg(timesteps=10 ** 8)),
+           r"config timesteps must be at most 100000"),
+    CliRow("train-ckpt-model-exec", "train", _t("--resume", _cfg(model="exec")),
+           r"config model must be one of simple, unet, got 'exec'"),
+    CliRow("train-ckpt-bogus-optimizer", "train",
+           _t("--resume", _set("optimizer", {"x": 1}), "--steps", "4"),
+           r"its optimizer state is malformed or does not fit its config "
+           r"\(missing 'param_groups'\)"),
+    CliRow("train-ckpt-bogus-loader", "train",
+           _t("--resume", _set("loader", {"epoch": "x"}), "--steps", "4"),
+           r"its loader state is malformed"),
+    CliRow("train-ckpt-bogus-rng", "train", _t("--resume", _set("rng", [1, 2]), "--steps", "4"),
+           r"checkpoint .*edited\.npz holds a malformed random-generator state"),
+    CliRow("train-ckpt-random-bytes", "train", _t("--resume", _file("r.npz", bytes(range(256)))),
+           r"cannot read checkpoint .*not a zip archive"),
+    # flags of sample.py
+    CliRow("sample-eta-nan", "sample", _s("--eta", "nan"), r"--eta must be a finite number"),
+    CliRow("sample-eta-inf", "sample", _s("--eta", "inf"), r"--eta must be a finite number"),
+    CliRow("sample-eta-negative", "sample", _s("--eta", "-0.5"), r"--eta must be >= 0"),
+    CliRow("sample-seed-negative", "sample", _s("--seed", "-3"), r"--seed must be at least 0"),
+    CliRow("sample-frames-0", "sample", _s("--gif", "a.gif", "--frames", "0"), r"--frames"),
+    CliRow("sample-out-folder", "sample", _s("--out", _folder("grids")),
+           r"--out .*grids is a folder"),
+    CliRow("sample-gif-folder", "sample", _s("--gif", _folder("anim")),
+           r"--gif .*anim is a folder"),
+    CliRow("sample-steps-above-timesteps", "sample", _s("--steps", "26"), r"DDIM steps must be"),
+    CliRow("sample-n-memory", "sample", _s("--n", "100000000"),
+           r"needs about [\d,]+ MiB \(sampling 100000000 images"),
+    # hostile checkpoints in sample.py
+    CliRow("sample-ckpt-timesteps-1e8", "sample",
+           lambda t, mp: ["--checkpoint", _cfg(timesteps=10 ** 8)(t), "--no-progress"],
+           r"config timesteps must be at most 100000"),
+    CliRow("sample-ckpt-timesteps-float", "sample",
+           lambda t, mp: ["--checkpoint", _cfg(timesteps=1e8)(t), "--no-progress"],
+           r"config timesteps must be an integer, got 100000000\.0"),
+    CliRow("sample-ckpt-image-size-huge", "sample",
+           lambda t, mp: ["--checkpoint", _cfg(image_size=1 << 20)(t), "--no-progress"],
+           r"config image_size must be at most 4096"),
+    CliRow("sample-ckpt-width-huge", "sample",
+           lambda t, mp: ["--checkpoint", _cfg(widths=[4, 1 << 20])(t), "--no-progress"],
+           r"config widths must be at most 8192"),
+    CliRow("sample-ckpt-model-exec", "sample",
+           lambda t, mp: ["--checkpoint", _cfg(model="exec")(t), "--no-progress"],
+           r"config model must be one of"),
+    CliRow("sample-ckpt-config-not-fitting", "sample",
+           lambda t, mp: ["--checkpoint", _cfg(widths=[8, 16])(t), "--no-progress"],
+           r"the weights do not fit the model of its config"),
+    CliRow("sample-ckpt-config-not-dict", "sample",
+           lambda t, mp: ["--checkpoint", _set("config", [1, 2])(t), "--no-progress"],
+           r"the config is a list, not a dict"),
+    CliRow("sample-ckpt-fifo", "sample",
+           lambda t, mp: ["--checkpoint", _fifo_at("p.npz")(t)], r"is not a regular file"),
+    CliRow("sample-ckpt-folder", "sample",
+           lambda t, mp: ["--checkpoint", _folder("d.npz")(t)], r"is a folder"),
+    CliRow("sample-safetensors-no-config", "sample",
+           lambda t, mp: ["--checkpoint", _weights_only(t)], r"holds weights without a model "
+                                                             r"config; give --config"),
+]

@@ -135,7 +135,7 @@ def test_errors_exit_2_and_touch_nothing(tmp_path, capsys):
                   "cannot read checkpoint")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(bad)], "cannot read checkpoint")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(tmp_path / "x.npz")],
-                  "no such file")
+                  "no such checkpoint file")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
                                                "--sampler", "euler"], "invalid choice")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
@@ -230,3 +230,32 @@ def test_flag_choices_come_from_the_library():
         parser = script.build_parser()
         got = {a.dest: tuple(a.choices) for a in parser._actions if a.choices}
         assert got == {f: tuple(CHOICES[f]) for f in flags}
+
+
+@pytest.mark.parametrize("model, widths, size", [("unet", [8, 16], 16), ("simple", [8, 16], 16)])
+def test_memory_estimate_is_below_a_measured_training_step(model, widths, size):
+    """The estimate refuses only what cannot fit: it stays below the traced peak of a real
+    training step (parameters, Adam moments, EMA copy and activations) at a small size."""
+    import tracemalloc
+
+    from diffusion.ema import EMA
+    from diffusion.training import build_diffusion, build_model
+    from diffusion.validate import estimate_memory
+    cfg = {"model": model, "widths": widths, "image_size": size, "in_channels": 3,
+           "timesteps": 50, "schedule": "linear", "loss": "l2"}
+    batch = 4
+    tracemalloc.start()
+    try:
+        net = build_model(cfg)
+        diffusion = build_diffusion(cfg, net)
+        ema = EMA(net)
+        opt = an.optim.Adam(net.parameters(), lr=1e-3)
+        loss = diffusion.p_losses(an.randn(batch, 3, size, size))
+        loss.backward()
+        opt.step()
+        ema.update()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    est = estimate_memory(cfg, batch)
+    assert 0.1 * peak < est < peak, (est, peak)
