@@ -67,7 +67,7 @@ def test_resume_matches_straight_run(tmp_path):
     assert ca["step"] == cb["step"] == 6
     for part in ("model",):
         for k, v in ca[part].items():
-            np.testing.assert_allclose(cb[part][k].numpy(), v.numpy(), rtol=1e-5, atol=1e-6,
+            np.testing.assert_allclose(cb[part][k].detach().numpy(), v.detach().numpy(), rtol=1e-5, atol=1e-6,
                                        err_msg=k)
     la = [json.loads(x)["loss"] for x in (a / "log.jsonl").read_text().splitlines()]
     lb = [json.loads(x)["loss"] for x in (b / "log.jsonl").read_text().splitlines()]
