@@ -86,7 +86,7 @@ def _cores():
 
 
 def test_threads_per_rank_default_to_cores_over_local_ranks_under_a_launcher():
-    hydra = dict(PMI_RANK="1", PMI_SIZE="2", MPI_LOCALRANKID="1")
+    hydra = {"PMI_RANK": "1", "PMI_SIZE": "2", "MPI_LOCALRANKID": "1"}
     expected = str(max(1, _cores() // 2))
     out = _run("import arrayneedle", MPI_LOCALNRANKS="2", **hydra)
     assert out[4:8] == [expected, expected, expected, expected]
@@ -98,7 +98,7 @@ def test_threads_per_rank_default_to_cores_over_local_ranks_under_a_launcher():
 
 def test_threads_per_rank_left_alone_without_launcher_or_when_set_or_opted_out():
     assert _run("import arrayneedle")[4:7] == ["unset", "unset", "None"]
-    hydra = dict(PMI_RANK="0", PMI_SIZE="2", MPI_LOCALRANKID="0", MPI_LOCALNRANKS="2")
+    hydra = {"PMI_RANK": "0", "PMI_SIZE": "2", "MPI_LOCALRANKID": "0", "MPI_LOCALNRANKS": "2"}
     out = _run("import arrayneedle", OMP_NUM_THREADS="3", OPENBLAS_NUM_THREADS="5", **hydra)
     assert out[4:8] == ["3", "5", "None", "3"]  # the user's choice wins
     out = _run("import arrayneedle", OMP_NUM_THREADS="3", **hydra)  # only the missing one
