@@ -42,6 +42,7 @@ DEFAULTS = dict(
     lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=500,
     checkpoint_every=500, samples=36, sampler="ddim", sample_steps=DDIM_STEPS,
     dataset_size=8192, overwrite=False, resume=None, grad_clip=1.0, progress=True,
+    dist_backend=None,
 )
 # what must match between a checkpoint and a resumed run
 MODEL_KEYS = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss",
@@ -219,9 +220,11 @@ def _total_steps(cfg, loader):
     return DEFAULT_STEPS
 
 
-def _sample_grid(diffusion, model, cfg, path, device):
+def _sample_grid(diffusion, model, cfg, path, device, write=True):
     """A grid from ``model`` (the EMA weights), from a generator forked off the training
-    stream so that sampling never changes the training run's random numbers."""
+    stream so that sampling never changes the training run's random numbers. Every rank
+    samples (the same images), so none waits for another; only the one with ``write``
+    saves it."""
     from .images import save_grid
     with device.fork_rng(cfg["seed"] + 7919):
         imgs = diffusion.sample(batch_size=cfg["samples"], image_size=cfg["image_size"],
@@ -229,26 +232,46 @@ def _sample_grid(diffusion, model, cfg, path, device):
                                 steps=cfg["sample_steps"] if cfg["sampler"] == "ddim" else None,
                                 progress=False, model=model)
     scale = max(1, 64 // cfg["image_size"])
-    save_grid(imgs, path, scale=scale)
+    if write:
+        save_grid(imgs, path, scale=scale)
     return path
 
 
 def train(cfg, log=print):
-    """Run (or resume) training as configured; returns a summary dict."""
-    from .ema import EMA
+    """Run (or resume) training as configured; returns a summary dict. Under ``mpiexec -n
+    N`` the N ranks train data-parallel (see ``diffusion/parallel.py``)."""
+    from . import parallel
 
     cfg = validate(cfg)
-    resume_path = _prepare_out(cfg)
-    device = an.device(cfg["device"])
-    ck = None
-    if resume_path:
-        ck = load_checkpoint(resume_path)
-        _check_same_config(ck["config"], cfg, resume_path)
-    dataset = make_dataset(cfg)  # may raise UsageError: still nothing written
+    world = parallel.start(cfg["device"], cfg.get("dist_backend"))
+    try:
+        return _train(cfg, world, log)
+    finally:
+        world.finish()
 
-    if ck is None and cfg["overwrite"] and os.path.isdir(cfg["out"]):
+
+def _train(cfg, world, log):
+    from .ema import EMA
+
+    device = world.device
+    ck = resume_path = dataset = failure = None
+    try:  # every rank checks, then the ranks agree before rank 0 writes anything
+        world.check_batch(cfg["batch_size"], UsageError)
+        resume_path = _prepare_out(cfg)
+        if resume_path:
+            ck = load_checkpoint(resume_path)
+            _check_same_config(ck["config"], cfg, resume_path)
+        dataset = make_dataset(cfg)
+    except UsageError as e:
+        failure = e
+    world.agree(failure, UsageError)
+    if not world.main:
+        log = _quiet
+
+    if world.main and ck is None and cfg["overwrite"] and os.path.isdir(cfg["out"]):
         shutil.rmtree(cfg["out"])
-    os.makedirs(cfg["out"], exist_ok=True)
+    if world.main:
+        os.makedirs(cfg["out"], exist_ok=True)
 
     an.manual_seed(cfg["seed"])
     model = build_model(cfg).to(device)
@@ -275,18 +298,21 @@ def train(cfg, log=print):
             device.seed(cfg["seed"] * 1_000_003 + int(ck["step"]))
         step = int(ck["step"])
         log(f"resumed from {resume_path} at step {step}")
-    _trim_log(os.path.join(cfg["out"], LOG), step)
+    if world.main:
+        _trim_log(os.path.join(cfg["out"], LOG), step)
 
     def save_checkpoint():
-        an.save({"config": cfg, "step": step, "model": model.state_dict(),
-                 "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict(), "loader": loader.state_dict(),
-                 "rng": device.get_rng_state()}, os.path.join(cfg["out"], CHECKPOINT))
+        if world.main:
+            an.save({"config": cfg, "step": step, "model": model.state_dict(),
+                     "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "loader": loader.state_dict(),
+                     "rng": device.get_rng_state()}, os.path.join(cfg["out"], CHECKPOINT))
 
+    net = world.wrap(model)  # what trains: the model, or its DDP wrapper on several ranks
     from tqdm import tqdm
-    bar = tqdm(total=total, initial=step, disable=not cfg["progress"], unit="step",
-               dynamic_ncols=True)
-    logf = open(os.path.join(cfg["out"], LOG), "a")
+    bar = tqdm(total=total, initial=step, disable=not (cfg["progress"] and world.main),
+               unit="step", dynamic_ncols=True)
+    logf = open(os.path.join(cfg["out"], LOG) if world.main else os.devnull, "a")
     t0, seen, last_loss = time.perf_counter(), 0, float("nan")
     try:
         model.train()
@@ -294,11 +320,12 @@ def train(cfg, log=print):
             for batch in loader:
                 x0 = batch[0] if isinstance(batch, (list, tuple)) else batch
                 opt.zero_grad()
-                loss = diffusion.p_losses(x0)
+                x, t, noise = world.split(x0, diffusion.num_timesteps)
+                loss = diffusion.p_losses(x, t, noise, model=net)
                 loss.backward()
                 if cfg["grad_clip"]:
                     an.optim.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-                last_loss = loss.item()
+                last_loss = world.mean(loss)
                 if not math.isfinite(last_loss):
                     raise TrainingDiverged(
                         f"loss became {last_loss} at step {step + 1}; stopping. The last good "
@@ -320,7 +347,8 @@ def train(cfg, log=print):
                     save_checkpoint()
                 if cfg["sample_every"] and step % cfg["sample_every"] == 0 and step < total:
                     _sample_grid(diffusion, ema.ema_model, cfg,
-                                 os.path.join(cfg["out"], f"samples_{step:06d}.png"), device)
+                                 os.path.join(cfg["out"], f"samples_{step:06d}.png"), device,
+                                 world.main)
                 if step >= total:
                     break
     finally:
@@ -328,12 +356,17 @@ def train(cfg, log=print):
         logf.close()
     save_checkpoint()
     grid = _sample_grid(diffusion, ema.ema_model, cfg, os.path.join(cfg["out"], "samples.png"),
-                        device)
+                        device, world.main)
+    world.barrier()  # every rank returns once rank 0's files are there
     elapsed = time.perf_counter() - t0
     log(f"done: {step} steps, last loss {last_loss:.4f}, {elapsed:.0f}s; "
         f"checkpoint {os.path.join(cfg['out'], CHECKPOINT)}, samples {grid}")
     return {"step": step, "loss": last_loss, "seconds": elapsed, "grid": grid,
             "checkpoint": os.path.join(cfg["out"], CHECKPOINT)}
+
+
+def _quiet(*args, **kwargs):
+    """The ``log`` of ranks other than 0."""
 
 
 def _trim_log(path, step):

@@ -1,0 +1,158 @@
+"""scripts/train.py under ``mpiexec -n 2``: rank 0 alone writes, the run equals a 1-process
+run, checkpoints resume across world sizes, bad flags end every rank with exit code 2.
+Every job runs with a timeout (tests/test_distributed_mpi.py's helpers)."""
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from test_distributed_mpi import MPIEXEC, ROOT, _finish, _left_over
+
+import arrayneedle as an
+
+TINY = ["--image-size", "8", "--channels", "4,8", "--batch-size", "4", "--dataset-size", "16",
+        "--timesteps", "25", "--samples", "4", "--sample-steps", "5", "--no-progress"]
+# runs scripts/train.py's main() and reports each rank's exit code on stdout
+RUNNER = ("import os, sys\n"
+          "sys.path.insert(0, os.path.join(sys.argv.pop(1), 'scripts'))\n"
+          "import train\n"
+          "try:\n"
+          "    rc = train.main(sys.argv[2:])\n"
+          "except SystemExit as e:\n"
+          "    rc = e.code\n"
+          "print(f'EXIT {os.environ.get(\"PMI_RANK\", \"-\")} {rc}', flush=True)\n"
+          "sys.exit(rc)\n")
+
+
+def _start(ranks, *argv, module=False):
+    """``mpiexec -n ranks`` (``ranks=0``: plain python) on train.py with ``argv``. With
+    ``module`` the script itself runs as ``python -m mpi4py scripts/train.py``."""
+    token = uuid.uuid4().hex
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+        OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env.pop("OMP_NUM_THREADS", None)
+    if module:
+        py = [sys.executable, "-m", "mpi4py", str(ROOT / "scripts" / "train.py"), *argv]
+    else:
+        py = [sys.executable, "-c", RUNNER, str(ROOT), token, *argv]
+    cmd = ([str(MPIEXEC), "-n", str(ranks)] if ranks else []) + py
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    return proc, token, time.monotonic()
+
+
+def _exits(out):
+    return sorted(line.split()[1:] for line in out.splitlines() if line.startswith("EXIT "))
+
+
+def _log(folder):
+    return [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """All jobs of a phase at once (they mostly wait on each other's cores anyway)."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    d = {name: tmp / name for name in ("two", "straight", "two_then_one", "one_then_two",
+                                       "existing")}
+    d["existing"].mkdir()
+    (d["existing"] / "keep.txt").write_text("mine")
+    first = {
+        "two": _start(2, *TINY, "--out", str(d["two"]), "--steps", "4", module=True),
+        "straight": _start(0, *TINY, "--out", str(d["straight"]), "--steps", "6"),
+        "two_then_one": _start(2, *TINY, "--out", str(d["two_then_one"]), "--steps", "3"),
+        "one_then_two": _start(0, *TINY, "--out", str(d["one_then_two"]), "--steps", "3"),
+        "odd_batch": _start(2, *TINY, "--out", str(tmp / "odd"), "--batch-size", "5"),
+        "bad_choice": _start(2, *TINY, "--out", str(tmp / "bad"), "--model", "transformer"),
+        "existing": _start(2, *TINY, "--out", str(d["existing"]), "--steps", "2"),
+        "diverges": _start(2, *TINY, "--out", str(tmp / "nan"), "--steps", "5",
+                           "--lr", "1e30"),
+    }
+    done = {name: _finish(job) for name, job in first.items()}
+    second = {
+        "two_then_one": _start(0, *TINY, "--out", str(d["two_then_one"]), "--steps", "6",
+                               "--resume", "auto"),
+        "one_then_two": _start(2, *TINY, "--out", str(d["one_then_two"]), "--steps", "6",
+                               "--resume", "auto"),
+    }
+    done.update({f"{name}_resumed": _finish(job) for name, job in second.items()})
+    return done, d, tmp
+
+
+def test_two_ranks_write_one_checkpoint_log_and_grid(runs):
+    done, d, _ = runs
+    rc, out, err, _, token = done["two"]
+    assert rc == 0, out + err
+    assert sorted(p.name for p in d["two"].iterdir()) == ["checkpoint.npz", "log.jsonl",
+                                                          "samples.png"]
+    assert [r["step"] for r in _log(d["two"])] == [1, 2, 3, 4]  # rank 0 alone logs
+    assert out.count("done: 4 steps") == 1, out
+    ck = an.load(d["two"] / "checkpoint.npz")
+    assert ck["step"] == 4
+    assert not any(k.startswith("module.") for k in ck["model"])  # the bare model's keys
+    assert _left_over(token) == []
+
+
+def test_two_ranks_match_one_rank(runs):
+    """2 ranks x B/2 make the same run as 1 process x B, float32 rounding apart (the
+    parameters are compared after resuming, below)."""
+    done, d, _ = runs
+    assert done["straight"][0] == 0, done["straight"][1] + done["straight"][2]
+    la, lb = _log(d["straight"]), _log(d["two"])
+    np.testing.assert_allclose([r["loss"] for r in lb], [r["loss"] for r in la[:4]], rtol=1e-5)
+
+
+def _compare(resumed, straight):
+    a, b = an.load(straight / "checkpoint.npz"), an.load(resumed / "checkpoint.npz")
+    assert a["step"] == b["step"] == 6
+    assert b["loader"] == a["loader"]
+    for part in ("model", "ema"):
+        sa, sb = a[part], b[part]
+        sa, sb = (sa.get("ema_model", sa), sb.get("ema_model", sb))
+        assert sa.keys() == sb.keys()
+        for k, v in sa.items():
+            if hasattr(v, "numpy"):
+                np.testing.assert_allclose(sb[k].numpy(), v.numpy(), rtol=1e-4, atol=1e-5,
+                                           err_msg=f"{part}.{k}")
+    la, lb = _log(straight), _log(resumed)
+    assert [r["step"] for r in lb] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose([r["loss"] for r in lb], [r["loss"] for r in la], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["two_then_one", "one_then_two"])
+def test_resume_across_world_sizes_continues_the_run(runs, name):
+    done, d, _ = runs
+    rc, out, err, _, _ = done[f"{name}_resumed"]
+    assert rc == 0, out + err
+    assert out.count("resumed from") == 1, out
+    _compare(d[name], d["straight"])
+
+
+@pytest.mark.parametrize("name, message", [
+    ("odd_batch", "--batch-size 5 does not divide evenly over 2 ranks"),
+    ("bad_choice", "invalid choice: 'transformer'"),
+    ("existing", "already exists"),
+])
+def test_bad_flags_exit_2_on_every_rank_and_write_nothing(runs, name, message):
+    done, d, tmp = runs
+    rc, out, err, seconds, token = done[name]
+    assert rc == 2 and _exits(out) == [["0", "2"], ["1", "2"]], out + err
+    assert err.count(message) == 1, err  # said once, by rank 0
+    assert not (tmp / "odd").exists() and not (tmp / "bad").exists()
+    assert sorted(p.name for p in d["existing"].iterdir()) == ["keep.txt"]
+    assert _left_over(token) == []
+
+
+def test_divergence_stops_every_rank_at_the_same_step(runs):
+    done, _, tmp = runs
+    rc, out, err, _, _ = done["diverges"]
+    assert rc == 1 and _exits(out) == [["0", "1"], ["1", "1"]], out + err
+    assert err.count("loss became nan") + err.count("loss became inf") == 1, err
+    steps = [r["step"] for r in _log(tmp / "nan")]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) < 5
