@@ -29,7 +29,9 @@ import arrayneedle as an
 import arrayneedle.distributed as dist
 from arrayneedle.nn.parallel import DistributedDataParallel
 
-__all__ = ["World", "launcher_rank", "start"]
+__all__ = ["BACKENDS", "World", "launcher_rank", "start"]
+
+BACKENDS = ("mpi", "nccl")
 
 # the rank variables of the launchers arrayneedle.distributed knows (MPICH, Open MPI, PMIx)
 _RANK_ENV = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
@@ -122,11 +124,14 @@ class World:
             self._owned = False
 
 
-def start(device_name, backend=None):
+def start(device_name, backend=None, error=ValueError):
     """Join the ranks (a group of one without a launcher; an existing group is reused) and
     pick this rank's device: ``cuda`` alone means ``cuda:<local rank>`` (one GPU per rank);
     an explicit ``cuda:N`` is kept (ranks may share it; use ``backend="mpi"`` then).
-    ``backend``: ``mpi``, ``nccl`` or None (NCCL for CUDA devices, else MPI)."""
+    ``backend``: ``mpi``, ``nccl`` or None (NCCL for CUDA devices, else MPI); another
+    raises ``error`` before any rank joins."""
+    if backend is not None and backend not in BACKENDS:
+        raise error(f"--dist-backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     owned = not dist.is_initialized()
     cuda = str(device_name).startswith("cuda")
     if owned:

@@ -243,7 +243,7 @@ def train(cfg, log=print):
     from . import parallel
 
     cfg = validate(cfg)
-    world = parallel.start(cfg["device"], cfg.get("dist_backend"))
+    world = parallel.start(cfg["device"], cfg.get("dist_backend"), UsageError)
     try:
         return _train(cfg, world, log)
     finally:

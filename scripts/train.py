@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from diffusion.parallel import launcher_rank  # noqa: E402
+from diffusion.parallel import BACKENDS, launcher_rank  # noqa: E402
 from diffusion.training import (  # noqa: E402
     CHOICES,
     DEFAULT_STEPS,
@@ -76,7 +76,7 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out folder")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--dist-backend", choices=("mpi", "nccl"), default=None,
+    p.add_argument("--dist-backend", default=None, metavar="|".join(BACKENDS),
                    help="under mpiexec: how the ranks communicate (default: nccl for CUDA "
                         "devices, else mpi; use mpi for ranks sharing one GPU)")
     return p

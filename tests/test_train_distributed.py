@@ -70,6 +70,7 @@ def runs(tmp_path_factory):
         "one_then_two": _start(0, *TINY, "--out", str(d["one_then_two"]), "--steps", "3"),
         "odd_batch": _start(2, *TINY, "--out", str(tmp / "odd"), "--batch-size", "5"),
         "bad_choice": _start(2, *TINY, "--out", str(tmp / "bad"), "--model", "transformer"),
+        "bad_backend": _start(2, *TINY, "--out", str(tmp / "bad"), "--dist-backend", "gloo"),
         "existing": _start(2, *TINY, "--out", str(d["existing"]), "--steps", "2"),
         "diverges": _start(2, *TINY, "--out", str(tmp / "nan"), "--steps", "5",
                            "--lr", "1e30"),
@@ -137,6 +138,7 @@ def test_resume_across_world_sizes_continues_the_run(runs, name):
 @pytest.mark.parametrize("name, message", [
     ("odd_batch", "--batch-size 5 does not divide evenly over 2 ranks"),
     ("bad_choice", "invalid choice: 'transformer'"),
+    ("bad_backend", "--dist-backend must be one of mpi, nccl, got 'gloo'"),
     ("existing", "already exists"),
 ])
 def test_bad_flags_exit_2_on_every_rank_and_write_nothing(runs, name, message):
