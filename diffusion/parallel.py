@@ -128,15 +128,18 @@ def start(device_name, backend=None, error=ValueError):
     """Join the ranks (a group of one without a launcher; an existing group is reused) and
     pick this rank's device: ``cuda`` alone means ``cuda:<local rank>`` (one GPU per rank);
     an explicit ``cuda:N`` is kept (ranks may share it; use ``backend="mpi"`` then).
-    ``backend``: ``mpi``, ``nccl`` or None (NCCL for CUDA devices, else MPI); another
-    raises ``error`` before any rank joins."""
+    ``backend``: ``mpi``, ``nccl`` or None (NCCL for CUDA devices under a launcher, else
+    MPI); another raises ``error`` before any rank joins."""
     if backend is not None and backend not in BACKENDS:
         raise error(f"--dist-backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     owned = not dist.is_initialized()
     cuda = str(device_name).startswith("cuda")
     if owned:
         explicit = device_name if cuda and ":" in str(device_name) else None
-        dist.init_process_group(backend or ("nccl" if cuda else "mpi"), device_id=explicit)
+        # one process without a launcher needs no NCCL (nor MPI): a plain single-GPU run
+        # works without them installed
+        nccl = cuda and dist.launched_by_mpi()
+        dist.init_process_group(backend or ("nccl" if nccl else "mpi"), device_id=explicit)
     name = f"cuda:{dist.get_local_rank()}" if str(device_name) == "cuda" else device_name
     world = World(an.device(name), owned)
     if owned and world.size > 1 and "ARRAYNEEDLE_NUM_THREADS" not in os.environ \

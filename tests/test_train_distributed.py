@@ -11,9 +11,17 @@ import uuid
 import numpy as np
 import pytest
 
-from test_distributed_mpi import MPIEXEC, ROOT, _finish, _left_over
-
 import arrayneedle as an
+import arrayneedle.distributed as dist
+from diffusion import parallel
+from diffusion.training import UsageError, train
+
+try:  # the multi-rank jobs need mpi4py and mpiexec; the in-process tests run without them
+    from test_distributed_mpi import MPIEXEC, ROOT, _finish, _left_over
+    NO_MPI = None
+except pytest.skip.Exception as e:
+    NO_MPI = str(e)
+needs_mpi = pytest.mark.skipif(NO_MPI is not None, reason=str(NO_MPI))
 
 TINY = ["--image-size", "8", "--channels", "4,8", "--batch-size", "4", "--dataset-size", "16",
         "--timesteps", "25", "--samples", "4", "--sample-steps", "5", "--no-progress"]
@@ -55,6 +63,33 @@ def _log(folder):
     return [json.loads(x) for x in (folder / "log.jsonl").read_text().splitlines()]
 
 
+def test_one_process_joins_and_leaves_its_own_group_only(tmp_path, monkeypatch):
+    cfg = {"image_size": 8, "widths": "4,8", "batch_size": 2, "dataset_size": 4, "timesteps": 25,
+           "samples": 1, "sample_steps": 2, "progress": False, "steps": 1}
+    assert not dist.is_initialized()
+    train({**cfg, "out": str(tmp_path / "a")}, log=lambda *a: None)
+    assert not dist.is_initialized()  # the group train() made is gone
+    dist.init_process_group()
+    try:
+        train({**cfg, "out": str(tmp_path / "b")}, log=lambda *a: None)
+        assert dist.is_initialized() and dist.get_world_size() == 1  # the caller's is kept
+    finally:
+        dist.destroy_process_group()
+    with pytest.raises(UsageError, match="--dist-backend must be one of mpi, nccl, got 'gloo'"):
+        train({**cfg, "out": str(tmp_path / "c"), "dist_backend": "gloo"})
+    assert not (tmp_path / "c").exists() and not dist.is_initialized()
+
+
+def test_launcher_rank_reads_the_launchers_variables(monkeypatch):
+    for key in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    assert parallel.launcher_rank() == 0
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
+    assert parallel.launcher_rank() == 3
+    monkeypatch.setenv("PMI_RANK", "1")
+    assert parallel.launcher_rank() == 1
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """All jobs of a phase at once (they mostly wait on each other's cores anyway)."""
@@ -86,6 +121,7 @@ def runs(tmp_path_factory):
     return done, d, tmp
 
 
+@needs_mpi
 def test_two_ranks_write_one_checkpoint_log_and_grid(runs):
     done, d, _ = runs
     rc, out, err, _, token = done["two"]
@@ -100,6 +136,7 @@ def test_two_ranks_write_one_checkpoint_log_and_grid(runs):
     assert _left_over(token) == []
 
 
+@needs_mpi
 def test_two_ranks_match_one_rank(runs):
     """2 ranks x B/2 make the same run as 1 process x B, float32 rounding apart (the
     parameters are compared after resuming, below)."""
@@ -126,6 +163,7 @@ def _compare(resumed, straight):
     np.testing.assert_allclose([r["loss"] for r in lb], [r["loss"] for r in la], rtol=1e-5)
 
 
+@needs_mpi
 @pytest.mark.parametrize("name", ["two_then_one", "one_then_two"])
 def test_resume_across_world_sizes_continues_the_run(runs, name):
     done, d, _ = runs
@@ -135,6 +173,7 @@ def test_resume_across_world_sizes_continues_the_run(runs, name):
     _compare(d[name], d["straight"])
 
 
+@needs_mpi
 @pytest.mark.parametrize("name, message", [
     ("odd_batch", "--batch-size 5 does not divide evenly over 2 ranks"),
     ("bad_choice", "invalid choice: 'transformer'"),
@@ -151,6 +190,7 @@ def test_bad_flags_exit_2_on_every_rank_and_write_nothing(runs, name, message):
     assert _left_over(token) == []
 
 
+@needs_mpi
 def test_divergence_stops_every_rank_at_the_same_step(runs):
     done, _, tmp = runs
     rc, out, err, _, _ = done["diverges"]
