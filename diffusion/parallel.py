@@ -73,7 +73,9 @@ class World:
             if exc is not None:
                 raise exc
             return
-        flag = an.tensor([self.rank if exc is not None else self.size], dtype="int64")
+        # on this rank's device: NCCL reduces only arrays on the rank's GPU
+        flag = an.tensor([self.rank if exc is not None else self.size], dtype="int64",
+                         device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MIN)
         first = int(flag.item())
         if first == self.size:
