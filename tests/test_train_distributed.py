@@ -198,3 +198,29 @@ def test_divergence_stops_every_rank_at_the_same_step(runs):
     assert err.count("loss became nan") + err.count("loss became inf") == 1, err
     steps = [r["step"] for r in _log(tmp / "nan")]
     assert steps == list(range(1, len(steps) + 1)) and len(steps) < 5
+
+
+@pytest.mark.gpu
+def test_train_on_cuda_with_nccl_and_two_ranks_sharing_a_gpu(tmp_path):
+    """For the GPU session (scripts/gpu_check.sh runs ``-m gpu``): NCCL with world size 1 in
+    this process, then 2 ranks sharing cuda:0 over MPI, matching a 1-process CUDA run."""
+    if not an.backend.cuda_available():
+        pytest.skip("CuPy or a CUDA GPU is not available")
+    pytest.importorskip("cupy.cuda.nccl", reason="CuPy was built without NCCL")
+    if dist.launched_by_mpi():
+        pytest.skip("needs a process without an MPI launcher")
+    cfg = {"image_size": 8, "widths": "4,8", "batch_size": 4, "dataset_size": 16,
+           "timesteps": 25, "samples": 4, "sample_steps": 5, "progress": False, "steps": 3,
+           "device": "cuda", "dist_backend": "nccl", "out": str(tmp_path / "nccl")}
+    train(cfg, log=lambda *a: None)
+    assert [r["step"] for r in _log(tmp_path / "nccl")] == [1, 2, 3]
+    assert not dist.is_initialized()
+    if NO_MPI:
+        pytest.skip(NO_MPI)
+    rc, out, err, _, token = _finish(_start(2, *TINY, "--steps", "3", "--device", "cuda:0",
+                                            "--dist-backend", "mpi",
+                                            "--out", str(tmp_path / "shared")))
+    assert rc == 0 and _exits(out) == [["0", "0"], ["1", "0"]], out + err
+    la, lb = _log(tmp_path / "nccl"), _log(tmp_path / "shared")
+    np.testing.assert_allclose([r["loss"] for r in lb], [r["loss"] for r in la], rtol=1e-4)
+    assert _left_over(token) == []
