@@ -10,6 +10,15 @@ core back (the effect is in BENCHMARKS.md). OpenBLAS reads the variable once, wh
 it, so this only works when arrayneedle is imported before NumPy; a value already set is kept,
 and ``ARRAYNEEDLE_BLAS_TUNING=0`` leaves the environment alone.
 
+Threads per rank: ranks started by an MPI launcher on one machine share its cores, and each
+rank's BLAS and OpenMP pools would otherwise take every core (N ranks x all cores threads,
+which is several times slower than one process, see BENCHMARKS.md). When a launcher started
+this process (its variables, the same ones ``arrayneedle.distributed.LAUNCHER_ENV`` names,
+are set), ``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` default to cores / ranks on this
+machine (the launcher's local rank count: ``MPI_LOCALNRANKS`` from MPICH's Hydra,
+``OMPI_COMM_WORLD_LOCAL_SIZE`` from Open MPI, ``PMIX_LOCAL_SIZE``), at least 1. Values
+already set are kept; ``ARRAYNEEDLE_BLAS_TUNING=0`` leaves them alone too.
+
 Allocator: a training step allocates and frees the same large temporaries (im2col columns,
 padded inputs, matmul outputs) every time. With glibc's defaults each block above the mmap
 threshold is its own mapping, unmapped when freed and page-faulted in (and zeroed) again on
@@ -24,9 +33,16 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["MALLOC_TUNED", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_TUNED", "startup_info"]
+__all__ = ["MALLOC_TUNED", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_TUNED", "RANK_THREADS",
+           "startup_info"]
 
 OPENBLAS_THREAD_TIMEOUT = "16"
+# kept equal to arrayneedle.distributed.LAUNCHER_ENV (that module imports NumPy, this one
+# must not; tests/test_startup.py checks that they agree)
+LAUNCHER_ENV = ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_SIZE",
+                "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+LOCAL_SIZE_ENV = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE")
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def tune_openblas_threads():
@@ -59,12 +75,52 @@ def tune_glibc_malloc():
         return False
 
 
+def cores():
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def local_ranks():
+    """How many ranks the MPI launcher started on this machine, or None when no launcher
+    started this process (or it does not say)."""
+    if not any(k in os.environ for k in LAUNCHER_ENV):
+        return None
+    for key in LOCAL_SIZE_ENV:
+        try:
+            n = int(os.environ.get(key, ""))
+        except ValueError:
+            continue
+        if n > 0:
+            return n
+    return None
+
+
+def limit_rank_threads():
+    """Under an MPI launcher, default the BLAS/OpenMP thread counts to cores / local ranks
+    (see the module docstring). Returns the count set, or None when nothing was set (no
+    launcher, NumPy already loaded, opted out, or both variables already set)."""
+    n = local_ranks()
+    if n is None or os.environ.get("ARRAYNEEDLE_BLAS_TUNING", "1") == "0" \
+            or "numpy" in sys.modules or all(k in os.environ for k in THREAD_ENV):
+        return None
+    threads = max(1, cores() // n)
+    for key in THREAD_ENV:
+        os.environ.setdefault(key, str(threads))
+    return threads
+
+
 OPENBLAS_TUNED = tune_openblas_threads()
 MALLOC_TUNED = tune_glibc_malloc()
+RANK_THREADS = limit_rank_threads()
 
 
 def startup_info() -> dict:
     """What arrayneedle's import did to the process: ``{"openblas_thread_timeout": bool,
-    "malloc_tuning": bool}``, each True when that setting is in force (see this module's
-    docstring for when it is not)."""
-    return {"openblas_thread_timeout": OPENBLAS_TUNED, "malloc_tuning": MALLOC_TUNED}
+    "malloc_tuning": bool, "rank_threads": int | None}``: the first two True when that
+    setting is in force, ``rank_threads`` the thread count it gave each MPI rank, or None
+    when it set none (see this module's docstring for when each happens)."""
+    return {"openblas_thread_timeout": OPENBLAS_TUNED, "malloc_tuning": MALLOC_TUNED,
+            "rank_threads": RANK_THREADS}

@@ -180,11 +180,15 @@ class RunFolder:
         return path in self._held
 
     @classmethod
-    def plan(cls, out, resume=None, overwrite=False):
+    def plan(cls, out, resume=None, overwrite=False, lock=True):
+        """Decide where the run goes and refuse what would lose files, writing nothing.
+        ``lock=False`` for the ranks other than 0 of a data-parallel run: they read the same
+        folder (and must reach the same decision) but never write or lock it."""
         ck = os.path.join(out, CHECKPOINT)
         self = cls(out, None, False)
         try:
-            self._lock(out, create=False)  # refuse a busy folder before anything else
+            if lock:
+                self._lock(out, create=False)  # refuse a busy folder before anything else
             if not os.path.lexists(out):
                 halfway = _siblings(out, "old")
                 if halfway:

@@ -36,6 +36,7 @@ DEFAULTS = dict(
     lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=500,
     checkpoint_every=500, samples=36, sampler="ddim", sample_steps=DDIM_STEPS,
     dataset_size=8192, overwrite=False, resume=None, grad_clip=1.0, progress=True,
+    dist_backend=None,
 )
 # what must match between a checkpoint and a resumed run
 MODEL_KEYS = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss",
@@ -199,9 +200,11 @@ def _total_steps(cfg, loader):
     return DEFAULT_STEPS
 
 
-def _sample_grid(diffusion, model, cfg, path, device):
+def _sample_grid(diffusion, model, cfg, path, device, write=True):
     """A grid from ``model`` (the EMA weights), from a generator forked off the training
-    stream so that sampling never changes the training run's random numbers."""
+    stream so that sampling never changes the training run's random numbers. Every rank
+    samples (the same images), so none waits for another; only the one with ``write``
+    saves it."""
     from .images import save_grid
     with device.fork_rng(cfg["seed"] + 7919):
         imgs = diffusion.sample(batch_size=cfg["samples"], image_size=cfg["image_size"],
@@ -209,32 +212,60 @@ def _sample_grid(diffusion, model, cfg, path, device):
                                 steps=cfg["sample_steps"] if cfg["sampler"] == "ddim" else None,
                                 progress=False, model=model)
     scale = max(1, 64 // cfg["image_size"])
-    save_grid(imgs, path, scale=scale)
+    if write:
+        save_grid(imgs, path, scale=scale)
     return path
 
 
 def train(cfg, log=print):
-    """Run (or resume) training as configured; returns a summary dict."""
+    """Run (or resume) training as configured; returns a summary dict. Under ``mpiexec -n
+    N`` the N ranks train data-parallel (see ``diffusion/parallel.py``): every rank checks the
+    flags, the run folder and the checkpoint, the ranks agree, and rank 0 alone writes."""
+    from . import parallel
+
     given = {k for k in RESUME_FLAGS if cfg.get(k) is not None}
     cfg = validate(cfg)
-    with RunFolder.plan(cfg["out"], cfg["resume"], cfg["overwrite"]) as run:
-        return _train(cfg, run, given, log)
+    world = parallel.start(cfg["device"], cfg.get("dist_backend"), UsageError)
+    try:
+        run = failure = None
+        try:
+            world.check_batch(cfg["batch_size"], UsageError)
+            run = RunFolder.plan(cfg["out"], cfg["resume"], cfg["overwrite"], lock=world.main)
+        except UsageError as e:
+            failure = e
+        try:
+            world.agree(failure, UsageError)
+        except BaseException:
+            if run is not None:
+                run.close()
+            raise
+        with run:
+            return _train(cfg, world, run, given, log)
+    finally:
+        world.finish()
 
 
-def _train(cfg, run, given, log):
+def _train(cfg, world, run, given, log):
     from .ema import EMA
 
     resume_path = run.resume_path
-    device = an.device(cfg["device"])
-    ck = None
-    if resume_path:
-        ck = load_checkpoint(resume_path)
-        _check_same_config(ck["config"], cfg, resume_path)
-        check_memory(ck["config"], cfg["batch_size"], device=device)
-        cfg.update({k: ck["config"][k] for k in RESUME_FLAGS
-                    if k not in given and k in ck["config"]})
+    device = world.device
+    ck = dataset = failure = None
+    try:  # every rank checks, then the ranks agree before rank 0 writes anything
+        if resume_path:
+            ck = load_checkpoint(resume_path)
+            _check_same_config(ck["config"], cfg, resume_path)
+            check_memory(ck["config"], cfg["batch_size"], device=device)
+            cfg.update({k: ck["config"][k] for k in RESUME_FLAGS
+                        if k not in given and k in ck["config"]})
+        dataset = make_dataset(cfg)
+    except UsageError as e:
+        failure = e
+    world.agree(failure, UsageError)
+    if not world.main:
+        log = _quiet
+    if ck is not None:
         _report_data_change(ck["config"], cfg, log)
-    dataset = make_dataset(cfg)  # may raise UsageError: still nothing written
 
     an.manual_seed(cfg["seed"])
     model = build_model(cfg).to(device)
@@ -253,19 +284,22 @@ def _train(cfg, run, given, log):
         step = _restore(ck, resume_path, cfg, model, ema, opt, sched, loader)
         restore_rng(device, ck.get("rng"), cfg["seed"], step, log, f"checkpoint {resume_path}")
         log(f"resumed from {resume_path} at step {step}")
-    run.begin()  # the first write: everything above is checked
-    trim_log(run.file(LOG), step)
+    if world.main:
+        run.begin()  # the first write: everything above is checked
+        trim_log(run.file(LOG), step)
 
     def save_checkpoint():
-        run.save_checkpoint({"config": cfg, "step": step, "model": model.state_dict(),
-                             "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict(), "loader": loader.state_dict(),
-                             "rng": device.get_rng_state()})
+        if world.main:
+            run.save_checkpoint({"config": cfg, "step": step, "model": model.state_dict(),
+                                 "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                                 "scheduler": sched.state_dict(),
+                                 "loader": loader.state_dict(), "rng": device.get_rng_state()})
 
+    net = world.wrap(model)  # what trains: the model, or its DDP wrapper on several ranks
     from tqdm import tqdm
-    bar = tqdm(total=total, initial=step, disable=not cfg["progress"], unit="step",
-               dynamic_ncols=True)
-    logf = open(run.file(LOG), "a")
+    bar = tqdm(total=total, initial=step, disable=not (cfg["progress"] and world.main),
+               unit="step", dynamic_ncols=True)
+    logf = open(run.file(LOG) if world.main else os.devnull, "a")
     t0, seen, last_loss = time.perf_counter(), 0, float("nan")
     try:
         model.train()
@@ -273,11 +307,12 @@ def _train(cfg, run, given, log):
             for batch in loader:
                 x0 = batch[0] if isinstance(batch, (list, tuple)) else batch
                 opt.zero_grad()
-                loss = diffusion.p_losses(x0)
+                x, t, noise = world.split(x0, diffusion.num_timesteps)
+                loss = diffusion.p_losses(x, t, noise, model=net)
                 loss.backward()
                 if cfg["grad_clip"]:
                     an.optim.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-                last_loss = loss.item()
+                last_loss = world.mean(loss)
                 if not math.isfinite(last_loss):
                     raise TrainingDiverged(
                         f"loss became {last_loss} at step {step + 1}; stopping. "
@@ -299,14 +334,16 @@ def _train(cfg, run, given, log):
                     save_checkpoint()
                 if cfg["sample_every"] and step % cfg["sample_every"] == 0 and step < total:
                     _sample_grid(diffusion, ema.ema_model, cfg,
-                                 run.file(f"samples_{step:06d}.png"), device)
+                                 run.file(f"samples_{step:06d}.png"), device, world.main)
                 if step >= total:
                     break
     finally:
         bar.close()
         logf.close()
     save_checkpoint()
-    grid = _sample_grid(diffusion, ema.ema_model, cfg, run.file("samples.png"), device)
+    grid = _sample_grid(diffusion, ema.ema_model, cfg, run.file("samples.png"), device,
+                        world.main)
+    world.barrier()  # every rank returns once rank 0's files are there
     elapsed = time.perf_counter() - t0
     log(f"done: {step} steps, last loss {last_loss:.4f}, {elapsed:.0f}s; "
         f"checkpoint {os.path.join(cfg['out'], CHECKPOINT)}, samples {grid}")
@@ -346,3 +383,7 @@ def _report_data_change(saved, cfg, log):
     if before and now and before != now:
         log(f"warning: --data {cfg['data']} changed since the checkpoint ({before} then, {now} "
             f"now); the data-loader order continues over the current files")
+
+
+def _quiet(*args, **kwargs):
+    """The ``log`` of ranks other than 0."""

@@ -7,6 +7,12 @@
 Writes to --out: checkpoint.npz (resumable), log.jsonl (loss per step), samples_*.png grids
 from the EMA weights, and a final samples.png. Bad flags or data exit with code 2 without
 touching existing files.
+
+    mpiexec -n 2 python scripts/train.py --batch-size 64    # data-parallel over 2 ranks
+
+Under an MPI launcher the ranks train one model together: --batch-size is the global batch
+(split evenly over the ranks), rank 0 alone writes --out, and checkpoints resume on any
+number of ranks.
 """
 import argparse
 import os
@@ -14,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from diffusion.parallel import BACKENDS, launcher_rank  # noqa: E402
 from diffusion.training import (  # noqa: E402
     CHOICES,
     DEFAULT_STEPS,
@@ -72,11 +79,24 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out folder")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dist-backend", default=None, metavar="|".join(BACKENDS),
+                   help="under mpiexec: how the ranks communicate (default: nccl for CUDA "
+                        "devices, else mpi; use mpi for ranks sharing one GPU)")
     return p
 
 
 def parse_args(argv=None):
-    return build_parser().parse_args(argv)
+    parser = build_parser()
+    if launcher_rank() != 0:  # every rank exits 2 on a bad flag; rank 0 alone says why
+        def error(message):
+            sys.exit(2)
+        parser.error = error
+    return parser.parse_args(argv)
+
+
+def _say(message):
+    if launcher_rank() == 0:
+        print(message, file=sys.stderr)
 
 
 def main(argv=None):
@@ -87,16 +107,16 @@ def main(argv=None):
     try:
         train(cfg)
     except UsageError as e:
-        print(f"train.py: error: {e}", file=sys.stderr)
+        _say(f"train.py: error: {e}")
         return 2
     except RunError as e:  # divergence, a failed checkpoint write: the last checkpoint is kept
-        print(f"train.py: {e}", file=sys.stderr)
+        _say(f"train.py: {e}")
         return 1
     except OSError as e:  # a full disk or a vanished folder while writing logs or grids
         print(f"train.py: error: {e}; the last checkpoint is kept", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("train.py: interrupted; the last checkpoint is kept", file=sys.stderr)
+        _say("train.py: interrupted; the last checkpoint is kept")
         return 130
     return 0
 

@@ -15,14 +15,21 @@ import os, sys
 import arrayneedle as an
 info = an.startup_info()
 print(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset"), info["malloc_tuning"],
-      info["openblas_thread_timeout"], sorted(info) == ["malloc_tuning", "openblas_thread_timeout"])
+      info["openblas_thread_timeout"],
+      sorted(info) == ["malloc_tuning", "openblas_thread_timeout", "rank_threads"],
+      os.environ.get("OMP_NUM_THREADS", "unset"), os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
+      info["rank_threads"], an.get_num_threads())
 """
+# what an MPI launcher sets (MPICH's Hydra), and what it would leave over from the test run
+LAUNCHER = ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "MPI_LOCALNRANKS", "OMPI_COMM_WORLD_SIZE",
+            "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_RANK", "PMIX_LOCAL_SIZE",
+            "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ARRAYNEEDLE_NUM_THREADS")
 
 
 def _run(first, **env):
     clean = {k: v for k, v in os.environ.items()
              if k not in ("OPENBLAS_THREAD_TIMEOUT", "ARRAYNEEDLE_BLAS_TUNING",
-                          "ARRAYNEEDLE_MALLOC_TUNING")}
+                          "ARRAYNEEDLE_MALLOC_TUNING") + LAUNCHER}
     clean.update(env)
     clean["PYTHONPATH"] = ROOT + os.pathsep + clean.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", PROBE.format(first=first)], env=clean,
@@ -36,9 +43,9 @@ def test_blas_timeout_set_when_arrayneedle_is_imported_before_numpy():
 
 
 def test_blas_timeout_left_alone_after_numpy_or_when_opted_out_or_already_set():
-    assert _run("import numpy")[::2] == ["unset", "False"]  # too late: OpenBLAS read it already
-    assert _run("import arrayneedle", ARRAYNEEDLE_BLAS_TUNING="0")[::2] == ["unset", "False"]
-    assert _run("import arrayneedle", OPENBLAS_THREAD_TIMEOUT="20")[::2] == ["20", "True"]
+    assert _run("import numpy")[0:3:2] == ["unset", "False"]  # too late: OpenBLAS read it already
+    assert _run("import arrayneedle", ARRAYNEEDLE_BLAS_TUNING="0")[0:3:2] == ["unset", "False"]
+    assert _run("import arrayneedle", OPENBLAS_THREAD_TIMEOUT="20")[0:3:2] == ["20", "True"]
 
 
 def _glibc():
@@ -69,3 +76,40 @@ def test_malloc_tuning_is_made_by_the_startup_module_alone():
         src = f.read_text()
         assert "mallopt" not in src and "OPENBLAS_THREAD_TIMEOUT" not in src, f
 
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count()
+
+
+def test_threads_per_rank_default_to_cores_over_local_ranks_under_a_launcher():
+    hydra = {"PMI_RANK": "1", "PMI_SIZE": "2", "MPI_LOCALRANKID": "1"}
+    expected = str(max(1, _cores() // 2))
+    out = _run("import arrayneedle", MPI_LOCALNRANKS="2", **hydra)
+    assert out[4:8] == [expected, expected, expected, expected]
+    # Open MPI's names; more ranks than cores still get one thread each
+    out = _run("import arrayneedle", OMPI_COMM_WORLD_RANK="0", OMPI_COMM_WORLD_SIZE="64",
+               OMPI_COMM_WORLD_LOCAL_SIZE=str(4 * _cores()))
+    assert out[4:7] == ["1", "1", "1"]
+
+
+def test_threads_per_rank_left_alone_without_launcher_or_when_set_or_opted_out():
+    assert _run("import arrayneedle")[4:7] == ["unset", "unset", "None"]
+    hydra = {"PMI_RANK": "0", "PMI_SIZE": "2", "MPI_LOCALRANKID": "0", "MPI_LOCALNRANKS": "2"}
+    out = _run("import arrayneedle", OMP_NUM_THREADS="3", OPENBLAS_NUM_THREADS="5", **hydra)
+    assert out[4:8] == ["3", "5", "None", "3"]  # the user's choice wins
+    out = _run("import arrayneedle", OMP_NUM_THREADS="3", **hydra)  # only the missing one
+    assert out[4:6] == ["3", str(max(1, _cores() // 2))]
+    assert _run("import arrayneedle", ARRAYNEEDLE_BLAS_TUNING="0", **hydra)[4:7] == \
+        ["unset", "unset", "None"]
+    assert _run("import numpy", **hydra)[4:7] == ["unset", "unset", "None"]  # too late
+
+
+def test_startup_launcher_variables_match_the_distributed_module():
+    """_startup cannot import arrayneedle.distributed (that loads NumPy): the two lists of
+    launcher variables are kept equal by this test."""
+    from arrayneedle import _startup, distributed
+    assert tuple(_startup.LAUNCHER_ENV) == tuple(distributed.LAUNCHER_ENV)
