@@ -16,7 +16,7 @@ import time
 import arrayneedle as an
 from arrayneedle.data import DataLoader
 
-from .gaussian import DDIM_STEPS, SAMPLERS
+from .gaussian import SAMPLERS, SOLVER_STEPS
 
 __all__ = ["UsageError", "TrainingDiverged", "DEFAULTS", "MODEL_KEYS", "CHOICES",
            "DEFAULT_WIDTHS", "build_model", "build_diffusion", "upgrade_config", "train",
@@ -40,7 +40,7 @@ DEFAULTS = dict(
     device="cpu", data=None, image_size=16, in_channels=3, model="unet", widths=None,
     timesteps=1000, schedule="linear", loss="l2", batch_size=32, steps=None, epochs=None,
     lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=500,
-    checkpoint_every=500, samples=36, sampler="ddim", sample_steps=DDIM_STEPS,
+    checkpoint_every=500, samples=36, sampler="dpm++2m-karras", sample_steps=SOLVER_STEPS,
     dataset_size=8192, overwrite=False, resume=None, grad_clip=1.0, progress=True,
 )
 # what must match between a checkpoint and a resumed run
