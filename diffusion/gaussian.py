@@ -297,7 +297,6 @@ class GaussianDiffusion(nn.Module):
         sampling loops run it (for timing or driving single steps by hand)."""
         return sampling.sampling_mode(self.model if model is None else model)
 
-
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
                       clip_denoised=None, model=None):
         """Algorithm 2 from x_T ~ N(0, I) (or the given ``x_T``) down to x_0, in T steps.
@@ -378,12 +377,11 @@ class GaussianDiffusion(nn.Module):
         """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)) and
         ``channels`` channels, from ``model`` (default: the diffusion's own).
 
-        ``sampler``: one of ``SAMPLERS``. ``"ddpm"`` runs all T steps; ``"ddim"`` runs
-        ``steps`` (default ``min(DDIM_STEPS, T)``; ``eta`` is its noise, the other samplers
-        ignore it); any other name is the ``diffusion.schedulers`` solver of that name
-        (``from_diffusion(self, sampler)``) in ``steps`` steps (default
-        ``min(SOLVER_STEPS, T)``). With ``return_every=k`` returns ``(images, frames)`` (see
-        ``p_sample_loop``; k counts model calls).
+        ``sampler`` (one of ``SAMPLERS``): ``"ddpm"`` runs all T steps, ``"ddim"`` ``steps``
+        (default ``min(DDIM_STEPS, T)``; ``eta`` is its noise, the others ignore it), any other
+        name ``from_diffusion(self, sampler)`` in ``steps`` (default ``min(SOLVER_STEPS, T)``).
+        With ``return_every=k`` returns ``(images, frames)`` (see ``p_sample_loop``; k counts
+        model calls).
         """
         steps = self.sampling_steps(sampler, steps)
         every = sampling.check_every(return_every)
