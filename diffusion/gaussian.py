@@ -1,4 +1,5 @@
-"""Gaussian diffusion (Ho et al. 2020): forward noising, training losses, DDPM and DDIM sampling.
+"""Gaussian diffusion (Ho et al. 2020): forward noising, training losses, DDPM and DDIM sampling
+and, through ``diffusion.schedulers``, the fast solvers (DPM-Solver++, Euler, Heun).
 
 ``GaussianDiffusion`` is an ``arrayneedle.nn.Module`` that owns the noise schedule as buffers
 (float32 on the model's device, derived in float64 on the host) and a model that only predicts:
@@ -21,20 +22,24 @@ from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
 from . import sampling
+from .schedulers import SCHEDULERS, from_diffusion, sample_loop
 from .schedules import _check_betas, diffusion_coefficients, get_beta_schedule
 
 __all__ = ["GaussianDiffusion", "extract", "normalize", "unnormalize", "LOSS_TYPES",
-           "OBJECTIVES", "SAMPLERS", "DDIM_STEPS"]
+           "OBJECTIVES", "SAMPLERS", "DDIM_STEPS", "SOLVER_STEPS"]
 
 # canonical name -> accepted spellings (ours, lucidrains', diffusers')
 OBJECTIVES = {"eps": ("eps", "epsilon", "pred_noise"),
               "x0": ("x0", "sample", "pred_x0"),
               "v": ("v", "v_prediction", "pred_v")}
 LOSS_TYPES = {"l2": ("l2", "mse"), "l1": ("l1",), "huber": ("huber", "smooth_l1")}
-SAMPLERS = ("ddpm", "ddim")
-# DDIM's step count when none is given (capped at T): the one default that the training grids,
-# scripts/sample.py and GaussianDiffusion.sample share
+# ddpm and ddim run this module's own loops; every other name is a diffusion.schedulers solver
+SAMPLERS = tuple(SCHEDULERS)
+# step counts when none is given (capped at T), shared by the training grids, scripts/sample.py
+# and GaussianDiffusion.sample: DDIM's, and the solvers' (BENCHMARKS.md, "Samplers": DPM-Solver++
+# reaches DDPM-over-all-T quality at 10-20 steps)
 DDIM_STEPS = 50
+SOLVER_STEPS = 20
 
 def _canonical(value, table, what):
     for name, spellings in table.items():
@@ -292,7 +297,6 @@ class GaussianDiffusion(nn.Module):
         sampling loops run it (for timing or driving single steps by hand)."""
         return sampling.sampling_mode(self.model if model is None else model)
 
-
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
                       clip_denoised=None, model=None):
         """Algorithm 2 from x_T ~ N(0, I) (or the given ``x_T``) down to x_0, in T steps.
@@ -305,23 +309,35 @@ class GaussianDiffusion(nn.Module):
                           return_every, progress, "sampling", model)
 
     def sampling_steps(self, sampler="ddpm", steps=None):
-        """How many model calls ``sample(sampler=..., steps=...)`` makes: T for ``ddpm``; for
-        ``ddim`` ``steps``, by default ``min(DDIM_STEPS, T)``. Raises ValueError for an unknown
-        sampler or a step count it cannot run."""
+        """The step count ``sample(sampler=..., steps=...)`` runs: T for ``ddpm``; ``steps``
+        for any other sampler, by default ``min(DDIM_STEPS, T)`` for ``ddim`` and
+        ``min(SOLVER_STEPS, T)`` for the solvers. Raises ValueError for an unknown sampler or a
+        step count it cannot run."""
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
         T = self.num_timesteps
         if sampler == "ddpm":
             if steps not in (None, T):
-                raise ValueError(f"the ddpm sampler runs all {T} steps; use sampler='ddim' to "
-                                 f"sample in {steps} steps")
+                raise ValueError(f"the ddpm sampler runs all {T} steps; to sample in {steps} "
+                                 f"steps use another sampler (ddim, dpm++2m, ...)")
             return T
         if steps is None:
-            return min(DDIM_STEPS, T)
+            return min(DDIM_STEPS if sampler == "ddim" else SOLVER_STEPS, T)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or \
                 not 1 <= steps <= T:
-            raise ValueError(f"DDIM steps must be an integer in [1, {T}], got {steps!r}")
+            what = "DDIM" if sampler == "ddim" else sampler
+            raise ValueError(f"{what} steps must be an integer in [1, {T}], got {steps!r}")
         return int(steps)
+
+    def sampling_evaluations(self, sampler="ddpm", steps=None):
+        """The model calls (and loop iterations, which ``return_every`` counts) of
+        ``sample(sampler=..., steps=...)``: the step count, but ``2 n - 1`` for n Heun steps."""
+        n = self.sampling_steps(sampler, steps)
+        if sampler in ("ddpm", "ddim"):
+            return n
+        sched = from_diffusion(self, sampler)
+        sched.set_timesteps(n)
+        return len(sched.timesteps)
 
     def ddim_timesteps(self, steps):
         """The (t, t_prev) pairs DDIM visits: ``steps`` evenly spaced timesteps, t_prev = -1
@@ -361,20 +377,29 @@ class GaussianDiffusion(nn.Module):
         """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)) and
         ``channels`` channels, from ``model`` (default: the diffusion's own).
 
-        ``sampler="ddpm"`` runs all T steps; ``"ddim"`` runs ``steps`` (default
-        ``min(DDIM_STEPS, T)``). With ``return_every=k`` returns ``(images, frames)`` (see
-        ``p_sample_loop``).
+        ``sampler`` (one of ``SAMPLERS``): ``"ddpm"`` runs all T steps, ``"ddim"`` ``steps``
+        (default ``min(DDIM_STEPS, T)``; ``eta`` is its noise, the others ignore it), any other
+        name ``from_diffusion(self, sampler)`` in ``steps`` (default ``min(SOLVER_STEPS, T)``).
+        With ``return_every=k`` returns ``(images, frames)`` (see ``p_sample_loop``; k counts
+        model calls).
         """
         steps = self.sampling_steps(sampler, steps)
+        every = sampling.check_every(return_every)
         h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         shape = (int(batch_size), int(channels), int(h), int(w))
         if sampler == "ddpm":
-            out = self.p_sample_loop(shape, return_every=return_every, progress=progress,
-                                     model=model)
-        else:
-            out = self.ddim_sample(shape, steps=steps, eta=eta, return_every=return_every,
+            out = self.p_sample_loop(shape, return_every=every, progress=progress, model=model)
+        elif sampler == "ddim":
+            out = self.ddim_sample(shape, steps=steps, eta=eta, return_every=every,
                                    progress=progress, model=model)
-        if return_every:
+        else:
+            model = self.model if model is None else model
+            if model is None:
+                raise TypeError("this GaussianDiffusion has no model: pass one as model=")
+            out = sample_loop(model, from_diffusion(self, sampler), shape,
+                              num_inference_steps=steps, device=self.device, dtype=self._dtype,
+                              progress=progress, return_every=every)
+        if every:
             x, frames = out
             return ops.clip(x, -1.0, 1.0), [np.clip(f, -1.0, 1.0) for f in frames]
         return ops.clip(out, -1.0, 1.0)

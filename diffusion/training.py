@@ -15,7 +15,7 @@ import time
 import arrayneedle as an
 from arrayneedle.data import DataLoader
 
-from .gaussian import DDIM_STEPS, SAMPLERS
+from .gaussian import SAMPLERS, SOLVER_STEPS
 from .runfolder import CHECKPOINT, LOG, RunError, RunFolder, restore_rng, trim_log
 from .validate import UsageError, check_config, check_memory, check_train_flags
 
@@ -34,7 +34,7 @@ DEFAULTS = dict(
     device="cpu", data=None, image_size=16, in_channels=3, model="unet", widths=None,
     timesteps=1000, schedule="linear", loss="l2", batch_size=32, steps=None, epochs=None,
     lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=500,
-    checkpoint_every=500, samples=36, sampler="ddim", sample_steps=DDIM_STEPS,
+    checkpoint_every=500, samples=36, sampler="dpm++2m-karras", sample_steps=SOLVER_STEPS,
     dataset_size=8192, overwrite=False, resume=None, grad_clip=1.0, progress=True,
     dist_backend=None,
 )
@@ -209,7 +209,7 @@ def _sample_grid(diffusion, model, cfg, path, device, write=True):
     with device.fork_rng(cfg["seed"] + 7919):
         imgs = diffusion.sample(batch_size=cfg["samples"], image_size=cfg["image_size"],
                                 channels=cfg["in_channels"], sampler=cfg["sampler"],
-                                steps=cfg["sample_steps"] if cfg["sampler"] == "ddim" else None,
+                                steps=None if cfg["sampler"] == "ddpm" else cfg["sample_steps"],
                                 progress=False, model=model)
     scale = max(1, 64 // cfg["image_size"])
     if write:

@@ -2,6 +2,7 @@
 """Sample images from a checkpoint written by scripts/train.py.
 
     python scripts/sample.py --checkpoint runs/landscapes/checkpoint.npz --n 16 --out grid.png
+    python scripts/sample.py --checkpoint ... --sampler dpm++2m --steps 20
     python scripts/sample.py --checkpoint ... --sampler ddpm --gif denoise.gif
     python scripts/sample.py --checkpoint model.safetensors --out grid.png
 
@@ -19,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import arrayneedle as an  # noqa: E402
 from arrayneedle.safetensors_io import read_metadata  # noqa: E402
-from diffusion.gaussian import DDIM_STEPS  # noqa: E402
+from diffusion.gaussian import DDIM_STEPS, SOLVER_STEPS  # noqa: E402
 from diffusion.runfolder import check_checkpoint_file  # noqa: E402
 from diffusion.training import (  # noqa: E402
     CHOICES,
@@ -51,8 +52,9 @@ def build_parser():
     p.add_argument("--n", type=int, default=16, help="number of images")
     p.add_argument("--sampler", choices=CHOICES["sampler"], default=DEFAULTS["sampler"])
     p.add_argument("--steps", type=int, default=None,
-                   help=f"DDIM sampling steps (default {DDIM_STEPS}, at most the timesteps; DDPM "
-                        f"uses every timestep)")
+                   help=f"sampling steps (default {SOLVER_STEPS}, {DDIM_STEPS} for ddim, at most "
+                        f"the timesteps; ddpm uses every timestep, heun calls the model twice "
+                        f"a step)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta (0: deterministic)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -155,9 +157,8 @@ def main(argv=None):
         cfg, weights, step, kind = load_weights(a.checkpoint, a.config)
         check_memory(cfg, a.n, training=False, what="--n", device=device)
         diffusion = build_diffusion(cfg)
-        steps = a.steps if a.sampler == "ddim" else None  # DDPM runs every timestep
         try:
-            total = diffusion.sampling_steps(a.sampler, steps)
+            total = diffusion.sampling_evaluations(a.sampler, a.steps)
         except ValueError as e:
             raise UsageError(f"--steps {a.steps}: {e}") from None
         model = _build(cfg, weights, a.checkpoint)
@@ -170,7 +171,7 @@ def main(argv=None):
     an.manual_seed(a.seed)
     every = max(1, total // a.frames) if a.gif else None
     res = diffusion.sample(a.n, cfg["image_size"], cfg["in_channels"], sampler=a.sampler,
-                           steps=steps, eta=a.eta, return_every=every,
+                           steps=a.steps, eta=a.eta, return_every=every,
                            progress=not a.no_progress, model=model)
     imgs, frames = res if every else (res, None)
     scale = a.scale or max(1, 64 // cfg["image_size"])

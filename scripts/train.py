@@ -71,7 +71,7 @@ def build_parser():
     p.add_argument("--samples", type=int, default=d["samples"], help="images per grid")
     p.add_argument("--sampler", choices=CHOICES["sampler"], default=d["sampler"])
     p.add_argument("--sample-steps", type=int, default=d["sample_steps"],
-                   help="DDIM steps for the grids")
+                   help="sampling steps for the grids (all T for ddpm)")
     p.add_argument("--dataset-size", type=int, default=d["dataset_size"],
                    help="images in the built-in dataset")
     p.add_argument("--resume", default=None, metavar="PATH|auto",

@@ -137,9 +137,9 @@ def test_errors_exit_2_and_touch_nothing(tmp_path, capsys):
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(tmp_path / "x.npz")],
                   "no such checkpoint file")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
-                                               "--sampler", "euler"], "invalid choice")
+                                               "--sampler", "plms"], "invalid choice")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
-                                               "--steps", "26"], "DDIM steps must be")
+                                               "--steps", "26"], "must be an integer in [1, 25]")
     _expect_exit2(capsys, sample_script.main, ["--checkpoint", str(out / "checkpoint.npz"),
                                                "--gif", "a.gif", "--frames", "0"], "--frames")
 
