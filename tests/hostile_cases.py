@@ -456,7 +456,7 @@ CLI_ROWS = [
            r"--out .*grids is a folder"),
     CliRow("sample-gif-folder", "sample", _s("--gif", _folder("anim")),
            r"--gif .*anim is a folder"),
-    CliRow("sample-steps-above-timesteps", "sample", _s("--steps", "26"), r"DDIM steps must be"),
+    CliRow("sample-steps-above-timesteps", "sample", _s("--steps", "26"), r"steps must be an integer in \[1, 25\], got 26"),
     CliRow("sample-n-memory", "sample", _s("--n", "100000000"),
            r"needs about [\d,]+ MiB \(sampling 100000000 images"),
     # hostile checkpoints in sample.py
