@@ -1,7 +1,7 @@
 """Neural-network building blocks with PyTorch's names and layouts."""
 from .module import Module, Parameter
-from .layers import (Identity, Linear, Flatten, ReLU, SiLU, Sigmoid, Tanh, Sequential, Residual,
-                     Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Embedding)
+from .layers import (Identity, Linear, Flatten, Sequential, Residual, Dropout, BatchNorm1d,
+                     BatchNorm2d, LayerNorm, GroupNorm, Embedding)
 from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, SoftmaxLoss, mse_loss,
                    l1_loss, huber_loss, cross_entropy)
 from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPool
@@ -9,3 +9,7 @@ from . import utils
 from . import parallel
 from .syncbn import SyncBatchNorm
 from . import functional
+from .activation import (ReLU, SiLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Softmax,
+                         LogSoftmax, ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish, SELU, CELU,
+                         GLU, LogSigmoid, Softsign, PReLU)
+from . import init
