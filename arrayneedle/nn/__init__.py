@@ -7,6 +7,7 @@ from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, Softmax
 from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPool
 from . import utils
 from . import parallel
+from .parallel import DataParallel
 from .syncbn import SyncBatchNorm
 from . import functional
 from .activation import (ReLU, SiLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Softmax,
