@@ -11,8 +11,8 @@ _IS_FLOAT: dict = {}
 
 
 def is_float_dtype(dt) -> bool:
-    # cached per dtype object: this sits on the arithmetic hot path. The key holds the type
-    # first so that dtypes of different libraries are never compared with each other
+    # cached per dtype object: this sits on the arithmetic hot path. The key holds the dtype's
+    # class first so that dtypes of different libraries are never compared with each other
     key = (type(dt), dt)
     r = _IS_FLOAT.get(key)
     if r is None:
@@ -38,8 +38,8 @@ def promote(a: Tensor, b: Tensor):
     """Operands of one dtype kind: an integer/bool operand beside a float one takes the float
     one's dtype (PyTorch: int64 tensor + float32 tensor -> float32; NumPy gives float64)."""
     da, db = a.array.dtype, b.array.dtype
-    if type(da) is not type(db) or da == db:
-        return a, b  # same dtype, or different libraries (the op reports the mismatch)
+    if a._device is not b._device or da == db:
+        return a, b  # same dtype, or different devices (the op reports the mismatch)
     fa, fb = is_float_dtype(da), is_float_dtype(db)
     if fa and not fb:
         return a, cast(b, da)
