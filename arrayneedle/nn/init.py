@@ -49,12 +49,13 @@ def orthogonal_(tensor, gain=1.0):
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
                          f"got shape {tuple(tensor.shape)}")
-    if tensor.size == 0:
+    numel = math.prod(tensor.shape)
+    if numel == 0:
         return tensor
     dev = tensor.device
     xp = dev.xp
     rows = tensor.shape[0]
-    cols = tensor.size // rows
+    cols = numel // rows
     # QR in float64 (the generator draws float32 or float64; half precision has no linalg)
     flat = dev.randn((rows, cols), "float64")
     if rows < cols:

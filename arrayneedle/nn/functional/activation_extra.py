@@ -3,6 +3,8 @@ hardsigmoid, hardswish, mish, selu, celu, logsigmoid, softsign, glu, prelu. Comp
 differentiable ops; ``inplace=`` follows activation.py's policy."""
 from __future__ import annotations
 
+import math
+
 from ... import ops
 from .activation import _result
 
@@ -72,10 +74,11 @@ def prelu(input, weight):
     """max(0, x) + weight * min(0, x), ``weight`` one value or one per channel (dim 1, as
     PyTorch; inputs of fewer than 2 dims have one channel)."""
     w = weight
-    if w.size != 1:
+    n = math.prod(w.shape)
+    if n != 1:
         c = input.shape[1] if input.ndim >= 2 else 1
-        if w.size != c:
-            raise ValueError(f"prelu: weight has {w.size} values, expected 1 or the number "
+        if n != c:
+            raise ValueError(f"prelu: weight has {n} values, expected 1 or the number "
                              f"of channels {c} (dim 1 of input shape {input.shape})")
         w = ops.reshape(w, (c,) + (1,) * (input.ndim - 2))
     return ops.where(input > 0, input, w * input)
