@@ -8,6 +8,7 @@ from array_api_compat import array_namespace
 
 from .._helpers import as_tensor, same_device
 from ..autograd import Function, Tensor
+from ..backend import dtype_name
 from ._util import one_axis
 from .elementwise import multiply, subtract
 from .shape import broadcast_to, concat, index_select, permute, reshape
@@ -122,7 +123,7 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
         if m == 0:
             break
         hi, lo = narrow(a, ax, 1, m - 1), narrow(a, ax, 0, m - 1)
-        if str(a.dtype) == "bool":
+        if dtype_name(a.array.dtype) == "bool":
             xp = a._device.xp
             a = Tensor._wrap(xp.not_equal(hi.array, lo.array), a._device)
         else:
