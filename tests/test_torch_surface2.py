@@ -29,6 +29,15 @@ def test_mixed_int_float_arithmetic_gives_float32_as_pytorch():
     np.testing.assert_allclose(_np(i / 2), [0, 0.5, 1, 1.5])
 
 
+def test_arithmetic_methods_and_alpha():
+    a, b = an.tensor([1.0, 2.0]), an.tensor([10.0, 20.0])
+    assert _np(a.add(b, alpha=2)).tolist() == [21, 42]
+    assert _np(an.sub(b, a, alpha=3)).tolist() == [7, 14]
+    assert _np(a.mul(b)).tolist() == [10, 40] and _np(b.div(a)).tolist() == [10, 10]
+    assert _np(a.neg()).tolist() == [-1, -2] and _np(an.mul(a, 2)).tolist() == [2, 4]
+    assert _np(b.div(3, rounding_mode="floor")).tolist() == [3, 6]
+
+
 def test_pow_dtype_rules_and_negative_base():
     i = an.arange(4)
     assert (i ** 2).dtype == np.int64 and _np(i ** 2).tolist() == [0, 1, 4, 9]

@@ -223,11 +223,17 @@ class ToDevice(Function):
 
 
 # ---------------------------------------------------------------- public wrappers
-def add(a, b):
+def add(a, b, *, alpha=1):
+    """a + alpha * b (torch.add)."""
+    if alpha != 1:
+        b = multiply(b, alpha)
     return Add.apply(*promote(*operands(a, b)))
 
 
-def subtract(a, b):
+def subtract(a, b, *, alpha=1):
+    """a - alpha * b (torch.sub)."""
+    if alpha != 1:
+        b = multiply(b, alpha)
     return Subtract.apply(*promote(*operands(a, b)))
 
 
