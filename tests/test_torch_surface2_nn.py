@@ -217,3 +217,20 @@ def test_data_parallel_on_one_device():
     torch = pytest.importorskip("torch")
     assert list(torch.nn.DataParallel(torch.nn.Linear(3, 2)).state_dict()) == \
         list(dp.state_dict())
+
+
+def test_fan_based_initialisers_use_pytorch_defaults():
+    import arrayneedle.nn.init as init
+    w = an.zeros(64, 32, 3, 3)  # fan_in 288, fan_out 576
+    fan_in, fan_out = 32 * 9, 64 * 9
+    bound = math.sqrt(3) * math.sqrt(2) / math.sqrt(fan_in)  # a=0, leaky_relu gain sqrt(2)
+    x = _np(init.kaiming_uniform_(w))
+    assert np.abs(x).max() <= bound and np.abs(x).max() > 0.99 * bound
+    x = _np(init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"))
+    assert abs(x.std() - math.sqrt(2 / fan_out)) < 0.02 * math.sqrt(2 / fan_out)
+    x = _np(init.xavier_uniform_(w, gain=2.0))
+    xb = 2.0 * math.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(x).max() <= xb and np.abs(x).max() > 0.99 * xb
+    x = _np(init.xavier_normal_(w))
+    std = math.sqrt(2 / (fan_in + fan_out))
+    assert abs(x.std() - std) < 0.02 * std
