@@ -323,3 +323,7 @@ def make_inputs(shapes, transforms, seed=0):
     if transforms:
         xs = [x if t is None else t(x) for x, t in zip(xs, transforms)]
     return xs
+
+from op_table_surface2 import SURFACE2_OPS  # noqa: E402
+
+OPS += SURFACE2_OPS

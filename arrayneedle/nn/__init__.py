@@ -1,7 +1,7 @@
 """Neural-network building blocks with PyTorch's names and layouts."""
 from .module import Module, Parameter
-from .layers import (Identity, Linear, Flatten, ReLU, SiLU, Sigmoid, Tanh, Sequential, Residual,
-                     Dropout, BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Embedding)
+from .layers import (Identity, Linear, Flatten, Sequential, Residual, Dropout,
+                     BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, Embedding)
 from . import functional
 from .loss import (L1Loss, MSELoss, L2Loss, SmoothL1Loss, HuberLoss, NLLLoss, CrossEntropyLoss,
                    SoftmaxLoss, BCELoss, BCEWithLogitsLoss, KLDivLoss, mse_loss, l1_loss,
@@ -12,5 +12,9 @@ from .transformer import TransformerEncoderLayer, TransformerEncoder
 from .conv import Conv2d, ConvTranspose2d, MaxPool2d, Conv, ConvTranspose, MaxPool
 from . import utils
 from . import parallel
+from .parallel import DataParallel
 from .syncbn import SyncBatchNorm
-from . import functional
+from .activation import (ReLU, SiLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softplus, Softmax,
+                         LogSoftmax, ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish, SELU, CELU,
+                         GLU, LogSigmoid, Softsign, PReLU)
+from . import init

@@ -9,9 +9,8 @@ from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
 from .module import Module, zeros_parameter
 
-__all__ = ["Identity", "Linear", "Flatten", "ReLU", "SiLU", "Sigmoid", "Tanh", "Sequential",
-           "Residual", "Dropout", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm",
-           "Embedding"]
+__all__ = ["Identity", "Linear", "Flatten", "Sequential", "Residual", "Dropout", "BatchNorm1d",
+           "BatchNorm2d", "LayerNorm", "GroupNorm", "Embedding"]
 
 
 class Identity(Module):
@@ -52,26 +51,6 @@ class Flatten(Module):
 
     def forward(self, x):
         return ops.flatten(x, self.start_dim, self.end_dim)
-
-
-class ReLU(Module):
-    def forward(self, x):
-        return ops.relu(x)
-
-
-class SiLU(Module):
-    def forward(self, x):
-        return ops.silu(x)
-
-
-class Sigmoid(Module):
-    def forward(self, x):
-        return ops.sigmoid(x)
-
-
-class Tanh(Module):
-    def forward(self, x):
-        return ops.tanh(x)
 
 
 class Sequential(Module):

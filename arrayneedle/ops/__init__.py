@@ -10,16 +10,26 @@ from __future__ import annotations
 
 from ..autograd import Tensor
 from . import return_types
+from .binary import (arctan2, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, fmod,
+                     floor_divide, hypot, lerp, logaddexp, logical_and, logical_not, logical_or,
+                     logical_xor, remainder, true_divide)
 from .conv import conv2d, conv_transpose2d
 from .dilation import dilate, undilate
 from .einsum import einsum
-from .elementwise import (add, allclose, astype, clamp, clip, divide, equal, greater,
-                          greater_equal, isclose, less, less_equal, maximum, minimum, multiply,
-                          negative, not_equal, power, subtract, to_device, where)
+from .elementwise import (add, allclose, astype, clamp, clip, divide, eq, equal, ge, greater,
+                          greater_equal, gt, isclose, le, less, less_equal, lt, maximum, minimum,
+                          multiply, ne, negative, not_equal, pow, power, subtract, to_device,
+                          where)
 from .indexing import cumprod, cumsum, diag, masked_fill, scatter, scatter_add, tril, triu
 from .linalg import bmm, matmul, mm, outer
 from .norm import batch_norm, channel_affine, group_norm, layer_norm
+from .pointwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctanh, asin,
+                        asinh, atan, atanh, ceil, cosh, exp2, expm1, fix, floor, frac,
+                        is_floating_point, isfinite, isinf, isnan, isneginf, isposinf, log1p,
+                        log2, log10, nan_to_num, reciprocal, round, rsqrt, sgn, sign, sinh,
+                        square, tan, trunc)
 from .pool import max_pool2d
+from .rearrange import cross, diff, repeat_interleave, roll, tile, unique
 from .reduce import (all, amax, amin, any, log_softmax, logsumexp, mean, norm, prod, softmax,
                      std, sum, var)
 from .shape import (broadcast_to, cat, chunk, concat, flatten, flip, getitem, index_select, pad,
@@ -43,11 +53,24 @@ __all__ = [
     "permute", "transpose", "t", "movedim", "flip", "stack", "concat", "cat", "split", "chunk",
     "tensor_split", "narrow", "unflatten", "pad", "getitem", "take", "index_select", "gather",
     "scatter", "scatter_add", "masked_fill", "tril", "triu", "diag", "cumsum", "cumprod",
-    "clone", "contiguous", "astype", "to_device", "equal", "not_equal", "less", "less_equal", "greater",
+    "clone", "contiguous", "astype", "to_device", "equal", "not_equal", "less", "less_equal",
+    "greater",
     "greater_equal", "flatten", "unsqueeze", "squeeze",
     "conv2d", "conv_transpose2d", "dilate", "undilate", "max_pool2d",
     "batch_norm", "layer_norm", "group_norm", "channel_affine",
+    "pow", "eq", "ne", "lt", "le", "gt", "ge", "sub", "mul", "neg",
+    "remainder", "fmod", "floor_divide", "div", "true_divide", "atan2", "arctan2", "hypot",
+    "logaddexp", "lerp", "logical_not", "logical_and", "logical_or", "logical_xor",
+    "bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "sign", "sgn", "floor", "ceil", "trunc", "fix", "frac", "round", "square", "rsqrt",
+    "reciprocal", "log1p", "expm1", "log2", "log10", "exp2", "tan", "asin", "acos", "atan",
+    "arcsin", "arccos", "arctan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsinh",
+    "arccosh", "arctanh", "nan_to_num", "isnan", "isinf", "isfinite", "isposinf", "isneginf",
+    "is_floating_point", "roll", "tile", "repeat_interleave", "diff", "cross", "unique",
 ]
+
+# PyTorch's short spellings of the arithmetic
+sub, mul, neg = subtract, multiply, negative
 
 # ops that are also Tensor methods under the same name, ``x.op(...) == op(x, ...)``
 _METHODS = (
@@ -58,7 +81,19 @@ _METHODS = (
     "permute", "transpose", "t", "movedim", "flip", "split", "chunk", "tensor_split", "narrow",
     "unflatten", "pad", "flatten", "unsqueeze", "squeeze", "take", "index_select", "gather",
     "scatter", "scatter_add", "masked_fill", "tril", "triu", "diag", "cumsum", "cumprod",
-    "clone", "contiguous", "clip", "clamp", "matmul", "mm", "bmm", "outer", "maximum", "minimum", "isclose", "allclose",
+    "clone", "contiguous", "clip", "clamp", "matmul", "mm", "bmm", "outer", "maximum", "minimum",
+    "isclose", "allclose",
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
+    "negative", "pow", "eq", "ne", "lt", "le", "gt", "ge", "equal", "not_equal", "less",
+    "less_equal", "greater", "greater_equal",
+    "remainder", "fmod", "floor_divide", "atan2", "arctan2", "hypot", "logaddexp", "lerp",
+    "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_not", "bitwise_and",
+    "bitwise_or", "bitwise_xor",
+    "sign", "sgn", "floor", "ceil", "trunc", "fix", "frac", "round", "square", "rsqrt",
+    "reciprocal", "log1p", "expm1", "log2", "log10", "exp2", "tan", "asin", "acos", "atan",
+    "arcsin", "arccos", "arctan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsinh",
+    "arccosh", "arctanh", "nan_to_num", "isnan", "isinf", "isfinite", "isposinf", "isneginf",
+    "is_floating_point", "roll", "tile", "repeat_interleave", "diff", "cross", "unique",
 )
 
 
@@ -79,8 +114,19 @@ def _attach():
     T.__rmatmul__ = lambda a, b: matmul(b, a)
     T.__abs__ = lambda a: abs(a)
     T.__getitem__ = lambda a, i: getitem(a, i)
-    T.__eq__ = lambda a, b: equal(a, b)
-    T.__ne__ = lambda a, b: not_equal(a, b)
+    T.__mod__ = lambda a, b: remainder(a, b)
+    T.__rmod__ = lambda a, b: remainder(b, a)
+    T.__floordiv__ = lambda a, b: floor_divide(a, b)
+    T.__rfloordiv__ = lambda a, b: floor_divide(b, a)
+    T.__invert__ = lambda a: bitwise_not(a)
+    T.__and__ = lambda a, b: bitwise_and(a, b)
+    T.__rand__ = lambda a, b: bitwise_and(b, a)
+    T.__or__ = lambda a, b: bitwise_or(a, b)
+    T.__ror__ = lambda a, b: bitwise_or(b, a)
+    T.__xor__ = lambda a, b: bitwise_xor(a, b)
+    T.__rxor__ = lambda a, b: bitwise_xor(b, a)
+    T.__eq__ = lambda a, b: eq(a, b)
+    T.__ne__ = lambda a, b: ne(a, b)
     T.__lt__ = lambda a, b: less(a, b)
     T.__le__ = lambda a, b: less_equal(a, b)
     T.__gt__ = lambda a, b: greater(a, b)

@@ -1,5 +1,8 @@
 """Elementwise ops on two operands (arithmetic with broadcasting, maximum, minimum, where,
-comparisons), power, clip and the dtype and device casts."""
+comparisons), power, clip and the dtype and device casts.
+
+Mixed integer/float operands follow PyTorch: the integer one takes the float one's dtype
+(``int64 tensor * 1.5`` is float32), and true division of integers gives float32."""
 from __future__ import annotations
 
 import math
@@ -9,11 +12,13 @@ from array_api_compat import array_namespace
 from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import device as _device, device_of, get_dtype
+from ._dtypes import float_operands, is_float_dtype, promote, to_float
 from ._util import unbroadcast
 
-__all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "maximum", "minimum",
-           "where", "clip", "astype", "to_device", "equal", "not_equal", "less", "less_equal",
-           "greater", "greater_equal", "clamp", "isclose", "allclose"]
+__all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "pow", "maximum",
+           "minimum", "where", "clip", "astype", "to_device", "equal", "eq", "ne", "lt", "le", "gt",
+           "ge", "not_equal", "less", "less_equal", "greater", "greater_equal", "clamp", "isclose",
+           "allclose"]
 
 
 class Add(Function):
@@ -88,33 +93,9 @@ class PowerScalar(Function):
             return g * (a + a)
         if p == 1:
             return g
+        if p == 0:
+            return xp.zeros(g.shape, dtype=g.dtype)
         return g * (p * xp.pow(a, xp.asarray(p - 1, dtype=a.dtype)))
-
-
-class Power(Function):
-    """a ** b for two tensors; a negative base with an integral exponent is exact (no
-    exp(b log a)), as PyTorch; the exponent's gradient is g * a**b * log(a) (0 where a = 0
-    and b >= 0, nan where a < 0, as PyTorch)."""
-
-    def forward(self, a, b):
-        xp = array_namespace(a, b)
-        out = xp.pow(a, b)
-        self.a, self.b = a, b
-        self.out = out if self.needs_input_grad[1] else None
-        return out
-
-    def backward(self, g):
-        xp = array_namespace(g)
-        a, b = self.a, self.b
-        ga = gb = None
-        if self.needs_input_grad[0]:
-            ga = unbroadcast(g * b * xp.pow(a, b - 1), a.shape)
-        if self.needs_input_grad[1]:
-            zero = xp.logical_and(a == 0, b >= 0)
-            safe = xp.where(zero, xp.ones_like(a), a)
-            gb = unbroadcast(xp.where(zero, xp.zeros_like(g), g * self.out * xp.log(safe)),
-                             b.shape)
-        return ga, gb
 
 
 class RPowerScalar(Function):
@@ -128,6 +109,31 @@ class RPowerScalar(Function):
 
     def backward(self, g):
         return g * self.out * self.logc
+
+
+class Power(Function):
+    """a ** b for two tensors, with PyTorch's gradients: zero for ``a`` where b == 0, zero for
+    ``b`` where a == 0 and b >= 0 (a negative base gives nan there, as PyTorch)."""
+
+    def forward(self, a, b):
+        xp = array_namespace(a, b)
+        self.a, self.b = a, b
+        self.out = xp.pow(a, b)
+        return self.out
+
+    def backward(self, g):
+        xp = array_namespace(g)
+        a, b = self.a, self.b
+        zero = xp.asarray(0, dtype=g.dtype)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = xp.where(b == 0, zero, g * b * xp.pow(a, b - 1))
+            ga = unbroadcast(ga, a.shape)
+        if self.needs_input_grad[1]:
+            safe = xp.where(a == 0, xp.asarray(1, dtype=a.dtype), a)
+            gb = xp.where(xp.logical_and(a == 0, b >= 0), zero, g * self.out * xp.log(safe))
+            gb = unbroadcast(gb, b.shape)
+        return ga, gb
 
 
 class Maximum(Function):
@@ -217,35 +223,64 @@ class ToDevice(Function):
 
 
 # ---------------------------------------------------------------- public wrappers
-def add(a, b):
-    return Add.apply(*operands(a, b))
+def add(a, b, *, alpha=1):
+    """a + alpha * b (torch.add)."""
+    if alpha != 1:
+        b = multiply(b, alpha)
+    return Add.apply(*promote(*operands(a, b)))
 
 
-def subtract(a, b):
-    return Subtract.apply(*operands(a, b))
+def subtract(a, b, *, alpha=1):
+    """a - alpha * b (torch.sub)."""
+    if alpha != 1:
+        b = multiply(b, alpha)
+    return Subtract.apply(*promote(*operands(a, b)))
 
 
 def multiply(a, b):
-    return Multiply.apply(*operands(a, b))
+    return Multiply.apply(*promote(*operands(a, b)))
 
 
 def divide(a, b):
-    return Divide.apply(*operands(a, b))
+    """True division; integer operands give float32, as PyTorch."""
+    return Divide.apply(*float_operands(*operands(a, b)))
 
 
 def negative(a):
     return Negative.apply(as_tensor(a))
 
 
-def power(a, exponent):
-    """a ** exponent for a Python-number exponent (or a Python-number base and a Tensor)."""
+def _number(x):
+    # a NumPy scalar or 0-d array as the Python number it holds, so it acts like one
+    if not isinstance(x, (Tensor, *SCALARS)) and getattr(x, "ndim", None) == 0:
+        return x.item()
+    return x
+
+
+def power(input, exponent):
+    """input ** exponent, as torch.pow: either may be a number. An integer tensor stays integer
+    with an integer exponent (a negative one is an error, as PyTorch) and becomes float32 with
+    a float exponent; a negative base with an integral exponent is well defined."""
+    a, exponent = _number(input), _number(exponent)
     if isinstance(a, Tensor) and isinstance(exponent, SCALARS):
+        if not is_float_dtype(a.array.dtype):
+            if isinstance(exponent, float):
+                a = to_float(a)
+            elif exponent < 0:
+                raise ValueError(f"pow: integers to negative integer powers are not allowed "
+                                 f"(exponent {exponent}); convert the tensor with .float()")
         return PowerScalar.apply(a, exponent=exponent)
     if isinstance(a, SCALARS) and isinstance(exponent, Tensor):
-        if a <= 0:
-            raise ValueError(f"power: a scalar base must be positive, got {a}")
-        return RPowerScalar.apply(exponent, base=a)
-    return Power.apply(*operands(a, exponent))
+        if isinstance(a, float):
+            exponent = to_float(exponent)
+        if a > 0 and is_float_dtype(exponent.array.dtype):
+            return RPowerScalar.apply(exponent, base=a)
+    a, b = promote(*operands(a, exponent))
+    same_device("pow", (a, b))
+    return Power.apply(a, b)
+
+
+pow = power
 
 
 def maximum(a, b):
@@ -286,23 +321,34 @@ def to_device(a, device):
 
 
 # ---- comparisons (bool tensors, no gradient) ----
-def _cmp(name):
-    def op(a, b):
-        a, b = operands(a, b)
+def _cmp(name, xp_name):
+    def op(input, other):
+        a, b = operands(input, other)
         same_device(name, (a, b))
         xp = array_namespace(a.array, b.array)
-        return Tensor._wrap(getattr(xp, name)(a.array, b.array), a._device)
-    op.__name__ = name
-    op.__doc__ = f"Elementwise {name} as a bool tensor (no gradient)."
+        return Tensor._wrap(getattr(xp, xp_name)(a.array, b.array), a._device)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {xp_name} as a bool tensor (no gradient), as torch.{name}."
     return op
 
 
-equal = _cmp("equal")
-not_equal = _cmp("not_equal")
-less = _cmp("less")
-less_equal = _cmp("less_equal")
-greater = _cmp("greater")
-greater_equal = _cmp("greater_equal")
+eq = _cmp("eq", "equal")
+ne = not_equal = _cmp("ne", "not_equal")
+lt = less = _cmp("lt", "less")
+le = less_equal = _cmp("le", "less_equal")
+gt = greater = _cmp("gt", "greater")
+ge = greater_equal = _cmp("ge", "greater_equal")
+
+
+def equal(input, other) -> bool:
+    """True when both tensors have the same shape and the same elements (a Python bool, as
+    torch.equal; the elementwise comparison is ``eq``)."""
+    a, b = as_tensor(input), as_tensor(other)
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    same_device("equal", (a, b))
+    a, b = promote(a, b)
+    return bool(array_namespace(a.array, b.array).all(a.array == b.array))
 
 
 def clamp(input, min=None, max=None):

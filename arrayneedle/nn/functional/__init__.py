@@ -3,6 +3,8 @@
 from ...ops.norm import batch_norm, group_norm, layer_norm  # noqa: F401
 from .activation import (dropout, elu, gelu, leaky_relu, log_softmax, relu, relu_, sigmoid,  # noqa: F401
                          silu, softmax, softplus, tanh)
+from .activation_extra import (celu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid,  # noqa: F401
+                               mish, prelu, relu6, selu, softsign)
 from .linear import linear  # noqa: F401
 from .misc import normalize, pad  # noqa: F401
 from .sparse import embedding, one_hot  # noqa: F401

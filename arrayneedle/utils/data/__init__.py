@@ -10,6 +10,7 @@ from ...data.dataset import (ConcatDataset, Dataset, IterableDataset, Subset, Te
 from ...data.fetch import get_worker_info
 from ...data.loader import DataLoader
 from .distributed import DistributedSampler
+from . import dataloader, dataset, sampler  # noqa: F401  (PyTorch's submodule paths)
 from ...data.sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                              SubsetRandomSampler, WeightedRandomSampler)
 

@@ -1,0 +1,206 @@
+"""More unary elementwise ops with PyTorch's names and dtype rules: the rounding family (sign,
+floor, ceil, trunc, frac, round), square, rsqrt, reciprocal, the log/exp variants, the
+trigonometric and hyperbolic functions, nan_to_num and the float-class tests.
+
+dtype rules as PyTorch: the transcendental functions give the default float dtype (float32)
+for integer or bool input; sign, floor, ceil, trunc, round and square keep an integer dtype.
+The rounding family has a zero gradient (as PyTorch's), not "no gradient": a result still
+requires grad when its input does, so a graph through it backpropagates zeros."""
+from __future__ import annotations
+
+import math
+
+from array_api_compat import array_namespace
+
+from .._helpers import as_tensor
+from ..autograd import Function, Tensor
+from ..backend import dtype_name
+from ._dtypes import is_float_dtype, to_float
+
+__all__ = ["sign", "sgn", "floor", "ceil", "trunc", "fix", "frac", "round", "square", "rsqrt",
+           "reciprocal", "log1p", "expm1", "log2", "log10", "exp2", "tan", "asin", "acos", "atan",
+           "arcsin", "arccos", "arctan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsinh",
+           "arccosh", "arctanh", "nan_to_num", "isnan", "isinf", "isfinite", "isposinf",
+           "isneginf", "is_floating_point"]
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+
+
+def is_floating_point(input) -> bool:
+    return is_float_dtype(as_tensor(input).array.dtype)
+
+
+class _Unary(Function):
+    """y = f(x) with dy/dx = d(x, y); ``saves`` names what backward reads ("a", "out", both)."""
+    saves = "a"
+
+    @staticmethod
+    def f(xp, a):  # pragma: no cover - every subclass sets it
+        raise NotImplementedError
+
+    def forward(self, a):
+        out = self.f(array_namespace(a), a)
+        if self.needs_input_grad[0]:
+            self.a = a if "a" in self.saves else None
+            self.out = out if "out" in self.saves else None
+        return out
+
+    def backward(self, g):
+        return g * self.d(array_namespace(g), self.a, self.out)
+
+
+def _unary(name, f, d, saves="a"):
+    return type(name, (_Unary,), {"f": staticmethod(f), "d": staticmethod(d), "saves": saves,
+                                  "__qualname__": name})
+
+
+class _Step(Function):
+    """A piecewise-constant function: zero gradient, as PyTorch's floor/ceil/round/sign."""
+
+    def forward(self, a, fn=None):
+        self.shape, self.dtype = a.shape, a.dtype
+        return fn(array_namespace(a), a)
+
+    def backward(self, g):
+        return array_namespace(g).zeros(self.shape, dtype=self.dtype)
+
+
+def _mathfun(fn_cls, name, keep_int=False):
+    def op(input):
+        t = as_tensor(input)
+        return fn_cls.apply(t if keep_int else to_float(t))
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (as torch.{name}; differentiable)."
+    return op
+
+
+def _stepfun(name, f, int_identity=True):
+    cls = type(name.capitalize(), (_Step,), {"__qualname__": name.capitalize()})
+
+    def op(input):
+        t = as_tensor(input)
+        if int_identity and not is_floating_point(t):
+            return Tensor._wrap(t.array, t._device)  # integers are already whole (PyTorch: a copy)
+        return cls.apply(t, fn=f)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (as torch.{name}); its gradient is zero."
+    return op
+
+
+def _sign(xp, a):
+    if dtype_name(a.dtype) == "bool":
+        return a
+    return xp.sign(a)
+
+
+sign = _stepfun("sign", _sign, int_identity=False)
+sgn = sign
+floor = _stepfun("floor", lambda xp, a: xp.floor(a))
+ceil = _stepfun("ceil", lambda xp, a: xp.ceil(a))
+trunc = _stepfun("trunc", lambda xp, a: xp.trunc(a))
+fix = trunc
+_Round = type("Round", (_Step,), {"__qualname__": "Round"})
+
+
+def round(input, *, decimals=0):
+    """Round half to even (as torch.round); with ``decimals``, as PyTorch: round(x * 10^d) /
+    10^d (or round(x / 10^-d) * 10^-d for negative d). The gradient is zero."""
+    t = as_tensor(input)
+    if not is_floating_point(t):
+        return Tensor._wrap(t.array, t._device)
+    d = int(decimals)
+    if d == 0:
+        return _Round.apply(t, fn=lambda xp, a: xp.round(a))
+    s = 10.0 ** abs(d)
+    if d > 0:
+        return _Round.apply(t, fn=lambda xp, a: xp.round(a * s) / s)
+    return _Round.apply(t, fn=lambda xp, a: xp.round(a / s) * s)
+
+
+Frac = _unary("Frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, o: 1.0, saves="")
+Square = _unary("Square", lambda xp, a: a * a, lambda xp, a, o: 2 * a)
+Rsqrt = _unary("Rsqrt", lambda xp, a: 1 / xp.sqrt(a), lambda xp, a, o: -0.5 * o * o * o, "out")
+Reciprocal = _unary("Reciprocal", lambda xp, a: 1 / a, lambda xp, a, o: -(o * o), "out")
+Log1p = _unary("Log1p", lambda xp, a: xp.log1p(a), lambda xp, a, o: 1 / (1 + a))
+Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, o: o + 1, "out")
+Log2 = _unary("Log2", lambda xp, a: xp.log2(a), lambda xp, a, o: 1 / (a * _LN2))
+Log10 = _unary("Log10", lambda xp, a: xp.log10(a), lambda xp, a, o: 1 / (a * _LN10))
+# the array API has no exp2: 2^x = exp(x ln 2)
+Exp2 = _unary("Exp2", lambda xp, a: xp.exp(a * _LN2), lambda xp, a, o: o * _LN2, "out")
+Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, o: 1 + o * o, "out")
+Asin = _unary("Asin", lambda xp, a: xp.asin(a), lambda xp, a, o: 1 / xp.sqrt(1 - a * a))
+Acos = _unary("Acos", lambda xp, a: xp.acos(a), lambda xp, a, o: -1 / xp.sqrt(1 - a * a))
+Atan = _unary("Atan", lambda xp, a: xp.atan(a), lambda xp, a, o: 1 / (1 + a * a))
+Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, o: xp.cosh(a))
+Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, o: xp.sinh(a))
+Asinh = _unary("Asinh", lambda xp, a: xp.asinh(a), lambda xp, a, o: 1 / xp.sqrt(a * a + 1))
+Acosh = _unary("Acosh", lambda xp, a: xp.acosh(a), lambda xp, a, o: 1 / xp.sqrt(a * a - 1))
+Atanh = _unary("Atanh", lambda xp, a: xp.atanh(a), lambda xp, a, o: 1 / (1 - a * a))
+
+frac = _mathfun(Frac, "frac")
+square = _mathfun(Square, "square", keep_int=True)
+rsqrt = _mathfun(Rsqrt, "rsqrt")
+reciprocal = _mathfun(Reciprocal, "reciprocal")
+log1p = _mathfun(Log1p, "log1p")
+expm1 = _mathfun(Expm1, "expm1")
+log2 = _mathfun(Log2, "log2")
+log10 = _mathfun(Log10, "log10")
+exp2 = _mathfun(Exp2, "exp2")
+tan = _mathfun(Tan, "tan")
+asin = arcsin = _mathfun(Asin, "asin")
+acos = arccos = _mathfun(Acos, "acos")
+atan = arctan = _mathfun(Atan, "atan")
+sinh = _mathfun(Sinh, "sinh")
+cosh = _mathfun(Cosh, "cosh")
+asinh = arcsinh = _mathfun(Asinh, "asinh")
+acosh = arccosh = _mathfun(Acosh, "acosh")
+atanh = arctanh = _mathfun(Atanh, "atanh")
+
+
+class NanToNum(Function):
+    """nan -> ``nan``, +inf -> ``posinf``, -inf -> ``neginf``; the gradient passes where the
+    input was finite and is zero elsewhere (PyTorch's rule)."""
+
+    def forward(self, a, nan=0.0, posinf=None, neginf=None):
+        xp = array_namespace(a)
+        fi = xp.finfo(a.dtype)
+        hi = fi.max if posinf is None else posinf
+        lo = fi.min if neginf is None else neginf
+        self.finite = xp.isfinite(a)
+        out = xp.where(xp.isnan(a), xp.asarray(nan, dtype=a.dtype), a)
+        out = xp.where(out == xp.inf, xp.asarray(hi, dtype=a.dtype), out)
+        return xp.where(out == -xp.inf, xp.asarray(lo, dtype=a.dtype), out)
+
+    def backward(self, g):
+        xp = array_namespace(g)
+        return xp.where(self.finite, g, xp.asarray(0, dtype=g.dtype))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """Replace nan by ``nan`` and +/-inf by ``posinf``/``neginf`` (default: the dtype's
+    largest/lowest finite value), as torch.nan_to_num. Integer tensors are returned as they
+    are (they hold no nan or inf)."""
+    t = as_tensor(input)
+    if not is_floating_point(t):
+        return Tensor._wrap(t.array, t._device)
+    return NanToNum.apply(t, nan=float(nan), posinf=posinf, neginf=neginf)
+
+
+def _test(name, f, int_value=False):
+    def op(input):
+        t = as_tensor(input)
+        xp = t._device.xp
+        if not is_floating_point(t):
+            full = xp.ones if int_value else xp.zeros
+            return Tensor._wrap(full(t.shape, dtype=xp.bool), t._device)
+        return Tensor._wrap(f(xp, t.array), t._device)
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} as a bool tensor (no gradient), as torch.{name}."
+    return op
+
+
+isnan = _test("isnan", lambda xp, a: xp.isnan(a))
+isinf = _test("isinf", lambda xp, a: xp.isinf(a))
+isfinite = _test("isfinite", lambda xp, a: xp.isfinite(a), int_value=True)
+isposinf = _test("isposinf", lambda xp, a: a == xp.inf)
+isneginf = _test("isneginf", lambda xp, a: a == -xp.inf)
