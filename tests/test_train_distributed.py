@@ -2,6 +2,7 @@
 run, checkpoints resume across world sizes, bad flags end every rank with exit code 2.
 Every job runs with a timeout (tests/test_distributed_mpi.py's helpers)."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -56,7 +57,9 @@ def _start(ranks, *argv, module=False):
 
 
 def _exits(out):
-    return sorted(line.split()[1:] for line in out.splitlines() if line.startswith("EXIT "))
+    # the ranks' lines reach mpiexec's stdout interleaved (a line's text and its newline may be
+    # two writes), so find the markers anywhere
+    return sorted([r, c] for r, c in re.findall(r"EXIT (\S+?) (-?\d+)", out))
 
 
 def _log(folder):
