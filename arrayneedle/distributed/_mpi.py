@@ -12,6 +12,7 @@ import atexit
 import os
 import pickle
 import sys
+import time
 
 import array_api_compat
 import numpy as np
@@ -100,6 +101,11 @@ class MPIGroup:
     # ---- waiting and ending the job ----
     def abort(self, message):
         report(self.rank, message + "; aborting every rank")
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        # MPI_Abort makes the launcher kill every rank, possibly before its I/O forwarding has
+        # passed on what this rank just wrote (the traceback): give it a moment
+        time.sleep(0.2)
         MPI.COMM_WORLD.Abort(1)
         os._exit(1)  # MPICH's MPI_Abort can return after it asked the launcher to end the job
 
