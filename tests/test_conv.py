@@ -254,7 +254,7 @@ def test_maxpool_layer_and_needle_aliases():
     assert nn.Conv is nn.Conv2d and nn.ConvTranspose is nn.ConvTranspose2d
     assert nn.MaxPool is nn.MaxPool2d
     pool = nn.MaxPool2d(2)
-    assert pool.stride == (2, 2) and not list(pool.parameters())
+    assert pool.stride == 2 and not list(pool.parameters())  # as given, as PyTorch
     assert pool(an.Tensor(_rand(1, 2, 7, 6))).shape == (1, 2, 3, 3)
     assert nn.MaxPool2d(3, 1, 1)(an.Tensor(_rand(1, 2, 7, 6))).shape == (1, 2, 7, 6)
 
