@@ -118,6 +118,8 @@ class Module:
 
     def _call_with_hooks(self, args, kwargs):
         pre, post = self._hook_lists()
+        if not pre and not post:  # every hook removed: back to the plain call
+            object.__setattr__(self, "_hooked", False)
         for hook in tuple(pre):
             res = hook(self, args)
             if res is not None:

@@ -65,7 +65,7 @@ class MaxPool2dDilated(Function):
         xp = array_namespace(g)
         kk = self.geom[0][0] * self.geom[0][1]
         taps = xp.reshape(xp.arange(kk), (1, kk, 1, 1, 1))
-        hit = xp.astype(taps == self.arg[:, None], g.dtype)
+        hit = xp.astype(taps == self.arg[:, None, ...], g.dtype)
         gt = xp.reshape(kernels.swap01(g), (g.shape[1], 1) + (g.shape[0],) + g.shape[2:])
         return _scatter_taps(xp, hit * gt, self.x_shape, *self.geom)
 
@@ -84,7 +84,7 @@ class AvgPool2d(Function):
         xp = array_namespace(g)
         kk = self.geom[0][0] * self.geom[0][1]
         gt = kernels.swap01(g / self.divisor)  # (C, N, OH, OW)
-        gw = xp.broadcast_to(gt[:, None], (gt.shape[0], kk) + tuple(gt.shape[1:]))
+        gw = xp.broadcast_to(gt[:, None, ...], (gt.shape[0], kk) + tuple(gt.shape[1:]))
         return _scatter_taps(xp, gw, self.x_shape, *self.geom)
 
 
