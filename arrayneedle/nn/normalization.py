@@ -15,14 +15,15 @@ class _InstanceNorm(Module):
     _ndim = 4
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
-                 track_running_stats=False, device=None, dtype="float32"):
+                 track_running_stats=False, device=None, dtype="float32", *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         self.weight = self.bias = None
         if affine:
             self.weight = init.ones_(zeros_parameter((self.num_features,), device, dtype))
-            self.bias = zeros_parameter((self.num_features,), device, dtype)
+            if bias:
+                self.bias = zeros_parameter((self.num_features,), device, dtype)
         if track_running_stats:
             dev = _device(device)
             xp, dt = dev.xp, get_dtype(dev.xp, dtype)
@@ -35,7 +36,7 @@ class _InstanceNorm(Module):
 
     def _update_running(self, x):
         """PyTorch's update: the batch average of each instance's mean and unbiased
-        variance."""
+        variance (``num_batches_tracked`` stays 0, as in PyTorch's InstanceNorm)."""
         xp = array_namespace(x)
         N, C = x.shape[:2]
         flat = xp.reshape(x, (N, C, -1))
@@ -45,7 +46,6 @@ class _InstanceNorm(Module):
         m = self.momentum
         self.running_mean.array = (1 - m) * self.running_mean.array + m * mean
         self.running_var.array = (1 - m) * self.running_var.array + m * var
-        self.num_batches_tracked.array = self.num_batches_tracked.array + 1
 
     def forward(self, x):
         nd = self._ndim
@@ -57,16 +57,23 @@ class _InstanceNorm(Module):
         if (self.affine or self.track_running_stats) and x.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels in "
                              f"dim 1, got shape {x.shape}")
+        both = self.weight is not None and self.bias is not None
+        w, b = (self.weight, self.bias) if both else (None, None)
         if self.track_running_stats and not self.training:
-            return ops.batch_norm(x, self.running_mean, self.running_var, self.weight,
-                                  self.bias, training=False, eps=self.eps)
-        if self.track_running_stats:
-            self._update_running(x.array)
-        return ops.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
+            y = ops.batch_norm(x, self.running_mean, self.running_var, w, b, training=False,
+                               eps=self.eps)
+        else:
+            if self.track_running_stats:
+                self._update_running(x.array)
+            y = ops.group_norm(x, x.shape[1], w, b, self.eps)
+        if self.weight is not None and not both:  # affine=True with bias=False
+            y = y * ops.reshape(self.weight, (-1,) + (1,) * (x.ndim - 2))
+        return y
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):

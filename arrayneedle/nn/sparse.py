@@ -33,9 +33,13 @@ class Embedding(Module):
     """A lookup table of ``num_embeddings`` vectors (weight initialised N(0, 1), as PyTorch);
     the ``padding_idx`` row starts at zero and gets no gradient."""
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, _weight=None,
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
                  _freeze=False, device=None, dtype="float32"):
         super().__init__()
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise ValueError("Embedding: max_norm, scale_grad_by_freq and sparse gradients are "
+                             "not supported; leave them at their defaults")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None:
             padding_idx = int(padding_idx)
