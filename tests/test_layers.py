@@ -216,3 +216,14 @@ def test_embedding_and_instance_norm_running_stats_match_torch():
     e(an.Tensor(idx)).sum().backward()
     te(torch.tensor(idx)).sum().backward()
     np.testing.assert_array_equal(e.weight.grad.numpy(), te.weight.grad.numpy())
+
+
+def test_unbatched_inputs_as_pytorch():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 5, 6)), rng.standard_normal((3, 2, 3, 3))
+    np.testing.assert_allclose(F.conv2d(_t(x), _t(w), padding=1).numpy(),
+                               conv_ref(x[None], w, padding=1)[0], atol=1e-12)
+    y, i = F.max_pool2d(_t(x), 2, return_indices=True)
+    assert y.shape == (2, 2, 3) and i.shape == (2, 2, 3)
+    assert F.avg_pool2d(_t(x), 2).shape == (2, 2, 3)
+    assert F.conv1d(_t(x[0]), _t(rng.standard_normal((3, 5, 3))), padding="same").shape == (3, 6)
