@@ -107,6 +107,17 @@ def adaptive_ref(x, oh, ow):
     return out
 
 
+def adaptive_max_ref(x, oh, ow):
+    N, C, H, W = x.shape
+    out = np.empty((N, C, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            h0, h1 = (i * H) // oh, -(-((i + 1) * H) // oh)
+            w0, w1 = (j * W) // ow, -(-((j + 1) * W) // ow)
+            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].max(axis=(2, 3))
+    return out
+
+
 def bilinear_ref(x, oh, ow, align_corners):
     """Each output pixel from its four neighbours (PyTorch's source-index rule)."""
     N, C, H, W = x.shape
@@ -189,6 +200,8 @@ LAYER_OPS = [
      lambda x: adaptive_ref(x, 3, 4), [(2, 2, 7, 6)], None),
     ("adaptive_avg_pool2d_divisible", lambda x: F.adaptive_avg_pool2d(x, 2),
      lambda x: adaptive_ref(x, 2, 2), [(2, 3, 4, 6)], None),
+    ("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (3, 4)),
+     lambda x: adaptive_max_ref(x, 3, 4), [(1, 2, 7, 6)], None),
     ("interpolate_nearest", lambda x: F.interpolate(x, size=(5, 7)),
      lambda x: nearest_ref(x, 5, 7), [(2, 2, 3, 4)], None),
     ("interpolate_bilinear", lambda x: F.interpolate(x, size=(5, 3), mode="bilinear"),

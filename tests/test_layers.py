@@ -28,6 +28,10 @@ def test_maxpool_indices_ceil_mode_by_hand():
     pool = nn.MaxPool2d(3, 2, 1, return_indices=True)
     out, ind = pool(x)
     np.testing.assert_array_equal(ind.numpy()[0, 0], [[6, 8, 9], [16, 18, 19], [21, 23, 24]])
+    # adaptive 5 -> 2: windows [0, 3) and [2, 5) on both axes
+    y, idx = nn.AdaptiveMaxPool2d(2, return_indices=True)(x)
+    np.testing.assert_array_equal(y.numpy()[0, 0], [[12, 14], [22, 24]])
+    np.testing.assert_array_equal(idx.numpy()[0, 0], [[12, 14], [22, 24]])
 
 
 def test_avgpool_divisors_by_hand():
@@ -174,6 +178,7 @@ def _copy_to_torch(ours, theirs, torch):
     lambda m: m.MaxPool2d(3, 2, 1, 2, ceil_mode=True),
     lambda m: m.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
     lambda m: m.AdaptiveAvgPool2d((3, 5)),
+    lambda m: m.AdaptiveMaxPool2d((5, 4)),
     lambda m: m.Upsample(scale_factor=1.5, mode="bilinear"),
     lambda m: m.Upsample(size=(5, 9), mode="nearest"),
     lambda m: m.InstanceNorm2d(4, affine=True),

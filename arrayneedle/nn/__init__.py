@@ -8,7 +8,7 @@ from .loss import (L1Loss, MSELoss, L2Loss, HuberLoss, CrossEntropyLoss, Softmax
 from .conv import Conv1d, Conv2d, ConvTranspose2d, Conv, ConvTranspose, MaxPool
 from .container import ModuleList, ModuleDict, ParameterList, ParameterDict, Unflatten
 from .pooling import (MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d,
-                      AdaptiveAvgPool2d)
+                      AdaptiveAvgPool2d, AdaptiveMaxPool2d)
 from .vision import (Upsample, UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle,
                      PixelUnshuffle, ZeroPad2d, ConstantPad2d, ReflectionPad2d,
                      ReplicationPad2d, CircularPad2d)

@@ -5,7 +5,7 @@ from ... import ops
 from ..._helpers import as_tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d",
-           "adaptive_avg_pool1d"]
+           "adaptive_avg_pool1d", "adaptive_max_pool2d"]
 
 max_pool2d = ops.pool.max_pool2d
 avg_pool2d = ops.pool.avg_pool2d
@@ -97,3 +97,48 @@ def adaptive_avg_pool2d(input, output_size):
 def adaptive_avg_pool1d(input, output_size):
     return _as_2d(adaptive_avg_pool2d, input, "adaptive_avg_pool1d",
                   (1, _one(output_size, "adaptive_avg_pool1d: output_size")))
+
+
+def _adaptive_taps(xp, n, out):
+    """Per output position of PyTorch's adaptive windows: the source index of each of the
+    ``kmax`` taps (clamped into the window), whether that tap is inside the window, and the
+    window starts."""
+    i = xp.arange(out)
+    start = (i * n) // out
+    end = ((i + 1) * n + out - 1) // out
+    kmax = max((((j + 1) * n + out - 1) // out) - (j * n) // out for j in range(out))
+    t = xp.reshape(xp.arange(kmax), (1, kmax))
+    src = xp.reshape(start, (out, 1)) + t
+    inside = src < xp.reshape(end, (out, 1))
+    return xp.minimum(src, xp.reshape(end, (out, 1)) - 1), inside, start, kmax
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Maximum over PyTorch's adaptive windows of (N, C, H, W) or (C, H, W). Windows differ
+    in size: each is gathered at the largest size (two gathers) with the taps past its end
+    set to -inf, then one max over the taps; ``return_indices`` as PyTorch (flat index into
+    each input plane)."""
+    x = as_tensor(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"adaptive_max_pool2d: input must be (N, C, H, W) or (C, H, W), got "
+                         f"shape {x.shape}")
+    H, W = x.shape[-2:]
+    OH, OW = _output_size(output_size, (H, W), "adaptive_max_pool2d")
+    xp = x.device.xp
+    from ...autograd import Tensor
+    ih, in_h, sh, kh = _adaptive_taps(xp, H, OH)
+    iw, in_w, sw, kw = _adaptive_taps(xp, W, OW)
+    lead = tuple(x.shape[:-2])
+    b = len(lead)
+    win = ops.take(ops.take(x, ih, axis=b), iw, axis=b + 2)  # (*, OH, kh, OW, kw)
+    win = ops.permute(win, *range(b), b, b + 2, b + 1, b + 3)  # (*, OH, OW, kh, kw)
+    inside = xp.reshape(in_h, (OH, 1, kh, 1)) & xp.reshape(in_w, (1, OW, 1, kw))
+    neg = xp.where(inside, xp.asarray(0, dtype=x.dtype), xp.asarray(-float("inf"), dtype=x.dtype))
+    win = ops.reshape(win + Tensor._wrap(neg, x.device), lead + (OH, OW, kh * kw))
+    out = ops.max(win, axis=-1)
+    if not return_indices:
+        return out
+    t = xp.argmax(win.array, axis=-1)
+    rows = xp.reshape(sh, (OH, 1)) + t // kw
+    cols = xp.reshape(sw, (1, OW)) + t % kw
+    return out, Tensor._wrap(xp.astype(rows * W + cols, xp.int64), x.device)
