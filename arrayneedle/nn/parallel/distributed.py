@@ -124,7 +124,7 @@ class DistributedDataParallel(Module):
                              f"one device (one device per rank), got {device_ids!r}")
         from ...backend import device
         dev = device(device_ids[0])
-        wrong = sorted({str(t.device) for t in module.parameters() + module.buffers()
+        wrong = sorted({str(t.device) for t in list(module.parameters()) + list(module.buffers())
                         if t.device is not dev})
         if wrong:
             raise ValueError(f"DistributedDataParallel: device_ids={device_ids!r} but the "
