@@ -136,7 +136,8 @@ def bilinear_ref(x, oh, ow, align_corners):
             sx = src(j, W, ow)
             x0 = int(sx)
             x1, lx = min(x0 + 1, W - 1), sx - x0
-            out[:, :, i, j] = ((1 - ly) * (1 - lx) * x[:, :, y0, x0] + (1 - ly) * lx * x[:, :, y0, x1]
+            out[:, :, i, j] = ((1 - ly) * (1 - lx) * x[:, :, y0, x0]
+                               + (1 - ly) * lx * x[:, :, y0, x1]
                                + ly * (1 - lx) * x[:, :, y1, x0] + ly * lx * x[:, :, y1, x1])
     return out
 

@@ -16,7 +16,8 @@ def _build(self, mod):
         self.norm = mod.BatchNorm2d(4)
         self.heads = mod.ModuleList([mod.Linear(4, 3), mod.Linear(3, 2)])
         self.named = mod.ModuleDict({"act": mod.ReLU(), "pool": mod.AdaptiveAvgPool2d(1)})
-        self.scales = mod.ParameterList([mod.Parameter(_zeros(mod, 2)), mod.Parameter(_zeros(mod, 3))])
+        self.scales = mod.ParameterList([mod.Parameter(_zeros(mod, 2)),
+                                         mod.Parameter(_zeros(mod, 3))])
         self.register_buffer("step", _zeros(mod, 1))
         self.register_buffer("cache", _zeros(mod, 2), persistent=False)
         self.shared = self.heads[0]  # one module under two names
@@ -85,7 +86,7 @@ def test_traversal_and_state_dict_keys_match_torch():
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
     ours.eval(), theirs.eval()
-    np.testing.assert_allclose(ours(an.Tensor(x)).numpy(),
+    np.testing.assert_allclose(ours(an.Tensor(x)).detach().numpy(),
                                theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
 
 
@@ -122,10 +123,11 @@ def test_hooks_and_handles():
     h1 = lin.register_forward_pre_hook(lambda m, args: seen.append(("pre", args[0].shape)))
     h2 = lin.register_forward_hook(lambda m, args, out: out * 0)  # replaces the output
     y = lin(an.ones(4, 3))
-    assert seen == [("pre", (4, 3))] and (y.numpy() == 0).all()
+    assert seen == [("pre", (4, 3))] and (y.detach().numpy() == 0).all()
     h3 = lin.register_forward_pre_hook(lambda m, args: (args[0] * 2,))  # replaces the input
     h2.remove()
-    np.testing.assert_allclose(lin(an.ones(1, 3)).numpy(), lin.forward(an.full((1, 3), 2.0)).numpy())
+    np.testing.assert_allclose(lin(an.ones(1, 3)).detach().numpy(),
+                               lin.forward(an.full((1, 3), 2.0)).detach().numpy())
     h1.remove(), h3.remove(), h3.remove()  # a second remove does nothing
     lin(an.ones(1, 3))
     assert len(seen) == 2 and not lin._hooked  # back on the plain path
@@ -159,7 +161,7 @@ def test_state_dict_prefix_keep_vars_and_load_result():
     assert m.state_dict(keep_vars=True)["weight"] is m.weight
     res = m.load_state_dict({"weight": np.ones((3, 2)), "junk": np.ones(1)}, strict=False)
     assert res.missing_keys == ["bias"] and res.unexpected_keys == ["junk"]
-    assert (m.weight.numpy() == 1).all()
+    assert (m.weight.detach().numpy() == 1).all()
     with pytest.raises(RuntimeError, match="missing keys: bias"):
         m.load_state_dict({"weight": np.ones((3, 2))})
     with pytest.raises(RuntimeError, match="shape"):

@@ -136,6 +136,8 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     neg = xp.where(inside, xp.asarray(0, dtype=x.dtype), xp.asarray(-float("inf"), dtype=x.dtype))
     win = ops.reshape(win + Tensor._wrap(neg, x.device), lead + (OH, OW, kh * kw))
     out = ops.max(win, axis=-1)
+    if isinstance(out, tuple):  # PyTorch's max(x, dim) gives (values, indices)
+        out = out[0]
     if not return_indices:
         return out
     t = xp.argmax(win.array, axis=-1)
