@@ -77,7 +77,7 @@ class EMA:
         self.step += 1
         if self.step % self.update_every and self.step > self.update_after_step:
             return
-        if len(self._params) != len(self.model.parameters()):
+        if len(self._params) != len(list(self.model.parameters())):
             self._pair()
         d = self._decay_at(self.step)
         for e, p in self._params:

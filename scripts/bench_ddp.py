@@ -69,7 +69,7 @@ def _variant(an, batch, image_size, wrap=None):
     net = wrap(model) if wrap is not None else model
     diffusion = GaussianDiffusion(net, timesteps=1000)
     x0 = an.randn(batch, 3, image_size, image_size)
-    params = model.parameters()
+    params = list(model.parameters())
     opt = an.optim.Adam(params, lr=1e-4)
 
     def step():

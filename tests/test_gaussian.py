@@ -75,7 +75,7 @@ def test_buffers_closed_forms_dtype_and_module():
 def test_model_is_submodule_and_buffers_follow_it():
     model = nn.Linear(4, 4)
     d = GaussianDiffusion(lambda x, t: x, timesteps=50)
-    assert d.parameters() == []
+    assert list(d.parameters()) == []
     d = GaussianDiffusion(_Wrap(model), timesteps=50)
     assert [id(p) for p in d.parameters()] == [id(p) for p in model.parameters()]
     names = [n for n, _ in d.named_buffers()]
@@ -361,7 +361,7 @@ def test_one_diffusion_serves_any_model():
     assert d.p_losses(x0, t, noise).item() != ref.p_losses(x0, t, noise).item()
     # a diffusion without a model of its own: the schedule only
     bare = GaussianDiffusion(None, timesteps=30)
-    assert bare.parameters() == [] and len(bare.state_dict()) == 12
+    assert list(bare.parameters()) == [] and len(bare.state_dict()) == 12
     an.manual_seed(3)
     c = bare.sample(2, 4, channels=1, sampler="ddim", steps=6, progress=False, model=other)
     np.testing.assert_array_equal(c.numpy(), b.numpy())

@@ -28,18 +28,18 @@ def test_module_discovery_and_keys():
                     "norms.0.running_mean", "norms.0.running_var", "norms.0.num_batches_tracked",
                     "norms.1.weight", "norms.1.bias", "heads.a.weight", "heads.a.bias",
                     "heads.b.weight"]
-    assert len(m.parameters()) == 10
-    assert len(m.buffers()) == 3
+    assert len(list(m.parameters())) == 10
+    assert len(list(m.buffers())) == 3
     assert [type(c).__name__ for c in m.children()] == ["Linear", "BatchNorm1d", "LayerNorm",
                                                        "Linear", "Linear"]
-    assert len(m.modules()) == 6
+    assert len(list(m.modules())) == 6
     assert "(lin): Linear(in_features=3, out_features=4, bias=True)" in repr(m)
 
 
 def test_shared_parameter_listed_once():
     lin = nn.Linear(2, 2)
     m = nn.Sequential(lin, nn.ReLU(), lin)
-    assert len(m.parameters()) == 2
+    assert len(list(m.parameters())) == 2
 
 
 def test_train_eval_recursive():

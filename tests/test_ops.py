@@ -5,8 +5,9 @@ import pytest
 import arrayneedle as an
 from arrayneedle.testing import gradcheck
 from op_table import INDEX_OPS, OPS, make_inputs
+from op_table_layers import LAYER_OPS
 
-TABLE = OPS + INDEX_OPS
+TABLE = OPS + INDEX_OPS + LAYER_OPS
 
 
 @pytest.mark.parametrize("name,fn,ref,shapes,tr", TABLE, ids=[r[0] for r in TABLE])

@@ -108,7 +108,7 @@ def test_lstm_trains():
     m, head = nn.LSTM(2, 8, batch_first=True), nn.Linear(8, 1)
     x = an.randn(4, 6, 2)
     y = an.Tensor(x.detach().numpy()[:, :, :1].sum(1))  # running sum of the first feature
-    params = m.parameters() + head.parameters()
+    params = list(m.parameters()) + list(head.parameters())
     opt = an.optim.Adam(params, lr=0.05)
     first = None
     for _ in range(40):

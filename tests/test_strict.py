@@ -5,6 +5,7 @@ import pytest
 import arrayneedle as an
 from arrayneedle.testing import gradcheck
 from op_table import OPS, make_inputs
+from op_table_layers import LAYER_OPS
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -13,7 +14,8 @@ def _strict(x):
     return xps.asarray(x)
 
 
-@pytest.mark.parametrize("name,fn,ref,shapes,tr", OPS, ids=[r[0] for r in OPS])
+@pytest.mark.parametrize("name,fn,ref,shapes,tr", OPS + LAYER_OPS,
+                         ids=[r[0] for r in OPS + LAYER_OPS])
 def test_op_on_array_api_strict(name, fn, ref, shapes, tr):
     xs = make_inputs(shapes, tr, seed=2)
     ts = [an.Tensor(_strict(x)) for x in xs]

@@ -254,8 +254,8 @@ def test_conv2d_positional_order_as_pytorch():
     assert c.dilation == (2, 2) and c.bias is not None
     assert c(an.zeros(1, 2, 5, 5)).shape == (1, 4, 5, 5)
     assert nn.Conv2d(2, 4, 3, 1, 0, 1, 1, False).bias is None
-    with pytest.raises(ValueError, match="groups=2 is not supported; expected groups=1"):
-        nn.Conv2d(2, 4, 3, groups=2)
+    g = nn.Conv2d(2, 4, 3, 1, 1, 1, 2)  # the 7th is groups: each half of the outputs sees one input
+    assert g.groups == 2 and g.weight.shape == (4, 1, 3, 3)
     t = nn.ConvTranspose2d(2, 4, 3, 2, 1, 1, 1, False)  # ..., output_padding, groups, bias
     assert t.bias is None and t.output_padding == (1, 1)
 

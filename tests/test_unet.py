@@ -72,7 +72,7 @@ def test_sinusoidal_embedding_interleaves_sin_and_cos():
     args = np.array([0, 3, 100])[:, None] * freqs[None]
     np.testing.assert_allclose(e[:, 0::2], np.sin(args), atol=1e-5)
     np.testing.assert_allclose(e[:, 1::2], np.cos(args), atol=1e-5)
-    assert e.shape == (3, 8) and emb.parameters() == [] and emb.state_dict() == {}
+    assert e.shape == (3, 8) and list(emb.parameters()) == [] and emb.state_dict() == {}
     with pytest.raises(ValueError, match="even"):
         SinusoidalPosEmb(7)
 

@@ -8,6 +8,7 @@ from .. import init, ops
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
 from .module import Module, zeros_parameter
+from .sparse import Embedding  # noqa: F401 (exported here too)
 
 __all__ = ["Identity", "Linear", "Flatten", "Sequential", "Residual", "Dropout", "BatchNorm1d",
            "BatchNorm2d", "LayerNorm", "GroupNorm", "Embedding"]
@@ -171,7 +172,8 @@ class _BatchNorm(Module):
         return y
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -228,16 +230,3 @@ class GroupNorm(Module):
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
-
-
-class Embedding(Module):
-    def __init__(self, num_embeddings, embedding_dim, device=None, dtype="float32"):
-        super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = init.normal_(zeros_parameter((num_embeddings, embedding_dim), device, dtype))
-
-    def forward(self, idx):
-        return ops.take(self.weight, idx, axis=0)
-
-    def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"

@@ -1,13 +1,13 @@
 """Module and Parameter, with PyTorch's semantics and state_dict keys."""
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 from .._helpers import zero_grads
-from ..autograd import Tensor
+from ..autograd import RemovableHandle, Tensor
 from ..backend import device as _device, dtype_name, get_dtype
 
-__all__ = ["Parameter", "Module"]
+__all__ = ["Parameter", "Module", "StateDictError"]
 
 
 class Parameter(Tensor):
@@ -43,20 +43,47 @@ def _children_of(value, prefix, out):
             _children_of(v, f"{prefix}.{k}", out)
 
 
+# what load_state_dict returns, as PyTorch's
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class StateDictError(RuntimeError, KeyError):
+    """A state dict that does not fit the module (PyTorch raises RuntimeError; KeyError is kept
+    for callers that catch missing keys as such)."""
+
+    __str__ = RuntimeError.__str__
+
+
+class StateDictShapeError(RuntimeError, ValueError):
+    """A state dict entry whose shape differs from the module's."""
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
 class Module:
     """Base class of layers and models.
 
     Parameters and submodules are found in attributes, including inside lists, tuples and
     dicts (so ``self.blocks = [Block(), Block()]`` works like PyTorch's ModuleList, with keys
     ``blocks.0.…``). Buffers (non-trainable state such as BatchNorm's running statistics) are
-    declared with ``register_buffer`` and appear in ``state_dict``.
+    declared with ``register_buffer``; persistent ones appear in ``state_dict``.
+
+    Forward hooks run only for modules that have one: ``__call__`` tests one class-level flag
+    otherwise.
     """
+
+    _hooked = False  # set on an instance when it has a forward or forward-pre hook
 
     def __init__(self):
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_buffer_names", [])
+        object.__setattr__(self, "_non_persistent", set())
 
     def __call__(self, *args, **kwargs):
+        if self._hooked:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
@@ -67,74 +94,183 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                f"before assigning parameters or buffers")
 
+    # ---- hooks ----
+    def _hook_lists(self):
+        d = self.__dict__
+        if "_forward_hooks" not in d:
+            object.__setattr__(self, "_forward_pre_hooks", [])
+            object.__setattr__(self, "_forward_hooks", [])
+        return d["_forward_pre_hooks"], d["_forward_hooks"]
+
+    def register_forward_pre_hook(self, hook):
+        """``hook(module, args)`` before each forward; a non-None result replaces ``args``
+        (a single value becomes a 1-tuple). Returns a handle whose ``remove()`` unregisters."""
+        handle = RemovableHandle(self._hook_lists()[0], hook)
+        object.__setattr__(self, "_hooked", True)
+        return handle
+
+    def register_forward_hook(self, hook):
+        """``hook(module, args, output)`` after each forward; a non-None result replaces the
+        output. Returns a handle whose ``remove()`` unregisters."""
+        handle = RemovableHandle(self._hook_lists()[1], hook)
+        object.__setattr__(self, "_hooked", True)
+        return handle
+
+    def _call_with_hooks(self, args, kwargs):
+        pre, post = self._hook_lists()
+        if not pre and not post:  # every hook removed: back to the plain call
+            object.__setattr__(self, "_hooked", False)
+        for hook in tuple(pre):
+            res = hook(self, args)
+            if res is not None:
+                args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        for hook in tuple(post):
+            res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
     # ---- registration ----
     def register_buffer(self, name, tensor, persistent=True):
+        """A non-trainable tensor moved with the module; in ``state_dict`` when
+        ``persistent``."""
         self._ensure_init()
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: name must be a non-empty string without '.', "
+                           f"got {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
             tensor = Tensor(tensor)
+        if isinstance(tensor, Parameter):
+            raise TypeError(f"register_buffer: {name!r} is a Parameter; use "
+                            f"register_parameter for trainable tensors")
         object.__setattr__(self, name, tensor)
-        if persistent and name not in self._buffer_names:
+        if name not in self._buffer_names:
             self._buffer_names.append(name)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+
+    def register_parameter(self, name, param):
+        self._ensure_init()
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_parameter: name must be a non-empty string without "
+                           f"'.', got {name!r}")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
+                            f"{type(param).__name__}")
+        setattr(self, name, param)
+
+    def add_module(self, name, module):
+        self._ensure_init()
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"add_module: name must be a non-empty string without '.', "
+                           f"got {name!r}")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got "
+                            f"{type(module).__name__}")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def get_submodule(self, target=""):
+        if not target:
+            return self
+        for name, m in self.named_modules():
+            if name == target:
+                return m
+        raise AttributeError(f"{type(self).__name__} has no submodule {target!r}")
 
     # ---- traversal ----
     def _items(self):
         """(name, Module|Parameter) directly owned, in attribute order (buffers excluded)."""
         out = []
+        bufs = self.__dict__.get("_buffer_names", ())
         for k, v in self.__dict__.items():
-            if k.startswith("_") or k in self.__dict__.get("_buffer_names", ()):
+            if k.startswith("_") or k in bufs:
                 continue
             _children_of(v, k, out)
         return out
 
+    def _own_buffers(self):
+        """(name, Tensor, persistent) for the buffers registered on this module itself."""
+        d = self.__dict__
+        non = d.get("_non_persistent", ())
+        for n in d.get("_buffer_names", ()):
+            b = d.get(n)
+            if b is not None:
+                yield n, b, n not in non
+
     def named_children(self):
-        return [(n, m) for n, m in self._items() if isinstance(m, Module)]
+        seen = set()
+        for n, m in self._items():
+            if isinstance(m, Module) and id(m) not in seen:
+                seen.add(id(m))
+                yield n, m
 
     def children(self):
-        return [m for _, m in self.named_children()]
+        for _, m in self.named_children():
+            yield m
 
-    def named_modules(self, prefix=""):
-        out, seen, stack = [], set(), [(prefix, self)]
-        while stack:
-            name, m = stack.pop()
-            if id(m) in seen:
-                continue
-            seen.add(id(m))
-            out.append((name, m))
-            kids = [(f"{name}.{n}" if name else n, c) for n, c in m.named_children()]
-            stack.extend(reversed(kids))
-        return out
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """This module and every submodule, depth first in registration order (as PyTorch),
+        each once unless ``remove_duplicate=False``."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for n, c in self._items():
+            if isinstance(c, Module):
+                yield from c.named_modules(memo, _join(prefix, n), remove_duplicate)
 
     def modules(self):
-        return [m for _, m in self.named_modules()]
+        for _, m in self.named_modules():
+            yield m
 
-    def named_parameters(self, prefix=""):
-        out, seen = [], set()
-        for mname, m in self.named_modules(prefix):
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
             for n, p in m._items():
-                if isinstance(p, Parameter) and id(p) not in seen:
+                if isinstance(p, Parameter) and not (remove_duplicate and id(p) in seen):
                     seen.add(id(p))
-                    out.append((f"{mname}.{n}" if mname else n, p))
-        return out
+                    yield _join(mname, n), p
 
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
 
-    def named_buffers(self, prefix=""):
-        out = []
-        for mname, m in self.named_modules(prefix):
-            for n in m.__dict__.get("_buffer_names", ()):
-                b = getattr(m, n)
-                if b is not None:
-                    out.append((f"{mname}.{n}" if mname else n, b))
-        return out
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mname, m in mods:
+            for n, b, _ in m._own_buffers():
+                if not (remove_duplicate and id(b) in seen):
+                    seen.add(id(b))
+                    yield _join(mname, n), b
 
-    def buffers(self):
-        return [b for _, b in self.named_buffers()]
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """``fn(m)`` for every submodule (children first) and then this module; returns self."""
+        for c in self.children():
+            c.apply(fn)
+        fn(self)
+        return self
 
     # ---- modes ----
     def train(self, mode=True):
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        if not isinstance(mode, bool):
+            raise ValueError(f"train: mode must be a bool, got {mode!r}")
+        object.__setattr__(self, "training", mode)
+        for c in self.children():
+            c.train(mode)
         return self
 
     def eval(self):
@@ -143,11 +279,11 @@ class Module:
     def zero_grad(self, set_to_none=True):
         """Reset the parameters' gradients: to None (the default, as PyTorch), or with
         ``set_to_none=False`` to zeros (the same ``grad`` Tensors)."""
-        zero_grads(self.parameters(), set_to_none)
+        zero_grads(list(self.parameters()), set_to_none)
 
-    def requires_grad_(self, mode=True):
+    def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
-            p.requires_grad_(mode)
+            p.requires_grad_(requires_grad)
         return self
 
     # ---- device / dtype ----
@@ -157,7 +293,7 @@ class Module:
         ``device=``/``dtype=``; a dtype applies to floating-point ones only."""
         from ..tensor_api import parse_to
         dev, dtype, _ = parse_to(args, dict(kwargs))
-        for t in self.parameters() + self.buffers():
+        for t in list(self.parameters()) + list(self.buffers()):
             if dev is not None and t.device is not dev:
                 t.array = dev.asarray(t.array)
                 t._device = dev
@@ -187,50 +323,51 @@ class Module:
 
     @property
     def device(self):
-        ps = self.parameters() or self.buffers()
-        return ps[0].device if ps else _device("cpu")
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return _device("cpu")
 
     # ---- state ----
-    def state_dict(self):
-        """Ordered dict of dotted names -> Tensors (parameters, then buffers, per module)."""
-        sd = OrderedDict()
-        for mname, m in self.named_modules():
-            pre = f"{mname}." if mname else ""
-            for n, p in m._items():
-                if isinstance(p, Parameter):
-                    sd[pre + n] = p.detach()
-            for n in m.__dict__.get("_buffer_names", ()):
-                b = getattr(m, n)
-                if b is not None:
-                    sd[pre + n] = b.detach()
+    def _state_items(self, prefix=""):
+        """(key, tensor) of every parameter and persistent buffer, per module in PyTorch's
+        order (parameters, then buffers); shared tensors appear under each of their names."""
+        for n, p in self._items():
+            if isinstance(p, Parameter):
+                yield prefix + n, p
+        for n, b, persistent in self._own_buffers():
+            if persistent:
+                yield prefix + n, b
+        for n, c in self._items():
+            if isinstance(c, Module):
+                yield from c._state_items(prefix + n + ".")
+
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        """Ordered dict of dotted names -> Tensors (detached unless ``keep_vars``)."""
+        sd = OrderedDict() if destination is None else destination
+        for k, t in self._state_items(prefix):
+            sd[k] = t if keep_vars else t.detach()
         return sd
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values into the existing parameters and buffers (onto their device/dtype).
 
-        Raises KeyError for missing or unexpected keys (when ``strict``) and ValueError for
-        shape mismatches, listing every offending key. Nothing is changed unless all checks
-        pass. Returns (missing_keys, unexpected_keys).
-        """
-        own = self.state_dict()
-        targets = {}
-        for mname, m in self.named_modules():
-            pre = f"{mname}." if mname else ""
-            for n, p in m._items():
-                if isinstance(p, Parameter):
-                    targets[pre + n] = p
-            for n in m.__dict__.get("_buffer_names", ()):
-                if getattr(m, n) is not None:
-                    targets[pre + n] = getattr(m, n)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
+        With ``strict``, missing or unexpected keys raise ``StateDictError`` (a RuntimeError, as
+        PyTorch, and a KeyError); a shape mismatch raises ``StateDictShapeError`` (RuntimeError
+        and ValueError); every offending key is listed and nothing changes unless all checks
+        pass. Returns ``(missing_keys, unexpected_keys)`` as PyTorch's named tuple."""
+        targets = OrderedDict(self._state_items())
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
         if strict and (missing or unexpected):
             parts = []
             if missing:
                 parts.append(f"missing keys: {', '.join(missing)}")
             if unexpected:
                 parts.append(f"unexpected keys: {', '.join(unexpected)}")
-            raise KeyError(f"load_state_dict for {type(self).__name__}: " + "; ".join(parts))
+            raise StateDictError(f"load_state_dict for {type(self).__name__}: "
+                                 + "; ".join(parts))
         bad = []
         for k, t in targets.items():
             if k in state_dict:
@@ -239,8 +376,8 @@ class Module:
                 if shape != t.shape:
                     bad.append(f"{k}: checkpoint has shape {shape}, model has {t.shape}")
         if bad:
-            raise ValueError(f"load_state_dict for {type(self).__name__}: shape mismatch for "
-                             + "; ".join(bad))
+            raise StateDictShapeError(f"load_state_dict for {type(self).__name__}: shape "
+                                      f"mismatch for " + "; ".join(bad))
         for k, t in targets.items():
             if k in state_dict:
                 v = state_dict[k]
@@ -248,19 +385,21 @@ class Module:
                 # always a fresh copy: in-place optimizer updates must never write into the
                 # caller's state dict (or another model's arrays)
                 t.array = t.device.xp.asarray(t.device.asarray(v, t.dtype), copy=True)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- repr ----
     def extra_repr(self):
         return ""
 
     def __repr__(self):
-        kids = self.named_children()
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not kids:
+        """PyTorch's layout: ``Name(extra)`` or ``Name(`` + one ``(child): repr`` per line."""
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for n, c in self.named_children():
+            lines.append(f"({n}): " + repr(c).replace("\n", "\n  "))
+        head = type(self).__name__ + "("
+        if len(lines) == 1 and extra and "\n" not in extra:
+            return head + extra + ")"
+        if not lines:
             return head + ")"
-        lines = [head]
-        for n, c in kids:
-            body = repr(c).replace("\n", "\n  ")
-            lines.append(f"  ({n}): {body}")
-        return "\n".join(lines) + "\n)"
+        return head + "\n  " + "\n  ".join(lines) + "\n)"

@@ -33,7 +33,8 @@ from ._conv_layout import (add_bias, channels_first, check_4d, check_bias, check
 from .dilation import Dilate, Undilate, dilate, undilate
 
 __all__ = ["conv2d", "conv_transpose2d", "dilate", "undilate", "Conv2d", "Conv2dIm2col",
-           "Conv2dAdjoint", "Conv2dPointwise", "ConvTranspose2d", "Dilate", "Undilate"]
+           "Conv2dAdjoint", "Conv2dPointwise", "ConvTranspose2d", "Conv2dGrouped",
+           "ConvTranspose2dGrouped", "Dilate", "Undilate"]
 
 
 # ---------------------------------------------------------------- Functions
@@ -206,6 +207,9 @@ class ConvTranspose2d(_ConvFunction):
         return gx, gw
 
 
+from .conv_grouped import Conv2dGrouped, ConvTranspose2dGrouped  # noqa: E402 (subclasses)
+
+
 # ---------------------------------------------------------------- public wrappers
 def _operands(name, x, weight, bias, weight_layout):
     """x, weight (and bias) as Tensors on one device with one dtype, x and weight 4-D."""
@@ -217,17 +221,47 @@ def _operands(name, x, weight, bias, weight_layout):
     return tensors
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
-    """2-D convolution (cross-correlation, as PyTorch) of ``x`` (N, C, H, W) with ``weight``
-    (O, C, kh, kw) and optional ``bias`` (O,); returns (N, O, OH, OW)."""
-    tensors = _operands("conv2d", x, weight, bias, "(out_channels, in_channels, kh, kw)")
+def _same_padding(name, x, ksize, p):
+    """PyTorch's padding="same" (stride 1): ``d*(k-1)`` in all, the extra one (when odd)
+    after. Returns the input (explicitly padded when asymmetric) and the symmetric part."""
+    if p["stride"] != (1, 1):
+        raise ValueError(f"{name}: padding='same' needs stride 1 (as PyTorch), got stride "
+                         f"{p['stride']}")
+    total = [d * (k - 1) for k, d in zip(ksize, p["dilation"])]
+    sym = tuple(t // 2 for t in total)
+    extra = [t - 2 * q for t, q in zip(total, sym)]
+    if any(extra):
+        from .shape import pad
+        x = pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+    return x, sym
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as PyTorch) of ``x`` (N, C, H, W) or (C, H, W) with
+    ``weight`` (O, C/groups, kh, kw) and optional ``bias`` (O,); returns (N, O, OH, OW).
+    ``padding`` is an int, a pair, or "valid" / "same" (PyTorch's rule: stride 1, any extra
+    padding after)."""
+    if getattr(x, "ndim", None) == 3:  # unbatched, as PyTorch
+        from .shape import squeeze, unsqueeze
+        y = conv2d(unsqueeze(as_tensor(x), 0), weight, bias, stride, padding, dilation, groups)
+        return squeeze(y, 0)
+    tensors = _operands("conv2d", x, weight, bias, "(out_channels, in_channels/groups, kh, kw)")
     x, weight = tensors[:2]
-    p = conv_params("conv2d", stride=stride, padding=padding, dilation=dilation)
-    O, C, kh, kw = weight.shape
-    if x.shape[1] != C:
+    mode = padding if isinstance(padding, str) else None
+    if mode is not None and mode not in ("same", "valid"):
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'same' or 'valid', got "
+                         f"{padding!r}")
+    p = conv_params("conv2d", stride=stride, padding=0 if mode else padding, dilation=dilation)
+    O, Cg, kh, kw = weight.shape
+    G = _groups("conv2d", groups, x.shape[1], O)
+    if x.shape[1] != Cg * G:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but the weight expects "
-                         f"{C} (weight shape {weight.shape} is (out, in, kh, kw))")
+                         f"{Cg * G} (weight shape {weight.shape} is (out, in/groups, kh, kw), "
+                         f"groups={G})")
     check_bias("conv2d", tensors[2] if bias is not None else None, O)
+    if mode == "same":
+        x, p["padding"] = _same_padding("conv2d", x, (kh, kw), p)
+        tensors[0] = x
     H, W = x.shape[2:]
     (ph, pw), (dh, dw) = p["padding"], p["dilation"]
     eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
@@ -235,10 +269,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
         raise ValueError(f"conv2d: kernel of size {(eh, ew)} (dilated) is larger than the "
                          f"padded input {(H + 2 * ph, W + 2 * pw)}; expected a kernel no larger "
                          f"than the input plus padding")
+    if G > 1:
+        return Conv2dGrouped.apply(*tensors, groups=G, **p)
     stride1 = p["stride"] == (1, 1)
     if stride1 and (kh, kw) == (1, 1) and p["padding"] == (0, 0):
         fn = Conv2dPointwise
-    elif (stride1 and 2 * O <= C
+    elif (stride1 and 2 * O <= Cg
           and full_padding((kh, kw), p["padding"], p["dilation"]) is not None):
         fn = Conv2dAdjoint
     else:
@@ -246,29 +282,69 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return fn.apply(*tensors, **p)
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
+def _groups(name, groups, c_in, c_out):
+    try:
+        G = int(groups)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: groups must be an int, got {groups!r}") from None
+    if G < 1 or c_in % G or c_out % G:
+        raise ValueError(f"{name}: groups must be a positive divisor of both the input "
+                         f"channels ({c_in}) and the output channels ({c_out}), got {groups!r}")
+    return G
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transposed 2-D convolution (the adjoint of ``conv2d``, as PyTorch) of ``x``
-    (N, Cin, H, W) with ``weight`` (Cin, Cout, kh, kw); returns (N, Cout, Hout, Wout) with
-    ``Hout = (H-1)*stride - 2*padding + dilation*(kh-1) + output_padding + 1``."""
+    (N, Cin, H, W) or (Cin, H, W) with ``weight`` (Cin, Cout/groups, kh, kw); returns
+    (N, Cout, Hout, Wout) with
+    ``Hout = (H-1)*stride - 2*padding + dilation*(kh-1) + output_padding + 1``.
+    ``output_padding`` must be smaller than the stride or the dilation (as PyTorch)."""
+    if getattr(x, "ndim", None) == 3:
+        from .shape import squeeze, unsqueeze
+        y = conv_transpose2d(unsqueeze(as_tensor(x), 0), weight, bias, stride, padding,
+                             output_padding, groups, dilation)
+        return squeeze(y, 0)
     tensors = _operands("conv_transpose2d", x, weight, bias,
-                        "(in_channels, out_channels, kh, kw)")
+                        "(in_channels, out_channels/groups, kh, kw)")
     x, weight = tensors[:2]
     p = conv_params("conv_transpose2d", stride=stride, padding=padding,
                     output_padding=output_padding, dilation=dilation)
-    Cin, Cout, kh, kw = weight.shape
+    Cin, Coutg, kh, kw = weight.shape
+    G = _groups("conv_transpose2d", groups, Cin, Coutg * groups if int(groups) > 0 else 0)
     if x.shape[1] != Cin:
         raise ValueError(f"conv_transpose2d: input has {x.shape[1]} channels but the weight "
-                         f"expects {Cin} (weight shape {weight.shape} is (in, out, kh, kw))")
-    check_bias("conv_transpose2d", tensors[2] if bias is not None else None, Cout)
-    for op, s, in zip(p["output_padding"], p["stride"]):
-        if op >= s:
+                         f"expects {Cin} (weight shape {weight.shape} is (in, out/groups, kh, "
+                         f"kw))")
+    check_bias("conv_transpose2d", tensors[2] if bias is not None else None, Coutg * G)
+    for op, s, d in zip(p["output_padding"], p["stride"], p["dilation"]):
+        if op >= s and op >= d:
             raise ValueError(f"conv_transpose2d: output_padding {p['output_padding']} must be "
-                             f"smaller than stride {p['stride']}")
+                             f"smaller than either stride {p['stride']} or dilation "
+                             f"{p['dilation']}")
     for n, k, s, q, d, op in zip(x.shape[2:], (kh, kw), p["stride"], p["padding"],
                                  p["dilation"], p["output_padding"]):
         if (n - 1) * s - 2 * q + d * (k - 1) + op + 1 < 1:
             raise ValueError(f"conv_transpose2d: padding {p['padding']} is too large for input "
                              f"size {x.shape[2:]} and kernel {(kh, kw)}: the output would be "
                              f"empty")
-    return ConvTranspose2d.apply(*tensors, **p)
+    if all(o < s for o, s in zip(p["output_padding"], p["stride"])):
+        fn = ConvTranspose2dGrouped if G > 1 else ConvTranspose2d
+        return fn.apply(*tensors, **p, **({"groups": G} if G > 1 else {}))
+    # output_padding >= stride (allowed below the dilation): col2im needs op < stride, so
+    # take the uncropped output (no padding) and cut PyTorch's window out of it, zeros where
+    # that window runs past the end; the bias is added afterwards (it covers those too)
+    full = dict(p, padding=(0, 0), output_padding=(0, 0))
+    fn = ConvTranspose2dGrouped if G > 1 else ConvTranspose2d
+    y = fn.apply(x, weight, **full, **({"groups": G} if G > 1 else {}))
+    from .shape import getitem, pad, reshape
+    L = y.shape[2:]
+    stops = tuple(q + (n - 1) * s - 2 * q + d * (k - 1) + o + 1 for n, k, s, q, d, o in
+                  zip(x.shape[2:], (kh, kw), p["stride"], p["padding"], p["dilation"],
+                      p["output_padding"]))
+    y = pad(y, ((0, 0), (0, 0)) + tuple((0, max(0, e - n)) for e, n in zip(stops, L)))
+    (ph, pw) = p["padding"]
+    y = getitem(y, (slice(None), slice(None), slice(ph, stops[0]), slice(pw, stops[1])))
+    if bias is not None:
+        y = y + reshape(tensors[2], (-1, 1, 1))
+    return y

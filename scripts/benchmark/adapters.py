@@ -14,26 +14,20 @@ def openblas_tuned():
 
 
 class _ForwardHooks:
-    def __init__(self, module, pre, post):
-        self.module = module
-        inner = type(module).forward.__get__(module)
+    """Both hook handles of ``forward_hooks``, removed together."""
 
-        def forward(*args, **kwargs):
-            pre(module)
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                post(module)
-
-        module.forward = forward
+    def __init__(self, handles):
+        self.handles = handles
 
     def remove(self):
-        self.module.__dict__.pop("forward", None)
+        for h in self.handles:
+            h.remove()
 
 
 def forward_hooks(module, pre, post):
     """Call ``pre(module)`` before and ``post(module)`` after each forward of ``module`` (one
     layer instance); returns a handle whose ``remove()`` undoes it."""
-    # ADAPTER (no public hook): swap for PyTorch's module.register_forward_pre_hook and
-    # module.register_forward_hook once arrayneedle.nn.Module has them.
-    return _ForwardHooks(module, pre, post)
+    return _ForwardHooks([
+        module.register_forward_pre_hook(lambda m, args: pre(m)),
+        module.register_forward_hook(lambda m, args, out: post(m)),
+    ])

@@ -99,7 +99,7 @@ class DistributedDataParallel(Module):
         self.bucket_cap_mb = bucket_cap_mb
         self.device_ids = self._check_devices(module, device_ids)
         params = [p for p in module.parameters() if p.requires_grad]
-        broadcast_coalesced(module.parameters() + module.buffers())
+        broadcast_coalesced(list(module.parameters()) + list(module.buffers()))
         self._require_sync = True
         self._buckets = [_Bucket(g) for g in
                          _groups(params[::-1], int(bucket_cap_mb * 2 ** 20))]
@@ -124,7 +124,7 @@ class DistributedDataParallel(Module):
                              f"one device (one device per rank), got {device_ids!r}")
         from ...backend import device
         dev = device(device_ids[0])
-        wrong = sorted({str(t.device) for t in module.parameters() + module.buffers()
+        wrong = sorted({str(t.device) for t in list(module.parameters()) + list(module.buffers())
                         if t.device is not dev})
         if wrong:
             raise ValueError(f"DistributedDataParallel: device_ids={device_ids!r} but the "
@@ -136,7 +136,7 @@ class DistributedDataParallel(Module):
         if self._in_backward:  # the last backward raised before it finished: start afresh
             self._reset()
         if self.broadcast_buffers and self.training:
-            bufs = self.module.buffers()
+            bufs = list(self.module.buffers())
             if bufs:
                 broadcast_coalesced(bufs)
         return self.module(*args, **kwargs)
