@@ -248,6 +248,9 @@ def _attach():
     T.ndimension = dim
     T.nelement = T.numel
     T.is_cuda = property(lambda t: t._device.kind == "cuda")
+    # the other accelerators PyTorch names: never ours, so programs that test for them run
+    for name in ("is_xpu", "is_mps", "is_meta", "is_sparse", "is_quantized"):
+        setattr(T, name, property(lambda t: False))
     T.retains_grad = property(retains_grad)
     for f in (size, retain_grad, detach_, numpy, item, tolist, __repr__, __array__, __bool__,
               __float__, __int__, __index__):

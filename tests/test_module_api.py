@@ -176,3 +176,12 @@ def test_repr_like_torch():
     assert repr(nn.Conv2d(4, 4, 3, groups=2, bias=False, padding_mode="reflect")) == (
         "Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), groups=2, bias=False, "
         "padding_mode=reflect)")
+
+
+def test_moduledict_entries_read_as_attributes_and_other_accelerators_are_false():
+    md = nn.ModuleDict(dict(wte=nn.Embedding(5, 3), drop=nn.Dropout(0.1)))
+    assert md.wte is md["wte"] and isinstance(md.drop, nn.Dropout)
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        md.missing
+    t = an.zeros(2)
+    assert t.is_xpu is False and t.is_mps is False and t.is_cuda is False

@@ -501,3 +501,31 @@ def test_names_shared_with_arrayneedle_data():
     import arrayneedle.utils.data as u
     assert d.DataLoader is u.DataLoader and d.default_collate is u.default_collate
     assert an.utils.data.TensorDataset is u.TensorDataset
+
+
+def test_endless_random_sampler_draws_on_demand_and_resumes_exactly():
+    # minGPT's trainer: RandomSampler(replacement=True, num_samples=int(1e10)); drawing 10**10
+    # indices up front would need 75 GiB
+    ds = TensorDataset(an.arange(10), an.arange(10) * 2)
+    g = np.random.default_rng(3)
+    dl = DataLoader(ds, sampler=RandomSampler(ds, replacement=True, num_samples=int(1e10),
+                                              generator=g), batch_size=4)
+    assert len(dl) == 2_500_000_000
+    it = iter(dl)
+    first = next(it)
+    assert first[0].shape == (4,) and (first[1].numpy() == 2 * first[0].numpy()).all()
+    assert 0 <= first[0].numpy().min() and first[0].numpy().max() < 10
+    state = dl.state_dict()
+    second = next(it)[0].tolist()
+    dl.load_state_dict(state)
+    assert next(iter(dl))[0].tolist() == second
+
+
+def test_drawn_indices_slices_and_items_agree():
+    from arrayneedle.data.sampler import DrawnIndices
+    d = DrawnIndices(7, 200_000, seed=5)
+    whole = d[0:200_000]
+    assert len(whole) == 200_000 and whole.min() >= 0 and whole.max() < 7
+    assert d[65_530:65_545].tolist() == whole[65_530:65_545].tolist()  # across a block edge
+    assert d[70_000] == whole[70_000] and d[-1] == whole[-1]
+    assert list(iter(d))[:5] == whole[:5].tolist()

@@ -87,6 +87,8 @@ class RandomSampler(Sampler):
     def _indices(self):
         n, k = len(self.data_source), self.num_samples
         g = _pass_generator(self.generator)
+        if self.replacement and k > LAZY_DRAWS:
+            return DrawnIndices(n, k, int(g.integers(2 ** 63)))
         if self.replacement:
             return g.integers(0, n, size=k)
         parts = [g.permutation(n) for _ in range(k // n)]
@@ -95,10 +97,63 @@ class RandomSampler(Sampler):
         return np.concatenate(parts)
 
     def __iter__(self):
-        return iter(self._indices().tolist())
+        idx = self._indices()
+        return iter(idx) if isinstance(idx, DrawnIndices) else iter(idx.tolist())
 
     def __len__(self):
         return self.num_samples
+
+
+LAZY_DRAWS = 1 << 24  # more draws than this with replacement are made on demand
+
+
+class DrawnIndices:
+    """``k`` independent draws from ``[0, n)``, made block by block on demand from one seed
+    per pass: a pass of 10**10 draws (the "endless" sampler of minGPT's trainer) costs nothing
+    up front, and any part of it can be made again (exact resume by batch number)."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, n, k, seed):
+        self.n, self.k, self.seed = n, k, seed
+
+    def __len__(self):
+        return self.k
+
+    def _block(self, i):
+        return np.random.default_rng([self.seed, i]).integers(0, self.n, self.BLOCK)
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.k)
+            if step != 1:
+                raise ValueError("DrawnIndices: only contiguous slices")
+            if stop <= start:
+                return np.zeros(0, np.int64)
+            first, last = start // self.BLOCK, (stop - 1) // self.BLOCK
+            drawn = np.concatenate([self._block(i) for i in range(first, last + 1)])
+            return drawn[start - first * self.BLOCK:stop - first * self.BLOCK]
+        i = int(key) % self.k if -self.k <= int(key) < self.k else None
+        if i is None:
+            raise IndexError(f"draw {key} out of range for {self.k} draws")
+        return int(self._block(i // self.BLOCK)[i % self.BLOCK])
+
+    def __iter__(self):
+        for i in range(0, self.k, self.BLOCK):
+            yield from self[i:min(i + self.BLOCK, self.k)].tolist()
+
+
+class _LazyBatches:
+    """Batch ``b`` of ``DrawnIndices``, made when asked for."""
+
+    def __init__(self, idx, batch_size, count):
+        self.idx, self.batch_size, self.count = idx, batch_size, count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, b):
+        return self.idx[b * self.batch_size:(b + 1) * self.batch_size]
 
 
 class SubsetRandomSampler(Sampler):
@@ -148,7 +203,8 @@ class WeightedRandomSampler(Sampler):
                         p=self.weights / self.weights.sum())
 
     def __iter__(self):
-        return iter(self._indices().tolist())
+        idx = self._indices()
+        return iter(idx) if isinstance(idx, DrawnIndices) else iter(idx.tolist())
 
     def __len__(self):
         return self.num_samples
@@ -174,10 +230,13 @@ class BatchSampler(Sampler):
         if idx is None:
             idx = np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         n = len(idx) // bs if self.drop_last else -(-len(idx) // bs)
+        if isinstance(idx, DrawnIndices):
+            return _LazyBatches(idx, bs, n)
         return [idx[b * bs:(b + 1) * bs] for b in range(n)]
 
     def __iter__(self):
-        return (b.tolist() for b in self._batches())
+        batches = self._batches()
+        return (batches[b].tolist() for b in range(len(batches)))
 
     def __len__(self):
         n = len(self.sampler)
@@ -195,6 +254,8 @@ def epoch_batches(batch_sampler):
 def epoch_indices(sampler):
     """One pass of any sampler as a list of indices."""
     idx = _vector_indices(sampler)
+    if isinstance(idx, DrawnIndices):
+        return idx
     return list(sampler) if idx is None else idx.tolist()
 
 
@@ -204,4 +265,5 @@ def _vector_indices(sampler):
     make = getattr(sampler, "_indices", None)
     if make is None or getattr(type(sampler).__iter__, "__module__", None) != __name__:
         return None
-    return np.asarray(make())
+    idx = make()
+    return idx if isinstance(idx, DrawnIndices) else np.asarray(idx)

@@ -126,6 +126,14 @@ class _DictBase(Module):
     def __getitem__(self, key):
         return self._entries[key]
 
+    def __getattr__(self, name):
+        # only reached when ordinary lookup fails: entries read as attributes, as in PyTorch
+        # (``model.transformer.wte`` for ``transformer = ModuleDict(dict(wte=...))``)
+        entries = self.__dict__.get("_entries")
+        if entries is not None and name in entries:
+            return entries[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def __setitem__(self, key, v):
         if not isinstance(key, str) or not key or "." in key:
             raise KeyError(f"{self._what}: keys must be non-empty strings without '.', "

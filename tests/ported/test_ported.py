@@ -3,9 +3,9 @@ steps here and must learn; where PyTorch is installed, the same file with the re
 runs under PyTorch from the same initial weights and data, and losses and final weights must
 agree to float32 precision (and the state_dict keys, in order).
 
-Named check_ported.py (not test_*.py) so the main suite does not collect it until the API the
+Named test_ported.py (not test_*.py) so the main suite does not collect it until the API the
 ports need has landed (MISSING.md lists it); run it with
-``pytest tests/ported/check_ported.py``.
+``pytest tests/ported/test_ported.py``.
 
 Each port has ``run(steps, ..., init=None)``: the program's own model, optimizer and training
 code on a small synthetic batch, returning the losses it reports. ``init`` is called with the
