@@ -214,7 +214,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     dev = _device(device)
     if dtype is None:
-        dtype = "int64" if all(isinstance(v, numbers.Integral) for v in (start, end, step)) else _DEFAULT_FLOAT
+        integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = "int64" if integral else _DEFAULT_FLOAT
     if dtype_name(dtype).startswith("int"):
         vals = (int(start), int(end), int(step))
     else:

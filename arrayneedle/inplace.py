@@ -289,8 +289,8 @@ def masked_fill_(self, mask, value):
     from . import ops
     _check_leaf(self)
     if not isinstance(mask, Tensor) or dtype_name(mask._array.dtype) != "bool":
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, got "
-                           f"{type(mask).__name__ if not isinstance(mask, Tensor) else dtype_name(mask.dtype)}")
+        got = type(mask).__name__ if not isinstance(mask, Tensor) else dtype_name(mask.dtype)
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, got {got}")
     if isinstance(value, Tensor) and value.ndim != 0:
         raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
                            f"tensor with {value.ndim} dimension(s)")

@@ -123,12 +123,14 @@ def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=F
 
 def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
     from ._helpers import shape_arg
-    return new_full(self, shape_arg(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+    return new_full(self, shape_arg(size), 0, dtype=dtype, device=device,
+                    requires_grad=requires_grad)
 
 
 def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
     from ._helpers import shape_arg
-    return new_full(self, shape_arg(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+    return new_full(self, shape_arg(size), 1, dtype=dtype, device=device,
+                    requires_grad=requires_grad)
 
 
 def new_empty(self, *size, dtype=None, device=None, requires_grad=False):

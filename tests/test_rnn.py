@@ -7,7 +7,7 @@ import arrayneedle as an
 from arrayneedle import nn
 from arrayneedle.testing import gradcheck
 from op_table import make_inputs
-from op_table_rnn import ROWS, gru_ref, lstm_ref
+from op_table_rnn import ROWS
 
 RNN_ROWS = [r for r in ROWS if r[0] in ("lstm", "gru")]
 

@@ -52,7 +52,7 @@ def test_tiny_model_overfits_one_batch(name):
     opt = optim.Adam(model.parameters(), lr=1e-2)
     trivial = float((noise.numpy() ** 2).mean())  # the loss of always predicting zero
     first = None
-    for step in range(200):
+    for step in range(200):  # noqa: B007 (reported by the assertion below)
         loss = d.p_losses(x0, t, noise)
         opt.zero_grad()
         loss.backward()

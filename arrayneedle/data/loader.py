@@ -341,7 +341,8 @@ class DataLoader:
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"DataLoader.load_state_dict: not a DataLoader state ({e})") from None
         if epoch < 0 or batch < 0:
-            raise ValueError(f"DataLoader.load_state_dict: bad position epoch={epoch} batch={batch}")
+            raise ValueError(f"DataLoader.load_state_dict: bad position epoch={epoch} "
+                             f"batch={batch}")
         gens = self._generators()
         if len(states) != len(gens):
             raise ValueError(f"DataLoader.load_state_dict: the state has {len(states)} generator "

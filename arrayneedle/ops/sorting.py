@@ -25,7 +25,8 @@ def _linear_index(xp, shape, index, axis):
     for d in range(ndim):
         if d != axis:
             n = index.shape[d]
-            coord = xp.reshape(xp.arange(n, dtype=xp.int64), (1,) * d + (n,) + (1,) * (ndim - d - 1))
+            coord = xp.reshape(xp.arange(n, dtype=xp.int64),
+                               (1,) * d + (n,) + (1,) * (ndim - d - 1))
             lin = lin + coord * _stride(shape, d)
     return xp.reshape(lin, (-1,))
 

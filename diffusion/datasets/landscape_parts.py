@@ -28,7 +28,8 @@ _PALETTES = {
 _PAL_NAMES = tuple(_PALETTES)
 _FBM_OCTAVES = (4, 8, 16, 32)  # lattice intervals of the ridgeline noise octaves
 _FBM_COLS = sum(k + 1 for k in _FBM_OCTAVES)
-_N_PARAMS = 64 + 3 * _FBM_COLS  # columns of the per-image parameter table (fixed: prefixes stay stable)
+# columns of the per-image parameter table (fixed, so that prefixes stay stable)
+_N_PARAMS = 64 + 3 * _FBM_COLS
 
 
 def _pal_table(key):
@@ -42,8 +43,9 @@ def _smooth(t):
 
 def _hash2(ix, iy, seed):
     """Cheap deterministic per-pixel noise in [0, 1) (integer hash, broadcastable)."""
-    h = (ix.astype(np.uint32) * np.uint32(0x8DA6B343)) ^ (iy.astype(np.uint32) * np.uint32(0xD8163841)) \
-        ^ (seed.astype(np.uint32) * np.uint32(0xCB1AB31F))
+    h = ((ix.astype(np.uint32) * np.uint32(0x8DA6B343))
+         ^ (iy.astype(np.uint32) * np.uint32(0xD8163841))
+         ^ (seed.astype(np.uint32) * np.uint32(0xCB1AB31F)))
     h ^= h >> np.uint32(13)
     h *= np.uint32(0x5BD1E995)
     h ^= h >> np.uint32(15)

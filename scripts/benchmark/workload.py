@@ -107,7 +107,7 @@ def profile_steps(work, n, top):
     st = pstats.Stats(pr)
     total = st.total_tt
     rows = []
-    for (fname, line, func), (cc, nc, tt, ct, _) in st.stats.items():
+    for (fname, line, func), (_cc, nc, tt, ct, _) in st.stats.items():
         rows.append({"function": f"{os.path.relpath(fname) if fname.startswith('/') else fname}"
                                  f":{line}({func})", "ncalls": nc / n, "tottime_s": tt / n,
                      "cumtime_s": ct / n})
