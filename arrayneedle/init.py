@@ -7,6 +7,7 @@ without the trailing underscore are aliases (needle's spelling).
 from __future__ import annotations
 
 import math
+import warnings
 
 from .autograd import no_grad
 
@@ -66,13 +67,25 @@ def normal_(t, mean=0.0, std=1.0, generator=None):
         return t.normal_(mean, std, generator=generator)
 
 
+def _empty(t):
+    """A zero-element tensor: PyTorch warns and leaves it (its fans would divide by zero)."""
+    if math.prod(t.shape) == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
 def xavier_uniform_(t, gain=1.0):
+    if _empty(t):
+        return t
     fan_in, fan_out = fan_in_and_fan_out(t.shape)
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -bound, bound)
 
 
 def xavier_normal_(t, gain=1.0):
+    if _empty(t):
+        return t
     fan_in, fan_out = fan_in_and_fan_out(t.shape)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
@@ -85,12 +98,16 @@ def _fan(t, mode):
 
 
 def kaiming_uniform_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _empty(t):
+        return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     bound = math.sqrt(3.0) * std
     return uniform_(t, -bound, bound)
 
 
 def kaiming_normal_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _empty(t):
+        return t
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     return normal_(t, 0.0, std)
 

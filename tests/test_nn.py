@@ -345,3 +345,14 @@ def test_functional_norms_are_exported_with_torch_signatures():
     with pytest.raises(ValueError, match=r"layer_norm: expected trailing dimensions \(3,\)"):
         an.layer_norm(x, 3)
     assert an.ops.group_norm is an.group_norm and "channel_affine" in an.ops.__all__
+
+
+def test_zero_size_layers_behave_as_pytorch():
+    # PyTorch: initialising a zero-element weight warns and does nothing; the layer still runs
+    with pytest.warns(UserWarning, match="zero-element tensors is a no-op"):
+        lin = nn.Linear(0, 3)
+    assert lin.weight.shape == (3, 0) and np.all(lin.bias.detach().numpy() == 0)
+    assert np.all(lin(an.zeros(2, 0)).detach().numpy() == 0)
+    assert nn.Linear(3, 0)(an.zeros(2, 3)).shape == (2, 0)
+    assert nn.Conv2d(3, 4, 3)(an.zeros(0, 3, 5, 5)).shape == (0, 4, 3, 3)
+    assert nn.Linear(3, 2)(an.zeros(0, 3)).shape == (0, 2)
