@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 
-from .lr_scheduler import LRScheduler, _check_optimizer, _lrs, _per_group
+from .lr_scheduler import LRScheduler, _check_optimizer, _lrs, _per_group, _uses_beta1
 
 
 class OneCycleLR(LRScheduler):
@@ -61,10 +61,7 @@ class OneCycleLR(LRScheduler):
                 g["min_lr"] = g["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with "
-                                 "`cycle_momentum` option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1(optimizer)
             if last_epoch == -1:
                 for g, hi, lo in zip(optimizer.param_groups,
                                      _per_group("max_momentum", optimizer, max_momentum),

@@ -27,6 +27,15 @@ def _lrs(optimizer, key="lr"):
     return [g[key] for g in optimizer.param_groups]
 
 
+def _uses_beta1(optimizer):
+    """Whether a momentum-cycling scheduler (OneCycleLR, CyclicLR) cycles Adam's beta1 rather
+    than SGD's momentum; an optimizer with neither is an error, as in PyTorch."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                         "option enabled")
+    return "betas" in optimizer.defaults
+
+
 def _per_group(name, optimizer, value):
     if isinstance(value, (list, tuple)):
         if len(value) != len(optimizer.param_groups):
