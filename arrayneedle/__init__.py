@@ -13,7 +13,7 @@ from .creation import (tensor, as_tensor, from_numpy, is_tensor, numel, zeros, o
                        randperm, multinomial, randn_like, rand_like, arange, linspace)
 from .serialization import save, load
 from .safetensors_io import save_file, load_file
-from .kernels._parallel import num_threads as get_num_threads, set_num_threads
+from .kernels import num_threads as get_num_threads, set_num_threads
 from . import data, init, nn, optim, utils
 
 # dtype objects, with PyTorch's names and aliases

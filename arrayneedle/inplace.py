@@ -64,7 +64,7 @@ class IndexPut(Function):
     def backward(self, g):
         from array_api_compat import array_namespace
 
-        from .ops._util import unbroadcast
+        from .ops import unbroadcast
         xp = array_namespace(g)
         ga = gv = None
         if self.needs_input_grad[0]:

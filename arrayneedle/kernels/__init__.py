@@ -34,6 +34,7 @@ from __future__ import annotations
 import array_api_compat
 
 from . import cpu, portable
+from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle re-exports)
 from .geometry import normalize
 
 __all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im",

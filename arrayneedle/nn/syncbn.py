@@ -15,7 +15,7 @@ from array_api_compat import array_namespace
 from .. import distributed as dist, kernels
 from ..autograd import Function, Tensor
 from ..backend import device_of
-from ..ops.norm import _per_channel_dot, _per_channel_sum
+from ..ops.norm import per_channel_dot, per_channel_sum
 from .layers import _BatchNorm
 from .module import Module
 
@@ -32,9 +32,9 @@ def _global_moments(x):
     xp = array_namespace(x)
     C = x.shape[1]
     n = x.size // C if C else 0
-    mean = _per_channel_sum(xp, x) / max(n, 1)
+    mean = per_channel_sum(xp, x) / max(n, 1)
     d = kernels.channel_affine(x, None, -mean)
-    m2 = _per_channel_dot(xp, d, d)
+    m2 = per_channel_dot(xp, d, d)
     W = _world()
     if W == 1:
         return mean, m2 / max(n, 1), d, n
@@ -66,8 +66,8 @@ class _SyncBatchNormFn(Function):
         xp = array_namespace(g)
         need = self.needs_input_grad
         d, s, w, n = self.d, self.inv_std, self.w, self.count
-        gsum = _per_channel_sum(xp, g)       # local sum(g)
-        gd = _per_channel_dot(xp, g, d)      # local sum(g * (x - mean))
+        gsum = per_channel_sum(xp, g)       # local sum(g)
+        gd = per_channel_dot(xp, g, d)      # local sum(g * (x - mean))
         gx = None
         if need[0]:
             tsum, tgd = gsum, gd

@@ -38,6 +38,7 @@ from .shape import (broadcast_to, cat, chunk, concat, flatten, flip, getitem, in
 from .sorting import argmax, argmin, argsort, gather, max, min, sort, topk
 from .special import elu, erf, gelu, leaky_relu, softplus
 from .unary import abs, cos, exp, log, relu, sigmoid, silu, sin, sqrt, tanh
+from ._util import unbroadcast  # noqa: F401  (the shared gradient reduction, for inplace.py)
 from .views import (clone, contiguous, expand, expand_as, movedim, narrow, repeat, reshape_as,
                     t, unflatten, view, view_as)
 

@@ -49,14 +49,14 @@ def normalize(x, axes, eps=1e-5, mean=None, var=None):
 
 
 # ---------------------------------------------------------------- BatchNorm (channel axis 1)
-def _per_channel_sum(xp, a):
+def per_channel_sum(xp, a):
     """Sum of ``a`` (N, C, ...) over every axis but 1 -> (C,): a contiguous last-axis sum,
     then over the batch."""
     N, C = a.shape[:2]
     return xp.sum(xp.sum(xp.reshape(a, (N, C, -1)), axis=-1), axis=0)
 
 
-def _per_channel_dot(xp, a, b):
+def per_channel_dot(xp, a, b):
     """Sum of ``a * b`` over every axis but 1 -> (C,), without the product array."""
     N, C = a.shape[:2]
     return xp.sum(xp.vecdot(xp.reshape(a, (N, C, -1)), xp.reshape(b, (N, C, -1)), axis=-1),
@@ -68,9 +68,9 @@ def batch_moments(x):
     the centred array ``x - mean`` they were computed from."""
     xp = array_namespace(x)
     n = x.size // x.shape[1] if x.shape[1] else 1
-    mean = _per_channel_sum(xp, x) / n
+    mean = per_channel_sum(xp, x) / n
     d = kernels.channel_affine(x, None, -mean)  # x - mean
-    var = _per_channel_dot(xp, d, d) / n
+    var = per_channel_dot(xp, d, d) / n
     return mean, var, d
 
 
@@ -94,8 +94,8 @@ class BatchNorm(Function):
         need = self.needs_input_grad
         d, s, w = self.d, self.inv_std, self.w
         n = g.size // g.shape[1] if g.shape[1] else 1
-        gsum = _per_channel_sum(xp, g)      # sum(g)
-        gd = _per_channel_dot(xp, g, d)     # sum(g * (x - mean)); sum(g * xhat) = gd * s
+        gsum = per_channel_sum(xp, g)      # sum(g)
+        gd = per_channel_dot(xp, g, d)     # sum(g * (x - mean)); sum(g * xhat) = gd * s
         gx = None
         if need[0]:
             a = s if w is None else w * s
@@ -179,8 +179,8 @@ class ChannelAffine(Function):
         xp = array_namespace(g)
         need = self.needs_input_grad
         gx = kernels.channel_affine(g, self.scale, None) if need[0] else None
-        gs = _per_channel_dot(xp, g, self.x) if need[1] else None
-        gb = _per_channel_sum(xp, g) if need[2] else None
+        gs = per_channel_dot(xp, g, self.x) if need[1] else None
+        gb = per_channel_sum(xp, g) if need[2] else None
         return gx, gs, gb
 
 
