@@ -76,19 +76,24 @@ def _encode_node(obj, arrays, path, depth):
                     f"lists, tuples, Tensors, arrays, numbers, strings, None")
 
 
-def _default_file_mode():
-    """The mode ``open()`` would give a new file (0o666 less the umask): ``mkstemp`` makes its
-    files 0o600, and an atomic rename would otherwise leave checkpoints and images private."""
+def current_umask() -> int:
+    """The process's umask (read without changing it where Linux allows)."""
     try:
-        with open("/proc/self/status") as f:  # Linux: read the umask without changing it
+        with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
+                    return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _default_file_mode():
+    """The mode ``open()`` would give a new file (0o666 less the umask): ``mkstemp`` makes its
+    files 0o600, and an atomic rename would otherwise leave checkpoints and images private."""
+    return 0o666 & ~current_umask()
 
 
 # A temporary file is ".tmp-" + mkstemp's 8 random characters + "-" + the target's name, so a

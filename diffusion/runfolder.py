@@ -24,7 +24,7 @@ import stat
 import tempfile
 
 import arrayneedle as an
-from arrayneedle.serialization import atomic_write
+from arrayneedle.serialization import atomic_write, current_umask
 
 from .validate import UsageError
 
@@ -232,6 +232,8 @@ class RunFolder:
                 self._lock(self.out, create=True)
             _remove_stale_siblings(self.out)
             self.path = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
+            # mkdtemp makes it 0o700; the published run gets what os.makedirs would have given
+            os.chmod(self.path, 0o777 & ~current_umask())
         else:
             os.makedirs(self.out, exist_ok=True)
         self._lock(self.path, create=True)

@@ -2,6 +2,7 @@
 import hashlib
 import importlib.util
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -259,3 +260,16 @@ def test_memory_estimate_is_below_a_measured_training_step(model, widths, size):
         tracemalloc.stop()
     est = estimate_memory(cfg, batch)
     assert 0.1 * peak < est < peak, (est, peak)
+
+
+def test_a_new_run_folder_gets_the_usual_permissions(tmp_path):
+    # the run is written in a hidden sibling made by mkdtemp (0o700) and renamed at its first
+    # checkpoint: the published folder must be what os.makedirs gives, like before
+    from diffusion.runfolder import RunFolder
+    old = os.umask(0o022)
+    try:
+        with RunFolder.plan(str(tmp_path / "run")) as run:
+            run.begin()
+            assert os.stat(run.path).st_mode & 0o777 == 0o755
+    finally:
+        os.umask(old)
