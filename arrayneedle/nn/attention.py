@@ -5,7 +5,8 @@ import math
 
 from .. import init, ops
 from ..autograd import Tensor
-from .functional.attention import additive_mask, dropout_mask, flat_linear
+from .functional.attention import additive_mask, dropout_mask
+from .functional.linear import linear
 from .layers import Linear
 from .module import Module, zeros_parameter
 
@@ -59,12 +60,12 @@ class MultiheadAttention(Module):
         if self._qkv_same_embed_dim:
             w = self.in_proj_weight
             if query is key and key is value:  # self-attention: one matmul for q, k and v
-                qkv = flat_linear(query, w, b)
+                qkv = linear(query, w, b)
                 return qkv[..., :E], qkv[..., E:2 * E], qkv[..., 2 * E:]
             wq, wk, wv = w[:E, :], w[E:2 * E, :], w[2 * E:, :]
         else:
             wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        return flat_linear(query, wq, bq), flat_linear(key, wk, bk), flat_linear(value, wv, bv)
+        return linear(query, wq, bq), linear(key, wk, bk), linear(value, wv, bv)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
@@ -108,7 +109,7 @@ class MultiheadAttention(Module):
             attn = dropout_mask(attn, self.dropout)
         out = ops.matmul(attn, v)  # (N, H, L, hd)
         out = ops.reshape(ops.permute(out, (2, 0, 1, 3)), (L, N, E))
-        out = flat_linear(out, self.out_proj.weight, self.out_proj.bias)
+        out = linear(out, self.out_proj.weight, self.out_proj.bias)
         if unbatched:
             out = ops.squeeze(out, axis=1)
         elif self.batch_first:

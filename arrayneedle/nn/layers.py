@@ -7,6 +7,7 @@ from collections import OrderedDict
 from .. import init, ops
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
+from .functional.linear import linear
 from .module import Module, zeros_parameter
 from .sparse import Embedding  # noqa: F401 (exported here too)
 
@@ -37,8 +38,7 @@ class Linear(Module):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: expected input with last dimension {self.in_features}, "
                              f"got shape {x.shape}")
-        y = ops.matmul(x, ops.transpose(self.weight))
-        return y + self.bias if self.bias is not None else y
+        return linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -13,15 +13,14 @@ import warnings
 
 from .. import init, ops
 from ..autograd import Tensor
-from .functional.attention import dropout_mask, flat_linear
+from .functional.attention import dropout_mask
+from .functional.linear import linear
 from .module import Module, zeros_parameter
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
-
-_linear = flat_linear
 
 
 def _rnn_step(mode, xw, h, c, w_hh, b_hh):
@@ -35,7 +34,7 @@ def _rnn_step(mode, xw, h, c, w_hh, b_hh):
         c = f * c + i * ops.tanh(gates[:, 2 * H:3 * H])
         return o * ops.tanh(c), c
     if mode == "GRU":
-        gh = _linear(h, w_hh, b_hh)
+        gh = linear(h, w_hh, b_hh)
         rz = ops.sigmoid(xw[:, :2 * H] + gh[:, :2 * H])
         r, z = rz[:, :H], rz[:, H:]
         n = ops.tanh(xw[:, 2 * H:] + r * gh[:, 2 * H:])
@@ -105,7 +104,7 @@ class _CellBase(Module):
         b = self.bias_ih
         if self.bias and _folds_hh_bias(self._mode):
             b = self.bias_ih + self.bias_hh
-        h, c = _rnn_step(self._mode, _linear(x, self.weight_ih, b), states[0],
+        h, c = _rnn_step(self._mode, linear(x, self.weight_ih, b), states[0],
                          states[1] if len(states) > 1 else None, self.weight_hh, self.bias_hh)
         if unbatched:
             h = ops.squeeze(h, axis=0)
@@ -204,7 +203,7 @@ class _RNNBase(Module):
         b = b_ih
         if b_ih is not None and _folds_hh_bias(self.mode):
             b = b_ih + b_hh
-        xw = _linear(x, w_ih, b)  # every time step in one matmul
+        xw = linear(x, w_ih, b)  # every time step in one matmul
         steps = range(x.shape[0] - 1, -1, -1) if suffix else range(x.shape[0])
         outs = [None] * x.shape[0]
         for t in steps:

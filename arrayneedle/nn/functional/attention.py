@@ -21,19 +21,6 @@ def dropout_mask(x, p):
     return x * Tensor._wrap(dev.xp.astype(keep, x.dtype) * (1.0 / (1 - p)), dev)
 
 
-def flat_linear(x, weight, bias=None):
-    """x @ weight^T + bias over the last axis of x (any leading shape). Leading axes are
-    folded into one first: NumPy's matmul of a 3-D array and a transposed 2-D weight skips
-    BLAS, one 2-D matmul does not."""
-    lead = x.shape[:-1]
-    if len(lead) > 1:
-        x = ops.reshape(x, (-1, x.shape[-1]))
-    y = ops.matmul(x, ops.transpose(weight))
-    if bias is not None:
-        y = y + bias
-    return ops.reshape(y, lead + (y.shape[-1],)) if len(lead) > 1 else y
-
-
 def _mask_array(mask, like):
     return mask.array if isinstance(mask, Tensor) else like.device.asarray(mask)
 

@@ -11,6 +11,14 @@ def linear(input, weight, bias=None):
     if input.shape[-1:] != weight.shape[-1:]:
         raise ValueError(f"linear: the last dimension of input {input.shape} must equal "
                          f"in_features of weight {weight.shape}")
-    w = weight if weight.ndim == 1 else ops.transpose(weight, 0, 1)
-    out = ops.matmul(input, w)
-    return out if bias is None else out + bias
+    if weight.ndim == 1:
+        out = ops.matmul(input, weight)
+        return out if bias is None else out + bias
+    # leading axes folded into one: NumPy's matmul of a 3-D array and a transposed 2-D weight
+    # skips BLAS (a loop of small products), one 2-D matmul does not
+    lead = input.shape[:-1]
+    x = ops.reshape(input, (-1, input.shape[-1])) if len(lead) > 1 else input
+    out = ops.matmul(x, ops.transpose(weight, 0, 1))
+    if bias is not None:
+        out = out + bias
+    return ops.reshape(out, lead + (out.shape[-1],)) if len(lead) > 1 else out
