@@ -286,3 +286,15 @@ def test_binary_ops_and_unique_match_torch():
     x = torch.tensor([[1, 2], [3, 4]])
     assert _np(an.tensor([[1, 2], [3, 4]]).repeat_interleave(an.tensor([2, 1]), dim=1)
                ).tolist() == x.repeat_interleave(torch.tensor([2, 1]), dim=1).tolist()
+
+
+def test_float_functions_of_integer_tensors_give_float32_as_pytorch():
+    # NumPy gives float64 for exp/log/... of int64; PyTorch gives its default float dtype
+    i = an.arange(1, 4)
+    for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "silu", "erf", "gelu",
+                 "log2", "rsqrt"):
+        out = getattr(an, name)(i)
+        assert out.dtype == an.float32, name
+        np.testing.assert_allclose(out.numpy(), getattr(an, name)(i.float()).numpy(), rtol=1e-6)
+    for name in ("abs", "relu", "square"):  # these keep integers, as PyTorch
+        assert getattr(an, name)(i).dtype == an.int64, name

@@ -15,7 +15,8 @@ from array_api_compat import array_namespace
 from .._helpers import as_tensor
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
-from ._dtypes import is_float_dtype, to_float
+from ._dtypes import is_float_dtype
+from .unary import math_op
 
 __all__ = ["sign", "sgn", "floor", "ceil", "trunc", "fix", "frac", "round", "square", "rsqrt",
            "reciprocal", "log1p", "expm1", "log2", "log10", "exp2", "tan", "asin", "acos", "atan",
@@ -63,15 +64,6 @@ class _Step(Function):
 
     def backward(self, g):
         return array_namespace(g).zeros(self.shape, dtype=self.dtype)
-
-
-def _mathfun(fn_cls, name, keep_int=False):
-    def op(input):
-        t = as_tensor(input)
-        return fn_cls.apply(t if keep_int else to_float(t))
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"Elementwise {name} (as torch.{name}; differentiable)."
-    return op
 
 
 def _stepfun(name, f, int_identity=True):
@@ -137,24 +129,24 @@ Asinh = _unary("Asinh", lambda xp, a: xp.asinh(a), lambda xp, a, o: 1 / xp.sqrt(
 Acosh = _unary("Acosh", lambda xp, a: xp.acosh(a), lambda xp, a, o: 1 / xp.sqrt(a * a - 1))
 Atanh = _unary("Atanh", lambda xp, a: xp.atanh(a), lambda xp, a, o: 1 / (1 - a * a))
 
-frac = _mathfun(Frac, "frac")
-square = _mathfun(Square, "square", keep_int=True)
-rsqrt = _mathfun(Rsqrt, "rsqrt")
-reciprocal = _mathfun(Reciprocal, "reciprocal")
-log1p = _mathfun(Log1p, "log1p")
-expm1 = _mathfun(Expm1, "expm1")
-log2 = _mathfun(Log2, "log2")
-log10 = _mathfun(Log10, "log10")
-exp2 = _mathfun(Exp2, "exp2")
-tan = _mathfun(Tan, "tan")
-asin = arcsin = _mathfun(Asin, "asin")
-acos = arccos = _mathfun(Acos, "acos")
-atan = arctan = _mathfun(Atan, "atan")
-sinh = _mathfun(Sinh, "sinh")
-cosh = _mathfun(Cosh, "cosh")
-asinh = arcsinh = _mathfun(Asinh, "asinh")
-acosh = arccosh = _mathfun(Acosh, "acosh")
-atanh = arctanh = _mathfun(Atanh, "atanh")
+frac = math_op(Frac, "frac")
+square = math_op(Square, "square", keep_int=True)
+rsqrt = math_op(Rsqrt, "rsqrt")
+reciprocal = math_op(Reciprocal, "reciprocal")
+log1p = math_op(Log1p, "log1p")
+expm1 = math_op(Expm1, "expm1")
+log2 = math_op(Log2, "log2")
+log10 = math_op(Log10, "log10")
+exp2 = math_op(Exp2, "exp2")
+tan = math_op(Tan, "tan")
+asin = arcsin = math_op(Asin, "asin")
+acos = arccos = math_op(Acos, "acos")
+atan = arctan = math_op(Atan, "atan")
+sinh = math_op(Sinh, "sinh")
+cosh = math_op(Cosh, "cosh")
+asinh = arcsinh = math_op(Asinh, "asinh")
+acosh = arccosh = math_op(Acosh, "acosh")
+atanh = arctanh = math_op(Atanh, "atanh")
 
 
 class NanToNum(Function):

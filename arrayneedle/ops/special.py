@@ -11,6 +11,7 @@ import math
 from array_api_compat import array_namespace
 
 from .._helpers import as_tensor
+from ._dtypes import to_float
 from ..autograd import Function
 
 __all__ = ["erf", "gelu", "leaky_relu", "elu", "softplus"]
@@ -147,22 +148,22 @@ class Softplus(Function):
 # ---------------------------------------------------------------- public wrappers
 def erf(input):
     """The error function (differentiable)."""
-    return Erf.apply(as_tensor(input))
+    return Erf.apply(to_float(as_tensor(input)))
 
 
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(as_tensor(input), approximate=approximate)
+    return GELU.apply(to_float(as_tensor(input)), approximate=approximate)
 
 
 def leaky_relu(input, negative_slope=0.01):
-    return LeakyReLU.apply(as_tensor(input), negative_slope=float(negative_slope))
+    return LeakyReLU.apply(to_float(as_tensor(input)), negative_slope=float(negative_slope))
 
 
 def elu(input, alpha=1.0):
-    return ELU.apply(as_tensor(input), alpha=float(alpha))
+    return ELU.apply(to_float(as_tensor(input)), alpha=float(alpha))
 
 
 def softplus(input, beta=1.0, threshold=20.0):
-    return Softplus.apply(as_tensor(input), beta=float(beta), threshold=float(threshold))
+    return Softplus.apply(to_float(as_tensor(input)), beta=float(beta), threshold=float(threshold))

@@ -6,6 +6,7 @@ from array_api_compat import array_namespace
 from .. import kernels
 from .._helpers import as_tensor
 from ..autograd import Function
+from ._dtypes import to_float
 
 __all__ = ["exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "silu"]
 
@@ -119,21 +120,25 @@ class SiLU(Function):
 
 
 # ---------------------------------------------------------------- public wrappers
-def _wrapper(fn, name):
-    def op(a):
-        return fn.apply(as_tensor(a))
+def math_op(fn_cls, name, keep_int=False):
+    """The public function of a one-input Function, with PyTorch's dtype rule: a float function
+    of an integer (or bool) tensor gives float32, the default float dtype (NumPy would give
+    float64); ``keep_int`` for the functions that keep integers (abs, relu, square)."""
+    def op(input):
+        t = as_tensor(input)
+        return fn_cls.apply(t if keep_int else to_float(t))
     op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"Elementwise {name} of a Tensor (differentiable)."
+    op.__doc__ = f"Elementwise {name} (as torch.{name}; differentiable)."
     return op
 
 
-exp = _wrapper(Exp, "exp")
-log = _wrapper(Log, "log")
-sqrt = _wrapper(Sqrt, "sqrt")
-abs = _wrapper(Abs, "abs")
-sin = _wrapper(Sin, "sin")
-cos = _wrapper(Cos, "cos")
-tanh = _wrapper(Tanh, "tanh")
-sigmoid = _wrapper(Sigmoid, "sigmoid")
-relu = _wrapper(ReLU, "relu")
-silu = _wrapper(SiLU, "silu")
+exp = math_op(Exp, "exp")
+log = math_op(Log, "log")
+sqrt = math_op(Sqrt, "sqrt")
+abs = math_op(Abs, "abs", keep_int=True)
+sin = math_op(Sin, "sin")
+cos = math_op(Cos, "cos")
+tanh = math_op(Tanh, "tanh")
+sigmoid = math_op(Sigmoid, "sigmoid")
+relu = math_op(ReLU, "relu", keep_int=True)
+silu = math_op(SiLU, "silu")
