@@ -62,6 +62,11 @@ def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
 
 
+def _check_name(what, name):
+    if not isinstance(name, str) or not name or "." in name:
+        raise KeyError(f"{what}: name must be a non-empty string without '.', got {name!r}")
+
+
 class Module:
     """Base class of layers and models.
 
@@ -136,9 +141,7 @@ class Module:
         """A non-trainable tensor moved with the module; in ``state_dict`` when
         ``persistent``."""
         self._ensure_init()
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"register_buffer: name must be a non-empty string without '.', "
-                           f"got {name!r}")
+        _check_name("register_buffer", name)
         if tensor is not None and not isinstance(tensor, Tensor):
             tensor = Tensor(tensor)
         if isinstance(tensor, Parameter):
@@ -153,24 +156,18 @@ class Module:
             self._non_persistent.add(name)
 
     def register_parameter(self, name, param):
-        self._ensure_init()
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"register_parameter: name must be a non-empty string without "
-                           f"'.', got {name!r}")
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got "
-                            f"{type(param).__name__}")
-        setattr(self, name, param)
+        self._register("register_parameter", name, param, Parameter)
 
     def add_module(self, name, module):
+        self._register("add_module", name, module, Module)
+
+    def _register(self, what, name, value, cls):
         self._ensure_init()
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f"add_module: name must be a non-empty string without '.', "
-                           f"got {name!r}")
-        if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module: {name!r} must be a Module or None, got "
-                            f"{type(module).__name__}")
-        setattr(self, name, module)
+        _check_name(what, name)
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"{what}: {name!r} must be a {cls.__name__} or None, got "
+                            f"{type(value).__name__}")
+        setattr(self, name, value)
 
     register_module = add_module
 
