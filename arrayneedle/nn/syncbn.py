@@ -15,7 +15,7 @@ from array_api_compat import array_namespace
 from .. import distributed as dist, kernels
 from ..autograd import Function, Tensor
 from ..backend import device_of
-from ..ops.norm import per_channel_dot, per_channel_sum
+from ..ops.norm import batch_norm_input_grad, per_channel_dot, per_channel_sum
 from .layers import _BatchNorm
 from .module import Module
 
@@ -76,10 +76,7 @@ class _SyncBatchNormFn(Function):
                 both = Tensor._wrap(xp.concat([gsum, gd]), device_of(g))
                 dist.all_reduce(both, dist.ReduceOp.SUM)
                 tsum, tgd = both.array[:C], both.array[C:]
-            a = s if w is None else w * s
-            # gx = a * (g - mean(g) - xhat * mean(g * xhat)), means over the global batch
-            gx = kernels.channel_affine(g, a, -(a * tsum) / n)
-            gx += kernels.channel_affine(d, -(a * s * s * tgd) / n)
+            gx = batch_norm_input_grad(g, d, s, w, tsum, tgd, n)
         if w is None:
             return gx
         return gx, (gd * s if need[1] else None), (gsum if need[2] else None)

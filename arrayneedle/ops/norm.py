@@ -98,13 +98,20 @@ class BatchNorm(Function):
         gd = per_channel_dot(xp, g, d)     # sum(g * (x - mean)); sum(g * xhat) = gd * s
         gx = None
         if need[0]:
-            a = s if w is None else w * s
-            # gx = a * (g - mean(g) - xhat * mean(g * xhat))
-            gx = kernels.channel_affine(g, a, -(a * gsum) / n)
-            gx += kernels.channel_affine(d, -(a * s * s * gd) / n)
+            gx = batch_norm_input_grad(g, d, s, w, gsum, gd, n)
         if w is None:
             return gx
         return gx, (gd * s if need[1] else None), (gsum if need[2] else None)
+
+
+def batch_norm_input_grad(g, d, s, w, gsum, gd, n):
+    """Batch norm's input gradient from the per-channel sums over its ``n`` positions:
+    gx = a * (g - mean(g) - xhat * mean(g * xhat)) with a = w * inv_std (SyncBatchNorm passes
+    sums over the global batch)."""
+    a = s if w is None else w * s
+    gx = kernels.channel_affine(g, a, -(a * gsum) / n)
+    gx += kernels.channel_affine(d, -(a * s * s * gd) / n)
+    return gx
 
 
 def _both_or_neither(name, weight, bias):
