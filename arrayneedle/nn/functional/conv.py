@@ -1,44 +1,12 @@
 """Convolutions with PyTorch's functional signatures: conv1d, conv2d (padding modes, "same"),
-conv_transpose2d; and ``pad_nd``, the reflect/replicate/circular padding they use."""
+conv_transpose2d; the reflect/replicate/circular padding modes go through ``misc.pad_nd`` (as ``F.pad``)."""
 from __future__ import annotations
 
 from ... import ops
 from ..._helpers import as_tensor
+from .misc import pad_nd
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d", "pad_nd", "output_padding_for"]
-
-
-def _index(xp, n, lo, hi, mode, name):
-    """Source positions of a length-``n`` axis padded by ``lo`` before and ``hi`` after."""
-    if mode == "reflect" and (lo >= n or hi >= n):
-        raise ValueError(f"{name}: reflect padding ({lo}, {hi}) must be smaller than the "
-                         f"input size {n}")
-    if mode == "circular" and (lo > n or hi > n):
-        raise ValueError(f"{name}: circular padding ({lo}, {hi}) must not exceed the input "
-                         f"size {n}")
-    i = xp.arange(-lo, n + hi)
-    if mode == "replicate":
-        return xp.clip(i, 0, n - 1)
-    if mode == "circular":
-        return i % n
-    i = xp.abs(i)  # reflect: mirror about the first and the last element
-    return xp.where(i >= n, 2 * (n - 1) - i, i)
-
-
-def pad_nd(x, pads, mode, name="pad"):
-    """Pad the trailing axes of ``x`` by ``pads`` = ((lo, hi) per axis, first padded axis
-    first) with ``mode`` reflect, replicate or circular: one gather per axis (differentiable:
-    its gradient adds every copy back into its source)."""
-    x = as_tensor(x)
-    xp = x.device.xp
-    k = len(pads)
-    for j, (lo, hi) in enumerate(pads):
-        if lo or hi:
-            ax = x.ndim - k + j
-            if lo < 0 or hi < 0:
-                raise ValueError(f"{name}: negative padding {pads} is not supported")
-            x = ops.take(x, _index(xp, x.shape[ax], lo, hi, mode, name), axis=ax)
-    return x
 
 
 def _same_pads(ksize, dilation):

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from ... import ops
+from ..._helpers import as_tensor
 from ...autograd import Tensor
 
-__all__ = ["normalize", "pad"]
+__all__ = ["normalize", "pad", "pad_nd"]
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
@@ -54,20 +55,28 @@ def pad(input, pad, mode="constant", value=None):
     if value not in (None, 0):
         raise ValueError(f"pad: value is only used by mode='constant', got value={value} with "
                          f"mode={mode!r}")
-    out = input
-    xp = input.device.xp
-    for ax, (lo, hi) in enumerate(pairs):
+    return pad_nd(input, pairs, mode)
+
+
+def pad_nd(x, pads, mode, name="pad"):
+    """Pad the trailing axes of ``x`` by ``pads`` = ((lo, hi) per axis, first padded axis
+    first) with ``mode`` reflect, replicate or circular: one gather per axis (differentiable:
+    its gradient adds every copy back into its source)."""
+    x = as_tensor(x)
+    xp = x.device.xp
+    first = x.ndim - len(pads)
+    for j, (lo, hi) in enumerate(pads):
         if not (lo or hi):
             continue
-        n = input.shape[ax]
+        ax, n = first + j, x.shape[first + j]
         if lo < 0 or hi < 0:
-            raise ValueError(f"pad: mode {mode!r} needs non-negative amounts, got {pad}")
+            raise ValueError(f"{name}: mode {mode!r} needs non-negative amounts, got {pads}")
         if mode == "reflect" and (lo >= n or hi >= n):
-            raise ValueError(f"pad: reflect amounts ({lo}, {hi}) must be smaller than the size "
-                             f"{n} of dimension {ax}")
+            raise ValueError(f"{name}: reflect padding ({lo}, {hi}) must be smaller than the "
+                             f"size {n} of dimension {ax}")
         if mode == "circular" and (lo > n or hi > n):
-            raise ValueError(f"pad: circular amounts ({lo}, {hi}) must not exceed the size {n} "
-                             f"of dimension {ax}")
-        idx = Tensor._wrap(_source_index(xp, n, lo, hi, mode), input.device)
-        out = ops.take(out, idx, axis=ax)
-    return out
+            raise ValueError(f"{name}: circular padding ({lo}, {hi}) must not exceed the size "
+                             f"{n} of dimension {ax}")
+        idx = Tensor._wrap(_source_index(xp, n, lo, hi, mode), x.device)
+        x = ops.take(x, idx, axis=ax)
+    return x
