@@ -1,5 +1,6 @@
 """Convolutions with PyTorch's functional signatures: conv1d, conv2d (padding modes, "same"),
-conv_transpose2d; the reflect/replicate/circular padding modes go through ``misc.pad_nd`` (as ``F.pad``)."""
+conv_transpose2d. Reflect, replicate and circular padding go through ``misc.pad_nd``, as in
+``F.pad``."""
 from __future__ import annotations
 
 from ... import ops
