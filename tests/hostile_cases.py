@@ -5,6 +5,10 @@ import io
 import json
 import os
 import random
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -489,3 +493,22 @@ CLI_ROWS = [
            lambda t, mp: ["--checkpoint", _weights_only(t)], r"holds weights without a model "
                                                              r"config; give --config"),
 ]
+
+
+def start_ready(args, root):
+    """Start ``python -c ...`` children (``args``: one argv tail each) that print "ready" once
+    set up, and wait for all of them."""
+    procs = [subprocess.Popen([sys.executable, "-c", *a], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": root}) for a in args]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready"
+    return procs
+
+
+def kill_at_random_moments(procs, seed, latest):
+    """``kill -9`` each process at its own random moment within ``latest`` seconds."""
+    rng = random.Random(seed)
+    start = time.monotonic()
+    for proc, at in zip(procs, sorted(rng.uniform(0.05, latest) for _ in procs)):
+        time.sleep(max(0.0, start + at - time.monotonic()))
+        proc.send_signal(signal.SIGKILL)

@@ -8,9 +8,7 @@ tests."""
 import hashlib
 import io
 import os
-import random
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hostile_cases import FILE_ROWS, MB
+from hostile_cases import FILE_ROWS, MB, kill_at_random_moments, start_ready
 from PIL import Image
 
 import arrayneedle as an
@@ -249,19 +247,10 @@ def test_kill_during_save_loses_nothing(tmp_path, monkeypatch):
     a whole old or new one, and the temporary files the killed saves left are removed by the
     next save of the same file (and nothing else is)."""
     paths = [tmp_path / f"ck{i}.npz" for i in range(3)]
-    procs = []
     for p in paths:  # three savers at once, each on its own file, each killed at its moment
         an.save({"step": 0, "w": np.zeros(1 << 21, np.float32)}, p)
-        procs.append(subprocess.Popen([sys.executable, "-c", _SAVER, str(p)],
-                                      stdout=subprocess.PIPE, text=True,
-                                      env={**os.environ, "PYTHONPATH": ROOT}))
-    for proc in procs:
-        assert proc.stdout.readline().strip() == "ready"
-    rng = random.Random(15)
-    start = time.monotonic()
-    for proc, at in zip(procs, sorted(rng.uniform(0.05, 0.4) for _ in procs)):
-        time.sleep(max(0.0, start + at - time.monotonic()))
-        proc.send_signal(signal.SIGKILL)
+    procs = start_ready([(_SAVER, str(p)) for p in paths], ROOT)
+    kill_at_random_moments(procs, seed=15, latest=0.4)
     steps = []
     for proc, p in zip(procs, paths):
         proc.wait(timeout=10)

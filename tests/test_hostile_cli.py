@@ -13,18 +13,16 @@ import errno
 import importlib.util
 import json
 import os
-import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import tracemalloc
 
 import numpy as np
 import pytest
-from hostile_cases import CLI_ROWS, FILE_ROWS, HELD_FDS, MB, TINY
+from hostile_cases import (CLI_ROWS, FILE_ROWS, HELD_FDS, MB, TINY, kill_at_random_moments,
+                           start_ready)
 
 import arrayneedle as an
 
@@ -355,21 +353,11 @@ def test_kill_during_log_trimming_loses_nothing(tmp_path):
     record up to the trimmed step is always there, in order (a torn appended line at most)."""
     from diffusion.runfolder import read_log
     keep, total = 3000, 6000
-    procs, paths = [], []
-    for i in range(3):
-        p = tmp_path / f"log{i}.jsonl"
+    paths = [tmp_path / f"log{i}.jsonl" for i in range(3)]
+    for p in paths:
         p.write_text("".join(f'{{"step": {s}, "loss": 0.5}}\n' for s in range(1, keep + 1)))
-        paths.append(p)
-        procs.append(subprocess.Popen([sys.executable, "-c", _TRIMMER, str(p), str(keep),
-                                       str(total)], stdout=subprocess.PIPE, text=True,
-                                      env={**os.environ, "PYTHONPATH": ROOT}))
-    for proc in procs:
-        assert proc.stdout.readline().strip() == "ready"
-    rng = random.Random(17)
-    start = time.monotonic()
-    for proc, at in zip(procs, sorted(rng.uniform(0.05, 0.5) for _ in procs)):
-        time.sleep(max(0.0, start + at - time.monotonic()))
-        proc.send_signal(signal.SIGKILL)
+    procs = start_ready([(_TRIMMER, str(p), str(keep), str(total)) for p in paths], ROOT)
+    kill_at_random_moments(procs, seed=17, latest=0.5)
     for proc, p in zip(procs, paths):
         proc.wait(timeout=10)
         proc.stdout.close()
