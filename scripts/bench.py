@@ -121,6 +121,9 @@ def main(argv=None):
           f"PyTorch {meta['torch'] or 'not available'}"
           + (f" (threads {meta['torch_threads']}, own process)" if worker is not None else ""),
           flush=True)
+    ck = info["cpu_kernels"]
+    print(f"CPU kernels: {ck['kernels']}" + (f" ({ck['reason']})" if ck["reason"] else "")
+          + " | OMP_WAIT_POLICY " + os.environ.get("OMP_WAIT_POLICY", "unset"), flush=True)
     if is_cuda:
         print("note: on CUDA every op is synchronised in the per-op table, so its total is above "
               "the plain step time")

@@ -25,6 +25,17 @@ ints or pairs; arrays are NCHW.
   ``maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding)`` routes each window's
   gradient to that one element. With ``with_arg=False`` (no gradient needed) ``arg`` is
   ``None`` and only the maximum is computed.
+- Direct convolutions (float32 NumPy arrays through oneDNN where it loads, see
+  ``cpu_kernels()``; otherwise ``conv_reference.py``: im2col/col2im and one matmul), weights in
+  PyTorch's layouts, bias (O,) or None, all new arrays:
+  ``conv2d(x, weight, bias, stride, padding, dilation)`` -> (N, O, OH, OW);
+  ``conv2d_input_grad(grad, weight, x_shape, stride, padding, dilation)`` -> gradient of x;
+  ``conv2d_weight_grad(x, grad, w_shape, stride, padding, dilation, bias=False)`` ->
+  ``(grad_weight, grad_bias or None)``;
+  ``conv_transpose2d(x, weight, bias, out_shape, stride, padding, dilation)`` with weight
+  (Cin, Cout, kh, kw) and the output shape (output padding included) -> the adjoint of
+  ``conv2d`` in its input, plus bias. ``direct_conv(x)`` says whether these compute without
+  im2col columns (then they beat the im2col algorithms of ``ops/conv.py``).
 - ``index_add(shape, index, values)`` -> ``zeros(shape)`` with ``values`` added at ``index``
   (repeated indices accumulate: the gradient of integer-array indexing). The portable path
   takes one integer array along axis 0.
@@ -33,12 +44,14 @@ from __future__ import annotations
 
 import array_api_compat
 
-from . import cpu, portable
+from . import conv_reference, cpu, onednn, portable
 from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle re-exports)
 from .geometry import normalize
 
 __all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im",
-           "dilate", "undilate", "maxpool_forward", "maxpool_backward"]
+           "dilate", "undilate", "maxpool_forward", "maxpool_backward", "conv2d",
+           "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d", "direct_conv",
+           "cpu_kernels"]
 
 
 def _impl(array):
@@ -115,3 +128,53 @@ def maxpool_forward(x, kernel_size, stride, padding=0, with_arg=True):
 def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding=0):
     k, s, p, _ = normalize(kernel_size, stride, padding)
     return _impl(grad).maxpool_backward(grad, arg, tuple(int(v) for v in x_shape), k, s, p)
+
+
+# ---------------------------------------------------------------- direct convolutions
+def cpu_kernels():
+    """Which kernels compute on NumPy arrays: ``{"kernels": "onednn" or "numpy", "reason":
+    why not oneDNN, or None}`` (``ARRAYNEEDLE_KERNELS=numpy`` forces NumPy)."""
+    return onednn.info()
+
+
+def direct_conv(x):
+    return _impl(x) is cpu and cpu.direct_conv(x)
+
+
+def _geom(w_shape, stride, padding, dilation):
+    return normalize(tuple(int(v) for v in w_shape[2:]), stride, padding, dilation)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    g = _geom(weight.shape, stride, padding, dilation)
+    impl = _impl(x)
+    if impl is cpu:
+        return cpu.conv2d(x, weight, bias, *g)
+    return conv_reference.conv2d(impl, x, weight, bias, *g)
+
+
+def conv2d_input_grad(grad, weight, x_shape, stride=1, padding=0, dilation=1):
+    g = _geom(weight.shape, stride, padding, dilation)
+    x_shape = tuple(int(v) for v in x_shape)
+    impl = _impl(grad)
+    if impl is cpu:
+        return cpu.conv2d_input_grad(grad, weight, x_shape, *g)
+    return conv_reference.conv2d_input_grad(impl, grad, weight, x_shape, *g)
+
+
+def conv2d_weight_grad(x, grad, w_shape, stride=1, padding=0, dilation=1, bias=False):
+    g = _geom(w_shape, stride, padding, dilation)
+    w_shape = tuple(int(v) for v in w_shape)
+    impl = _impl(x)
+    if impl is cpu:
+        return cpu.conv2d_weight_grad(x, grad, w_shape, *g, bool(bias))
+    return conv_reference.conv2d_weight_grad(impl, x, grad, w_shape, *g, bool(bias))
+
+
+def conv_transpose2d(x, weight, bias, out_shape, stride=1, padding=0, dilation=1):
+    g = _geom(weight.shape, stride, padding, dilation)
+    out_shape = tuple(int(v) for v in out_shape)
+    impl = _impl(x)
+    if impl is cpu:
+        return cpu.conv_transpose2d(x, weight, bias, out_shape, *g)
+    return conv_reference.conv_transpose2d(impl, x, weight, bias, out_shape, *g)

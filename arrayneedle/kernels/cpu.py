@@ -11,12 +11,17 @@ weight gradient is one matmul ``g(O, N*OH*OW) @ cols.T`` and the column gradient
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .geometry import conv_geometry
 from ._parallel import parallel_for
 from .checks import check_col2im, check_maxpool_backward
+from . import conv_reference, onednn
+
+_self = sys.modules[__name__]  # the reference convolutions call this module's im2col & co.
 
 
 def _pad_nchw(x, ph, pw, value=0):
@@ -194,13 +199,19 @@ def _window_taps(xp, kernel_size, stride, out_hw):
 
 
 def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
-    """Max over windows; returns ``(out, arg)`` where ``arg`` (int8, or int32 for windows of
+    """Through oneDNN where it loads (float32, at most 127 taps), else as below.
+
+Max over windows; returns ``(out, arg)`` where ``arg`` (int8, or int32 for windows of
     more than 127 taps) is the flat tap index ``i*kw + j`` of the first maximum of each
     window in row-major window order (for a window holding NaN, ``out`` is NaN and ``arg``
     unspecified). ``with_arg=False``: ``(out, None)``, the maximum alone, as kk-1 ``maximum``
     passes over the strided taps (no copy of them)."""
     (kh, kw), (ph, pw) = kernel_size, padding
     OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
+    rt = onednn.usable(x)
+    if rt is not None and kh * kw <= onednn.MAX_TAPS:
+        return onednn.maxpool_forward(rt, np.ascontiguousarray(x), x.shape[:2] + (OH, OW),
+                                      kernel_size, stride, padding, with_arg)
     xp = _pad_nchw(x, ph, pw, value=-np.inf)
     kk = kh * kw
     N, C = x.shape[:2]
@@ -245,6 +256,10 @@ def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding):
     N, C, H, W = check_maxpool_backward(grad.shape, arg.shape, x_shape, kernel_size, stride,
                                         padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    rt = onednn.usable(grad)
+    if rt is not None and kh * kw <= onednn.MAX_TAPS and arg.itemsize == 1:
+        return onednn.maxpool_backward(rt, np.ascontiguousarray(grad), np.ascontiguousarray(arg),
+                                       x_shape, kernel_size, stride, padding)
     OH, OW = grad.shape[2:]
     tiled = (sh, sw) == (kh, kw) and (OH * kh, OW * kw) == (H + 2 * ph, W + 2 * pw)
     # windows that tile the (padded) input write every element exactly once
@@ -270,3 +285,42 @@ def index_add(shape, index, values):
     out = np.zeros(shape, dtype=values.dtype)
     np.add.at(out, index, values)
     return out
+
+
+# ---------------------------------------------------------------- direct convolutions
+def direct_conv(x):
+    """Whether ``conv2d`` & co. below compute without im2col (oneDNN, float32)."""
+    return onednn.usable(x) is not None
+
+
+def _c(a):
+    return None if a is None else np.ascontiguousarray(a)
+
+
+def conv2d(x, w, bias, k, s, p, d):
+    rt = onednn.usable(x, w, bias)
+    if rt is None:
+        return conv_reference.conv2d(_self, x, w, bias, k, s, p, d)
+    y_shape = (x.shape[0], w.shape[0]) + conv_geometry(x.shape, k, s, p, d)
+    return onednn.conv_forward(rt, _c(x), _c(w), _c(bias), y_shape, s, p, d)
+
+
+def conv2d_input_grad(g, w, x_shape, k, s, p, d):
+    rt = onednn.usable(g, w)
+    if rt is None:
+        return conv_reference.conv2d_input_grad(_self, g, w, x_shape, k, s, p, d)
+    return onednn.conv_backward_data(rt, _c(g), _c(w), x_shape, s, p, d)
+
+
+def conv2d_weight_grad(x, g, w_shape, k, s, p, d, bias):
+    rt = onednn.usable(x, g)
+    if rt is None:
+        return conv_reference.conv2d_weight_grad(_self, x, g, w_shape, k, s, p, d, bias)
+    return onednn.conv_backward_weights(rt, _c(x), _c(g), w_shape, s, p, d, bias)
+
+
+def conv_transpose2d(x, w, bias, out_shape, k, s, p, d):
+    rt = onednn.usable(x, w, bias)
+    if rt is None:
+        return conv_reference.conv_transpose2d(_self, x, w, bias, out_shape, k, s, p, d)
+    return onednn.deconv_forward(rt, _c(x), _c(w), _c(bias), out_shape, s, p, d)

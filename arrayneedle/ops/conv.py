@@ -208,6 +208,7 @@ class ConvTranspose2d(_ConvFunction):
 
 
 from .conv_grouped import Conv2dGrouped, ConvTranspose2dGrouped  # noqa: E402 (subclasses)
+from .conv_direct import Conv2dDirect, ConvTranspose2dDirect  # noqa: E402
 
 
 # ---------------------------------------------------------------- public wrappers
@@ -271,6 +272,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"than the input plus padding")
     if G > 1:
         return Conv2dGrouped.apply(*tensors, groups=G, **p)
+    if kernels.direct_conv(x.array):
+        return Conv2dDirect.apply(*tensors, **p)
     stride1 = p["stride"] == (1, 1)
     if stride1 and (kh, kw) == (1, 1) and p["padding"] == (0, 0):
         fn = Conv2dPointwise
@@ -329,6 +332,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                              f"size {x.shape[2:]} and kernel {(kh, kw)}: the output would be "
                              f"empty")
     if all(o < s for o, s in zip(p["output_padding"], p["stride"])):
+        if G == 1 and kernels.direct_conv(x.array):
+            return ConvTranspose2dDirect.apply(*tensors, **p)
         fn = ConvTranspose2dGrouped if G > 1 else ConvTranspose2d
         return fn.apply(*tensors, **p, **({"groups": G} if G > 1 else {}))
     # output_padding >= stride (allowed below the dilation): col2im needs op < stride, so

@@ -41,9 +41,12 @@ def machine_info():
         info["threadpools"] = f"threadpoolctl unavailable ({e})"
     info["env"] = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
                                               "OPENBLAS_THREAD_TIMEOUT", "OMP_NUM_THREADS",
-                                              "MKL_NUM_THREADS", "ARRAYNEEDLE_NUM_THREADS")
+                                              "MKL_NUM_THREADS", "ARRAYNEEDLE_NUM_THREADS",
+                                              "ARRAYNEEDLE_KERNELS", "OMP_WAIT_POLICY",
+                                              "GOMP_SPINCOUNT")
                    if k in os.environ}
     info["arrayneedle_kernel_threads"] = an.get_num_threads()
+    info["cpu_kernels"] = an.kernels.cpu_kernels()  # oneDNN or NumPy, and why
     info["openblas_timeout_set_before_numpy"] = openblas_tuned()
     return info
 

@@ -1,0 +1,57 @@
+"""oneDNN's CPU primitives through its C API (ctypes, no compiled extension): convolution,
+transposed convolution, max-pooling and batch normalisation for float32 NCHW arrays.
+
+The library is the ``onednn-cpu-gomp`` wheel (oneDNN v3.2, needs only the system's
+``libgomp.so.1``). It is loaded on first use; where it does not load (another platform, no
+wheel, no libgomp) or ``ARRAYNEEDLE_KERNELS=numpy`` is set, ``runtime()`` is None and
+``kernels/cpu.py`` computes with its NumPy kernels. ``info()`` says which path runs and why.
+Only ``kernels/cpu.py`` calls this package (the kernel contract is ``kernels/__init__.py``).
+
+Everything here takes C-contiguous float32 arrays and returns new ones; the layouts the
+primitives choose (channel-blocked, ``format_tag_any``) stay inside each call.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import _lib
+from ._core import Runtime
+from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
+from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
+
+__all__ = ["runtime", "info", "usable", "conv_forward", "conv_backward_data",
+           "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward", "MAX_TAPS"]
+
+_lock = threading.Lock()
+_state = {"loaded": False, "rt": None, "reason": None}
+
+
+def runtime():
+    """The loaded library's engine and stream, or None (the reason is in ``info()``)."""
+    if not _state["loaded"]:
+        with _lock:
+            if not _state["loaded"]:
+                lib, reason = _lib.load()
+                if lib is not None:
+                    try:
+                        _state["rt"] = Runtime(lib)
+                    except _lib.DnnlError as e:
+                        reason = f"oneDNN loaded but failed to start: {e}"
+                _state["reason"] = reason
+                _state["loaded"] = True
+    return _state["rt"]
+
+
+def usable(*arrays):
+    """The runtime when oneDNN can compute on ``arrays`` (float32 NumPy arrays), else None."""
+    if any(a is not None and a.dtype != np.float32 for a in arrays):
+        return None
+    return runtime()
+
+
+def info():
+    """``{"kernels": "onednn" or "numpy", "reason": why NumPy (None on oneDNN)}``."""
+    rt = runtime()
+    return {"kernels": "numpy" if rt is None else "onednn", "reason": _state["reason"]}

@@ -1,0 +1,192 @@
+"""Engine, stream, memory over NumPy buffers, layouts with their reorders, primitives and the
+cache of primitive descriptors.
+
+Memory: a oneDNN memory object is made per call around a NumPy buffer (no copy) and destroyed
+after the call; only descriptors and primitives are cached. A primitive chooses its own layouts
+(``format_tag_any``, usually channel-blocked); ``Layout`` holds the plain (NCHW / OIHW) and the
+chosen descriptor and the reorders between them, and a plain array goes in without a copy when
+the primitive chose the plain layout. Buffers in a blocked layout are fresh NumPy arrays for
+each call (never cached), so no two calls, e.g. two forwards awaiting backward, share one.
+Scratchpads are the caller's too (``scratchpad_mode_user``), allocated per call: executing
+primitives from two threads at once is safe.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from . import _lib as L
+from ._lib import DIMS, P, check
+
+CACHE_CAPACITY = 512  # primitive-descriptor sets kept (least recently used dropped first)
+ALIGN = 64
+
+
+class Runtime:
+    """The loaded library, one CPU engine and one stream."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.engine, self.stream, self.attr = P(), P(), P()
+        check(lib.dnnl_engine_create(ctypes.byref(self.engine), L.CPU, 0), "engine_create")
+        check(lib.dnnl_stream_create(ctypes.byref(self.stream), self.engine, 1),
+              "stream_create")
+        check(lib.dnnl_primitive_attr_create(ctypes.byref(self.attr)), "primitive_attr_create")
+        check(lib.dnnl_primitive_attr_set_scratchpad_mode(self.attr, L.SCRATCHPAD_USER),
+              "set_scratchpad_mode")
+        self.cache = OrderedDict()
+        self.lock = threading.Lock()
+
+    def cached(self, key, build):
+        """The entry ``build()`` made for ``key`` (built once, then reused)."""
+        with self.lock:
+            entry = self.cache.get(key)
+            if entry is not None:
+                self.cache.move_to_end(key)
+                return entry
+            entry = build(Entry(self))
+            self.cache[key] = entry
+            while len(self.cache) > CACHE_CAPACITY:
+                self.cache.popitem(last=False)[1].close()
+            return entry
+
+    def clear_cache(self):
+        with self.lock:
+            while self.cache:
+                self.cache.popitem()[1].close()
+
+
+def empty_aligned(nbytes, dtype=np.float32):
+    """A new 1-D array of ``nbytes`` bytes whose data starts on a 64-byte boundary."""
+    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    off = (-raw.ctypes.data) % ALIGN
+    return raw[off:off + nbytes].view(dtype)
+
+
+def dims(values):
+    return DIMS(*(int(v) for v in values))
+
+
+class Layout:
+    """One argument of a primitive: its plain descriptor, the one the primitive chose, and the
+    reorders between them (None where the two are the same)."""
+
+    def __init__(self, entry, shape, plain_md, chosen_md):
+        self.shape, self.plain, self.md = tuple(shape), plain_md, chosen_md
+        self.same = bool(entry.lib.dnnl_memory_desc_equal(plain_md, chosen_md))
+        self.nbytes = entry.lib.dnnl_memory_desc_get_size(chosen_md)
+        self.to_chosen = None if self.same else entry.reorder(plain_md, chosen_md)
+        self.to_plain = None if self.same else entry.reorder(chosen_md, plain_md)
+
+    def into(self, rt, array):
+        """``array`` (plain, C-contiguous) in the chosen layout: itself or a reordered copy."""
+        if self.same:
+            return array
+        buf = empty_aligned(self.nbytes, array.dtype)
+        execute(rt, self.to_chosen, [(L.ARG_FROM, self.plain, array), (L.ARG_TO, self.md, buf)])
+        return buf
+
+    def new(self, dtype=np.float32):
+        """A new buffer for an output in the chosen layout."""
+        if self.same:
+            return np.empty(self.shape, dtype=dtype)
+        return empty_aligned(self.nbytes, dtype)
+
+    def out(self, rt, buf):
+        """The output ``buf`` (chosen layout) as a new plain array."""
+        if self.same:
+            return buf
+        out = np.empty(self.shape, dtype=buf.dtype)
+        execute(rt, self.to_plain, [(L.ARG_FROM, self.md, buf), (L.ARG_TO, self.plain, out)])
+        return out
+
+
+class Entry:
+    """Descriptors and primitives made for one cache key; ``close`` destroys them all."""
+
+    def __init__(self, rt):
+        self.rt, self.lib = rt, rt.lib
+        self._mds, self._pds, self._prims = [], [], []
+
+    def md(self, shape, tag, dtype=L.F32):
+        md = P()
+        check(self.lib.dnnl_memory_desc_create_with_tag(ctypes.byref(md), len(shape),
+                                                        dims(shape), dtype, tag),
+              f"memory_desc_create {tuple(shape)}")
+        self._mds.append(md)
+        return md
+
+    def pd(self, what, creator, *args):
+        pd = P()
+        check(creator(ctypes.byref(pd), self.rt.engine, *args), what)
+        self._pds.append(pd)
+        return pd
+
+    def query(self, pd, what, index=0):
+        """A memory descriptor of ``pd`` (owned by ``pd``), or None where it has none."""
+        md = self.lib.dnnl_primitive_desc_query_md(pd, what, index)
+        if not md or self.lib.dnnl_memory_desc_get_size(md) == 0:
+            return None
+        return P(md)
+
+    def primitive(self, pd):
+        prim = P()
+        check(self.lib.dnnl_primitive_create(ctypes.byref(prim), pd), "primitive_create")
+        self._prims.append(prim)
+        return prim
+
+    def reorder(self, src_md, dst_md):
+        pd = self.pd("reorder", lambda out, eng, *a: self.lib.dnnl_reorder_primitive_desc_create(
+            out, src_md, eng, dst_md, eng, None))
+        return self.primitive(pd)
+
+    def layout(self, shape, plain_tag, pd, query):
+        return Layout(self, shape, self.md(shape, plain_tag), self.query(pd, query))
+
+    def scratchpad(self, pd):
+        md = self.query(pd, L.QUERY_SCRATCHPAD)
+        return (md, self.lib.dnnl_memory_desc_get_size(md)) if md is not None else None
+
+    def impl(self, pd):
+        """The implementation oneDNN chose, e.g. ``brgconv:avx512_core``."""
+        s = ctypes.c_char_p()
+        check(self.lib.dnnl_primitive_desc_query(pd, L.QUERY_IMPL_INFO, 0, ctypes.byref(s)),
+              "query impl_info_str")
+        return s.value.decode()
+
+    def close(self):
+        for prim in self._prims:
+            self.lib.dnnl_primitive_destroy(prim)
+        for pd in self._pds:
+            self.lib.dnnl_primitive_desc_destroy(pd)
+        for md in self._mds:
+            self.lib.dnnl_memory_desc_destroy(md)
+        self._mds, self._pds, self._prims = [], [], []
+
+
+def execute(rt, prim, args, scratchpad=None):
+    """Run ``prim`` on ``args``: ``(arg id, memory descriptor, NumPy buffer)``; each buffer is
+    wrapped in a memory object for this call only."""
+    lib = rt.lib
+    if scratchpad is not None:
+        md, nbytes = scratchpad
+        args = list(args) + [(L.ARG_SCRATCHPAD, md, empty_aligned(nbytes, np.uint8))]
+    mems = (P * len(args))()
+    exec_args = (L.ExecArg * len(args))()
+    try:
+        for i, (arg, md, buf) in enumerate(args):
+            m = P()
+            check(lib.dnnl_memory_create(ctypes.byref(m), md, rt.engine, P(buf.ctypes.data)),
+                  "memory_create")
+            mems[i] = m
+            exec_args[i].arg, exec_args[i].memory = arg, mems[i]
+        check(lib.dnnl_primitive_execute(prim, rt.stream, len(args), exec_args),
+              "primitive_execute")
+        check(lib.dnnl_stream_wait(rt.stream), "stream_wait")
+    finally:
+        for m in mems:
+            if m:
+                lib.dnnl_memory_destroy(m)

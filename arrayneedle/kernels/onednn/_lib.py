@@ -1,0 +1,144 @@
+"""Loading oneDNN (v3.x C API, the ``onednn-cpu-gomp`` wheel's ``libdnnl.so.3``) with ctypes,
+the constants of ``dnnl_types.h`` this package uses, and the status check.
+
+``load()`` never raises: it returns ``(lib, None)`` or ``(None, reason)`` (other platform, no
+wheel, a missing ``libgomp.so.1``, ``ARRAYNEEDLE_KERNELS=numpy``), and the kernels then stay on
+NumPy."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+import sys
+
+P = ctypes.c_void_p
+DIMS = ctypes.c_int64 * 12  # dnnl_dims_t (DNNL_MAX_NDIMS = 12)
+
+# dnnl_types.h / dnnl_common_types.h (v3.2)
+SUCCESS = 0
+CPU = 1
+F32, U8, S32 = 3, 6, 4
+TAG_ANY, TAG_A, TAG_NCHW, TAG_OIHW, TAG_IOHW = 1, 2, 5, 5, 25
+FORWARD_TRAINING, FORWARD_INFERENCE = 64, 96
+BACKWARD, BACKWARD_DATA, BACKWARD_WEIGHTS = 128, 160, 192
+CONVOLUTION_DIRECT, DECONVOLUTION_DIRECT = 1, 10
+POOLING_MAX = 511
+USE_GLOBAL_STATS, USE_SCALE, USE_SHIFT = 1, 2, 4
+QUERY_SRC, QUERY_DIFF_SRC, QUERY_WEIGHTS, QUERY_DIFF_WEIGHTS = 129, 130, 131, 132
+QUERY_DST, QUERY_DIFF_DST, QUERY_WORKSPACE, QUERY_SCRATCHPAD = 133, 134, 135, 136
+QUERY_IMPL_INFO = 8
+QUERY_DATA_TYPE = 258
+SCRATCHPAD_USER = 1
+ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 17, 33, 41
+ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS, ARG_DIFF_BIAS = 129, 145, 161, 169
+ARG_MEAN, ARG_VARIANCE, ARG_SCALE, ARG_SHIFT = 49, 50, 51, 52
+ARG_DIFF_SCALE, ARG_DIFF_SHIFT = 255, 256
+ARG_WORKSPACE, ARG_SCRATCHPAD = 64, 80
+ARG_FROM, ARG_TO = 1, 17
+
+ENV = "ARRAYNEEDLE_KERNELS"  # "numpy": never load oneDNN; unset or "auto": load it if possible
+WHEEL = "onednn-cpu-gomp"
+
+
+class ExecArg(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_int), ("memory", P)]
+
+
+class DnnlError(RuntimeError):
+    """A oneDNN call returned an error status."""
+
+
+def check(status, what):
+    if status != SUCCESS:
+        raise DnnlError(f"oneDNN {what} failed with status {status}")
+
+
+# name: (restype, argtypes); dnnl_status_t is an int
+_SIGNATURES = {
+    "dnnl_engine_create": (ctypes.c_int, [ctypes.POINTER(P), ctypes.c_int, ctypes.c_size_t]),
+    "dnnl_stream_create": (ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_uint]),
+    "dnnl_memory_desc_create_with_tag": (ctypes.c_int, [ctypes.POINTER(P), ctypes.c_int, DIMS,
+                                                        ctypes.c_int, ctypes.c_int]),
+    "dnnl_memory_desc_clone": (ctypes.c_int, [ctypes.POINTER(P), P]),
+    "dnnl_memory_desc_destroy": (ctypes.c_int, [P]),
+    "dnnl_memory_desc_equal": (ctypes.c_int, [P, P]),
+    "dnnl_memory_desc_get_size": (ctypes.c_size_t, [P]),
+    "dnnl_memory_desc_query": (ctypes.c_int, [P, ctypes.c_int, P]),
+    "dnnl_memory_create": (ctypes.c_int, [ctypes.POINTER(P), P, P, P]),
+    "dnnl_memory_destroy": (ctypes.c_int, [P]),
+    "dnnl_primitive_attr_create": (ctypes.c_int, [ctypes.POINTER(P)]),
+    "dnnl_primitive_attr_set_scratchpad_mode": (ctypes.c_int, [P, ctypes.c_int]),
+    "dnnl_primitive_desc_query_md": (P, [P, ctypes.c_int, ctypes.c_int]),
+    "dnnl_primitive_desc_query": (ctypes.c_int, [P, ctypes.c_int, ctypes.c_int, P]),
+    "dnnl_primitive_desc_destroy": (ctypes.c_int, [P]),
+    "dnnl_primitive_create": (ctypes.c_int, [ctypes.POINTER(P), P]),
+    "dnnl_primitive_destroy": (ctypes.c_int, [P]),
+    "dnnl_primitive_execute": (ctypes.c_int, [P, P, ctypes.c_int, ctypes.POINTER(ExecArg)]),
+    "dnnl_stream_wait": (ctypes.c_int, [P]),
+    "dnnl_reorder_primitive_desc_create": (ctypes.c_int, [ctypes.POINTER(P), P, P, P, P, P]),
+    "dnnl_convolution_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, P, P,
+                       DIMS, DIMS, DIMS, DIMS, P]),
+    "dnnl_convolution_backward_data_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, DIMS, DIMS, DIMS, DIMS,
+                       P, P]),
+    "dnnl_convolution_backward_weights_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, P, DIMS, DIMS, DIMS, DIMS,
+                       P, P]),
+    "dnnl_deconvolution_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, P, P,
+                       DIMS, DIMS, DIMS, DIMS, P]),
+    "dnnl_pooling_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, DIMS, DIMS, DIMS,
+                       DIMS, DIMS, P]),
+    "dnnl_pooling_backward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, DIMS, DIMS, DIMS, DIMS, DIMS,
+                       P, P]),
+    "dnnl_batch_normalization_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, ctypes.c_float, ctypes.c_uint,
+                       P]),
+    "dnnl_batch_normalization_backward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
+                       ctypes.c_uint, P, P]),
+}
+
+
+def _candidates():
+    """Paths of libdnnl.so.3: the wheel's own file first, then the system's."""
+    try:
+        from importlib import metadata
+        for f in metadata.files(WHEEL) or ():
+            if f.name.startswith("libdnnl.so"):
+                yield str(f.locate())
+    except Exception:  # noqa: BLE001 - no wheel (or broken metadata): try the system library
+        pass
+    for name in (os.path.join(sys.prefix, "lib", "libdnnl.so.3"), ctypes.util.find_library("dnnl")):
+        if name:
+            yield name
+
+
+def load():
+    """``(lib, None)`` with every signature declared, or ``(None, why not)``."""
+    if os.environ.get(ENV, "auto").strip().lower() == "numpy":
+        return None, f"{ENV}=numpy"
+    if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "AMD64"):
+        return None, f"no oneDNN wheel for {sys.platform} {platform.machine()}"
+    errors = []
+    for path in dict.fromkeys(_candidates()):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:  # e.g. libgomp.so.1 missing
+            errors.append(str(e))
+            continue
+        try:
+            for name, (restype, argtypes) in _SIGNATURES.items():
+                fn = getattr(lib, name)
+                fn.restype, fn.argtypes = restype, argtypes
+        except AttributeError as e:
+            errors.append(f"{path}: {e}")
+            continue
+        return lib, None
+    if not errors:
+        return None, f"oneDNN not installed (pip install {WHEEL})"
+    return None, "oneDNN did not load: " + "; ".join(errors)

@@ -1,0 +1,145 @@
+"""Convolution and transposed convolution (NCHW, PyTorch's weight layouts) through oneDNN's
+convolution / deconvolution primitives: forward (bias fused), backward-data, backward-weights
+(bias gradient fused). Geometry as the NumPy kernels: pairs ``(kh, kw)``, ``stride``,
+``padding`` (symmetric), ``dilation`` (PyTorch's, 1 = none; oneDNN counts from 0)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _lib as L
+from ._core import dims, execute
+
+
+def _geometry(stride, padding, dilation):
+    return (dims(stride), dims(d - 1 for d in dilation), dims(padding), dims(padding))
+
+
+def _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom):
+    """A forward-training convolution descriptor, every layout left to the library."""
+    bias = e.md((w_shape[0],), L.TAG_A) if with_bias else None
+    return e.pd("convolution_forward", e.lib.dnnl_convolution_forward_primitive_desc_create,
+                L.FORWARD_TRAINING, L.CONVOLUTION_DIRECT, e.md(x_shape, L.TAG_ANY),
+                e.md(w_shape, L.TAG_ANY), bias, e.md(y_shape, L.TAG_ANY), *geom, e.rt.attr)
+
+
+def _build_forward(x_shape, w_shape, y_shape, with_bias, geom):
+    def build(e):
+        pd = _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom)
+        e.src = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_SRC)
+        e.wei = e.layout(w_shape, L.TAG_OIHW, pd, L.QUERY_WEIGHTS)
+        e.dst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DST)
+        e.bias = e.md((w_shape[0],), L.TAG_A) if with_bias else None
+        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+        return e
+    return build
+
+
+def conv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
+    """``conv2d(x, w) + bias`` as a new NCHW array of ``y_shape``."""
+    geom = _geometry(stride, padding, dilation)
+    key = ("conv_fwd", x.shape, w.shape, y_shape, bias is not None, stride, padding, dilation)
+    e = rt.cached(key, _build_forward(x.shape, w.shape, y_shape, bias is not None, geom))
+    y = e.dst.new()
+    args = [(L.ARG_SRC, e.src.md, e.src.into(rt, x)), (L.ARG_WEIGHTS, e.wei.md, e.wei.into(rt, w)),
+            (L.ARG_DST, e.dst.md, y)]
+    if bias is not None:
+        args.append((L.ARG_BIAS, e.bias, bias))
+    execute(rt, e.prim, args, e.scratch)
+    return e.dst.out(rt, y)
+
+
+def _build_backward_data(x_shape, w_shape, y_shape, geom):
+    def build(e):
+        hint = _conv_pd(e, x_shape, w_shape, y_shape, False, geom)
+        pd = e.pd("convolution_backward_data",
+                  e.lib.dnnl_convolution_backward_data_primitive_desc_create,
+                  L.CONVOLUTION_DIRECT, e.md(x_shape, L.TAG_ANY), e.md(w_shape, L.TAG_ANY),
+                  e.md(y_shape, L.TAG_ANY), *geom, hint, e.rt.attr)
+        e.dsrc = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_DIFF_SRC)
+        e.wei = e.layout(w_shape, L.TAG_OIHW, pd, L.QUERY_WEIGHTS)
+        e.ddst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DIFF_DST)
+        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+        return e
+    return build
+
+
+def conv_backward_data(rt, g, w, x_shape, stride, padding, dilation):
+    """The input gradient of ``conv2d`` (the adjoint of the convolution in ``x``): a new NCHW
+    array of ``x_shape`` from ``g`` of the output's shape."""
+    geom = _geometry(stride, padding, dilation)
+    key = ("conv_bwd_data", x_shape, w.shape, g.shape, stride, padding, dilation)
+    e = rt.cached(key, _build_backward_data(x_shape, w.shape, g.shape, geom))
+    gx = e.dsrc.new()
+    execute(rt, e.prim, [(L.ARG_DIFF_DST, e.ddst.md, e.ddst.into(rt, g)),
+                         (L.ARG_WEIGHTS, e.wei.md, e.wei.into(rt, w)),
+                         (L.ARG_DIFF_SRC, e.dsrc.md, gx)], e.scratch)
+    return e.dsrc.out(rt, gx)
+
+
+def _build_backward_weights(x_shape, w_shape, y_shape, with_bias, geom):
+    def build(e):
+        hint = _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom)
+        bias = e.md((w_shape[0],), L.TAG_A) if with_bias else None
+        pd = e.pd("convolution_backward_weights",
+                  e.lib.dnnl_convolution_backward_weights_primitive_desc_create,
+                  L.CONVOLUTION_DIRECT, e.md(x_shape, L.TAG_ANY), e.md(w_shape, L.TAG_ANY),
+                  bias, e.md(y_shape, L.TAG_ANY), *geom, hint, e.rt.attr)
+        e.src = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_SRC)
+        e.dwei = e.layout(w_shape, L.TAG_OIHW, pd, L.QUERY_DIFF_WEIGHTS)
+        e.ddst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DIFF_DST)
+        e.bias = bias
+        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+        return e
+    return build
+
+
+def conv_backward_weights(rt, x, g, w_shape, stride, padding, dilation, with_bias):
+    """``(grad_weight, grad_bias or None)`` of ``conv2d`` from its input ``x`` and the output
+    gradient ``g``: new arrays of ``w_shape`` (O, C, kh, kw) and (O,)."""
+    geom = _geometry(stride, padding, dilation)
+    key = ("conv_bwd_weights", x.shape, w_shape, g.shape, with_bias, stride, padding, dilation)
+    e = rt.cached(key, _build_backward_weights(x.shape, w_shape, g.shape, with_bias, geom))
+    gw = e.dwei.new()
+    args = [(L.ARG_SRC, e.src.md, e.src.into(rt, x)), (L.ARG_DIFF_DST, e.ddst.md,
+                                                       e.ddst.into(rt, g)),
+            (L.ARG_DIFF_WEIGHTS, e.dwei.md, gw)]
+    gb = None
+    if with_bias:
+        gb = np.empty((w_shape[0],), dtype=g.dtype)
+        args.append((L.ARG_DIFF_BIAS, e.bias, gb))
+    execute(rt, e.prim, args, e.scratch)
+    return e.dwei.out(rt, gw), gb
+
+
+def _build_deconv(x_shape, w_shape, y_shape, with_bias, geom):
+    """Transposed convolution: oneDNN's weights are (Cout, Cin, kh, kw) logically, which is
+    PyTorch's (Cin, Cout, kh, kw) array read with the ``iohw`` tag."""
+    def build(e):
+        wdims = (w_shape[1], w_shape[0]) + tuple(w_shape[2:])
+        bias = e.md((wdims[0],), L.TAG_A) if with_bias else None
+        pd = e.pd("deconvolution_forward",
+                  e.lib.dnnl_deconvolution_forward_primitive_desc_create,
+                  L.FORWARD_TRAINING, L.DECONVOLUTION_DIRECT, e.md(x_shape, L.TAG_ANY),
+                  e.md(wdims, L.TAG_ANY), bias, e.md(y_shape, L.TAG_ANY), *geom, e.rt.attr)
+        e.src = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_SRC)
+        e.wei = e.layout(wdims, L.TAG_IOHW, pd, L.QUERY_WEIGHTS)
+        e.dst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DST)
+        e.bias = bias
+        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+        return e
+    return build
+
+
+def deconv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
+    """``conv_transpose2d(x, w) + bias`` (w: (Cin, Cout, kh, kw)) as a new NCHW array of
+    ``y_shape`` (output padding is in ``y_shape``)."""
+    geom = _geometry(stride, padding, dilation)
+    key = ("deconv_fwd", x.shape, w.shape, y_shape, bias is not None, stride, padding, dilation)
+    e = rt.cached(key, _build_deconv(x.shape, w.shape, y_shape, bias is not None, geom))
+    y = e.dst.new()
+    args = [(L.ARG_SRC, e.src.md, e.src.into(rt, x)), (L.ARG_WEIGHTS, e.wei.md, e.wei.into(rt, w)),
+            (L.ARG_DST, e.dst.md, y)]
+    if bias is not None:
+        args.append((L.ARG_BIAS, e.bias, bias))
+    execute(rt, e.prim, args, e.scratch)
+    return e.dst.out(rt, y)
