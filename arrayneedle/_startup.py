@@ -19,6 +19,16 @@ machine (the launcher's local rank count: ``MPI_LOCALNRANKS`` from MPICH's Hydra
 ``OMPI_COMM_WORLD_LOCAL_SIZE`` from Open MPI, ``PMIX_LOCAL_SIZE``), at least 1. Values
 already set are kept; ``ARRAYNEEDLE_BLAS_TUNING=0`` leaves them alone too.
 
+OpenMP threads (oneDNN's): oneDNN runs on the system's GNU OpenMP (``libgomp.so.1``), whose
+threads spin for 300,000 iterations after each parallel region before they sleep, so the NumPy
+copies and BLAS calls between two oneDNN primitives would run next to spinning threads (the
+same problem as OpenBLAS's). So that both pools follow one policy (spin briefly, then give the
+core back), ``GOMP_SPINCOUNT`` is set to ``GOMP_SPINCOUNT_VALUE`` just before oneDNN loads
+(when the first CPU kernel needs it, not at import; libgomp reads it once, when it loads);
+``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` already set are kept, and ``ARRAYNEEDLE_BLAS_TUNING=0``
+leaves it alone. The thread count is OpenMP's own (``OMP_NUM_THREADS``, else every core this
+process may use), the same rule as OpenBLAS's and ``kernels/_parallel.py``'s.
+
 Allocator: a training step allocates and frees the same large temporaries (im2col columns,
 padded inputs, matmul outputs) every time. With glibc's defaults each block above the mmap
 threshold is its own mapping, unmapped when freed and page-faulted in (and zeroed) again on
@@ -37,6 +47,7 @@ __all__ = ["MALLOC_TUNED", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_TUNED", "RANK_TH
            "startup_info"]
 
 OPENBLAS_THREAD_TIMEOUT = "16"
+GOMP_SPINCOUNT_VALUE = "10000"  # the values measured: BENCHMARKS.md
 # kept equal to arrayneedle.distributed.LAUNCHER_ENV (that module imports NumPy, this one
 # must not; tests/test_startup.py checks that they agree)
 LAUNCHER_ENV = ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_SIZE",
@@ -51,6 +62,22 @@ def tune_openblas_threads():
     if os.environ.get("ARRAYNEEDLE_BLAS_TUNING", "1") == "0" or "numpy" in sys.modules:
         return False
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_THREAD_TIMEOUT)
+    return True
+
+
+def tune_openmp_spin():
+    """Set ``GOMP_SPINCOUNT`` before libgomp loads (see the module docstring). Returns whether
+    the setting in force is ours."""
+    if os.environ.get("ARRAYNEEDLE_BLAS_TUNING", "1") == "0" or any(
+            k in os.environ for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")):
+        return False
+    try:
+        with open("/proc/self/maps") as f:
+            if "libgomp.so.1" in f.read():
+                return False  # already loaded: too late for it to read the variable
+    except OSError:
+        pass
+    os.environ["GOMP_SPINCOUNT"] = GOMP_SPINCOUNT_VALUE
     return True
 
 
@@ -119,8 +146,15 @@ RANK_THREADS = limit_rank_threads()
 
 def startup_info() -> dict:
     """What arrayneedle's import did to the process: ``{"openblas_thread_timeout": bool,
-    "malloc_tuning": bool, "rank_threads": int | None}``: the first two True when that
-    setting is in force, ``rank_threads`` the thread count it gave each MPI rank, or None
-    when it set none (see this module's docstring for when each happens)."""
+    "malloc_tuning": bool, "rank_threads": int | None, "cpu_kernels": str,
+    "gomp_spincount": bool}``: the first two True when that setting is in force,
+    ``rank_threads`` the thread count it gave each MPI rank, or None when it set none (see
+    this module's docstring for when each happens); ``cpu_kernels`` "onednn" or "numpy (why
+    not oneDNN)" (this loads oneDNN if nothing has yet), ``gomp_spincount`` True when the
+    OpenMP spin setting above is ours."""
+    from .kernels import cpu_kernels
+    k = cpu_kernels()
     return {"openblas_thread_timeout": OPENBLAS_TUNED, "malloc_tuning": MALLOC_TUNED,
-            "rank_threads": RANK_THREADS}
+            "rank_threads": RANK_THREADS,
+            "cpu_kernels": k["kernels"] + (f" ({k['reason']})" if k["reason"] else ""),
+            "gomp_spincount": k["gomp_spincount"]}

@@ -16,7 +16,8 @@ import arrayneedle as an
 info = an.startup_info()
 print(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset"), info["malloc_tuning"],
       info["openblas_thread_timeout"],
-      sorted(info) == ["malloc_tuning", "openblas_thread_timeout", "rank_threads"],
+      sorted(info) == ["cpu_kernels", "gomp_spincount", "malloc_tuning", "openblas_thread_timeout",
+                       "rank_threads"],
       os.environ.get("OMP_NUM_THREADS", "unset"), os.environ.get("OPENBLAS_NUM_THREADS", "unset"),
       info["rank_threads"], an.get_num_threads())
 """

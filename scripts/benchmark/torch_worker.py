@@ -90,8 +90,12 @@ class TorchWorker:
     def __init__(self, device, threads):
         cmd = [sys.executable, _BENCH, "--torch-worker", "--device", device,
                "--threads", str(threads)]
+        env = dict(os.environ)
+        from arrayneedle.kernels import cpu_kernels
+        if cpu_kernels()["gomp_spincount"]:  # ours, for oneDNN's libgomp: PyTorch keeps its own
+            env.pop("GOMP_SPINCOUNT", None)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, env=env)
         self.hello = self._read()
 
     def _read(self):

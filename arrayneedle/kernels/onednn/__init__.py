@@ -22,10 +22,11 @@ from .conv import conv_backward_data, conv_backward_weights, conv_forward, decon
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 
 __all__ = ["runtime", "info", "usable", "conv_forward", "conv_backward_data",
-           "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward", "MAX_TAPS"]
+           "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
+           "MAX_TAPS"]
 
 _lock = threading.Lock()
-_state = {"loaded": False, "rt": None, "reason": None}
+_state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}
 
 
 def runtime():
@@ -33,6 +34,8 @@ def runtime():
     if not _state["loaded"]:
         with _lock:
             if not _state["loaded"]:
+                from ..._startup import tune_openmp_spin
+                _state["omp_spin"] = tune_openmp_spin()  # before libgomp loads with oneDNN
                 lib, reason = _lib.load()
                 if lib is not None:
                     try:
@@ -52,6 +55,8 @@ def usable(*arrays):
 
 
 def info():
-    """``{"kernels": "onednn" or "numpy", "reason": why NumPy (None on oneDNN)}``."""
+    """``{"kernels": "onednn" or "numpy", "reason": why NumPy (None on oneDNN),
+    "gomp_spincount": True when arrayneedle set OpenMP's spin before oneDNN loaded}``."""
     rt = runtime()
-    return {"kernels": "numpy" if rt is None else "onednn", "reason": _state["reason"]}
+    return {"kernels": "numpy" if rt is None else "onednn", "reason": _state["reason"],
+            "gomp_spincount": bool(_state["omp_spin"]) and rt is not None}
