@@ -199,17 +199,17 @@ def _window_taps(xp, kernel_size, stride, out_hw):
 
 
 def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
-    """Through oneDNN where it loads (float32, at most 127 taps), else as below.
-
-Max over windows; returns ``(out, arg)`` where ``arg`` (int8, or int32 for windows of
-    more than 127 taps) is the flat tap index ``i*kw + j`` of the first maximum of each
-    window in row-major window order (for a window holding NaN, ``out`` is NaN and ``arg``
-    unspecified). ``with_arg=False``: ``(out, None)``, the maximum alone, as kk-1 ``maximum``
-    passes over the strided taps (no copy of them)."""
+    """Max over windows (through oneDNN where it loads: float32, at most 127 taps, no NaN);
+    returns ``(out, arg)`` where ``arg`` (int8, or int32 for windows of more than 127 taps) is
+    the flat tap index ``i*kw + j`` of the first maximum of each window in row-major window
+    order (for a window holding NaN, ``out`` is NaN and ``arg`` unspecified).
+    ``with_arg=False``: ``(out, None)``, the maximum alone, as kk-1 ``maximum`` passes over
+    the strided taps (no copy of them)."""
     (kh, kw), (ph, pw) = kernel_size, padding
     OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
     rt = onednn.usable(x)
-    if rt is not None and kh * kw <= onednn.MAX_TAPS:
+    # oneDNN's max drops NaN (PyTorch's and ours propagate it): inputs holding one stay here
+    if rt is not None and kh * kw <= onednn.MAX_TAPS and not np.isnan(np.max(x)):
         return onednn.maxpool_forward(rt, np.ascontiguousarray(x), x.shape[:2] + (OH, OW),
                                       kernel_size, stride, padding, with_arg)
     xp = _pad_nchw(x, ph, pw, value=-np.inf)
