@@ -240,3 +240,29 @@ def test_primitive_cache_reuses_and_bounds_its_entries(monkeypatch):
     for size in range(6, 12):
         kernels.conv2d(np.ones((1, 2, size, size), np.float32), w, None, 1, 1)
     assert len(rt.cache) == n + 2  # least recently used entries dropped (and destroyed)
+
+
+@pytest.mark.parametrize("mean,std", [(0.0, 1.0), (100.0, 0.01)])
+def test_batch_norm_float32_within_torch_error_even_for_a_large_mean(mean, std):
+    """oneDNN's own batch-norm statistics lose precision when a channel's mean is much larger
+    than its std; ours (two passes: the mean, then the centred squares) must not."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 4, 9, 9)) * std + mean
+    w, b = rng.standard_normal(4), rng.standard_normal(4)
+    g = np.cos(np.arange(x.size)).reshape(x.shape)
+
+    def run_torch(dtype):
+        tx, tw, tb = (torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b))
+        y = F.batch_norm(tx, None, None, tw, tb, training=True)
+        y.backward(torch.tensor(g.astype(dtype)))
+        return [y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()]
+
+    ref, tor = run_torch(np.float64), run_torch(np.float32)
+    ax, aw, ab = (an.tensor(a.astype(np.float32), requires_grad=True) for a in (x, w, b))
+    y = an.nn.functional.batch_norm(ax, None, None, aw, ab, training=True)
+    y.backward(an.tensor(g.astype(np.float32)))
+    for name, a, t, r in zip(("y", "gx", "gw", "gb"),
+                             (y.detach().numpy(), ax.grad.numpy(), aw.grad.numpy(),
+                              ab.grad.numpy()), tor, ref):
+        assert a.dtype == np.float32, name
+        assert _rel(a, r) <= 2 * _rel(t, r) + 1e-6, (name, _rel(a, r), _rel(t, r))

@@ -45,6 +45,12 @@ class ExecArg(ctypes.Structure):
     _fields_ = [("arg", ctypes.c_int), ("memory", P)]
 
 
+class Version(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int),
+                ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint),
+                ("gpu_runtime", ctypes.c_uint)]
+
+
 class DnnlError(RuntimeError):
     """A oneDNN call returned an error status."""
 
@@ -132,6 +138,11 @@ def load():
             errors.append(str(e))
             continue
         try:
+            lib.dnnl_version.restype = ctypes.POINTER(Version)
+            v = lib.dnnl_version().contents
+            if v.major != 3:  # the constants above are v3's (its ABI is stable within v3)
+                errors.append(f"{path}: oneDNN {v.major}.{v.minor}, expected 3.x")
+                continue
             for name, (restype, argtypes) in _SIGNATURES.items():
                 fn = getattr(lib, name)
                 fn.restype, fn.argtypes = restype, argtypes
