@@ -266,3 +266,34 @@ def test_batch_norm_float32_within_torch_error_even_for_a_large_mean(mean, std):
                               ab.grad.numpy()), tor, ref):
         assert a.dtype == np.float32, name
         assert _rel(a, r) <= 2 * _rel(t, r) + 1e-6, (name, _rel(a, r), _rel(t, r))
+
+
+def test_memory_flat_across_conv_training_steps():
+    """The flat-memory check of tests/test_autograd.py on a convolutional net (conv, conv
+    transpose, max-pool: the oneDNN path where it loads): no buffer outlives its step."""
+    import gc
+    import tracemalloc
+    nn = an.nn
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1))
+    opt = an.optim.Adam(model.parameters(), lr=1e-3)
+    x = an.randn(4, 3, 16, 16)
+
+    def step():
+        opt.zero_grad()
+        nn.MSELoss()(model(x), x).backward()
+        opt.step()
+
+    gc.disable()
+    try:
+        for _ in range(3):
+            step()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            step()
+        grown = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+    finally:
+        gc.enable()
+    assert grown < 256 * 1024, f"memory grew by {grown} bytes over 20 steps"
