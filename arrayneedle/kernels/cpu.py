@@ -207,7 +207,7 @@ def maxpool_forward(x, kernel_size, stride, padding, with_arg=True):
     the strided taps (no copy of them)."""
     (kh, kw), (ph, pw) = kernel_size, padding
     OH, OW = conv_geometry(x.shape, kernel_size, stride, padding, (1, 1))
-    rt = onednn.usable(x)
+    rt = onednn.usable(x) if min(OH, OW) > 0 else None
     # oneDNN's max drops NaN (PyTorch's and ours propagate it): inputs holding one stay here
     if rt is not None and kh * kw <= onednn.MAX_TAPS and not np.isnan(np.max(x)):
         return onednn.maxpool_forward(rt, np.ascontiguousarray(x), x.shape[:2] + (OH, OW),
@@ -288,6 +288,9 @@ def index_add(shape, index, values):
 
 
 # ---------------------------------------------------------------- direct convolutions
+# Each goes to oneDNN where it loads (non-empty float32 arrays), else to the reference
+# (conv_reference.py on this module's im2col/col2im); a geometry oneDNN refuses to build a
+# primitive for (a DnnlError) is computed by the reference too, never an error of ours.
 def direct_conv(x):
     """Whether ``conv2d`` & co. below compute without im2col (oneDNN, float32)."""
     return onednn.usable(x) is not None
@@ -297,30 +300,39 @@ def _c(a):
     return None if a is None else np.ascontiguousarray(a)
 
 
-def conv2d(x, w, bias, k, s, p, d):
-    rt = onednn.usable(x, w, bias)
+def _direct(rt, call, reference):
     if rt is None:
-        return conv_reference.conv2d(_self, x, w, bias, k, s, p, d)
+        return reference()
+    try:
+        return call()
+    except onednn.DnnlError:
+        return reference()
+
+
+def conv2d(x, w, bias, k, s, p, d):
     y_shape = (x.shape[0], w.shape[0]) + conv_geometry(x.shape, k, s, p, d)
-    return onednn.conv_forward(rt, _c(x), _c(w), _c(bias), y_shape, s, p, d)
+    rt = onednn.usable(x, w, bias) if min(y_shape) > 0 else None
+    return _direct(rt, lambda: onednn.conv_forward(rt, _c(x), _c(w), _c(bias), y_shape, s, p, d),
+                   lambda: conv_reference.conv2d(_self, x, w, bias, k, s, p, d))
 
 
 def conv2d_input_grad(g, w, x_shape, k, s, p, d):
-    rt = onednn.usable(g, w)
-    if rt is None:
-        return conv_reference.conv2d_input_grad(_self, g, w, x_shape, k, s, p, d)
-    return onednn.conv_backward_data(rt, _c(g), _c(w), x_shape, s, p, d)
+    rt = onednn.usable(g, w) if min(x_shape) > 0 else None
+    return _direct(rt, lambda: onednn.conv_backward_data(rt, _c(g), _c(w), x_shape, s, p, d),
+                   lambda: conv_reference.conv2d_input_grad(_self, g, w, x_shape, k, s, p, d))
 
 
 def conv2d_weight_grad(x, g, w_shape, k, s, p, d, bias):
-    rt = onednn.usable(x, g)
-    if rt is None:
-        return conv_reference.conv2d_weight_grad(_self, x, g, w_shape, k, s, p, d, bias)
-    return onednn.conv_backward_weights(rt, _c(x), _c(g), w_shape, s, p, d, bias)
+    rt = onednn.usable(x, g) if min(w_shape) > 0 else None
+    return _direct(rt, lambda: onednn.conv_backward_weights(rt, _c(x), _c(g), w_shape, s, p, d,
+                                                            bias),
+                   lambda: conv_reference.conv2d_weight_grad(_self, x, g, w_shape, k, s, p, d,
+                                                             bias))
 
 
 def conv_transpose2d(x, w, bias, out_shape, k, s, p, d):
-    rt = onednn.usable(x, w, bias)
-    if rt is None:
-        return conv_reference.conv_transpose2d(_self, x, w, bias, out_shape, k, s, p, d)
-    return onednn.deconv_forward(rt, _c(x), _c(w), _c(bias), out_shape, s, p, d)
+    rt = onednn.usable(x, w, bias) if min(out_shape) > 0 else None
+    return _direct(rt, lambda: onednn.deconv_forward(rt, _c(x), _c(w), _c(bias), out_shape, s, p,
+                                                     d),
+                   lambda: conv_reference.conv_transpose2d(_self, x, w, bias, out_shape, k, s, p,
+                                                           d))

@@ -18,10 +18,11 @@ import numpy as np
 
 from . import _lib
 from ._core import Runtime
+from ._lib import DnnlError
 from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 
-__all__ = ["runtime", "info", "usable", "conv_forward", "conv_backward_data",
+__all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
            "MAX_TAPS"]
 
@@ -48,8 +49,9 @@ def runtime():
 
 
 def usable(*arrays):
-    """The runtime when oneDNN can compute on ``arrays`` (float32 NumPy arrays), else None."""
-    if any(a is not None and a.dtype != np.float32 for a in arrays):
+    """The runtime when oneDNN can compute on ``arrays`` (non-empty float32 NumPy arrays),
+    else None."""
+    if any(a is not None and (a.dtype != np.float32 or a.size == 0) for a in arrays):
         return None
     return runtime()
 
