@@ -93,6 +93,20 @@ class ModuleList(_ListBase):
         raise TypeError("ModuleList has no forward: iterate over it and call its "
                                   "modules")
 
+    def add_module(self, name, module):
+        """Name ``str(len(self))`` appends (what PyTorch's ``ModuleList.append`` does); a name
+        "0".."n-1" replaces that entry; any other name registers an attribute submodule."""
+        n = len(self._entries)
+        if isinstance(name, str) and name.isdigit() and int(name) <= n and module is not None:
+            if int(name) == n:
+                self.append(module)
+            else:
+                self[int(name)] = module
+        else:
+            super().add_module(name, module)
+
+    register_module = add_module
+
 
 class ParameterList(_ListBase):
     """A list of Parameters (Tensors are wrapped as Parameters), keys "0", "1", ..."""
@@ -183,6 +197,18 @@ class ModuleDict(_DictBase):
 
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleDict has no forward: call its modules by name")
+
+    def add_module(self, name, module):
+        """An entry, as ``self[name] = module`` (PyTorch's ModuleDict stores both alike)."""
+        self[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Module) and "_entries" in self.__dict__:
+            self[name] = value
+        else:
+            object.__setattr__(self, name, value)
 
 
 class ParameterDict(_DictBase):

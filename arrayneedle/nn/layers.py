@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 from .. import init, ops
 from ..autograd import Tensor
 from ..backend import device as _device, get_dtype
 from .functional.linear import linear
 from .module import Module, zeros_parameter
+from .sequential import Sequential  # noqa: F401 (exported here too)
 from .sparse import Embedding  # noqa: F401 (exported here too)
 
 __all__ = ["Identity", "Linear", "Flatten", "Sequential", "Residual", "Dropout", "BatchNorm1d",
@@ -52,55 +52,6 @@ class Flatten(Module):
 
     def forward(self, x):
         return ops.flatten(x, self.start_dim, self.end_dim)
-
-
-class Sequential(Module):
-    """Modules applied in order, as ``torch.nn.Sequential``: ``Sequential(m0, m1, ...)``
-    registers them as "0", "1"...; ``Sequential(OrderedDict(name=module, ...))`` under those
-    names (state_dict keys "name.weight"...). Indexing by position, slicing (a Sequential),
-    ``len``, iteration and ``append`` as PyTorch."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            items = list(modules[0].items())
-        else:
-            items = [(str(i), m) for i, m in enumerate(modules)]
-        for name, m in items:
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: {name!r} is a {type(m).__name__}, expected a Module")
-        object.__setattr__(self, "_names", [str(n) for n, _ in items])
-        self.layers = [m for _, m in items]
-
-    def _items(self):  # keys "0.weight" (or the OrderedDict's names), as torch.nn.Sequential
-        return list(zip(self._names, self.layers))
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return Sequential(OrderedDict(zip(self._names[i], self.layers[i])))
-        return self.layers[i]
-
-    def __setitem__(self, i, module):
-        self.layers[i] = module
-
-    def __len__(self):
-        return len(self.layers)
-
-    def __iter__(self):
-        return iter(self.layers)
-
-    def append(self, module):
-        """Add ``module`` at the end (named by its position); returns self."""
-        if not isinstance(module, Module):
-            raise TypeError(f"Sequential.append expects a Module, got {type(module).__name__}")
-        self._names.append(str(len(self.layers)))
-        self.layers.append(module)
-        return self
-
-    def forward(self, x):
-        for m in self.layers:
-            x = m(x)
-        return x
 
 
 class Residual(Module):
