@@ -15,6 +15,12 @@ from .serialization import save, load
 from .safetensors_io import save_file, load_file
 from .kernels import num_threads as get_num_threads, set_num_threads
 from . import data, init, nn, optim, utils
+# PyTorch's long tail (issue 24): typed tensors and Variable, accelerator/backends flags,
+# sampling, sparse COO tensors
+from .legacy_types import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor,
+                           ShortTensor, CharTensor, ByteTensor, BoolTensor)
+from .sampling import bernoulli, normal
+from . import accelerator, backends
 
 # dtype objects, with PyTorch's names and aliases
 _D = backend.DTYPE_OBJECTS
@@ -23,6 +29,8 @@ int64, int32, int16, int8, uint8, bool = (_D["int64"], _D["int32"], _D["int16"],
                                           _D["uint8"], _D["bool"])
 float, double, half, long, int, short = float32, float64, float16, int64, int32, int16
 del _D
+# PyTorch's numeric constants
+from math import e, inf, nan, pi  # noqa: E402
 
 
 def get_default_dtype():

@@ -8,6 +8,8 @@ re-exports them and makes them Tensor methods and operators.
 """
 from __future__ import annotations
 
+import warnings
+
 from ..autograd import Tensor
 from . import return_types
 from .binary import (arctan2, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, fmod,
@@ -141,3 +143,18 @@ def _attach():
 
 
 _attach()
+
+
+def silence_ieee_warnings():
+    """IEEE results (1/0 = inf, log(0) = -inf, 0/0 = nan) without NumPy's RuntimeWarning, as
+    PyTorch: one warnings filter for the warnings raised in arrayneedle's own op, kernel and
+    functional code (the frame NumPy attributes them to), so no op pays for an errstate context
+    and the user's own NumPy code keeps its warnings. Installed on import; a
+    ``warnings.catch_warnings()`` block around that import (pytest's collection) drops it when
+    it ends, and calling this again reinstalls it."""
+    warnings.filterwarnings(
+        "ignore", r"(divide by zero|invalid value|overflow|underflow) encountered",
+        RuntimeWarning, r"arrayneedle\.(ops|kernels|nn\.functional)(\.|$)")
+
+
+silence_ieee_warnings()
