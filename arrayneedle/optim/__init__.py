@@ -12,13 +12,15 @@ from . import lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .lbfgs import LBFGS
 from .lr_scheduler import LambdaLR, LRScheduler
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 from .warmup import WarmupConstant, WarmupCosine
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "lr_scheduler",
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LBFGS",
+           "lr_scheduler",
            "LRScheduler", "LambdaLR", "WarmupCosine", "WarmupConstant", "clip_grad_norm_"]
 
 
