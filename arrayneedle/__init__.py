@@ -20,7 +20,8 @@ from . import data, init, nn, optim, utils
 from .legacy_types import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor,
                            ShortTensor, CharTensor, ByteTensor, BoolTensor)
 from .sampling import bernoulli, normal
-from . import accelerator, backends
+from . import accelerator, backends, sparse
+from .sparse import sparse_coo_tensor, spmm, mm, matmul  # mm/matmul: dense or sparse
 
 # dtype objects, with PyTorch's names and aliases
 _D = backend.DTYPE_OBJECTS
