@@ -27,3 +27,4 @@ from .activation import (ReLU, SiLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softpl
                          LogSoftmax, ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish, SELU, CELU,
                          GLU, LogSigmoid, Softsign, PReLU)
 from . import init
+from .rmsnorm import RMSNorm

@@ -1,0 +1,36 @@
+"""``nn.utils.rnn``: ``pad_sequence`` (and its inverse ``unpad_sequence``). Packed sequences
+(``pack_padded_sequence``...) are not offered: the recurrent layers here take padded batches."""
+from __future__ import annotations
+
+from ... import ops
+from ...autograd import Tensor
+from ...creation import full
+
+__all__ = ["pad_sequence", "unpad_sequence"]
+
+
+def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
+    """Stack tensors of shapes (L_i, *) into (max L, B, *) (or (B, max L, *) with
+    ``batch_first``), filling with ``padding_value`` on ``padding_side``; differentiable."""
+    if padding_side not in ("right", "left"):
+        raise ValueError(f"pad_sequence: padding_side must be 'right' or 'left', got "
+                         f"{padding_side!r}")
+    seqs = list(sequences)
+    if not seqs or not all(isinstance(s, Tensor) for s in seqs):
+        raise TypeError("pad_sequence expects a non-empty sequence of Tensors")
+    n = max(s.shape[0] for s in seqs)
+    rows = []
+    for s in seqs:
+        extra = n - s.shape[0]
+        if extra:
+            fill = full((extra,) + tuple(s.shape[1:]), padding_value, dtype=s.dtype,
+                        device=s.device)
+            s = ops.cat([s, fill] if padding_side == "right" else [fill, s])
+        rows.append(s)
+    return ops.stack(rows, 0 if batch_first else 1)
+
+
+def unpad_sequence(padded_sequences, lengths, batch_first=False):
+    """The list of unpadded sequences of a padded batch."""
+    x = padded_sequences if batch_first else ops.transpose(padded_sequences, 0, 1)
+    return [x[i, :int(n)] for i, n in enumerate(lengths)]

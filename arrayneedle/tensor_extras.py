@@ -1,0 +1,257 @@
+"""More of PyTorch's tensor functions and methods, found by counting a corpus of real code
+(scripts/api_coverage.py): ``dot``, ``mv``, ``ger``, ``addmm``, ``addcmul``, ``meshgrid``,
+``unbind``, ``nonzero``, ``masked_select``, ``index_add``, ``ravel``, ``swapaxes``, ``diagonal``,
+``finfo``/``iinfo``, the in-place ``scatter_``/``index_add_``/``exp_``..., ``data_ptr``,
+``get_device``. Each is built from the differentiable ops, so gradients follow."""
+from __future__ import annotations
+
+from . import ops
+from ._helpers import as_tensor
+from .autograd import Tensor
+from .backend import dtype_name
+
+__all__ = ["dot", "mv", "ger", "addmm", "addcmul", "addcdiv", "meshgrid", "unbind", "nonzero",
+           "masked_select", "index_add", "ravel", "swapaxes", "diagonal", "finfo", "iinfo",
+           "set_float32_matmul_precision", "get_float32_matmul_precision", "compile",
+           "channels_last", "contiguous_format", "preserve_format"]
+
+
+def dot(input, tensor):
+    """The inner product of two 1-D tensors (a 0-d tensor)."""
+    if input.ndim != 1 or tensor.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {tensor.ndim}D "
+                           f"tensors")
+    if input.shape != tensor.shape:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and "
+                           f"src [{tensor.shape[0]}] to have the same number of elements")
+    return ops.sum(input * tensor)
+
+
+def mv(input, vec):
+    """Matrix (n, m) times vector (m,)."""
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(f"mv: expected a matrix and a vector, got {input.ndim}D and "
+                           f"{vec.ndim}D tensors")
+    return ops.matmul(input, vec)
+
+
+def ger(input, vec2):
+    """The outer product (PyTorch's old name of ``outer``)."""
+    return ops.outer(input, vec2)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """``beta * input + alpha * (mat1 @ mat2)``."""
+    return _scaled(input, beta) + _scaled(ops.mm(mat1, mat2), alpha)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2``."""
+    return input + _scaled(tensor1 * tensor2, value)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2``."""
+    return input + _scaled(tensor1 / tensor2, value)
+
+
+def _scaled(t, k):
+    return t if k == 1 else t * k
+
+
+def meshgrid(*tensors, indexing=None):
+    """Coordinate grids from 1-D tensors: ``indexing="ij"`` (PyTorch's default) or ``"xy"``
+    (the first two dimensions swapped)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    indexing = "ij" if indexing is None else indexing
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if any(t.ndim > 1 for t in tensors):
+        raise RuntimeError("meshgrid expects all tensors to be 0-D or 1-D")
+    ts = [ops.reshape(t, (-1,)) for t in tensors]
+    swap = indexing == "xy" and len(ts) >= 2
+    if swap:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t.shape[0] for t in ts)
+    out = []
+    for i, t in enumerate(ts):
+        view = [1] * len(ts)
+        view[i] = shape[i]
+        out.append(ops.broadcast_to(ops.reshape(t, tuple(view)), shape))
+    if swap:
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+def unbind(input, dim=0):
+    """The slices along ``dim``, as a tuple (the dimension removed)."""
+    d = dim % input.ndim if input.ndim else 0
+    return tuple(ops.squeeze(p, d) for p in ops.split(input, 1, d)) if input.shape[d] else ()
+
+
+def nonzero(input, *, as_tuple=False):
+    """Indices of the nonzero entries: an (n, ndim) int64 tensor, or with ``as_tuple`` one
+    1-D tensor per dimension."""
+    xp = input.device.xp
+    arr = input.array
+    found = xp.nonzero(arr) if arr.ndim else xp.nonzero(xp.reshape(arr, (1,)))
+    cols = [Tensor.from_array(xp.astype(c, xp.int64), input.device) for c in found]
+    if as_tuple:
+        return tuple(cols)
+    if arr.ndim == 0:  # one row of no coordinates when the scalar is nonzero, as PyTorch
+        return Tensor.from_array(xp.zeros((int(bool(arr)), 0), dtype=xp.int64), input.device)
+    return ops.stack(cols, 1)
+
+
+def masked_select(input, mask):
+    """The entries where ``mask`` (broadcast) is True, as a 1-D tensor; differentiable."""
+    mask = as_tensor(mask)
+    shape = tuple(ops.broadcast_to(input, mask.shape).shape) if input.ndim < mask.ndim else \
+        tuple(input.shape)
+    m = ops.broadcast_to(mask, shape).array
+    x = ops.broadcast_to(input, shape)
+    idx = tuple(Tensor.from_array(c, input.device) for c in input.device.xp.nonzero(m))
+    return ops.getitem(x, idx)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """``input`` with ``alpha * source`` slices added at ``index`` along ``dim`` (repeats
+    accumulate); differentiable in ``input`` and ``source``."""
+    d = dim % input.ndim
+    idx = index.array if isinstance(index, Tensor) else input.device.xp.asarray(index)
+    xp = input.device.xp
+    shape = [1] * source.ndim
+    shape[d] = idx.shape[0]
+    full = xp.broadcast_to(xp.reshape(xp.astype(idx, xp.int64), tuple(shape)), source.shape)
+    return ops.scatter_add(input, d, Tensor.from_array(full, input.device),
+                           _scaled(source, alpha))
+
+
+def ravel(input):
+    return ops.reshape(input, (-1,))
+
+
+def swapaxes(input, axis0, axis1):
+    return ops.transpose(input, axis0, axis1)
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    """The diagonal of the (dim1, dim2) planes, as the last dimension."""
+    a, b = dim1 % input.ndim, dim2 % input.ndim
+    rest = [i for i in range(input.ndim) if i not in (a, b)]
+    x = ops.permute(input, tuple(rest) + (a, b))
+    n, m = x.shape[-2], x.shape[-1]
+    rows = range(max(0, -offset), min(n, m - offset)) if offset < m else range(0)
+    xp = input.device.xp
+    r = xp.asarray(list(rows), dtype=xp.int64)
+    i = Tensor.from_array(r, input.device)
+    j = Tensor.from_array(r + offset, input.device)
+    return ops.getitem(x, (Ellipsis, i, j))
+
+
+class _Info:
+    def __init__(self, info, name):
+        self.dtype = name
+        for k in ("bits", "eps", "max", "min", "tiny", "resolution", "smallest_normal"):
+            if hasattr(info, k):
+                v = getattr(info, k)
+                setattr(self, k, float(v) if name.startswith("float") else int(v))
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v}" for k, v in vars(self).items() if k != "dtype")
+        return f"{'finfo' if self.dtype.startswith('float') else 'iinfo'}({fields}, " \
+               f"dtype={self.dtype})"
+
+
+def finfo(type=None):
+    """Machine limits of a floating dtype (default float32): eps, max, min, tiny, bits..."""
+    import numpy as np  # the limits are facts of IEEE formats, the same on every device
+    name = dtype_name(type) if type is not None else "float32"
+    if not name.startswith("float"):
+        raise TypeError(f"finfo expects a floating point dtype, got {name}")
+    return _Info(np.finfo(name), name)
+
+
+def iinfo(type):
+    """Machine limits of an integer dtype: bits, max, min."""
+    import numpy as np
+    name = dtype_name(type)
+    if not (name.startswith("int") or name.startswith("uint")):
+        raise TypeError(f"iinfo expects an integer dtype, got {name}")
+    return _Info(np.iinfo(name), name)
+
+
+_MATMUL_PRECISION = ["highest"]
+
+
+def set_float32_matmul_precision(precision):
+    """PyTorch's TF32 switch. Every float32 matmul here runs in full float32 whatever is set
+    ("highest"); the value is kept for ``get_float32_matmul_precision``."""
+    if precision not in ("highest", "high", "medium"):
+        raise RuntimeError(f"set_float32_matmul_precision: expected 'highest', 'high' or "
+                           f"'medium', got {precision!r}")
+    _MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision():
+    return _MATMUL_PRECISION[0]
+
+
+def compile(model=None, *, fullgraph=False, dynamic=None, backend="inductor", mode=None,
+            options=None, disable=False):
+    """``torch.compile``: arrayneedle has no compiler, so the model (or function) runs as
+    written, which is what a compiled one computes; also usable as ``@compile`` and
+    ``@compile(mode=...)``."""
+    if model is None:
+        return lambda m: m
+    if not callable(model):
+        raise TypeError(f"compile expects a Module or a function, got {type(model).__name__}")
+    return model
+
+
+# memory formats: arrays here have one layout (C order), so these name it
+channels_last = contiguous_format = preserve_format = "contiguous"
+
+
+def _inplace(fn, name):
+    def method(self, *args, **kwargs):
+        return self.copy_(fn(self, *args, **kwargs))
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}``: writes the result into this tensor."
+    return method
+
+
+def _data_ptr(self):
+    """The address of the first element (NumPy's or CuPy's buffer)."""
+    a = self.array
+    if hasattr(a, "data") and hasattr(a.data, "ptr"):  # CuPy
+        return int(a.data.ptr)
+    return int(a.__array_interface__["data"][0])
+
+
+def _get_device(self):
+    """The GPU index of a CUDA tensor, -1 on the CPU (as PyTorch)."""
+    return self.device.index if self.device.kind == "cuda" else -1
+
+
+def _attach():
+    T = Tensor
+    for f in (dot, mv, ger, addmm, addcmul, addcdiv, unbind, nonzero, masked_select,
+              index_add, ravel, swapaxes, diagonal):
+        setattr(T, f.__name__, f)
+    T.swapdims = swapaxes
+    T.data_ptr, T.get_device = _data_ptr, _get_device
+    T.scatter_ = _inplace(ops.scatter, "scatter_")
+    T.scatter_add_ = _inplace(ops.scatter_add, "scatter_add_")
+    T.index_add_ = _inplace(index_add, "index_add_")
+    T.addcmul_ = _inplace(addcmul, "addcmul_")
+    T.addcdiv_ = _inplace(addcdiv, "addcdiv_")
+    for name in ("exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "neg", "pow", "floor",
+                 "ceil", "round", "sign", "lerp", "reciprocal", "rsqrt", "sin", "cos",
+                 "cumsum", "square", "log1p", "expm1", "trunc", "frac", "logical_not"):
+        if not hasattr(T, name + "_") and hasattr(ops, name):
+            setattr(T, name + "_", _inplace(getattr(ops, name), name + "_"))
+
+
+_attach()
