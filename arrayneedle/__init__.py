@@ -20,7 +20,9 @@ from . import data, init, nn, optim, utils
 from .legacy_types import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor,
                            ShortTensor, CharTensor, ByteTensor, BoolTensor)
 from .sampling import bernoulli, normal
-from . import accelerator, backends, distributions, multiprocessing, sparse, special, version
+from . import (accelerator, amp, backends, distributions, multiprocessing, sparse, special,
+               version)
+from .amp import autocast
 from .tensor_extras import (dot, mv, ger, addmm, addcmul, addcdiv, meshgrid, unbind, nonzero,
                             masked_select, index_add, ravel, swapaxes, diagonal, finfo, iinfo,
                             set_float32_matmul_precision, get_float32_matmul_precision,

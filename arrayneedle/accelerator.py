@@ -13,7 +13,9 @@ from . import backend
 
 __all__ = ["is_available", "current_accelerator", "device_count", "current_device_index",
            "current_device_idx", "set_device_index", "set_device_idx", "device_index",
-           "synchronize", "empty_cache", "memory_allocated", "memory_reserved"]
+           "synchronize", "empty_cache", "memory_allocated", "memory_reserved",
+           "max_memory_allocated", "reset_peak_memory_stats", "get_device_name",
+           "get_device_capability", "is_bf16_supported"]
 
 
 def is_available() -> bool:
@@ -98,6 +100,67 @@ def memory_reserved(device=None) -> int:
     return int(cupy.get_default_memory_pool().total_bytes())
 
 
+_PEAK = {"tracking": False, "peak": 0}
+
+
+def _track_peak(cupy):
+    """From the first peak query on, every CuPy allocation goes through a wrapper of the
+    default pool's ``malloc`` that records the largest ``used_bytes`` seen (a Python call per
+    allocation, paid only by programs that ask for peaks)."""
+    if _PEAK["tracking"]:
+        return
+    pool = cupy.get_default_memory_pool()
+
+    def malloc(size):
+        mem = pool.malloc(size)
+        used = pool.used_bytes()
+        if used > _PEAK["peak"]:
+            _PEAK["peak"] = used
+        return mem
+
+    cupy.cuda.set_allocator(malloc)
+    _PEAK["tracking"] = True
+    _PEAK["peak"] = pool.used_bytes()
+
+
+def max_memory_allocated(device=None) -> int:
+    """The most bytes live arrays held in CuPy's pool since the first call to this (or to
+    ``reset_peak_memory_stats``); 0 without a GPU, as PyTorch on a machine without CUDA."""
+    if not is_available():
+        return 0
+    import cupy
+    _track_peak(cupy)
+    return int(max(_PEAK["peak"], cupy.get_default_memory_pool().used_bytes()))
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    """Start a new peak at the bytes in use now (nothing to do without a GPU)."""
+    if is_available():
+        import cupy
+        _track_peak(cupy)
+        _PEAK["peak"] = int(cupy.get_default_memory_pool().used_bytes())
+
+
+def get_device_name(device=None) -> str:
+    """The GPU's name, as CUDA reports it."""
+    cupy = _require("get_device_name")
+    idx = 0 if device is None else _index(device)
+    name = cupy.cuda.runtime.getDeviceProperties(idx)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def get_device_capability(device=None):
+    """(major, minor) compute capability of the GPU."""
+    cupy = _require("get_device_capability")
+    cc = cupy.cuda.Device(0 if device is None else _index(device)).compute_capability
+    return int(cc[:-1]), int(cc[-1])
+
+
+def is_bf16_supported(including_emulation=True) -> bool:
+    """False: arrayneedle has no bfloat16 (NumPy and CuPy have no such dtype)."""
+    return False
+
+
 current_device_idx, set_device_idx = current_device_index, set_device_index
 
 
@@ -107,6 +170,12 @@ def _attach():
     c.current_device, c.set_device, c.empty_cache = (current_device_index, set_device_index,
                                                      empty_cache)
     c.memory_allocated, c.memory_reserved = memory_allocated, memory_reserved
+    c.max_memory_allocated, c.reset_peak_memory_stats = (max_memory_allocated,
+                                                         reset_peak_memory_stats)
+    c.get_device_name, c.get_device_capability = get_device_name, get_device_capability
+    c.is_bf16_supported = is_bf16_supported
+    from . import amp
+    c.amp = amp  # torch.cuda.amp.GradScaler / autocast
     if not hasattr(backend.Device, "type"):
         backend.Device.type = property(lambda d: d.kind)  # torch.device.type: "cpu", "cuda"
 

@@ -151,10 +151,16 @@ def rand_like(input, dtype=None, device=None, requires_grad=False):
     return _like(rand, input, dtype, device, requires_grad, input.shape)
 
 
-def randint(*args, size=None, dtype="int64", device=None, requires_grad=False):
+def randint(*args, low=None, high=None, size=None, dtype="int64", device=None,
+            requires_grad=False):
     """Integers uniform in [low, high): ``randint(low, high, size)`` or ``randint(high,
-    size)`` as PyTorch (``low`` defaults to 0)."""
+    size)`` as PyTorch (``low`` defaults to 0), also with ``low=``/``high=``/``size=``
+    keywords."""
     args = list(args)
+    if high is not None:
+        args = ([0 if low is None else low] if not args else args) + [high]
+    elif low is not None:
+        raise TypeError("randint: low= needs high=")
     if size is None and args and isinstance(args[-1], (tuple, list)):
         size = args.pop()
     if size is None or len(args) not in (1, 2):

@@ -203,6 +203,8 @@ def accepts_keyword(obj, kw):
 
 
 def resolves(kind, name, cache):
+    """"yes", "no", or "declined": the name exists to say it is not offered (an object with
+    ``__arrayneedle_declined__``); declined sites are not counted as covered."""
     if name in cache:
         return cache[name]
     if kind == "keyword":
@@ -210,9 +212,13 @@ def resolves(kind, name, cache):
         obj = resolve_object(base)
         ok = obj is not _MISSING and callable(obj) and accepts_keyword(obj, kw)
     else:
-        ok = resolve_object(name) is not _MISSING
-    cache[name] = ok
-    return ok
+        obj = resolve_object(name)
+        ok = obj is not _MISSING
+    status = "no"
+    if ok:
+        status = "declined" if getattr(obj, "__arrayneedle_declined__", None) else "yes"
+    cache[name] = status
+    return status
 
 
 def measure(corpus: Path):
@@ -235,8 +241,9 @@ def measure(corpus: Path):
                 sites[key][1].add(base.name)
     cache, rows = {}, []
     for (kind, name), (count, where) in sites.items():
+        status = resolves(kind, name, cache)
         rows.append({"kind": kind, "name": name, "sites": count, "code_bases": len(where),
-                     "resolved": resolves(kind, name, cache)})
+                     "resolved": status == "yes", "declined": status == "declined"})
     rows.sort(key=lambda r: (-r["code_bases"], -r["sites"], r["name"]))
     total = sum(r["sites"] for r in rows)
     covered = sum(r["sites"] for r in rows if r["resolved"])
@@ -244,7 +251,8 @@ def measure(corpus: Path):
     return {"code_bases": len(bases), "files": files, "unparsed_files": unparsed,
             "sites": total, "covered_sites": covered,
             "site_coverage": covered / total if total else 1.0,
-            "names": names, "resolved_names": sum(r["resolved"] for r in rows), "rows": rows}
+            "names": names, "resolved_names": sum(r["resolved"] for r in rows),
+            "declined_sites": sum(r["sites"] for r in rows if r["declined"]), "rows": rows}
 
 
 def materialize(listing: Path, mirrors: Path, out: Path):
@@ -286,11 +294,13 @@ def main(argv=None):
     print(f"{rep['code_bases']} code bases, {rep['files']} files ({rep['unparsed_files']} not "
           f"Python 3), {rep['names']} names, {rep['resolved_names']} resolve")
     print(f"call sites covered: {rep['covered_sites']}/{rep['sites']} = "
-          f"{100 * rep['site_coverage']:.2f}%")
+          f"{100 * rep['site_coverage']:.2f}% ({rep['declined_sites']} more sites use names "
+          f"that exist only to say they are not offered)")
     rows = [r for r in rep["rows"] if not (args.missing_only and r["resolved"])]
-    print(f"{'bases':>5} {'sites':>6}  ok  name")
+    print(f"{'bases':>5} {'sites':>6}  ok  name   (ok: y resolves, - missing, d declined)")
     for r in rows[:args.top]:
-        print(f"{r['code_bases']:>5} {r['sites']:>6}  {'y' if r['resolved'] else '-'}   "
+        mark = "y" if r["resolved"] else ("d" if r["declined"] else "-")
+        print(f"{r['code_bases']:>5} {r['sites']:>6}  {mark}   "
               f"{r['name']}")
     if args.json:
         args.json.write_text(json.dumps(rep, indent=1))

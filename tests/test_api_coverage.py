@@ -29,6 +29,8 @@ n = np.max(x)               # a foreign receiver: not a Tensor method site
 net = Net(); net.eval()
 x.view(2, 3).not_a_method()
 z = nn.Linear(3, 4, bogus_keyword=1)
+with torch.autocast("cpu"):
+    pass
 '''
 
 PROG_B = '''
@@ -71,7 +73,11 @@ def test_sites_are_counted_and_resolved(coverage, tmp_path):
     # the made-up name: used in a and in b's notebook, not resolved
     assert rows["arrayneedle.no_such_function"] == {
         "kind": "name", "name": "arrayneedle.no_such_function", "sites": 2, "code_bases": 2,
-        "resolved": False}
+        "resolved": False, "declined": False}
+    # a name that exists to say it is not offered: not covered, counted apart
+    assert rows["arrayneedle.autocast"]["declined"] and not rows["arrayneedle.autocast"][
+        "resolved"]
+    assert rep["declined_sites"] == 1
     assert not rows["arrayneedle.nn.Linear(bogus_keyword=)"]["resolved"]
     assert rows["arrayneedle.nn.Linear(bias=)"]["resolved"]
     assert rows["arrayneedle.nn.functional.relu"]["resolved"]
@@ -83,7 +89,7 @@ def test_sites_are_counted_and_resolved(coverage, tmp_path):
     assert not any("not_a_method" in n or "is prose" in n for n in rows)
     assert rep["sites"] == sum(r["sites"] for r in rep["rows"])
     missing = sum(r["sites"] for r in rep["rows"] if not r["resolved"])
-    assert rep["covered_sites"] == rep["sites"] - missing == rep["sites"] - 3
+    assert rep["covered_sites"] == rep["sites"] - missing == rep["sites"] - 4
     # ranked by code bases, then sites
     keys = [(-r["code_bases"], -r["sites"]) for r in rep["rows"]]
     assert keys == sorted(keys)
