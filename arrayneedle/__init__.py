@@ -26,7 +26,9 @@ from .amp import autocast
 from .tensor_extras import (dot, mv, ger, addmm, addcmul, addcdiv, meshgrid, unbind, nonzero,
                             masked_select, index_add, ravel, swapaxes, diagonal, finfo, iinfo,
                             set_float32_matmul_precision, get_float32_matmul_precision,
-                            compile, channels_last, contiguous_format, preserve_format)
+                            compile, channels_last, contiguous_format, preserve_format, dist,
+                            bincount, exp_, sigmoid_, relu_, tanh_, sqrt_, abs_, neg_, clamp_,
+                            fill_, zero_)
 from .sparse import sparse_coo_tensor, spmm, mm, matmul  # mm/matmul: dense or sparse
 
 # dtype objects, with PyTorch's names and aliases

@@ -156,6 +156,55 @@ def get_device_capability(device=None):
     return int(cc[:-1]), int(cc[-1])
 
 
+def get_device_properties(device=None):
+    """The GPU's properties (name, total_memory, major, minor, multi_processor_count), from
+    CUDA's own report."""
+    cupy = _require("get_device_properties")
+    idx = 0 if device is None else _index(device)
+    p = cupy.cuda.runtime.getDeviceProperties(idx)
+    name = p["name"].decode() if isinstance(p["name"], bytes) else str(p["name"])
+    from types import SimpleNamespace
+    return SimpleNamespace(name=name, total_memory=int(p["totalGlobalMem"]),
+                           major=int(p["major"]), minor=int(p["minor"]),
+                           multi_processor_count=int(p["multiProcessorCount"]))
+
+
+def memory_summary(device=None, abbreviated=False) -> str:
+    """A few lines on the memory of CuPy's pool: in use, held, peak."""
+    mib = 1024 * 1024
+    return (f"arrayneedle memory summary (CuPy's default pool)\n"
+            f"allocated: {memory_allocated(device) / mib:.1f} MiB\n"
+            f"reserved:  {memory_reserved(device) / mib:.1f} MiB\n"
+            f"peak:      {max_memory_allocated(device) / mib:.1f} MiB\n")
+
+
+class Event:
+    """``cuda.Event(enable_timing=False, blocking=False, interprocess=False)``: a marker in
+    the GPU's stream; ``record()``, ``synchronize()``, ``query()``, and
+    ``start.elapsed_time(end)`` in milliseconds (CuPy's events)."""
+
+    def __init__(self, enable_timing=False, blocking=False, interprocess=False):
+        cupy = _require("Event")
+        self._cupy = cupy
+        self._event = cupy.cuda.Event(block=blocking, disable_timing=not enable_timing,
+                                      interprocess=interprocess)
+
+    def record(self, stream=None):
+        self._event.record(stream)
+
+    def synchronize(self):
+        self._event.synchronize()
+
+    def query(self) -> bool:
+        return bool(self._event.done)
+
+    def wait(self, stream=None):
+        (stream or self._cupy.cuda.get_current_stream()).wait_event(self._event)
+
+    def elapsed_time(self, end_event) -> float:
+        return float(self._cupy.cuda.get_elapsed_time(self._event, end_event._event))
+
+
 def is_bf16_supported(including_emulation=True) -> bool:
     """False: arrayneedle has no bfloat16 (NumPy and CuPy have no such dtype)."""
     return False
@@ -174,6 +223,8 @@ def _attach():
                                                          reset_peak_memory_stats)
     c.get_device_name, c.get_device_capability = get_device_name, get_device_capability
     c.is_bf16_supported = is_bf16_supported
+    c.get_device_properties, c.memory_summary, c.Event = (get_device_properties,
+                                                           memory_summary, Event)
     from . import amp
     c.amp = amp  # torch.cuda.amp.GradScaler / autocast
     if not hasattr(backend.Device, "type"):

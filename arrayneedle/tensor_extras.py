@@ -10,7 +10,8 @@ from ._helpers import as_tensor
 from .autograd import Tensor
 from .backend import dtype_name
 
-__all__ = ["dot", "mv", "ger", "addmm", "addcmul", "addcdiv", "meshgrid", "unbind", "nonzero",
+__all__ = ["unfold", "dist", "bincount", "dot", "mv", "ger", "addmm", "addcmul", "addcdiv",
+           "meshgrid", "unbind", "nonzero",
            "masked_select", "index_add", "ravel", "swapaxes", "diagonal", "finfo", "iinfo",
            "set_float32_matmul_precision", "get_float32_matmul_precision", "compile",
            "channels_last", "contiguous_format", "preserve_format"]
@@ -128,6 +129,74 @@ def index_add(input, dim, index, source, *, alpha=1):
                            _scaled(source, alpha))
 
 
+def unfold(self, dimension, size, step):
+    """``Tensor.unfold``: every window of ``size`` along ``dimension``, ``step`` apart, as a new
+    last dimension (the windows replace ``dimension``); differentiable."""
+    d = dimension % self.ndim if self.ndim else 0
+    n = (self.shape[d] - size) // step + 1
+    if size <= 0 or step <= 0 or n <= 0:
+        raise RuntimeError(f"unfold: size {size} and step {step} do not fit dimension {d} of "
+                           f"size {self.shape[d]}")
+    xp = self.device.xp
+    idx = xp.reshape(xp.arange(n, dtype=xp.int64)[:, None] * step
+                     + xp.arange(size, dtype=xp.int64)[None, :], (-1,))
+    picked = ops.index_select(self, d, Tensor.from_array(idx, self.device))
+    shape = tuple(self.shape[:d]) + (n, size) + tuple(self.shape[d + 1:])
+    return ops.movedim(ops.reshape(picked, shape), d + 1, -1)
+
+
+def dist(input, other, p=2):
+    """The ``p``-norm of ``input - other``."""
+    return ops.norm(input - other, p)
+
+
+def bincount(input, weights=None, minlength=0):
+    """Counts of each value of a 1-D non-negative integer tensor (sums of ``weights`` when
+    given), of length max(input) + 1 or ``minlength``."""
+    if input.ndim != 1 or dtype_name(input.dtype) not in ("int64", "int32", "int16", "int8",
+                                                          "uint8"):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    xp = input.device.xp
+    idx = xp.astype(input.array, xp.int64)
+    if idx.shape[0] and bool(xp.any(idx < 0)):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    n = max(int(xp.max(idx)) + 1 if idx.shape[0] else 0, int(minlength))
+    from . import kernels
+    if weights is None:
+        vals = xp.ones(idx.shape, dtype=xp.int64)
+    else:
+        w = weights.array if isinstance(weights, Tensor) else xp.asarray(weights)
+        vals = w if dtype_name(w.dtype).startswith("float") else xp.astype(w, xp.float64)
+    return Tensor.from_array(kernels.index_add((n,), idx, vals), input.device)
+
+
+def _reshaped_in_place(name, make):
+    def method(self, *args, **kwargs):
+        if self.requires_grad:
+            raise RuntimeError(f"{name} on a tensor that requires grad is not offered (its "
+                               f"graph would lose the old shape); use {name[:-1]}")
+        self.data = make(self.detach(), *args, **kwargs)
+        return self
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}``: this tensor takes the new shape (a view)."
+    return method
+
+
+def _resize(t, *sizes):
+    """PyTorch's resize_: the same elements in order, cut or extended with zeros."""
+    shape = tuple(int(s) for s in (sizes[0] if len(sizes) == 1 and isinstance(
+        sizes[0], (tuple, list)) else sizes))
+    xp, n = t.device.xp, 1
+    for s in shape:
+        n *= s
+    flat = xp.reshape(t.array, (-1,))
+    if flat.shape[0] >= n:
+        return Tensor.from_array(xp.reshape(flat[:n], shape), t.device)
+    out = xp.zeros((n,), dtype=flat.dtype)
+    out[:flat.shape[0]] = flat
+    return Tensor.from_array(xp.reshape(out, shape), t.device)
+
+
 def ravel(input):
     return ops.reshape(input, (-1,))
 
@@ -241,6 +310,18 @@ def _attach():
               index_add, ravel, swapaxes, diagonal):
         setattr(T, f.__name__, f)
     T.swapdims = swapaxes
+    T.unfold, T.dist, T.bincount = unfold, dist, bincount
+    from .creation import multinomial
+    T.multinomial = multinomial
+    T.unsqueeze_ = _reshaped_in_place("unsqueeze_", ops.unsqueeze)
+    T.squeeze_ = _reshaped_in_place("squeeze_", ops.squeeze)
+    T.transpose_ = _reshaped_in_place("transpose_", ops.transpose)
+    T.t_ = _reshaped_in_place("t_", ops.t)
+    T.resize_ = _reshaped_in_place("resize_", _resize)
+    # pinned (page-locked) host memory is a CUDA-copy optimisation that NumPy arrays do not
+    # have: a tensor is its own pinned version, as the DataLoader's pin_memory (no effect)
+    T.pin_memory = lambda self, device=None: self
+    T.is_pinned = lambda self, device=None: False
     T.data_ptr, T.get_device = _data_ptr, _get_device
     T.scatter_ = _inplace(ops.scatter, "scatter_")
     T.scatter_add_ = _inplace(ops.scatter_add, "scatter_add_")
@@ -255,3 +336,16 @@ def _attach():
 
 
 _attach()
+
+
+def _top_level_in_place(name):
+    def fn(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__ = name
+    fn.__doc__ = f"``input.{name}(...)``."
+    return fn
+
+
+(exp_, sigmoid_, relu_, tanh_, sqrt_, abs_, neg_, clamp_, fill_, zero_) = (
+    _top_level_in_place(n) for n in ("exp_", "sigmoid_", "relu_", "tanh_", "sqrt_", "abs_",
+                                     "neg_", "clamp_", "fill_", "zero_"))

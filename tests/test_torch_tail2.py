@@ -240,3 +240,98 @@ def test_multiprocessing_spawn(tmp_path):
     assert sorted(p.read_text() for p in tmp_path.iterdir()) == ["0", "10"]
     with pytest.raises(an.multiprocessing.ProcessRaisedException, match="process 1"):
         an.multiprocessing.spawn(_bad, nprocs=2, start_method="fork")
+
+
+def test_unfold_bincount_dist_and_reshaping_in_place_as_torch():
+    x = R.standard_normal((2, 7, 3))
+    for args in ((1, 3, 2), (0, 1, 1), (-1, 2, 1)):
+        np.testing.assert_array_equal(an.tensor(x).unfold(*args).numpy(),
+                                      torch.tensor(x).unfold(*args).numpy())
+    gradcheck(lambda a: a.unfold(1, 3, 2), x)
+    v = [0, 2, 2, 5]
+    np.testing.assert_array_equal(an.bincount(an.tensor(v), minlength=8).numpy(),
+                                  torch.bincount(torch.tensor(v), minlength=8).numpy())
+    w = [0.5, 1.0, 2.0, 3.0]
+    np.testing.assert_allclose(an.bincount(an.tensor(v), weights=an.tensor(w)).numpy(),
+                               torch.bincount(torch.tensor(v), weights=torch.tensor(w)).numpy())
+    a, b = R.standard_normal(5), R.standard_normal(5)
+    for p in (1, 2, 3):
+        assert abs(an.dist(an.tensor(a), an.tensor(b), p).item()
+                   - torch.dist(torch.tensor(a), torch.tensor(b), p).item()) < 1e-12
+    for name, args in [("unsqueeze_", (0,)), ("transpose_", (0, 1)), ("squeeze_", ()),
+                       ("t_", ()), ("resize_", (2, 5)), ("resize_", (3,))]:
+        base = R.standard_normal((2, 3)) if name != "squeeze_" else R.standard_normal((1, 3))
+        o, t = an.tensor(base), torch.tensor(base)
+        assert getattr(o, name)(*args) is o
+        getattr(t, name)(*args)
+        assert o.shape == tuple(t.shape)
+        if name != "resize_" or args == (3,):
+            np.testing.assert_array_equal(o.numpy(), t.numpy())
+    with pytest.raises(RuntimeError, match="requires grad"):
+        an.ones(2, requires_grad=True).unsqueeze_(0)
+    m = an.ones(2, 3).multinomial(2)
+    assert m.shape == tuple(torch.ones(2, 3).multinomial(2).shape)
+    assert an.sigmoid_(an.zeros(2)).numpy().tolist() == torch.sigmoid_(torch.zeros(2)).tolist()
+    p = an.ones(2)
+    assert p.pin_memory() is p and not p.is_pinned()
+
+
+def test_radam_matches_torch():
+    for kw in (dict(lr=1e-2), dict(lr=1e-2, weight_decay=0.1),
+               dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True)):
+        w0 = R.standard_normal(4)
+        a, t = an.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+        oa, ot = an.optim.RAdam([a], **kw), torch.optim.RAdam([t], **kw)
+        for _ in range(12):  # rho_t passes 5 at step 6: both branches run
+            for p, o in ((a, oa), (t, ot)):
+                o.zero_grad()
+                (p ** 3).sum().backward()
+                o.step()
+        np.testing.assert_allclose(a.detach().numpy(), t.detach().numpy(), rtol=1e-10)
+
+
+def test_sdpa_kernel_module_paths_and_pytree():
+    from arrayneedle.nn.attention import SDPBackend, sdpa_kernel
+    assert [b.name for b in SDPBackend if b.value >= 0][:4] == [
+        "MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION"]
+    q = an.randn(1, 2, 4, 8)
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.MATH]):
+        out = an.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert out.shape == (1, 2, 4, 8)
+    with pytest.raises(RuntimeError, match="only the MATH"):
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            pass
+    with an.backends.cuda.sdp_kernel(enable_flash=False):
+        pass
+    from arrayneedle.nn.modules.module import Module
+    from arrayneedle.nn.modules.utils import _pair, _triple
+    from arrayneedle.nn.parameter import Parameter
+    from torch.nn.modules.utils import _pair as tpair
+    assert Module is an.nn.Module and Parameter is an.nn.Parameter
+    assert _pair(3) == tpair(3) and _pair((1, 2)) == tpair((1, 2)) and _triple(1) == (1, 1, 1)
+    from torch.utils import _pytree as tpt
+
+    from arrayneedle.utils import _pytree as pt
+    tree = {"a": [1, (2, 3)], "b": {"c": 4}}
+    leaves, spec = pt.tree_flatten(tree)
+    assert leaves == tpt.tree_flatten(tree)[0]
+    assert pt.tree_unflatten([x * 2 for x in leaves], spec) == tpt.tree_map(lambda x: x * 2,
+                                                                            tree)
+    assert pt.tree_map(lambda x, y: x + y, [1, 2], [10, 20]) == [11, 22]
+
+
+def test_cuda_event_and_properties_need_a_gpu():
+    if an.cuda.is_available():
+        s, e = an.cuda.Event(enable_timing=True), an.cuda.Event(enable_timing=True)
+        s.record()
+        an.ones(1000, device="cuda").sum()
+        e.record()
+        e.synchronize()
+        assert s.elapsed_time(e) >= 0
+        assert an.cuda.get_device_properties(0).total_memory > 0
+        return
+    with pytest.raises(RuntimeError, match="no accelerator"):
+        an.cuda.Event(enable_timing=True)
+    with pytest.raises(RuntimeError, match="no accelerator"):
+        an.cuda.get_device_properties(0)
+    assert "allocated: 0.0 MiB" in an.cuda.memory_summary()

@@ -24,3 +24,14 @@ def is_built() -> bool:
 
 def is_available() -> bool:
     return backend.cuda_available()
+
+
+def sdp_kernel(enable_flash=True, enable_math=True, enable_mem_efficient=True,
+               enable_cudnn=True):
+    """PyTorch's older spelling of ``nn.attention.sdpa_kernel``, by flags."""
+    from ..nn.sdpa import SDPBackend, sdpa_kernel
+    chosen = [b for b, on in ((SDPBackend.FLASH_ATTENTION, enable_flash),
+                              (SDPBackend.MATH, enable_math),
+                              (SDPBackend.EFFICIENT_ATTENTION, enable_mem_efficient),
+                              (SDPBackend.CUDNN_ATTENTION, enable_cudnn)) if on]
+    return sdpa_kernel(chosen)

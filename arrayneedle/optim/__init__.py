@@ -13,6 +13,7 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .lbfgs import LBFGS
+from .radam import RAdam
 from .lr_scheduler import LambdaLR, LRScheduler
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
@@ -20,8 +21,8 @@ from .sgd import SGD
 from .warmup import WarmupConstant, WarmupCosine
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LBFGS",
-           "lr_scheduler",
-           "LRScheduler", "LambdaLR", "WarmupCosine", "WarmupConstant", "clip_grad_norm_"]
+           "RAdam", "lr_scheduler", "LRScheduler", "LambdaLR", "WarmupCosine", "WarmupConstant",
+           "clip_grad_norm_"]
 
 
 def clip_grad_norm_(params, max_norm, eps=1e-6):
