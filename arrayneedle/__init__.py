@@ -23,6 +23,7 @@ from .sampling import bernoulli, normal
 from . import (accelerator, amp, backends, distributions, multiprocessing, sparse, special,
                version)
 from .amp import autocast
+from .ops.erfinv import erfinv
 from .tensor_extras import (dot, mv, ger, addmm, addcmul, addcdiv, meshgrid, unbind, nonzero,
                             masked_select, index_add, ravel, swapaxes, diagonal, finfo, iinfo,
                             set_float32_matmul_precision, get_float32_matmul_precision,

@@ -1,9 +1,10 @@
 """``arrayneedle.special``: PyTorch's ``torch.special`` names for the functions arrayneedle has."""
 from .ops import erf, exp2, expm1, log1p, sigmoid as expit, softmax, log_softmax
 from .ops import logsumexp
+from .ops.erfinv import erfinv
 
 __all__ = ["erf", "exp2", "expm1", "log1p", "expit", "softmax", "log_softmax", "logsumexp",
-           "erfc", "xlogy"]
+           "erfc", "xlogy", "erfinv"]
 
 
 def erfc(input):

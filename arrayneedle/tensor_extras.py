@@ -311,6 +311,8 @@ def _attach():
         setattr(T, f.__name__, f)
     T.swapdims = swapaxes
     T.unfold, T.dist, T.bincount = unfold, dist, bincount
+    from .ops.erfinv import erfinv
+    T.erfinv = erfinv
     from .creation import multinomial
     T.multinomial = multinomial
     T.unsqueeze_ = _reshaped_in_place("unsqueeze_", ops.unsqueeze)

@@ -140,3 +140,54 @@ def test_randint_keywords_as_torch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         an.randint(0, 3, (2,))
+
+
+def test_erfinv_matches_torch_with_gradient():
+    from arrayneedle.testing import gradcheck
+    x = np.array([-1.0, -0.999999, -0.9, -0.5, 0.0, 1e-8, 0.3, 0.7, 0.99, 0.9999999, 1.0, 1.5])
+    np.testing.assert_allclose(an.erfinv(an.tensor(x)).numpy(),
+                               torch.erfinv(torch.tensor(x)).numpy(), rtol=1e-9, atol=1e-12)
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(an.tensor(x32).erfinv().numpy(),
+                               torch.tensor(x32).erfinv().numpy(), rtol=2e-6, atol=1e-6)
+    gradcheck(an.erfinv, np.array([-0.8, -0.2, 0.1, 0.6]))
+    assert str(an.erfinv(an.tensor([0, 1])).dtype) == "float32"
+
+
+def test_averaged_model_matches_torch():
+    from torch.optim.swa_utils import AveragedModel as TAveraged
+    from torch.optim.swa_utils import get_ema_multi_avg_fn as tema
+    an.manual_seed(0)
+    model = an.nn.Sequential(an.nn.Linear(3, 2), an.nn.BatchNorm1d(2))
+    tmodel = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
+    for kw, tkw in ((dict(), dict()),
+                    (dict(multi_avg_fn=an.optim.swa_utils.get_ema_multi_avg_fn(0.9)),
+                     dict(multi_avg_fn=tema(0.9))),
+                    (dict(use_buffers=True), dict(use_buffers=True))):
+        avg = an.optim.swa_utils.AveragedModel(model, **kw)
+        tavg = TAveraged(tmodel, **tkw)
+        assert list(avg.state_dict()) == list(tavg.state_dict())
+        opt = an.optim.SGD(model.parameters(), lr=0.1)
+        topt = torch.optim.SGD(tmodel.parameters(), lr=0.1)
+        x = R.standard_normal((4, 3)).astype(np.float32)
+        for _ in range(3):
+            for m, o, lib in ((model, opt, an), (tmodel, topt, torch)):
+                o.zero_grad()
+                m(lib.tensor(x)).pow(2).sum().backward()
+                o.step()
+            avg.update_parameters(model)
+            tavg.update_parameters(tmodel)
+        for (k, v), tv in zip(avg.state_dict().items(), tavg.state_dict().values()):
+            np.testing.assert_allclose(v.numpy(), tv.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_to_empty_as_torch():
+    m, t = an.nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    assert m.to_empty(device="cpu") is m
+    t.to_empty(device="cpu")
+    assert [tuple(p.shape) for p in m.parameters()] == [tuple(p.shape) for p in t.parameters()]
+    assert all(p.requires_grad for p in m.parameters())
+
+
+R = np.random.default_rng(1)

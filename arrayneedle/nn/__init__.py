@@ -28,4 +28,4 @@ from .activation import (ReLU, SiLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softpl
                          GLU, LogSigmoid, Softsign, PReLU)
 from . import init
 from .rmsnorm import RMSNorm
-from . import modules, parameter
+from . import modules, parameter, module_extras

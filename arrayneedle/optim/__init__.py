@@ -14,6 +14,7 @@ from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .lbfgs import LBFGS
 from .radam import RAdam
+from . import swa_utils
 from .lr_scheduler import LambdaLR, LRScheduler
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
