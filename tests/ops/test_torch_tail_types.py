@@ -199,7 +199,7 @@ def test_ieee_arithmetic_is_silent_as_torch():
 def test_ieee_arithmetic_is_silent_in_a_fresh_interpreter():
     code = "import arrayneedle as an; print((an.tensor([1.0]) / 0).item())"
     r = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
-                       text=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+                       text=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))
     assert r.returncode == 0 and r.stdout.strip() == "inf" and "Warning" not in r.stderr
 
 
