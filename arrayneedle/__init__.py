@@ -20,8 +20,8 @@ from . import data, init, nn, optim, utils
 from .legacy_types import (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor,
                            ShortTensor, CharTensor, ByteTensor, BoolTensor)
 from .sampling import bernoulli, normal
-from . import (accelerator, amp, backends, distributions, multiprocessing, sparse, special,
-               version)
+from . import (accelerator, amp, backends, distributions, hub, multiprocessing, sparse,
+               special, version)
 from .amp import autocast
 from .ops.erfinv import erfinv
 from .tensor_extras import (dot, mv, ger, addmm, addcmul, addcdiv, meshgrid, unbind, nonzero,

@@ -225,6 +225,7 @@ def measure(corpus: Path):
     """Scan every code base under ``corpus``; return the report as a dict."""
     methods = load_methods()
     sites = defaultdict(lambda: [0, set()])   # (kind, name) -> [count, code bases]
+    per_base = defaultdict(lambda: defaultdict(int))  # code base -> (kind, name) -> count
     files = unparsed = 0
     bases = sorted(p for p in corpus.iterdir() if p.is_dir() and not p.name.startswith("."))
     for base in bases:
@@ -239,6 +240,7 @@ def measure(corpus: Path):
             for key in found:
                 sites[key][0] += 1
                 sites[key][1].add(base.name)
+                per_base[base.name][key] += 1
     cache, rows = {}, []
     for (kind, name), (count, where) in sites.items():
         status = resolves(kind, name, cache)
@@ -248,7 +250,15 @@ def measure(corpus: Path):
     total = sum(r["sites"] for r in rows)
     covered = sum(r["sites"] for r in rows if r["resolved"])
     names = len({r["name"] for r in rows})
+    bases_report = []
+    for b, counts in per_base.items():
+        n = sum(counts.values())
+        ok = sum(c for (kind, name), c in counts.items() if cache[name] == "yes")
+        bases_report.append({"code_base": b, "sites": n, "covered_sites": ok,
+                             "site_coverage": ok / n})
+    bases_report.sort(key=lambda r: (r["site_coverage"], r["code_base"]))
     return {"code_bases": len(bases), "files": files, "unparsed_files": unparsed,
+            "per_code_base": bases_report,
             "sites": total, "covered_sites": covered,
             "site_coverage": covered / total if total else 1.0,
             "names": names, "resolved_names": sum(r["resolved"] for r in rows),
@@ -282,6 +292,8 @@ def main(argv=None):
     ap.add_argument("--top", type=int, default=60, help="names to list (default 60)")
     ap.add_argument("--missing-only", action="store_true", help="list unresolved names only")
     ap.add_argument("--json", type=Path, help="write the whole report here")
+    ap.add_argument("--per-base", action="store_true",
+                    help="also list each code base's coverage, least covered first")
     ap.add_argument("--materialize", nargs=2, type=Path, metavar=("LISTING", "MIRRORS"),
                     help="first write the corpus folder from git snapshots")
     args = ap.parse_args(argv)
@@ -302,6 +314,10 @@ def main(argv=None):
         mark = "y" if r["resolved"] else ("d" if r["declined"] else "-")
         print(f"{r['code_bases']:>5} {r['sites']:>6}  {mark}   "
               f"{r['name']}")
+    if args.per_base:
+        print(f"{'covered':>8} {'sites':>6}  code base")
+        for b in rep["per_code_base"]:
+            print(f"{100 * b['site_coverage']:>7.2f}% {b['sites']:>6}  {b['code_base']}")
     if args.json:
         args.json.write_text(json.dumps(rep, indent=1))
     return 0

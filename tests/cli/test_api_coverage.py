@@ -90,6 +90,11 @@ def test_sites_are_counted_and_resolved(coverage, tmp_path):
     assert rep["sites"] == sum(r["sites"] for r in rep["rows"])
     missing = sum(r["sites"] for r in rep["rows"] if not r["resolved"])
     assert rep["covered_sites"] == rep["sites"] - missing == rep["sites"] - 4
+    per = {b["code_base"]: b for b in rep["per_code_base"]}
+    assert per["b"]["sites"] + per["a"]["sites"] == rep["sites"]
+    assert per["b"]["covered_sites"] == per["b"]["sites"] - 1  # its notebook's made-up name
+    assert [b["site_coverage"] for b in rep["per_code_base"]] == sorted(
+        b["site_coverage"] for b in rep["per_code_base"])
     # ranked by code bases, then sites
     keys = [(-r["code_bases"], -r["sites"]) for r in rep["rows"]]
     assert keys == sorted(keys)
