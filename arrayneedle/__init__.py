@@ -24,6 +24,7 @@ from . import (accelerator, amp, backends, distributions, hub, multiprocessing, 
                special, version)
 from .amp import autocast
 from .ops.erfinv import erfinv
+from .ops.median import median
 from .tensor_extras import (dot, mv, ger, addmm, addcmul, addcdiv, meshgrid, unbind, nonzero,
                             masked_select, index_add, ravel, swapaxes, diagonal, finfo, iinfo,
                             set_float32_matmul_precision, get_float32_matmul_precision,

@@ -213,6 +213,21 @@ def is_bf16_supported(including_emulation=True) -> bool:
 current_device_idx, set_device_idx = current_device_index, set_device_index
 
 
+def _out_of_memory_error():
+    """CuPy's out-of-memory exception where CuPy is installed (what a failed GPU allocation
+    raises here), else a RuntimeError subclass of PyTorch's name that nothing raises."""
+    try:
+        from cupy.cuda.memory import OutOfMemoryError as found
+        return found
+    except ImportError:
+        return type("OutOfMemoryError", (RuntimeError,), {
+            "__doc__": "A GPU allocation failed (never raised without CuPy).",
+            "__module__": "arrayneedle.cuda"})
+
+
+OutOfMemoryError = _out_of_memory_error()
+
+
 def _attach():
     # torch.cuda's spellings of the same facts
     c = backend.cuda
@@ -225,6 +240,7 @@ def _attach():
     c.is_bf16_supported = is_bf16_supported
     c.get_device_properties, c.memory_summary, c.Event = (get_device_properties,
                                                            memory_summary, Event)
+    c.OutOfMemoryError = OutOfMemoryError
     from . import amp
     c.amp = amp  # torch.cuda.amp.GradScaler / autocast
     if not hasattr(backend.Device, "type"):

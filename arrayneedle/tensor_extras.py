@@ -299,6 +299,33 @@ def _data_ptr(self):
     return int(a.__array_interface__["data"][0])
 
 
+def _new(self, *args):
+    """PyTorch's legacy ``t.new(...)``: sizes give zeros, data gives a tensor, both of this
+    tensor's dtype and device."""
+    if not args or all(isinstance(a, int) for a in args) or (
+            len(args) == 1 and isinstance(args[0], tuple) and all(
+                isinstance(a, int) for a in args[0])):
+        return self.new_zeros(args[0] if len(args) == 1 and isinstance(args[0], tuple)
+                              else (args if args else (0,)))
+    return self.new_tensor(args[0])
+
+
+def _random_(self, from_=0, to=None, *, generator=None):
+    """Fill with integers uniform in [from, to) (``random_(to)``: [0, to); no bound: [0, 2^24]
+    for float32 as PyTorch's mantissa range, the dtype's maximum for integers)."""
+    if to is None and from_ != 0:
+        from_, to = 0, from_
+    if to is None:
+        name = dtype_name(self.dtype)
+        to = {"float32": 2 ** 24 + 1, "float64": 2 ** 53 + 1, "float16": 2 ** 11 + 1}.get(
+            name, None)
+        if to is None:
+            to = iinfo(name).max
+    from .creation import randint
+    draw = randint(int(from_), int(to), tuple(self.shape), device=self.device)
+    return self.copy_(draw)
+
+
 def _get_device(self):
     """The GPU index of a CUDA tensor, -1 on the CPU (as PyTorch)."""
     return self.device.index if self.device.kind == "cuda" else -1
@@ -312,7 +339,8 @@ def _attach():
     T.swapdims = swapaxes
     T.unfold, T.dist, T.bincount = unfold, dist, bincount
     from .ops.erfinv import erfinv
-    T.erfinv = erfinv
+    from .ops.median import median
+    T.erfinv, T.median, T.new, T.random_ = erfinv, median, _new, _random_
     from .creation import multinomial
     T.multinomial = multinomial
     T.unsqueeze_ = _reshaped_in_place("unsqueeze_", ops.unsqueeze)

@@ -28,4 +28,5 @@ from .activation import (ReLU, SiLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softpl
                          GLU, LogSigmoid, Softsign, PReLU)
 from . import init
 from .rmsnorm import RMSNorm
+from .functional.fold import Unfold
 from . import modules, parameter, module_extras
