@@ -379,14 +379,12 @@ def load(path, device=None, *, map_location=None, weights_only=None, mmap=None):
     ``ValueError`` naming the file and the problem (``FileNotFoundError`` /
     ``PermissionError`` when the file cannot be opened). A ``.safetensors`` path gives a flat
     ``{name: Tensor}`` dict (``load_file``)."""
-    if map_location is not None:
+    if map_location is not None:  # a dict or function of storages means nothing without pickle
         if device is not None or callable(map_location) or isinstance(map_location, dict):
-            raise TypeError("load: map_location must be a device or device string (a dict or "
-                            "function of storages has no meaning without pickled storages)")
+            raise TypeError("load: map_location must be a device or device string")
         device = map_location
     if mmap:
-        raise ValueError("load: mmap=True is not offered (the archive is read and checked "
-                         "before any array is made)")
+        raise ValueError("load: mmap=True is not offered (the archive is checked first)")
     path = os.fspath(path)
     if path.endswith(".safetensors"):
         from .safetensors_io import load_file
