@@ -1,7 +1,7 @@
 """The Tensor methods that are ops: ``x.exp()`` is ``arrayneedle.ops.exp(x)``, ``x.sum(1)``
 is ``ops.sum(x, 1)``. ``OpMethods`` is a mixin of ``Tensor`` (arrayneedle/tensor.py); each line
-declares one method, found in ``arrayneedle.ops`` under the same name when first called
-(``Delegated``), so the op's own signature and docstring are what ``help(x.exp)`` shows.
+declares one method, found in ``arrayneedle.ops`` under the same name when first used
+(``Delegated``): the method is the op function itself, with its signature and docstring.
 """
 from __future__ import annotations
 
@@ -12,57 +12,67 @@ from types import MethodType
 __all__ = ["Delegated", "LateModule", "OpMethods"]
 
 
-class LateModule:
-    """The module ``arrayneedle.<name>``, imported on first attribute access: for code below
-    that module in the import graph (Tensor's methods reach the ops, the backward walk...)."""
-
-    __slots__ = ("name", "_mod")
-
-    def __init__(self, name: str):
-        self.name, self._mod = name, None
-
-    def module(self):
-        mod = self._mod
-        if mod is None:
-            mod = self._mod = importlib.import_module(f"arrayneedle.{self.name}")
-        return mod
-
-    def __getattr__(self, attr):
-        return getattr(self.module(), attr)
-
-
 class Delegated:
     """A Tensor method whose code is the function ``attr`` (by default the method's own name)
     of the module ``arrayneedle.<module>``: ``x.name(*args, **kwargs)`` calls
     ``module.attr(x, *args, **kwargs)``, and with ``reflected=True`` (the right-hand operators)
     ``x.__radd__(y)`` calls ``module.attr(y, x)``.
 
-    Those modules compute with Tensors, so they are imported after ``Tensor`` exists: the
-    module is looked up on the method's first use, never at import time, and the function on
-    every use (so the method is always the module's current function).
+    Those modules compute with Tensors, so they are imported after ``Tensor`` exists. On the
+    method's first use the declaration resolves itself: it looks the function up and puts it
+    in the class under the declared name (as ``functools.cached_property`` does on instances),
+    so from then on the method is that plain function, at the cost of any other method.
     """
 
-    __slots__ = ("module", "attr", "reflected")
+    __slots__ = ("module", "attr", "reflected", "owner", "name")
 
     def __init__(self, module: str, attr: str | None = None, *, reflected: bool = False):
-        self.module, self.attr, self.reflected = LateModule(module), attr, reflected
+        self.module, self.attr, self.reflected = module, attr, reflected
+        self.owner = self.name = None
 
     def __set_name__(self, owner, name):
+        self.owner, self.name = owner, name
         if self.attr is None:
             self.attr = name
 
-    def __get__(self, obj, objtype=None):
-        fn = getattr(self.module.module(), self.attr)
+    def resolve(self):
+        """The function this declaration stands for, now put in its class."""
+        fn = getattr(importlib.import_module(f"arrayneedle.{self.module}"), self.attr)
         if self.reflected:
-            return partial(_swapped, fn) if obj is None else partial(_swapped, fn, obj)
+            fn = _reflected(fn, self.name)
+        setattr(self.owner, self.name, fn)
+        return fn
+
+    def __get__(self, obj, objtype=None):
+        fn = self.resolve()
         return fn if obj is None else MethodType(fn, obj)
 
     def __repr__(self):
-        return f"<Tensor method: arrayneedle.{self.module.name}.{self.attr}>"
+        return f"<Tensor method {self.name}: arrayneedle.{self.module}.{self.attr}>"
 
 
-def _swapped(fn, a, b):
-    return fn(b, a)
+class LateModule:
+    """The module ``arrayneedle.<name>``, imported on first attribute access: for code below
+    that module in the import graph (``Tensor.backward`` reaches the backward walk)."""
+
+    __slots__ = ("name", "_mod")
+
+    def __init__(self, name: str):
+        self.name, self._mod = name, None
+
+    def __getattr__(self, attr):
+        mod = self._mod
+        if mod is None:
+            mod = self._mod = importlib.import_module(f"arrayneedle.{self.name}")
+        return getattr(mod, attr)
+
+
+def _reflected(fn, name):
+    def method(self, other):
+        return fn(other, self)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``{fn.__name__}(other, self)``."
+    return method
 
 
 _ops = partial(Delegated, "ops")
