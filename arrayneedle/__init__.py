@@ -14,7 +14,8 @@ from .creation import (tensor, as_tensor, from_numpy, is_tensor, numel, zeros, o
 from .serialization import save, load
 from .safetensors_io import save_file, load_file
 from .kernels import num_threads as get_num_threads, set_num_threads
-from . import data, init, nn, optim, utils
+from . import data, nn, optim, utils
+from .nn import init
 
 # dtype objects, with PyTorch's names and aliases
 _D = backend.DTYPE_OBJECTS

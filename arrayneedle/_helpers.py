@@ -6,10 +6,10 @@ from __future__ import annotations
 from .backend import NUMPY_SCALARS, dtype_name, get_dtype
 from .dtypes import DEFAULT_FLOAT, FLOAT_DTYPES
 from .tensor import DeviceMismatchError, Tensor
-from .kernels.geometry import pair
+from .kernels.geometry import ntuple, pair
 
 __all__ = ["DeviceMismatchError", "as_tensor", "same_device", "shape_arg", "scalar_const",
-           "operands", "zero_grads", "pair", "SCALARS", "as_scalar", "promote"]
+           "operands", "zero_grads", "pair", "ntuple", "SCALARS", "as_scalar", "promote"]
 
 # Python numbers and NumPy scalars (np.int64(2), np.float32(0.5), np.bool_(True)): both are
 # "numbers" in PyTorch's promotion rules, never arrays that could widen a float32 tensor.
