@@ -14,6 +14,8 @@ import datetime
 import enum
 import math
 import os
+import signal
+import threading
 
 import array_api_compat
 
@@ -158,8 +160,6 @@ def _import_mpi(seconds):
     ``_STARTUP_SECONDS`` whatever the collectives' timeout: ranks start seconds apart on a
     busy machine (each imports NumPy first), and a 1 s timeout meant for collectives killed
     healthy jobs in MPI_Init."""
-    import signal
-    import threading
     guard = (hasattr(signal, "alarm") and threading.current_thread() is threading.main_thread()
              and signal.getsignal(signal.SIGALRM) == signal.SIG_DFL)
     if guard:
