@@ -3,8 +3,9 @@
 Its whole surface is declared in the class below. Methods whose code lives in another module
 are declared with ``Delegated(module)``: ``x.name(*args)`` calls ``module.name(x, *args)``.
 Those modules (``ops``, ``tensor_api``, ``inplace``, ``graph``) compute with Tensors, so they
-sit above this one in the import graph; a ``Delegated`` finds its function when it is called,
-which is how the two directions of Tensor <-> op are joined without import-time patching.
+sit above this one in the import graph: a ``Delegated`` looks its function up on first use and
+then leaves it in the class under the declared name, which is how the two directions of
+Tensor <-> op are joined without anything assigned to Tensor from outside.
 The op methods (``x.exp()``, ``x.sum(dim)``...) are declared by family in
 ``arrayneedle/tensor_ops.py`` (``OpMethods``).
 """
@@ -19,8 +20,6 @@ from .tensor_ops import Delegated, LateModule, OpMethods
 
 # the modules that implement part of the surface (they compute with Tensors)
 _engine = LateModule("graph")  # the backward walk
-
-
 _api = partial(Delegated, "tensor_api")  # conversions and facts
 _inplace = partial(Delegated, "inplace")  # the in-place family
 _op = partial(Delegated, "ops")  # operators
@@ -255,7 +254,6 @@ class Tensor(OpMethods):
         if hooks is None:
             hooks = self._post_acc_hooks = {}
         return _engine.HookHandle(hooks, hook)
-
 
     # ---- conversions and facts (arrayneedle/tensor_api.py) ----
     to = _api()
