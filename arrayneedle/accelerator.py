@@ -243,8 +243,6 @@ def _attach():
     c.OutOfMemoryError = OutOfMemoryError
     from . import amp
     c.amp = amp  # torch.cuda.amp.GradScaler / autocast
-    if not hasattr(backend.Device, "type"):
-        backend.Device.type = property(lambda d: d.kind)  # torch.device.type: "cpu", "cuda"
 
 
 _attach()

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .autograd import Tensor
+from .tensor import Tensor
 from .backend import dtype_name, to_numpy
 
 __all__ = ["assert_close"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numbers
 import warnings
 
-from .autograd import Size, Tensor
+from .tensor import Size, Tensor
 from .backend import device as _device, dtype_name, get_dtype
 
 __all__ = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
@@ -134,8 +134,7 @@ class Variable(metaclass=_VariableMeta):
     0.4. ``volatile`` has no effect (a warning says so, as PyTorch)."""
 
 
-def _attach():
-    Tensor.type = type_
+def _attach():  # module attributes only: Tensor.type is declared in tensor.py
     from . import autograd, backend
     autograd.Variable = Variable  # torch.autograd.Variable
     for n, cls in CUDA_TYPES.items():

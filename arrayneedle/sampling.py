@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-from .autograd import Tensor
+from .tensor import Tensor
 from .backend import dtype_name
 
 __all__ = ["bernoulli", "normal"]
@@ -74,10 +74,3 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     out = randn(size, dtype=dtype, device=device) * std + mean
     return out.requires_grad_(True) if requires_grad else out
 
-
-def _attach():
-    Tensor.bernoulli = bernoulli
-    Tensor.bernoulli_ = bernoulli_
-
-
-_attach()

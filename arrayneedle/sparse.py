@@ -6,13 +6,15 @@ to ``values`` and to the dense operand as PyTorch's:
 
 - ``sparse_coo_tensor(indices, values, size)``, ``Tensor.to_sparse()``, ``to_dense()``;
 - ``coalesce()`` (duplicates summed, indices sorted), ``indices()``, ``values()``, ``_nnz()``;
-- ``sparse @ dense``, ``sparse.mm`` / ``spmm`` (2-D sparse times a 1-D or 2-D dense), ``dense @
-  sparse``, ``sparse + dense`` (a dense result), ``sparse + sparse``, ``sparse * number``, ``t()``.
+- ``sparse @ dense``, ``sparse.mm`` / ``spmm`` / ``mm`` / ``matmul`` (2-D sparse times a 1-D or
+  2-D dense, or dense times sparse), ``sparse + dense`` (a dense result; PyTorch writes
+  ``dense + sparse``, which a Tensor's ``+`` does not take here), ``sparse + sparse``,
+  ``sparse * number``, ``t()``.
 
 The products never build the dense matrix: they gather the dense rows the nonzeros need and
 scatter-add them (``kernels.index_add``), in the namespace of the arrays (NumPy, CuPy, any
 array-API library). A SparseTensor is not a ``Tensor`` subclass here: dense ops take it only
-through ``to_dense()``, and ``dense + sparse`` is written ``sparse + dense``.
+through ``to_dense()``.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import math
 from array_api_compat import array_namespace
 
 from . import kernels, ops
-from .autograd import Function, Size, Tensor
+from .autograd import Function
+from .tensor import Size, Tensor
 from .backend import dtype_name
 
 __all__ = ["SparseTensor", "sparse_coo_tensor", "mm", "spmm", "sum", "FloatTensor",
@@ -251,7 +254,7 @@ def mm(mat1, mat2):
     dense operand."""
     if not isinstance(mat1, SparseTensor):
         if isinstance(mat2, SparseTensor):
-            return mat1 @ mat2
+            return mat2.__rmatmul__(mat1)
         return ops.mm(mat1, mat2)
     if isinstance(mat2, SparseTensor):
         mat2 = mat2.to_dense()
@@ -354,25 +357,11 @@ FloatTensor, DoubleTensor, LongTensor = (_legacy("float32"), _legacy("float64"),
 
 def matmul(input, other):
     """``matmul`` that also takes a sparse operand (``sparse @ dense``, ``dense @ sparse``)."""
-    if isinstance(input, SparseTensor) or isinstance(other, SparseTensor):
+    if isinstance(input, SparseTensor):
         return input @ other
+    if isinstance(other, SparseTensor):
+        return other.__rmatmul__(input)
     return ops.matmul(input, other)
 
 
-def _attach():
-    Tensor.to_sparse = to_sparse
-    Tensor.to_sparse_coo = to_sparse
-    # dense + sparse and dense @ sparse, as torch (a Tensor on the left sees the sparse one
-    # first); one isinstance test on the dense path
-    dense_add, dense_matmul = Tensor.__add__, Tensor.__matmul__
-
-    def __add__(a, b):
-        return a + b.to_dense() if isinstance(b, SparseTensor) else dense_add(a, b)
-
-    def __matmul__(a, b):
-        return b.__rmatmul__(a) if isinstance(b, SparseTensor) else dense_matmul(a, b)
-
-    Tensor.__add__, Tensor.__matmul__ = __add__, __matmul__
-
-
-_attach()
+to_sparse_coo = to_sparse

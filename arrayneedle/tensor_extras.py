@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from . import ops
 from ._helpers import as_tensor
-from .autograd import Tensor
+from .tensor import Tensor
 from .backend import dtype_name
 
 __all__ = ["unfold", "dist", "bincount", "dot", "mv", "ger", "addmm", "addcmul", "addcdiv",
@@ -291,7 +291,7 @@ def _inplace(fn, name):
     return method
 
 
-def _data_ptr(self):
+def data_ptr(self):
     """The address of the first element (NumPy's or CuPy's buffer)."""
     a = self.array
     if hasattr(a, "data") and hasattr(a.data, "ptr"):  # CuPy
@@ -299,7 +299,7 @@ def _data_ptr(self):
     return int(a.__array_interface__["data"][0])
 
 
-def _new(self, *args):
+def new(self, *args):
     """PyTorch's legacy ``t.new(...)``: sizes give zeros, data gives a tensor, both of this
     tensor's dtype and device."""
     if not args or all(isinstance(a, int) for a in args) or (
@@ -310,7 +310,7 @@ def _new(self, *args):
     return self.new_tensor(args[0])
 
 
-def _random_(self, from_=0, to=None, *, generator=None):
+def random_(self, from_=0, to=None, *, generator=None):
     """Fill with integers uniform in [from, to) (``random_(to)``: [0, to); no bound: [0, 2^24]
     for float32 as PyTorch's mantissa range, the dtype's maximum for integers)."""
     if to is None and from_ != 0:
@@ -326,46 +326,39 @@ def _random_(self, from_=0, to=None, *, generator=None):
     return self.copy_(draw)
 
 
-def _get_device(self):
+def get_device(self):
     """The GPU index of a CUDA tensor, -1 on the CPU (as PyTorch)."""
     return self.device.index if self.device.kind == "cuda" else -1
 
 
-def _attach():
-    T = Tensor
-    for f in (dot, mv, ger, addmm, addcmul, addcdiv, unbind, nonzero, masked_select,
-              index_add, ravel, swapaxes, diagonal):
-        setattr(T, f.__name__, f)
-    T.swapdims = swapaxes
-    T.unfold, T.dist, T.bincount = unfold, dist, bincount
-    from .ops.erfinv import erfinv
-    from .ops.median import median
-    T.erfinv, T.median, T.new, T.random_ = erfinv, median, _new, _random_
-    from .creation import multinomial
-    T.multinomial = multinomial
-    T.unsqueeze_ = _reshaped_in_place("unsqueeze_", ops.unsqueeze)
-    T.squeeze_ = _reshaped_in_place("squeeze_", ops.squeeze)
-    T.transpose_ = _reshaped_in_place("transpose_", ops.transpose)
-    T.t_ = _reshaped_in_place("t_", ops.t)
-    T.resize_ = _reshaped_in_place("resize_", _resize)
-    # pinned (page-locked) host memory is a CUDA-copy optimisation that NumPy arrays do not
-    # have: a tensor is its own pinned version, as the DataLoader's pin_memory (no effect)
-    T.pin_memory = lambda self, device=None: self
-    T.is_pinned = lambda self, device=None: False
-    T.data_ptr, T.get_device = _data_ptr, _get_device
-    T.scatter_ = _inplace(ops.scatter, "scatter_")
-    T.scatter_add_ = _inplace(ops.scatter_add, "scatter_add_")
-    T.index_add_ = _inplace(index_add, "index_add_")
-    T.addcmul_ = _inplace(addcmul, "addcmul_")
-    T.addcdiv_ = _inplace(addcdiv, "addcdiv_")
-    for name in ("exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "neg", "pow", "floor",
-                 "ceil", "round", "sign", "lerp", "reciprocal", "rsqrt", "sin", "cos",
-                 "cumsum", "square", "log1p", "expm1", "trunc", "frac", "logical_not"):
-        if not hasattr(T, name + "_") and hasattr(ops, name):
-            setattr(T, name + "_", _inplace(getattr(ops, name), name + "_"))
+# ---- the Tensor methods of this module (declared in arrayneedle/tensor.py) ----
+swapdims = swapaxes
+unsqueeze_ = _reshaped_in_place("unsqueeze_", ops.unsqueeze)
+squeeze_ = _reshaped_in_place("squeeze_", ops.squeeze)
+transpose_ = _reshaped_in_place("transpose_", ops.transpose)
+t_ = _reshaped_in_place("t_", ops.t)
+resize_ = _reshaped_in_place("resize_", _resize)
+scatter_ = _inplace(ops.scatter, "scatter_")
+scatter_add_ = _inplace(ops.scatter_add, "scatter_add_")
+index_add_ = _inplace(index_add, "index_add_")
+addcmul_ = _inplace(addcmul, "addcmul_")
+addcdiv_ = _inplace(addcdiv, "addcdiv_")
+(exp_, log_, sqrt_, sigmoid_, tanh_, relu_, abs_, neg_, pow_, floor_, ceil_, round_, sign_,
+ lerp_, reciprocal_, rsqrt_, sin_, cos_, cumsum_, square_, log1p_, expm1_, trunc_, frac_,
+ logical_not_) = (_inplace(getattr(ops, n), n + "_") for n in (
+    "exp", "log", "sqrt", "sigmoid", "tanh", "relu", "abs", "neg", "pow", "floor", "ceil",
+    "round", "sign", "lerp", "reciprocal", "rsqrt", "sin", "cos", "cumsum", "square", "log1p",
+    "expm1", "trunc", "frac", "logical_not"))
 
 
-_attach()
+def pin_memory(self, device=None):
+    """Pinned (page-locked) host memory is a CUDA-copy optimisation NumPy arrays do not have:
+    a tensor is its own pinned version (as the DataLoader's ``pin_memory``, no effect)."""
+    return self
+
+
+def is_pinned(self, device=None):
+    return False
 
 
 def _top_level_in_place(name):
@@ -376,6 +369,4 @@ def _top_level_in_place(name):
     return fn
 
 
-(exp_, sigmoid_, relu_, tanh_, sqrt_, abs_, neg_, clamp_, fill_, zero_) = (
-    _top_level_in_place(n) for n in ("exp_", "sigmoid_", "relu_", "tanh_", "sqrt_", "abs_",
-                                     "neg_", "clamp_", "fill_", "zero_"))
+clamp_, fill_, zero_ = (_top_level_in_place(n) for n in ("clamp_", "fill_", "zero_"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-from ..autograd import Tensor
+from ..tensor import Tensor
 from ..backend import cuda_available
 
 __all__ = ["GradScaler"]

@@ -3,7 +3,7 @@ last dimension, ``logits`` as normalised log-probabilities."""
 from __future__ import annotations
 
 from .. import ops
-from ..autograd import Tensor
+from ..tensor import Tensor
 from .distribution import Distribution, as_param
 
 __all__ = ["Categorical", "OneHotCategorical"]

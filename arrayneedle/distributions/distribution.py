@@ -1,7 +1,7 @@
 """The Distribution base class (``torch.distributions.Distribution``)."""
 from __future__ import annotations
 
-from ..autograd import Size, Tensor
+from ..tensor import Size, Tensor
 
 __all__ = ["Distribution"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import ops
-from ..autograd import Tensor
+from ..tensor import Tensor
 from .distribution import Distribution, as_param
 
 __all__ = ["Normal", "Uniform", "Bernoulli"]

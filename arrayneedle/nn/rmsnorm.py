@@ -1,7 +1,8 @@
 """nn.RMSNorm (PyTorch 2.4+): ``x / sqrt(mean(x^2 over the normalized dims) + eps) * weight``."""
 from __future__ import annotations
 
-from .. import init, ops
+from .. import ops
+from . import init
 from ..tensor_extras import finfo
 from .module import Module, zeros_parameter
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from ..autograd import Tensor, enable_grad, increment_version, no_grad
+from ..autograd import enable_grad, increment_version, no_grad
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 __all__ = ["LBFGS"]

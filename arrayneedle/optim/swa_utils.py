@@ -6,7 +6,8 @@ from __future__ import annotations
 import copy
 import itertools
 
-from ..autograd import Tensor, no_grad
+from ..autograd import no_grad
+from ..tensor import Tensor
 from ..nn.module import Module
 
 __all__ = ["AveragedModel", "get_ema_avg_fn", "get_swa_avg_fn", "get_ema_multi_avg_fn",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import ops
-from ...autograd import Tensor
+from ...tensor import Tensor
 from ...creation import full
 
 __all__ = ["pad_sequence", "unpad_sequence"]

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ...autograd import Tensor
+from ...tensor import Tensor
 from .events import (EventFileWriter, event, histogram_proto, image_proto, summary_value,
                      text_tensor)
 
