@@ -6,11 +6,9 @@ import numbers
 
 from .tensor import Tensor
 from .backend import dtype_name
+from .dtypes import FLOAT_DTYPES
 
 __all__ = ["bernoulli", "normal"]
-
-_FLOATS = ("float16", "float32", "float64")
-
 
 def _draw_bernoulli(p, shape, dev, dtype, name):
     """0/1 of ``dtype`` with P(1) = p (a number or an array of probabilities)."""
@@ -33,7 +31,7 @@ def bernoulli(input, p=None, *, generator=None):
         raise TypeError("bernoulli: generator must be None or the tensor's Device")
     dev = input.device
     if p is None:
-        if dtype_name(input.dtype) not in _FLOATS:
+        if dtype_name(input.dtype) not in FLOAT_DTYPES:
             raise RuntimeError(f"bernoulli expects a floating point tensor of probabilities, "
                                f"got {dtype_name(input.dtype)}")
         prob = input.array
