@@ -31,6 +31,7 @@ import inspect
 import json
 import re
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -175,19 +176,23 @@ def resolve_object(dotted):
         cls, rest = dotted.split(".", 1)
         dotted = f"{CLASS_PATHS[cls]}.{rest}"
     parts = dotted.split(".")
-    obj, i = None, len(parts)
-    while i > 0:
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-            break
-        except ImportError:
-            i -= 1
-    if obj is None:
+    try:
+        obj = importlib.import_module(parts[0])
+    except ImportError:
         return _MISSING
-    for p in parts[i:]:
+    for i, p in enumerate(parts[1:], start=1):
+        # an attribute first (``arrayneedle.tensor`` is the function, though a module of that
+        # name exists), then a submodule not imported yet (``arrayneedle.utils.tensorboard``)
         try:
             obj = getattr(obj, p)
-        except Exception:  # noqa: BLE001 - any failure means the name does not resolve
+            continue
+        except Exception:  # noqa: BLE001 - any failure means: not an attribute
+            pass
+        if not inspect.ismodule(obj):
+            return _MISSING
+        try:
+            obj = importlib.import_module(".".join(parts[:i + 1]))
+        except Exception:  # noqa: BLE001 - ImportError, or an error saying it is not offered
             return _MISSING
     return obj
 
@@ -242,6 +247,10 @@ def measure(corpus: Path):
                 sites[key][1].add(base.name)
                 per_base[base.name][key] += 1
     cache, rows = {}, []
+    with warnings.catch_warnings():  # deprecated aliases resolve (and would warn once each)
+        warnings.simplefilter("ignore")
+        for kind, name in sites:
+            resolves(kind, name, cache)
     for (kind, name), (count, where) in sites.items():
         status = resolves(kind, name, cache)
         rows.append({"kind": kind, "name": name, "sites": count, "code_bases": len(where),

@@ -36,6 +36,7 @@ with torch.autocast("cpu"):
 PROG_B = '''
 import torch
 t = torch.zeros(3)
+u = torch.tensor([1.0], dtype=torch.float64)  # arrayneedle.tensor: a function and a module
 t.unsqueeze(0)
 '''
 
@@ -70,6 +71,7 @@ def test_sites_are_counted_and_resolved(coverage, tmp_path):
     assert rows["arrayneedle.zeros"]["sites"] == 2 and rows["arrayneedle.zeros"]["code_bases"] == 2
     assert rows["arrayneedle.zeros"]["resolved"]
     assert rows["arrayneedle.zeros(dtype=)"]["resolved"]
+    assert rows["arrayneedle.tensor(dtype=)"]["resolved"]
     # the made-up name: used in a and in b's notebook, not resolved
     assert rows["arrayneedle.no_such_function"] == {
         "kind": "name", "name": "arrayneedle.no_such_function", "sites": 2, "code_bases": 2,
