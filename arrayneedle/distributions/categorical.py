@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import ops
 from ..tensor import Tensor
-from .distribution import Distribution, as_param
+from .distribution import Distribution, ProbsMoments, as_param
 
 __all__ = ["Categorical", "OneHotCategorical"]
 
@@ -36,9 +36,8 @@ class Categorical(Distribution):
         return self.probs.shape
 
     @property
-    def mean(self):
-        return ops.full_like(self.probs[..., 0], float("nan")) if hasattr(ops, "full_like") \
-            else self.probs[..., 0] * float("nan")
+    def mean(self):  # undefined for categories, NaN as PyTorch
+        return self.probs[..., 0] * float("nan")
 
     @property
     def mode(self):
@@ -87,21 +86,13 @@ class Categorical(Distribution):
         return Tensor.from_array(vals, self.probs.device)
 
 
-class OneHotCategorical(Distribution):
+class OneHotCategorical(ProbsMoments, Distribution):
     """A Categorical draw as a one-hot vector."""
 
     def __init__(self, probs=None, logits=None, validate_args=None):
         self._categorical = Categorical(probs, logits)
         self.probs, self.logits = self._categorical.probs, self._categorical.logits
         super().__init__(self._categorical.batch_shape, self.probs.shape[-1:])
-
-    @property
-    def mean(self):
-        return self.probs
-
-    @property
-    def variance(self):
-        return self.probs * (1 - self.probs)
 
     def sample(self, sample_shape=()):
         idx = self._categorical.sample(sample_shape)

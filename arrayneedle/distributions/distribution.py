@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..tensor import Size, Tensor
 
-__all__ = ["Distribution"]
+__all__ = ["Distribution", "ProbsMoments"]
 
 
 def as_param(x, like=None):
@@ -57,3 +57,16 @@ class Distribution:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+
+class ProbsMoments:
+    """Mean ``probs`` and variance ``probs * (1 - probs)``: a Bernoulli draw, and each entry
+    of a one-hot categorical draw."""
+
+    @property
+    def mean(self):
+        return self.probs
+
+    @property
+    def variance(self):
+        return self.probs * (1 - self.probs)

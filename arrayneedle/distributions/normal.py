@@ -5,7 +5,7 @@ import math
 
 from .. import ops
 from ..tensor import Tensor
-from .distribution import Distribution, as_param
+from .distribution import Distribution, ProbsMoments, as_param
 
 __all__ = ["Normal", "Uniform", "Bernoulli"]
 
@@ -100,7 +100,7 @@ class Uniform(Distribution):
         return ops.log(self.high - self.low)
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ProbsMoments, Distribution):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
 
     def __init__(self, probs=None, logits=None, validate_args=None):
@@ -115,14 +115,6 @@ class Bernoulli(Distribution):
             self.logits = as_param(logits)
             self.probs = ops.sigmoid(self.logits)
         super().__init__(self.probs.shape)
-
-    @property
-    def mean(self):
-        return self.probs
-
-    @property
-    def variance(self):
-        return self.probs * (1 - self.probs)
 
     def sample(self, sample_shape=()):
         from ..sampling import bernoulli
