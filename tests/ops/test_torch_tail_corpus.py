@@ -335,3 +335,27 @@ def test_cuda_event_and_properties_need_a_gpu():
     with pytest.raises(RuntimeError, match="no accelerator"):
         an.cuda.get_device_properties(0)
     assert "allocated: 0.0 MiB" in an.cuda.memory_summary()
+
+
+def test_one_hot_categorical_and_bernoulli_logits_match_torch():
+    lg = R.standard_normal((2, 4))
+    o = an.distributions.OneHotCategorical(logits=an.tensor(lg))
+    t = torch.distributions.OneHotCategorical(logits=torch.tensor(lg))
+    v = np.eye(4)[[1, 3]]
+    np.testing.assert_allclose(_np(o.log_prob(an.tensor(v))), _np(t.log_prob(torch.tensor(v))),
+                               rtol=1e-10)
+    np.testing.assert_allclose(_np(o.entropy()), _np(t.entropy()), rtol=1e-10)
+    np.testing.assert_allclose(_np(o.mean), _np(t.mean), rtol=1e-10)
+    np.testing.assert_allclose(_np(o.variance), _np(t.variance), rtol=1e-10)
+    s = o.sample((5,))
+    assert s.shape == tuple(t.sample((5,)).shape) and np.all(s.numpy().sum(-1) == 1)
+    b = an.distributions.Bernoulli(logits=an.tensor(lg[0]))
+    tb = torch.distributions.Bernoulli(logits=torch.tensor(lg[0]))
+    x = np.array([0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(_np(b.log_prob(an.tensor(x))), _np(tb.log_prob(torch.tensor(x))),
+                               rtol=1e-10)
+    np.testing.assert_allclose(_np(b.variance), _np(tb.variance), rtol=1e-10)
+    qb = an.distributions.Bernoulli(logits=an.tensor(lg[1]))
+    tq = torch.distributions.Bernoulli(logits=torch.tensor(lg[1]))
+    np.testing.assert_allclose(_np(an.distributions.kl_divergence(b, qb)),
+                               _np(torch.distributions.kl_divergence(tb, tq)), rtol=1e-8)
