@@ -6,7 +6,8 @@ from ... import ops
 from ...tensor import Tensor
 from ...creation import full
 
-__all__ = ["pad_sequence", "unpad_sequence"]
+__all__ = ["pad_sequence", "unpad_sequence", "pack_padded_sequence", "pad_packed_sequence",
+           "pack_sequence", "PackedSequence"]
 
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
@@ -34,3 +35,19 @@ def unpad_sequence(padded_sequences, lengths, batch_first=False):
     """The list of unpadded sequences of a padded batch."""
     x = padded_sequences if batch_first else ops.transpose(padded_sequences, 0, 1)
     return [x[i, :int(n)] for i, n in enumerate(lengths)]
+
+
+def _packed_not_offered(name):
+    def fn(*args, **kwargs):
+        raise RuntimeError(f"nn.utils.rnn.{name} is not offered by arrayneedle: the recurrent "
+                           f"layers take padded batches; pad with pad_sequence and mask the "
+                           f"outputs past each length")
+    fn.__name__ = name
+    fn.__arrayneedle_declined__ = "packed sequences"
+    return fn
+
+
+pack_padded_sequence = _packed_not_offered("pack_padded_sequence")
+pad_packed_sequence = _packed_not_offered("pad_packed_sequence")
+pack_sequence = _packed_not_offered("pack_sequence")
+PackedSequence = _packed_not_offered("PackedSequence")
