@@ -213,9 +213,6 @@ def test_names_not_offered_say_so():
         an.bfloat16
     with pytest.raises(AttributeError, match="no attribute 'nonexistent_name'"):
         an.nonexistent_name
-    from arrayneedle.nn.utils.rnn import pack_padded_sequence
-    with pytest.raises(RuntimeError, match="not offered"):
-        pack_padded_sequence(an.zeros(3, 2, 4), [3, 2])
     from arrayneedle.hub import load_state_dict_from_url
     with pytest.raises(RuntimeError, match="never unpickles"):
         load_state_dict_from_url("https://example.invalid/w.pt")
