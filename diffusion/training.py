@@ -299,7 +299,7 @@ def _train(cfg, world, run, given, log):
     from tqdm import tqdm
     bar = tqdm(total=total, initial=step, disable=not (cfg["progress"] and world.main),
                unit="step", dynamic_ncols=True)
-    logf = open(run.file(LOG) if world.main else os.devnull, "a")
+    logf = run.open_log() if world.main else open(os.devnull, "a")
     t0, seen, last_loss = time.perf_counter(), 0, float("nan")
     try:
         model.train()
