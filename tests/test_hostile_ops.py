@@ -112,3 +112,47 @@ def test_negative_pad_matches_torch(pad):
     if pad == (-5, 0, 0, 0):
         with pytest.raises(RuntimeError, match=r"crops more than the size 4 of dimension 3"):
             F.pad(an.tensor(x), pad)
+
+
+# ---------------------------------------------------------------------------------------------
+# weak class: API errors that came from NumPy ("operands could not be broadcast") instead of
+# naming the problem; each now raises PyTorch's error type with a message naming the argument
+# ---------------------------------------------------------------------------------------------
+def _sgd(lib):
+    mod = an if lib == "an" else torch
+    w = (an.nn.Parameter(an.randn(3)) if lib == "an" else torch.nn.Parameter(torch.randn(3)))
+    w.grad = mod.randn(4)
+    (an.optim.SGD if lib == "an" else torch.optim.SGD)([w], lr=0.1).step()
+
+
+API = [
+    ("linear-bias", lambda m, F_: F_.linear(m.randn(2, 4), m.randn(3, 4), m.randn(5)),
+     r"bias of shape \(5,\) does not match out_features"),
+    ("pos_weight", lambda m, F_: F_.binary_cross_entropy_with_logits(
+        m.randn(2, 3), m.rand(2, 3), pos_weight=m.ones(4)), r"size of pos_weight \(4\)"),
+    ("kl_div", lambda m, F_: F_.kl_div(m.randn(2, 3), m.rand(2, 4), reduction="batchmean"),
+     r"size of target \(4\) must match the size of input \(3\)"),
+    ("Linear-negative", lambda m, F_: m.nn.Linear(-1, 3), r"in_features must be non-negative"),
+    ("Linear-float", lambda m, F_: m.nn.Linear(4.5, 3), r"in_features must be an int"),
+    ("arange-step-0", lambda m, F_: m.arange(0, 5, 0), r"step must be nonzero"),
+    ("load_state_dict-list", lambda m, F_: m.nn.Linear(2, 3).load_state_dict([1, 2]),
+     r"Expected state_dict to be dict-like, got list"),
+]
+
+
+@pytest.mark.parametrize("case", API, ids=[c[0] for c in API])
+def test_api_misuse_raises_torch_error_type_naming_the_problem(case):
+    _, call, match = case
+    with pytest.raises(Exception) as theirs:
+        call(torch, TF)
+    with pytest.raises(type(theirs.value), match=match):
+        call(an, F)
+
+
+def test_optimizer_step_with_wrong_shape_grad():
+    """PyTorch refuses the assignment itself; ours refuses at step, before any update."""
+    with pytest.raises(RuntimeError):
+        _sgd("torch")
+    with pytest.raises(RuntimeError, match=r"parameter of size \[3\] holds a gradient of size "
+                                           r"\[4\]"):
+        _sgd("an")
