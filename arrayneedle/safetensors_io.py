@@ -86,8 +86,8 @@ def _read_header(path, size, f):
                          f"bytes (real files hold well under 1 MB of header)")
     try:
         header = json.loads(f.read(n).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"header is not JSON ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"header is not JSON ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(header, dict):
         raise ValueError("header is not a JSON object")
     data_size = size - 8 - n

@@ -18,18 +18,46 @@ __all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
 IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".webp")
 
 
+# never walked into through a symlink: the file system's root and kernel pseudo-folders
+_SYSTEM = ("/", "/proc", "/sys", "/dev", "/run")
+
+
 def _list_images(root):
-    found, seen = [], set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    """Image files under ``root``, following symlinked folders except those that lead to an
+    ancestor of ``root`` (a link to / would walk and decode the whole machine) or to a
+    kernel pseudo-folder; folders that cannot be read are named in one warning."""
+    found, seen, unreadable, refused = [], set(), [], []
+    top = os.path.realpath(root)
+
+    def walk_error(e):
+        unreadable.append(f"{e.filename} ({e.strerror})")
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=walk_error):
         real = os.path.realpath(dirpath)
         if real in seen:  # a symlink loop
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        keep = []
+        for d in sorted(d for d in dirnames if not d.startswith(".")):
+            p = os.path.join(dirpath, d)
+            target = os.path.realpath(p) if os.path.islink(p) else None
+            if target is not None and (target in _SYSTEM or top == target or
+                                       top.startswith(target.rstrip(os.sep) + os.sep)):
+                refused.append(f"{p} -> {target}")
+                continue
+            keep.append(d)
+        dirnames[:] = keep
         for f in filenames:
             if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS:
                 found.append(os.path.join(dirpath, f))
+    for what, items in (("cannot read folder(s)", unreadable),
+                        ("did not follow symlink(s) to a folder above it or a system folder",
+                         refused)):
+        if items:
+            more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+            warnings.warn(f"ImageFolder: under {root}: {what}, their images are not used: "
+                          f"{'; '.join(items[:3])}{more}", stacklevel=3)
     return sorted(found, key=lambda p: os.path.relpath(p, root).replace(os.sep, "/"))
 
 
