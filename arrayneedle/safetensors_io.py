@@ -72,7 +72,15 @@ def save_file(tensors, filename, metadata=None):
     if metadata is not None and (not isinstance(metadata, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
         raise TypeError(f"metadata must be a dict of str -> str, got {metadata!r}")
-    atomic_write(filename, lambda tmp: _save(arrays, tmp, metadata=metadata))
+    def write(tmp):
+        try:
+            _save(arrays, tmp, metadata=metadata)
+        except Exception as e:  # noqa: BLE001 - the Rust library's SafetensorError
+            if "I/O error" not in str(e):
+                raise
+            # disk full, file-size limit: an OSError like any other failed write
+            raise OSError(str(e).rsplit("I/O error: ", 1)[-1]) from None
+    atomic_write(filename, write)
 
 
 def _read_header(path, size, f):

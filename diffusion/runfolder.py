@@ -168,10 +168,15 @@ def restore_rng(device, state, seed, step, log=print, source="the checkpoint"):
             log(f"the checkpoint's random state is from the CPU: continuing on {device} from "
                 f"seed {seed} and step {step} (deterministic; CUDA resumes always reseed)")
         return "reseeded"
+    from_cuda = isinstance(state, dict) and state.get("device") == "cuda" and \
+        isinstance(state.get("seed"), int)
     try:
         device.set_rng_state(state)
         return "restored"
-    except ValueError:
+    except ValueError as e:
+        if not from_cuda:  # not a state another device wrote: say what it is
+            raise UsageError(f"{source} holds a malformed random-generator state "
+                             f"({str(e).splitlines()[0][:200]})") from None
         device.seed(derived)
         log(f"the checkpoint's random state is from another device kind than {device}: "
             f"continuing from seed {seed} and step {step} (deterministic; exact resume needs "
