@@ -197,9 +197,12 @@ def test_symlink_to_root_in_data_is_not_walked(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # misleading messages and exit codes
 # ---------------------------------------------------------------------------------------------
-def test_bogus_rng_state_is_called_malformed(tmp, capsys):
+@pytest.mark.parametrize("state", [{}, {"seed": "x"}, {"device": "cuda", "seed": [1]}],
+                         ids=["empty", "seed-str", "cuda-seed-list"])
+def test_bogus_rng_state_is_called_malformed(tmp, state, capsys):
+    """Main called these "from another device kind" and reseeded (exit 0)."""
     ck = an.load(tmp / "run" / "checkpoint.npz")
-    ck["rng"] = {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}}
+    ck["rng"] = state
     an.save(ck, tmp / "r.npz")
     rc, _, err = _run("train", TINY + ["--out", tmp / "o", "--resume", tmp / "r.npz",
                                        "--steps", "3"], capsys)
