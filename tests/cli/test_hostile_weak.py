@@ -19,7 +19,9 @@ from PIL import Image
 
 import arrayneedle as an
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # starts train.py runs and subprocesses
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _script(name):

@@ -11,9 +11,12 @@ import sys
 import zlib
 
 import numpy as np
+import pytest
 from PIL import Image
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # starts train.py runs and subprocesses
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def uniform_png(path, width, height, gray=100, alpha=255):

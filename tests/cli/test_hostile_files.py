@@ -17,7 +17,9 @@ from hostile_cases import TINY
 import arrayneedle as an
 from arrayneedle.serialization import atomic_write
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # starts train.py runs and subprocesses
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 
