@@ -92,10 +92,8 @@ def check_array_index(shape, index):
     """IndexError for an integer array of ``index`` (a raw ``x[index]`` index) outside
     ``[-size, size)`` of the dimension it indexes, as PyTorch and NumPy raise; CuPy would wrap
     it silently, so CUDA tensors call this before indexing."""
+    from ..dtypes import is_array
     items = index if isinstance(index, tuple) else (index,)
-
-    def is_array(i):
-        return hasattr(i, "dtype") and hasattr(i, "ndim")
 
     def width(i):  # dimensions of ``shape`` that item ``i`` consumes
         if i is None or i is Ellipsis:
