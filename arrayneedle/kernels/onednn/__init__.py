@@ -1,5 +1,7 @@
 """oneDNN's CPU primitives through its C API (ctypes, no compiled extension): convolution,
-transposed convolution, max-pooling and batch normalisation for float32 NCHW arrays.
+transposed convolution and max-pooling for float32 NCHW arrays. (Batch normalisation stays on
+the NumPy kernels: oneDNN's own statistics lose precision when a channel's mean is much larger
+than its std, see BENCHMARKS.md.)
 
 The library is the ``onednn-cpu-gomp`` wheel (oneDNN v3.2, needs only the system's
 ``libgomp.so.1``). It is loaded on first use; where it does not load (another platform, no

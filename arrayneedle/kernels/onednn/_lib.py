@@ -24,16 +24,12 @@ FORWARD_TRAINING, FORWARD_INFERENCE = 64, 96
 BACKWARD, BACKWARD_DATA, BACKWARD_WEIGHTS = 128, 160, 192
 CONVOLUTION_DIRECT, DECONVOLUTION_DIRECT = 1, 10
 POOLING_MAX = 511
-USE_GLOBAL_STATS, USE_SCALE, USE_SHIFT = 1, 2, 4
 QUERY_SRC, QUERY_DIFF_SRC, QUERY_WEIGHTS, QUERY_DIFF_WEIGHTS = 129, 130, 131, 132
 QUERY_DST, QUERY_DIFF_DST, QUERY_WORKSPACE, QUERY_SCRATCHPAD = 133, 134, 135, 136
 QUERY_IMPL_INFO = 8
-QUERY_DATA_TYPE = 258
 SCRATCHPAD_USER = 1
 ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 17, 33, 41
 ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS, ARG_DIFF_BIAS = 129, 145, 161, 169
-ARG_MEAN, ARG_VARIANCE, ARG_SCALE, ARG_SHIFT = 49, 50, 51, 52
-ARG_DIFF_SCALE, ARG_DIFF_SHIFT = 255, 256
 ARG_WORKSPACE, ARG_SCRATCHPAD = 64, 80
 ARG_FROM, ARG_TO = 1, 17
 
@@ -66,11 +62,9 @@ _SIGNATURES = {
     "dnnl_stream_create": (ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_uint]),
     "dnnl_memory_desc_create_with_tag": (ctypes.c_int, [ctypes.POINTER(P), ctypes.c_int, DIMS,
                                                         ctypes.c_int, ctypes.c_int]),
-    "dnnl_memory_desc_clone": (ctypes.c_int, [ctypes.POINTER(P), P]),
     "dnnl_memory_desc_destroy": (ctypes.c_int, [P]),
     "dnnl_memory_desc_equal": (ctypes.c_int, [P, P]),
     "dnnl_memory_desc_get_size": (ctypes.c_size_t, [P]),
-    "dnnl_memory_desc_query": (ctypes.c_int, [P, ctypes.c_int, P]),
     "dnnl_memory_create": (ctypes.c_int, [ctypes.POINTER(P), P, P, P]),
     "dnnl_memory_destroy": (ctypes.c_int, [P]),
     "dnnl_primitive_attr_create": (ctypes.c_int, [ctypes.POINTER(P)]),
@@ -101,12 +95,6 @@ _SIGNATURES = {
     "dnnl_pooling_backward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, DIMS, DIMS, DIMS, DIMS, DIMS,
                        P, P]),
-    "dnnl_batch_normalization_forward_primitive_desc_create": (
-        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, ctypes.c_float, ctypes.c_uint,
-                       P]),
-    "dnnl_batch_normalization_backward_primitive_desc_create": (
-        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
-                       ctypes.c_uint, P, P]),
 }
 
 
