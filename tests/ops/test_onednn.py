@@ -297,3 +297,27 @@ def test_memory_flat_across_conv_training_steps():
     finally:
         gc.enable()
     assert grown < 256 * 1024, f"memory grew by {grown} bytes over 20 steps"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_computes_after_the_parent_ran_the_kernels():
+    """GNU OpenMP's threads do not survive fork (a oneDNN primitive in the child would wait for
+    them forever): the child of a process that ran the kernels gets the NumPy kernels."""
+    code = """
+import os, numpy as np, arrayneedle as an
+from arrayneedle import kernels
+x = np.random.default_rng(0).standard_normal((4, 16, 16, 16)).astype(np.float32)
+w = np.random.default_rng(1).standard_normal((8, 16, 3, 3)).astype(np.float32)
+y = kernels.conv2d(x, w, None, 1, 1, 1)
+pid = os.fork()
+if pid == 0:
+    ok = np.allclose(kernels.conv2d(x, w, None, 1, 1, 1), y, rtol=1e-4, atol=1e-4)
+    os._exit(0 if ok and kernels.cpu_kernels()["kernels"] == "numpy" else 3)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+    e = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"

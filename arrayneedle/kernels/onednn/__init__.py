@@ -14,6 +14,7 @@ primitives choose (channel-blocked, ``format_tag_any``) stay inside each call.
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -48,6 +49,20 @@ def runtime():
                 _state["reason"] = reason
                 _state["loaded"] = True
     return _state["rt"]
+
+
+def _forked_child():
+    """GNU OpenMP's thread pool does not survive ``fork``: a oneDNN primitive in a child of a
+    process that ran one waits forever for the parent's threads. Such a child computes with the
+    NumPy kernels (a child of a process that never loaded oneDNN loads its own)."""
+    if _state["rt"] is not None:
+        _state["rt"] = None  # not destroyed: nothing of it may be called in this process
+        _state["reason"] = ("a forked child of a process that ran oneDNN (GNU OpenMP's threads "
+                            "do not survive fork)")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked_child)
 
 
 def usable(*arrays):
