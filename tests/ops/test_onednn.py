@@ -321,3 +321,24 @@ print(os.waitstatus_to_exitcode(status))
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+@pytest.mark.parametrize("env,expect", [({}, "True 10000"), ({"GOMP_SPINCOUNT": "5"}, "False 5"),
+                                        ({"OMP_WAIT_POLICY": "PASSIVE"}, "False unset"),
+                                        ({"ARRAYNEEDLE_BLAS_TUNING": "0"}, "False unset")])
+def test_openmp_spin_is_set_only_before_onednn_loads_and_never_over_the_users(env, expect):
+    code = ("import os, arrayneedle as an\ninfo = an.startup_info()\n"
+            "print(info['cpu_kernels'], info['gomp_spincount'], "
+            "os.environ.get('GOMP_SPINCOUNT', 'unset'))")
+    e = {k: v for k, v in os.environ.items()
+         if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ARRAYNEEDLE_BLAS_TUNING")}
+    e.update(env, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    kernels_path, rest = out.stdout.split(" ", 1)
+    if kernels_path == "onednn":
+        assert rest.strip() == expect
+    else:  # NumPy kernels (forced, or no oneDNN here): libgomp is never loaded, nothing is set
+        assert rest.strip().startswith("(") and "False" in rest and rest.strip().endswith(
+            env.get("GOMP_SPINCOUNT", "unset"))

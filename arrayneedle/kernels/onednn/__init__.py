@@ -39,8 +39,10 @@ def runtime():
         with _lock:
             if not _state["loaded"]:
                 from ..._startup import tune_openmp_spin
-                _state["omp_spin"] = tune_openmp_spin()  # before libgomp loads with oneDNN
-                lib, reason = _lib.load()
+
+                def before_dlopen():  # libgomp reads its settings when it loads, with oneDNN
+                    _state["omp_spin"] = tune_openmp_spin()
+                lib, reason = _lib.load(before_dlopen)
                 if lib is not None:
                     try:
                         _state["rt"] = Runtime(lib)

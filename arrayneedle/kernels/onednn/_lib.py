@@ -112,14 +112,17 @@ def _candidates():
             yield name
 
 
-def load():
-    """``(lib, None)`` with every signature declared, or ``(None, why not)``."""
+def load(before_dlopen=lambda: None):
+    """``(lib, None)`` with every signature declared, or ``(None, why not)``.
+    ``before_dlopen()`` runs once, just before the first attempt to load a library file."""
     if os.environ.get(ENV, "auto").strip().lower() == "numpy":
         return None, f"{ENV}=numpy"
     if not sys.platform.startswith("linux") or platform.machine() not in ("x86_64", "AMD64"):
         return None, f"no oneDNN wheel for {sys.platform} {platform.machine()}"
     errors = []
-    for path in dict.fromkeys(_candidates()):
+    for i, path in enumerate(dict.fromkeys(_candidates())):
+        if i == 0:
+            before_dlopen()
         try:
             lib = ctypes.CDLL(path)
         except OSError as e:  # e.g. libgomp.so.1 missing
