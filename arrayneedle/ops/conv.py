@@ -20,6 +20,11 @@ column layout, _conv_layout.py for the raw-array building blocks):
 ``conv_transpose2d`` is the adjoint of ``conv2d``: forward ``col2im(W.T @ x)`` (for stride 1
 and ``Cin < 2*Cout``, a convolution with the flipped kernel), backward ``im2col(g)`` and two
 matmuls.
+
+Those raw-array gradients run while no graph is recorded. Under ``create_graph=True`` the
+gradients are themselves convolutions of Tensors, differentiable to any order: conv2d's input
+gradient is ``conv_transpose2d(g, w)``, conv_transpose2d's is ``conv2d(g, w)``, and both weight
+gradients are a ``Conv2dWeightGrad`` (a transposed convolution and a convolution backward).
 """
 from __future__ import annotations
 

@@ -36,7 +36,10 @@ def normalized_input_grad(gy, xhat, inv_std, axes):
 
 
 class Normalize(Function):
-    """x_hat = (x - mean) / sqrt(var + eps), statistics over ``axes`` (layer_norm)."""
+    """x_hat = (x - mean) / sqrt(var + eps), statistics over ``axes`` (layer_norm). The raw
+    backward reads the output x_hat (``saves_output``: changing it in place is refused)."""
+
+    saves_output = True
 
     def forward(self, x, axes, eps):
         xp = array_namespace(x)
