@@ -91,6 +91,11 @@ def _route_to_taps(g, arg, x_shape, kernel_size, stride, dilation):
     return _scatter_taps(xp, hit * gt, x_shape, kernel_size, stride, dilation)
 
 
+def _gather_taps(t, arg, kernel_size, stride, dilation):
+    """Adjoint of ``_route_to_taps``: ``t`` read at each window's tap ``arg`` (C, N, OH, OW)."""
+    return window_max_gather(t, kernels.swap01(arg), kernel_size, stride, (0, 0), dilation)
+
+
 class MaxPool2dDilated(Function):
     """Max-pooling with dilated windows, of an input already padded with -inf: the windows
     as im2col columns, max and argmax over the taps (kh*kw times the input's memory)."""
@@ -113,8 +118,8 @@ class MaxPool2dDilated(Function):
         k, s, d = self.geom
         return linear_map(g, partial(_route_to_taps, arg=self.arg, x_shape=self.x_shape,
                                      kernel_size=k, stride=s, dilation=d),
-                          partial(window_max_gather, arg=kernels.swap01(self.arg),
-                                  kernel_size=k, stride=s, padding=(0, 0), dilation=d))
+                          partial(_gather_taps, arg=self.arg, kernel_size=k, stride=s,
+                                  dilation=d))
 
 
 def _window_means(x, kernel_size, stride, divisor):
