@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import array_api_compat
 
-from . import backend
-from .backend import Device, device_of, dtype_name
-from .hooks import (RemovableHandle, _function_hooks, _observed, _quiet,  # noqa: F401
+from .. import backend
+from ..backend import Device, device_of, dtype_name
+from ..hooks import (RemovableHandle, _function_hooks, _observed, _quiet,  # noqa: F401
                     register_function_hook)
-from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+from ..grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                         set_grad_enabled)
 
 __all__ = ["Tensor", "Size", "Function", "no_grad", "enable_grad", "is_grad_enabled",
            "set_grad_enabled", "inference_mode", "increment_version", "register_function_hook",
-           "RemovableHandle", "queue_callback", "grad"]
+           "RemovableHandle", "queue_callback", "grad", "backward", "functional", "gradcheck",
+           "gradgradcheck"]
 
 
 class DeviceMismatchError(RuntimeError, ValueError):
@@ -413,4 +414,9 @@ class Tensor:
 
 
 # the walk uses Tensor, so it is imported once Tensor exists
-from .graph import backward as _backward, grad, queue_callback  # noqa: E402
+from ..graph import backward, grad, queue_callback  # noqa: E402
+from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
+# autograd.functional (vjp, jacobian, hessian...) is built from ops, so arrayneedle/__init__.py
+# imports it once the ops exist
+
+_backward = backward
