@@ -6,6 +6,7 @@ from .backend import DType as dtype
 from .autograd import (Tensor, Size, Function, no_grad, enable_grad, is_grad_enabled,
                        set_grad_enabled, inference_mode)
 from . import ops
+from .autograd import functional  # noqa: F401  (made of ops: imported once they exist)
 from .ops import *  # noqa: F401,F403
 from . import inplace, tensor_api  # noqa: F401  (Tensor methods: in-place family, conversions)
 from .creation import (tensor, as_tensor, from_numpy, is_tensor, numel, zeros, ones, full, empty,

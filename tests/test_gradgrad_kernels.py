@@ -16,6 +16,8 @@ from arrayneedle import nn, ops
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
+# torch's note on its own padding="same" with an even kernel (the depthwise row)
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
 try:
     import array_api_strict as xps
@@ -134,7 +136,7 @@ def _tensors(arrays, wrap=None):
 
 
 def _np(t):
-    return None if t is None else np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+    return None if t is None else np.asarray(t.detach().numpy())
 
 
 def _an_first(fn, xs, g, create_graph, wrap=None):
@@ -315,7 +317,8 @@ def test_gradient_penalty_through_conv_net_matches_torch():
         (gx,) = grad(out.sum(), (x,), create_graph=True)
         norms = ((gx * gx).reshape(3, -1).sum(1) + 1e-12) ** 0.5
         penalty = ((norms - 1) ** 2).mean()
-        return grad(penalty, tuple(p.values()))
+        # b3 drops out of d out / d x: no gradient (zeros), in both libraries
+        return grad(penalty, tuple(p.values()), allow_unused=True, materialize_grads=True)
 
     ours = run(_OurLib, lambda a, r: an.Tensor(a, requires_grad=r), an.autograd.grad)
     theirs = run(_TorchLib, lambda a, r: torch.tensor(a, requires_grad=r), torch.autograd.grad)

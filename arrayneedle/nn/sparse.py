@@ -1,6 +1,7 @@
 """Embedding with PyTorch's arguments (padding_idx), initialisation, state_dict key and repr."""
 from __future__ import annotations
 
+
 from .. import init
 from ..autograd import Tensor
 from ..ops.shape import Take
@@ -59,6 +60,7 @@ class Embedding(Module):
             raise IndexError(f"Embedding: indices must lie in [0, {self.num_embeddings}), got "
                              f"values from {int(xp.min(idx.array))} to "
                              f"{int(xp.max(idx.array))}")
+        # the lookup F.embedding does (one Function, ops.shape.Take, for both)
         return Take.apply(self.weight, indices=idx.array, axis=0, padding_idx=self.padding_idx)
 
     def extra_repr(self):

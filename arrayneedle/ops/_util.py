@@ -3,12 +3,23 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from ..autograd import Tensor, is_grad_enabled
+
 
 def unbroadcast(grad, shape):
-    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``. A
+    Tensor gives a Tensor (differentiable where a graph is being recorded), an array an array."""
     shape = tuple(shape)
     if tuple(grad.shape) == shape:
         return grad
+    if isinstance(grad, Tensor):
+        if not is_grad_enabled():
+            return Tensor._wrap(unbroadcast(grad._array, shape), grad._device)
+        extra = grad.ndim - len(shape)
+        if extra:
+            grad = grad.sum(tuple(range(extra)))
+        axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
+        return grad.sum(axes, keepdim=True) if axes else grad
     xp = array_namespace(grad)
     extra = grad.ndim - len(shape)
     if extra:
@@ -35,12 +46,23 @@ def normalize_axes(axis, ndim):
 
 
 def expand_reduced(grad, shape, axes, keepdims):
-    """Re-insert reduced axes into ``grad`` (if they were dropped) and broadcast to ``shape``."""
+    """Re-insert reduced axes into ``grad`` (if they were dropped) and broadcast to ``shape``
+    (a Tensor or an array, as ``unbroadcast``)."""
+    kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
+    if isinstance(grad, Tensor):
+        if not keepdims:
+            grad = grad.reshape(kshape)
+        return grad.broadcast_to(tuple(shape))
     xp = array_namespace(grad)
     if not keepdims:
-        kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
         grad = xp.reshape(grad, kshape)
     return xp.broadcast_to(grad, tuple(shape))
+
+
+def const(array, like):
+    """A raw array (a mask, indices, a saved constant) as a Tensor on ``like``'s device, for a
+    backward formula."""
+    return Tensor._wrap(array, like._device)
 
 
 def dim_arg(dim, axis, name):

@@ -8,7 +8,7 @@ from array_api_compat import array_namespace
 from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
-from ._util import unbroadcast
+from ._util import const, unbroadcast
 from .elementwise import add, divide, multiply, subtract
 from ._dtypes import float_operands, promote
 from .pointwise import is_floating_point
@@ -40,6 +40,8 @@ def _trunc_div_array(xp, a, b):
 class _Mod(Function):
     """remainder / fmod: d/da = 1, d/db = -(a / b rounded) (PyTorch's gradients)."""
 
+    keeps_inputs = False
+
     def forward(self, a, b, mod=None, rounded=None):
         xp = array_namespace(a, b)
         if self.needs_input_grad[1]:
@@ -50,7 +52,7 @@ class _Mod(Function):
     def backward(self, g):
         sa, sb = self.shapes
         return (unbroadcast(g, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(-g * self.q, sb) if self.needs_input_grad[1] else None)
+                unbroadcast(-g * const(self.q, g), sb) if self.needs_input_grad[1] else None)
 
 
 class Remainder(_Mod):
@@ -63,6 +65,8 @@ class Fmod(_Mod):
 
 class FloorDivide(Function):
     """a // b. PyTorch defines no derivative for it: backward through it is an error."""
+
+    keeps_inputs = False
 
     def forward(self, a, b, rounding=None):
         return rounding(array_namespace(a, b), a, b)
@@ -121,39 +125,39 @@ def _float_pair(input, other, name):
 
 class Atan2(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
         return array_namespace(a, b).atan2(a, b)
 
     def backward(self, g):
-        a, b = self.a, self.b
+        a, b = self.parents
         r = g / (a * a + b * b)
         return (unbroadcast(r * b, a.shape) if self.needs_input_grad[0] else None,
                 unbroadcast(-r * a, b.shape) if self.needs_input_grad[1] else None)
 
 
 class Hypot(Function):
+    saves_output = True
+
     def forward(self, a, b):
-        self.a, self.b = a, b
-        self.out = array_namespace(a, b).hypot(a, b)
-        return self.out
+        return array_namespace(a, b).hypot(a, b)
 
     def backward(self, g):
-        r = g / self.out
-        return (unbroadcast(r * self.a, self.a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(r * self.b, self.b.shape) if self.needs_input_grad[1] else None)
+        a, b = self.parents
+        r = g / self.saved_output()
+        return (unbroadcast(r * a, a.shape) if self.needs_input_grad[0] else None,
+                unbroadcast(r * b, b.shape) if self.needs_input_grad[1] else None)
 
 
 class LogAddExp(Function):
+    saves_output = True
+
     def forward(self, a, b):
-        self.a, self.b = a, b
-        self.out = array_namespace(a, b).logaddexp(a, b)
-        return self.out
+        return array_namespace(a, b).logaddexp(a, b)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a, b, o = self.a, self.b, self.out
-        return (unbroadcast(g * xp.exp(a - o), a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(g * xp.exp(b - o), b.shape) if self.needs_input_grad[1] else None)
+        a, b = self.parents
+        o = self.saved_output()
+        return (unbroadcast(g * (a - o).exp(), a.shape) if self.needs_input_grad[0] else None,
+                unbroadcast(g * (b - o).exp(), b.shape) if self.needs_input_grad[1] else None)
 
 
 def atan2(input, other):

@@ -13,7 +13,7 @@ from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import device as _device, device_of, get_dtype
 from ._dtypes import float_operands, is_float_dtype, promote, to_float
-from ._util import unbroadcast
+from ._util import const, unbroadcast
 
 __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "pow", "maximum",
            "minimum", "where", "clip", "astype", "to_device", "equal", "eq", "ne", "lt", "le", "gt",
@@ -21,7 +21,14 @@ __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "pow", 
            "allclose"]
 
 
+def _crossed(need):
+    """The inputs a product's backward reads: ``a`` for b's gradient, ``b`` for a's."""
+    return tuple(i for i, n in ((0, need[1]), (1, need[0])) if n)
+
+
 class Add(Function):
+    keeps_inputs = False
+
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
         return a + b
@@ -33,6 +40,8 @@ class Add(Function):
 
 
 class Subtract(Function):
+    keeps_inputs = False
+
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
         return a - b
@@ -45,30 +54,30 @@ class Subtract(Function):
 
 class Multiply(Function):
     def forward(self, a, b):
-        self.a, self.b = (a if self.needs_input_grad[1] else None,
-                          b if self.needs_input_grad[0] else None)
-        self.shapes = (a.shape, b.shape)
+        self.keeps_inputs = _crossed(self.needs_input_grad)
         return a * b
 
     def backward(self, g):
-        sa, sb = self.shapes
-        return (unbroadcast(g * self.b, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(g * self.a, sb) if self.needs_input_grad[1] else None)
+        a, b = self.parents
+        return (unbroadcast(g * b, a.shape) if self.needs_input_grad[0] else None,
+                unbroadcast(g * a, b.shape) if self.needs_input_grad[1] else None)
 
 
 class Divide(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.keeps_inputs = (0, 1) if self.needs_input_grad[1] else (1,)
         return a / b
 
     def backward(self, g):
-        a, b = self.a, self.b
+        a, b = self.parents
         ga = unbroadcast(g / b, a.shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
 
 
 class Negative(Function):
+    keeps_inputs = False
+
     def forward(self, a):
         return -a
 
@@ -80,108 +89,102 @@ class PowerScalar(Function):
     """x ** p for a Python-number exponent p."""
 
     def forward(self, a, exponent):
-        self.a, self.p = a, exponent
+        self.p = exponent
         xp = array_namespace(a)
         if exponent == 2:
             return a * a
         return xp.pow(a, xp.asarray(exponent, dtype=a.dtype))
 
     def backward(self, g):
-        a, p = self.a, self.p
-        xp = array_namespace(a)
+        a, p = self.parents[0], self.p
         if p == 2:
             return g * (a + a)
         if p == 1:
             return g
         if p == 0:
-            return xp.zeros(g.shape, dtype=g.dtype)
-        return g * (p * xp.pow(a, xp.asarray(p - 1, dtype=a.dtype)))
+            return const(g._device.xp.zeros(g.shape, dtype=g.dtype), g)
+        return g * (p * a ** (p - 1))
 
 
 class RPowerScalar(Function):
     """c ** x for a Python-number base c > 0."""
 
+    keeps_inputs = False
+    saves_output = True
+
     def forward(self, a, base):
         xp = array_namespace(a)
-        self.out = xp.pow(xp.asarray(base, dtype=a.dtype), a)
         self.logc = float(math.log(base))
-        return self.out
+        return xp.pow(xp.asarray(base, dtype=a.dtype), a)
 
     def backward(self, g):
-        return g * self.out * self.logc
+        return g * self.saved_output() * self.logc
 
 
 class Power(Function):
     """a ** b for two tensors, with PyTorch's gradients: zero for ``a`` where b == 0, zero for
     ``b`` where a == 0 and b >= 0 (a negative base gives nan there, as PyTorch)."""
 
+    saves_output = True
+
     def forward(self, a, b):
-        xp = array_namespace(a, b)
-        self.a, self.b = a, b
-        self.out = xp.pow(a, b)
-        return self.out
+        return array_namespace(a, b).pow(a, b)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a, b = self.a, self.b
-        zero = xp.asarray(0, dtype=g.dtype)
+        a, b = self.parents
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = xp.where(b == 0, zero, g * b * xp.pow(a, b - 1))
-            ga = unbroadcast(ga, a.shape)
+            ga = unbroadcast(where(b == 0, 0.0, g * b * a ** (b - 1)), a.shape)
         if self.needs_input_grad[1]:
-            safe = xp.where(a == 0, xp.asarray(1, dtype=a.dtype), a)
-            gb = xp.where(xp.logical_and(a == 0, b >= 0), zero, g * self.out * xp.log(safe))
+            safe = where(a == 0, 1.0, a)
+            xp = array_namespace(g._array)
+            zero_base = const(xp.logical_and(a._array == 0, b._array >= 0), a)
+            gb = where(zero_base, 0.0, g * self.saved_output() * safe.log())
             gb = unbroadcast(gb, b.shape)
         return ga, gb
 
 
-class Maximum(Function):
-    def forward(self, a, b):
-        xp = array_namespace(a, b)
-        self.mask = a >= b  # ties go to the first operand
-        self.shapes = (a.shape, b.shape)
-        return xp.maximum(a, b)
+class _Select(Function):
+    """Picks each element from one of two operands by a mask saved in forward (maximum,
+    minimum, where): the gradient goes where the element came from."""
+
+    keeps_inputs = False
 
     def backward(self, g):
-        xp = array_namespace(g)
-        zero = xp.asarray(0, dtype=g.dtype)
         sa, sb = self.shapes
-        return (unbroadcast(xp.where(self.mask, g, zero), sa) if self.needs_input_grad[0] else None,
-                unbroadcast(xp.where(self.mask, zero, g), sb) if self.needs_input_grad[1] else None)
+        m = const(self.mask, g)
+        return (unbroadcast(where(m, g, 0.0), sa) if self.needs_input_grad[0] else None,
+                unbroadcast(where(m, 0.0, g), sb) if self.needs_input_grad[1] else None)
 
 
-class Minimum(Function):
+class Maximum(_Select):
     def forward(self, a, b):
-        xp = array_namespace(a, b)
+        self.mask = a >= b  # ties go to the first operand
+        self.shapes = (a.shape, b.shape)
+        return array_namespace(a, b).maximum(a, b)
+
+
+class Minimum(_Select):
+    def forward(self, a, b):
         self.mask = a <= b
         self.shapes = (a.shape, b.shape)
-        return xp.minimum(a, b)
-
-    backward = Maximum.backward
+        return array_namespace(a, b).minimum(a, b)
 
 
-class Where(Function):
+class Where(_Select):
     """where(cond, a, b); cond is a bool array passed as a parameter (no gradient)."""
 
     def forward(self, a, b, cond):
-        xp = array_namespace(a, b)
-        self.cond = cond
+        self.mask = cond
         self.shapes = (a.shape, b.shape)
-        return xp.where(cond, a, b)
-
-    def backward(self, g):
-        xp = array_namespace(g)
-        zero = xp.asarray(0, dtype=g.dtype)
-        sa, sb = self.shapes
-        return (unbroadcast(xp.where(self.cond, g, zero), sa) if self.needs_input_grad[0] else None,
-                unbroadcast(xp.where(self.cond, zero, g), sb) if self.needs_input_grad[1] else None)
+        return array_namespace(a, b).where(cond, a, b)
 
 
 class Clip(Function):
+    keeps_inputs = False
+
     def forward(self, a, min=None, max=None):
         xp = array_namespace(a)
-        self.mask = None
         out = a
         mask = None
         if min is not None:
@@ -199,27 +202,29 @@ class Clip(Function):
     def backward(self, g):
         if self.mask is None:
             return g
-        xp = array_namespace(g)
-        return xp.where(self.mask, g, xp.asarray(0, dtype=g.dtype))
+        return where(const(self.mask, g), g, 0.0)
 
 
 class AsType(Function):
+    keeps_inputs = False
+
     def forward(self, a, dtype):
-        xp = array_namespace(a)
         self.src = a.dtype
-        return xp.astype(a, dtype)
+        return array_namespace(a).astype(a, dtype)
 
     def backward(self, g):
-        return array_namespace(g).astype(g, self.src)
+        return AsType.apply(g, dtype=self.src)
 
 
 class ToDevice(Function):
+    keeps_inputs = False
+
     def forward(self, a, device):
         self.src = device_of(a)
         return device.asarray(a)
 
     def backward(self, g):
-        return self.src.asarray(g)
+        return to_device(g, self.src)
 
 
 # ---------------------------------------------------------------- public wrappers

@@ -10,10 +10,11 @@ import warnings
 from array_api_compat import array_namespace
 
 from .._helpers import as_tensor
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, is_grad_enabled
 from ..backend import dtype_name
 from ._util import dim_arg, expand_reduced, keep_arg, normalize_axes
 from .elementwise import astype, negative, subtract
+from .shape import cat, reshape
 from .unary import exp, sqrt
 
 __all__ = ["sum", "mean", "prod", "amax", "amin", "var", "std", "logsumexp", "norm", "all",
@@ -25,6 +26,8 @@ def _reduced_shape(shape, axes):
 
 
 class Sum(Function):
+    keeps_inputs = False
+
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axes, self.keepdims = a.shape, normalize_axes(axis, a.ndim), keepdims
         return array_namespace(a).sum(a, axis=self.axes, keepdims=keepdims)
@@ -34,6 +37,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    keeps_inputs = False
+
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axes, self.keepdims = a.shape, normalize_axes(axis, a.ndim), keepdims
         self.n = math.prod(a.shape[ax] for ax in self.axes)
@@ -48,38 +53,36 @@ class Prod(Function):
     (exclusive cumulative products from both ends), so zeros need no division."""
 
     def forward(self, a, axis=0, keepdims=False):
-        xp = array_namespace(a)
-        self.a, self.axis, self.keepdims = a, axis, keepdims
-        return xp.prod(a, axis=axis, keepdims=keepdims)
+        self.axis, self.keepdims = axis, keepdims
+        return array_namespace(a).prod(a, axis=axis, keepdims=keepdims)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a, ax = self.a, self.axis
-        ones = xp.ones_like(a[(slice(None),) * ax + (slice(0, 1), Ellipsis)])
-        left = xp.cumulative_prod(xp.concat([ones, a], axis=ax), axis=ax)
-        left = left[(slice(None),) * ax + (slice(0, a.shape[ax]), Ellipsis)]
-        rev = xp.flip(a, axis=ax)
-        right = xp.cumulative_prod(xp.concat([ones, rev], axis=ax), axis=ax)
-        right = xp.flip(right[(slice(None),) * ax + (slice(0, a.shape[ax]), Ellipsis)], axis=ax)
+        a, ax = self.parents[0], self.axis
+        n = a.shape[ax]
+        one = Tensor._wrap(a._device.xp.ones(a.shape[:ax] + (1,) + a.shape[ax + 1:],
+                                              dtype=a._array.dtype), a._device)
+        left = cat([one, a.narrow(ax, 0, n - 1)], ax).cumprod(ax)
+        right = cat([one, a.flip(ax).narrow(ax, 0, n - 1)], ax).cumprod(ax).flip(ax)
         return expand_reduced(g, a.shape, (ax,), self.keepdims) * left * right
 
 
 class Amax(Function):
     """Max over axes; the gradient is shared equally between tied maxima (as torch.amax)."""
 
+    keeps_inputs = False
+
     def forward(self, a, axis=None, keepdims=False):
         xp = array_namespace(a)
         self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
         m = xp.max(a, axis=self.axes, keepdims=True)
-        self.mask = a == m
+        if self.needs_input_grad[0]:
+            mask = xp.astype(a == m, a.dtype)
+            self.share = mask / xp.sum(mask, axis=self.axes, keepdims=True)
         return m if keepdims else xp.reshape(m, _reduced_shape(a.shape, self.axes))
 
     def backward(self, g):
-        xp = array_namespace(g)
-        mask = xp.astype(self.mask, g.dtype)
-        count = xp.sum(mask, axis=self.axes, keepdims=True)
-        g = expand_reduced(g, mask.shape, self.axes, self.keepdims)
-        return g * mask / count
+        share = Tensor._wrap(self.share, g._device)
+        return expand_reduced(g, share.shape, self.axes, self.keepdims) * share
 
 
 class Var(Function):
@@ -90,15 +93,21 @@ class Var(Function):
         self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
         n = math.prod(a.shape[ax] for ax in self.axes)
         self.denom = builtins.max(n - correction, 0)
-        self.centered = a - xp.mean(a, axis=self.axes, keepdims=True)
-        return xp.sum(self.centered * self.centered, axis=self.axes, keepdims=keepdims) / self.denom
+        centered = a - xp.mean(a, axis=self.axes, keepdims=True)
+        self.centered = centered if self.needs_input_grad[0] else None
+        return xp.sum(centered * centered, axis=self.axes, keepdims=keepdims) / self.denom
 
     def backward(self, g):
-        g = expand_reduced(g, self.centered.shape, self.axes, self.keepdims)
-        return g * self.centered * (2.0 / self.denom)
+        a = self.parents[0]
+        c = (Tensor._wrap(self.centered, a._device) if not is_grad_enabled()
+             else a - a.mean(self.axes, keepdim=True))
+        return expand_reduced(g, a.shape, self.axes, self.keepdims) * c * (2.0 / self.denom)
 
 
 class LogSumExp(Function):
+    keeps_inputs = True
+    saves_output = True
+
     def forward(self, a, axis=None, keepdims=False):
         xp = array_namespace(a)
         self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
@@ -107,20 +116,27 @@ class LogSumExp(Function):
         e = xp.exp(a - m)
         s = xp.sum(e, axis=self.axes, keepdims=True)
         out = xp.log(s) + m
-        self.softmax = e / s
+        self.softmax = e / s if self.needs_input_grad[0] else None
         return out if keepdims else xp.reshape(out, _reduced_shape(a.shape, self.axes))
 
     def backward(self, g):
-        g = expand_reduced(g, self.softmax.shape, self.axes, self.keepdims)
-        return g * self.softmax
+        a = self.parents[0]
+        if is_grad_enabled():  # the softmax as a function of a, recorded
+            out = expand_reduced(self.saved_output(), a.shape, self.axes, self.keepdims)
+            softmax = (a - out).exp()
+        else:
+            softmax = Tensor._wrap(self.softmax, a._device)
+        return expand_reduced(g, a.shape, self.axes, self.keepdims) * softmax
 
 
 class Norm(Function):
     """Vector p-norm over axes. The gradient at a zero vector is 0 (as PyTorch), not nan."""
 
+    saves_output = True
+
     def forward(self, a, p=2.0, axis=None, keepdims=False):
         xp = array_namespace(a)
-        self.a, self.p = a, p
+        self.p = p
         self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
         if p == math.inf:
             n = xp.max(xp.abs(a), axis=self.axes, keepdims=True)
@@ -130,25 +146,27 @@ class Norm(Function):
             n = xp.sqrt(xp.sum(a * a, axis=self.axes, keepdims=True))
         else:
             n = xp.sum(xp.abs(a) ** p, axis=self.axes, keepdims=True) ** (1.0 / p)
-        self.n = n
         return n if keepdims else xp.reshape(n, _reduced_shape(a.shape, self.axes))
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a, n, p = self.a, self.n, self.p
-        g = xp.reshape(g, n.shape)
-        zero = xp.asarray(0, dtype=a.dtype)
-        safe = xp.where(n == 0, xp.ones_like(n), n)
+        a, p = self.parents[0], self.p
+        kshape = tuple(1 if i in self.axes else s for i, s in enumerate(a.shape))
+        n = self.saved_output().reshape(kshape)
+        g = g.reshape(kshape)
+        xp = a._device.xp
+        zero = Tensor._wrap(n._array == 0, a._device)
+        safe = n.where(~zero, 1.0)
         if p == math.inf:
-            mask = xp.astype(xp.abs(a) == n, a.dtype)
-            d = xp.sign(a) * mask / xp.sum(mask, axis=self.axes, keepdims=True)
+            mask = xp.astype(xp.abs(a._array) == n._array, a._array.dtype)
+            share = Tensor._wrap(mask / xp.sum(mask, axis=self.axes, keepdims=True), a._device)
+            d = a.sign() * share
         elif p == 1:
-            d = xp.sign(a)
+            d = a.sign()
         elif p == 2:
             d = a / safe
         else:
-            d = xp.sign(a) * xp.abs(a) ** (p - 1) / safe ** (p - 1)
-        return xp.where(n == 0, zero, g * d)
+            d = a.sign() * a.abs() ** (p - 1) / safe ** (p - 1)
+        return (g * d).where(~zero, 0.0)
 
 
 # ---------------------------------------------------------------- public wrappers
@@ -181,7 +199,6 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     a = _sum_input(input, dtype)
     dim, keep = dim_arg(dim, axis, "prod"), keep_arg(keepdim, keepdims)
     if dim is None:
-        from .shape import reshape
         return Prod.apply(reshape(a, (-1,)), axis=0, keepdims=False)
     return Prod.apply(a, axis=normalize_axes(dim, a.ndim)[0], keepdims=keep)
 

@@ -12,7 +12,9 @@ from array_api_compat import array_namespace
 
 from .._helpers import as_tensor
 from ._dtypes import to_float
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
+from ._util import const
+from .unary import _Unary
 
 __all__ = ["erf", "gelu", "leaky_relu", "elu", "softplus"]
 
@@ -71,25 +73,24 @@ def erf_array(x):
     return xp.where(y <= _THRESH, small, big)
 
 
-class Erf(Function):
-    def forward(self, a):
-        self.a = a
-        return erf_array(a)
+class Erf(_Unary):
+    f = staticmethod(lambda xp, a: erf_array(a))
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        return g * (2 / math.sqrt(math.pi)) * xp.exp(-self.a * self.a)
+    def d(self, a, out):
+        return (2 / math.sqrt(math.pi)) * (-a * a).exp()
 
 
 _K_TANH = math.sqrt(2 / math.pi)
 
 
 class GELU(Function):
-    """x * Phi(x) (``approximate="none"``) or PyTorch's tanh approximation (``"tanh"``)."""
+    """x * Phi(x) (``approximate="none"``) or PyTorch's tanh approximation (``"tanh"``).
+    Backward reuses what forward computed where no graph is recorded and recomputes it
+    (differentiably) where one is."""
 
     def forward(self, a, approximate="none"):
         xp = array_namespace(a)
-        self.a, self.approximate = a, approximate
+        self.approximate = approximate
         if approximate == "tanh":
             self.t = xp.tanh(_K_TANH * (a + 0.044715 * a * a * a))
             return 0.5 * a * (1 + self.t)
@@ -97,27 +98,33 @@ class GELU(Function):
         return a * self.cdf
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a = self.a
+        a = self.parents[0]
+        fast = not is_grad_enabled()
         if self.approximate == "tanh":
-            t = self.t
+            t = (const(self.t, a) if fast
+                 else (_K_TANH * (a + 0.044715 * a * a * a)).tanh())
             inner = _K_TANH * (1 + 3 * 0.044715 * a * a)
             return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner)
-        pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
-        return g * (self.cdf + a * pdf)
+        cdf = const(self.cdf, a) if fast else 0.5 * (1 + Erf.apply(a * (1 / math.sqrt(2))))
+        pdf = (-0.5 * a * a).exp() * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + a * pdf)
 
 
 class LeakyReLU(Function):
+    keeps_inputs = False
+
     def forward(self, a, negative_slope=0.01):
         xp = array_namespace(a)
         self.pos, self.slope = a > 0, negative_slope
         return xp.where(self.pos, a, a * negative_slope)
 
     def backward(self, g):
-        return array_namespace(g).where(self.pos, g, g * self.slope)
+        return g.where(const(self.pos, g), g * self.slope)
 
 
 class ELU(Function):
+    """alpha * (exp(x) - 1) for x <= 0; the derivative there is alpha * exp(x)."""
+
     def forward(self, a, alpha=1.0):
         xp = array_namespace(a)
         self.pos, self.alpha = a > 0, alpha
@@ -125,16 +132,19 @@ class ELU(Function):
         return xp.where(self.pos, a, alpha * self.em1)
 
     def backward(self, g):
-        return array_namespace(g).where(self.pos, g, g * (self.alpha * (self.em1 + 1)))
+        a = self.parents[0]
+        e = const(self.em1, a) + 1 if not is_grad_enabled() else a.clamp(max=0.0).exp()
+        return g.where(const(self.pos, g), g * (self.alpha * e))
 
 
 class Softplus(Function):
-    """log(1 + exp(beta x)) / beta, linear where beta x > threshold (as PyTorch)."""
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold (as PyTorch); the
+    derivative is sigmoid(beta x)."""
 
     def forward(self, a, beta=1.0, threshold=20.0):
         xp = array_namespace(a)
         bx = a * beta
-        self.lin = bx > threshold
+        self.lin, self.beta, self.threshold = bx > threshold, beta, threshold
         capped = xp.minimum(bx, xp.asarray(threshold, dtype=a.dtype))
         self.sig = 0.5 * (xp.tanh(0.5 * capped) + 1)
         soft = (xp.maximum(capped, xp.asarray(0, dtype=a.dtype))
@@ -142,7 +152,10 @@ class Softplus(Function):
         return xp.where(self.lin, a, soft)
 
     def backward(self, g):
-        return array_namespace(g).where(self.lin, g, g * self.sig)
+        a = self.parents[0]
+        sig = (const(self.sig, a) if not is_grad_enabled()
+               else (a * self.beta).clamp(max=self.threshold).sigmoid())
+        return g.where(const(self.lin, g), g * sig)
 
 
 # ---------------------------------------------------------------- public wrappers

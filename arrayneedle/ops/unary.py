@@ -5,75 +5,90 @@ from array_api_compat import array_namespace
 
 from .. import kernels
 from .._helpers import as_tensor
-from ..autograd import Function
+from ..autograd import Function, Tensor, is_grad_enabled
 from ._dtypes import to_float
 
 __all__ = ["exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "silu"]
 
 
-class Exp(Function):
+class _Unary(Function):
+    """The unary math family: y = f(x) with dy/dx = ``d(a, out)``, a Tensor expression of the
+    input ``a`` and/or the output ``out`` (so the derivative is itself differentiable).
+    ``saves`` names what ``d`` reads: "a", "out", both ("a out") or neither ("")."""
+
+    saves = "a"
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls.keeps_inputs = "a" in cls.saves.split()
+        cls.saves_output = "out" in cls.saves.split()
+
+    @staticmethod
+    def f(xp, a):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Unary member defines f")
+
+    def d(self, a, out):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Unary member defines d")
+
     def forward(self, a):
-        self.out = array_namespace(a).exp(a)
-        return self.out
+        return self.f(array_namespace(a), a)
 
     def backward(self, g):
-        return g * self.out
+        a = self.parents[0] if self.keeps_inputs else None
+        out = self.saved_output() if self.saves_output else None
+        return g * self.d(a, out)
 
 
-class Log(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).log(a)
+class Exp(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.exp(a))
 
-    def backward(self, g):
-        return g / self.a
-
-
-class Sqrt(Function):
-    def forward(self, a):
-        self.out = array_namespace(a).sqrt(a)
-        return self.out
-
-    def backward(self, g):
-        return g / (2 * self.out)
+    def d(self, a, out):
+        return out
 
 
-class Abs(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).abs(a)
+class Log(_Unary):
+    f = staticmethod(lambda xp, a: xp.log(a))
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        return g * xp.sign(self.a)
+    def d(self, a, out):
+        return 1 / a
 
 
-class Sin(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).sin(a)
+class Sqrt(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.sqrt(a))
 
-    def backward(self, g):
-        return g * array_namespace(g).cos(self.a)
-
-
-class Cos(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).cos(a)
-
-    def backward(self, g):
-        return -g * array_namespace(g).sin(self.a)
+    def d(self, a, out):
+        return 0.5 / out
 
 
-class Tanh(Function):
-    def forward(self, a):
-        self.out = array_namespace(a).tanh(a)
-        return self.out
+class Abs(_Unary):
+    f = staticmethod(lambda xp, a: xp.abs(a))
 
-    def backward(self, g):
-        o = self.out
-        return g * (1 - o * o)
+    def d(self, a, out):
+        return a.sign()
+
+
+class Sin(_Unary):
+    f = staticmethod(lambda xp, a: xp.sin(a))
+
+    def d(self, a, out):
+        return a.cos()
+
+
+class Cos(_Unary):
+    f = staticmethod(lambda xp, a: xp.cos(a))
+
+    def d(self, a, out):
+        return -a.sin()
+
+
+class Tanh(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.tanh(a))
+
+    def d(self, a, out):
+        return 1 - out * out
 
 
 def _sigmoid(xp, a):
@@ -81,42 +96,46 @@ def _sigmoid(xp, a):
     return 0.5 * (xp.tanh(0.5 * a) + 1)
 
 
-class Sigmoid(Function):
-    def forward(self, a):
-        self.out = _sigmoid(array_namespace(a), a)
-        return self.out
+class Sigmoid(_Unary):
+    saves = "out"
+    f = staticmethod(_sigmoid)
 
-    def backward(self, g):
-        o = self.out
-        return g * o * (1 - o)
+    def d(self, a, out):
+        return out * (1 - out)
 
 
 class ReLU(Function):
+    keeps_inputs = False
+    saves_output = True  # backward needs out > 0 (== a > 0, nan included), as PyTorch's
+
     def forward(self, a):
         # kernels.relu: on NumPy threaded, and maximum against a 0-d zero of a's dtype (a
         # Python 0 misses NumPy's vectorised loop; figure in BENCHMARKS.md)
-        out = kernels.relu(a)
-        # backward needs out > 0 (== a > 0, nan included): keep the output, as PyTorch does,
-        # instead of a mask pass in forward (never under no_grad)
-        self.out = out if self.needs_input_grad[0] else None
-        return out
+        return kernels.relu(a)
 
     def backward(self, g):
-        # g * (out > 0): differs from where(out > 0, g, 0) only where the input was <= 0 and
-        # g is inf or nan (nan instead of 0)
-        return kernels.relu_backward(g, self.out)
+        out = self.saved_output()._array
+        if not is_grad_enabled():
+            # g * (out > 0): differs from where(out > 0, g, 0) only where the input was <= 0
+            # and g is inf or nan (nan instead of 0)
+            return Tensor._wrap(kernels.relu_backward(g._array, out), g._device)
+        xp = array_namespace(out)
+        return g * Tensor._wrap(xp.astype(out > 0, g._array.dtype), g._device)
 
 
 class SiLU(Function):
     def forward(self, a):
         xp = array_namespace(a)
-        self.a = a
-        self.s = _sigmoid(xp, a)
-        return a * self.s
+        s = _sigmoid(xp, a)
+        self.s = s if self.needs_input_grad[0] else None
+        return a * s
 
     def backward(self, g):
-        s = self.s
-        return g * (s * (1 + self.a * (1 - s)))
+        a = self.parents[0]
+        # the sigmoid kept by forward where no graph is recorded, recomputed (differentiable)
+        # where one is
+        s = a.sigmoid() if is_grad_enabled() else Tensor._wrap(self.s, a._device)
+        return g * (s * (1 + a * (1 - s)))
 
 
 # ---------------------------------------------------------------- public wrappers

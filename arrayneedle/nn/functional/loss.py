@@ -238,7 +238,7 @@ class ClampedLog(Function):
                         xp.asarray(-100.0, dtype=a.dtype))
 
     def backward(self, g):
-        return g / ops.clamp(self.parents[0], min=1e-12)
+        return g / self.parents[0].clamp(min=1e-12)
 
 
 class LogSigmoid(Function):
@@ -250,7 +250,7 @@ class LogSigmoid(Function):
         return xp.minimum(a, xp.zeros_like(a)) - xp.log1p(xp.exp(-xp.abs(a)))
 
     def backward(self, g):
-        return g * (0.5 * (1 - ops.tanh(0.5 * self.parents[0])))
+        return g * (-self.parents[0]).sigmoid()
 
 
 def _as_like(x, like):

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import array_api_compat
 
-from . import backend
-from .backend import Device, device_of, dtype_name
-from .hooks import RemovableHandle, _function_hooks, _observed, register_function_hook  # noqa: F401
-from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
+from .. import backend
+from ..backend import Device, device_of, dtype_name
+from ..hooks import (RemovableHandle, _function_hooks, _observed, _quiet,  # noqa: F401
+                    register_function_hook)
+from ..grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                         set_grad_enabled)
 
 __all__ = ["Tensor", "Size", "Function", "no_grad", "enable_grad", "is_grad_enabled",
            "set_grad_enabled", "inference_mode", "increment_version", "register_function_hook",
-           "RemovableHandle", "queue_callback", "grad"]
+           "RemovableHandle", "queue_callback", "grad", "backward", "functional", "gradcheck",
+           "gradgradcheck"]
 
 
 class DeviceMismatchError(RuntimeError, ValueError):
@@ -35,12 +37,35 @@ def _is_array(x):
 class Function:
     """One differentiable operation. Subclasses implement ``forward`` and ``backward``.
 
-    ``forward(*arrays, **params)`` returns one array; ``backward(grad)`` returns one gradient
-    per array input (a tuple, or a single array for one input; ``None`` where no gradient
-    flows). ``self.needs_input_grad`` tells backward which gradients are wanted.
+    The contract (Chainer's ``FunctionNode``; PyTorch's derivative formulas):
+
+    - ``forward(self, *arrays, **params) -> array`` computes on raw arrays and saves on
+      ``self`` what backward needs. ``self.needs_input_grad`` (one bool per input) tells which
+      gradients will be asked for: a forward saves nothing for the others.
+    - ``backward(self, grad)``: ``grad`` is a **Tensor**; it returns a Tensor (one input) or a
+      tuple of Tensors/None, one per input (None where no gradient flows). It computes ONLY
+      with differentiable Tensor-level operations (Tensor methods and operators, arrayneedle
+      functions, ``OtherFunction.apply(...)`` of Functions that follow this contract), so the
+      same formula records a graph when one is asked for (``create_graph=True``: the walk runs
+      it under ``enable_grad``) and costs no graph node otherwise (under ``no_grad``).
+      ``arrayneedle.is_grad_enabled()`` inside backward is True exactly when a graph is
+      recorded: a formula MAY then take a fast path on raw arrays when it is False, provided
+      both paths give the same values.
+    - Differentiable quantities a formula reads are Tensors: the inputs as
+      ``self.parents[i]``, the node's own output (exp, tanh, sigmoid...) as
+      ``self.saved_output()`` (declare ``saves_output = True``). Non-differentiable saved data
+      (masks, integer indices, im2col columns) stay raw arrays on ``self``, wrapped with
+      ``Tensor._wrap(array, device)`` where a formula needs a Tensor.
+    - ``keeps_inputs`` says which inputs backward reads, so that only those are checked
+      against in-place changes (PyTorch's saved tensors): True (all, the default), False
+      (none: add, reshape...), or a tuple of input positions set by forward for the call
+      (matmul reads ``a`` only when ``b`` needs a gradient).
+    - ``is_view = True`` on an op whose output aliases its input (reshape, permute...): the
+      output shares the input's version counter, as PyTorch's views do.
     """
 
-    __slots__ = ("parents", "needs_input_grad", "versions", "saved_output", "__dict__")
+    __slots__ = ("parents", "needs_input_grad", "versions", "creators", "_out_vc", "_output",
+                 "__dict__")
 
     def forward(self, *arrays, **params):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement forward")
@@ -48,11 +73,21 @@ class Function:
     def backward(self, grad):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
 
-    # False on a Function whose backward reads no input (add, reshape...): a leaf input (a
-    # weight) changed in place after its forward is then harmless and backward accepts it.
-    # A non-leaf input changed in place is refused either way: the in-place op gave that
-    # Tensor a new creator, and the gradient would flow to the wrong node.
     keeps_inputs = True
+    saves_output = False
+    is_view = False
+    # Transition: a Function whose backward still maps raw arrays to raw arrays (no double
+    # backward through it yet; create_graph=True through it raises).
+    legacy_backward = False
+
+    def saved_output(self) -> "Tensor":
+        """This node's output as a Tensor connected to the graph (its gradient flows back
+        through this node), for a backward formula that reads it (exp, tanh, sigmoid...)."""
+        out = self._output
+        if out is None:
+            raise RuntimeError(f"{self.name()}: saved_output() is only available while its "
+                               f"backward runs")
+        return out
 
     def name(self) -> str:
         """PyTorch's name of this node: the Function's class name + "Backward0"."""
@@ -84,30 +119,40 @@ class Function:
         track = any(need)
         fn.needs_input_grad = need
         arrays = [t._array for t in tensors]
-        if _function_hooks:
+        if _function_hooks and not _quiet[0]:
             out = _observed(fn, "forward", fn.forward, arrays, params)
         else:
             out = fn.forward(*arrays, **params)
         if not track:
-            return Tensor._wrap(out, dev)
+            res = Tensor._wrap(out, dev)
+            if fn.is_view:
+                _share_version(res, tensors[0])
+            return res
         fn.parents = tensors
+        fn._output = None
         res = Tensor._wrap(out, dev, requires_grad=True, ctx=fn)
         _record_versions(fn, tensors, out, res)
         return res
 
 
+def _share_version(view, base):
+    if base._vc is None:
+        base._vc = [0]
+    view._vc = base._vc
+
+
 def _record_versions(fn, tensors, out, res):
-    """Remember the version of every input (backward may read any of them: a Function may
-    keep an input, or a view of it such as a reshaped weight, under any name) and, when the
-    Function kept its own output array (exp, tanh, sigmoid...), the output's counter. Only
-    graph-building calls get here, so untracked forwards pay nothing."""
+    """Remember the version and creator of every input and, when the Function keeps its own
+    output (``saves_output``, or a legacy Function holding the output array), the output's
+    counter. Only graph-building calls get here, so untracked forwards pay nothing."""
     fn.versions = tuple(0 if t._vc is None else t._vc[0] for t in tensors)
-    fn.saved_output = None
-    for v in fn.__dict__.values():
-        if v is out:
-            res._vc = [0]
-            fn.saved_output = res._vc
-            break
+    fn.creators = tuple(t._ctx for t in tensors)
+    fn._out_vc = None
+    if fn.is_view:
+        _share_version(res, tensors[0])
+    elif fn.saves_output or (fn.legacy_backward and any(v is out for v in fn.__dict__.values())):
+        res._vc = [0]
+        fn._out_vc = res._vc
 
 
 def increment_version(tensors):
@@ -123,15 +168,17 @@ def increment_version(tensors):
 
 
 def _check_versions(ctx):
-    """Raise PyTorch's error when an input (or the kept output) of ``ctx`` was modified in
-    place after ctx's forward."""
+    """Raise PyTorch's error when an input that ``ctx``'s backward reads (or its kept output)
+    was modified in place after ctx's forward. A non-leaf input changed in place is refused
+    whatever backward reads: the in-place op gave that Tensor a new creator, and the gradient
+    would flow to the wrong node."""
     keeps = ctx.keeps_inputs
-    for i, (p, v) in enumerate(zip(ctx.parents, ctx.versions)):
+    for i, (p, v, c) in enumerate(zip(ctx.parents, ctx.versions, ctx.creators)):
         now = 0 if p._vc is None else p._vc[0]
-        if now != v and (keeps or p._ctx is not None):
+        if now != v and (keeps is True or p._ctx is not c or (keeps and i in keeps)):
             _modified(p, f"input {i}", ctx, now, v)
-    if ctx.saved_output is not None and ctx.saved_output[0] != 0:
-        _modified(None, "output 0", ctx, ctx.saved_output[0], 0)
+    if ctx._out_vc is not None and ctx._out_vc[0] != 0:
+        _modified(None, "output 0", ctx, ctx._out_vc[0], 0)
 
 
 def _modified(t, which, ctx, now, expected):
@@ -341,30 +388,13 @@ class Tensor:
         return id(self)
 
     # ---- autograd ----
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; frees the graph."""
-        if create_graph:
-            raise ValueError("backward(create_graph=True): higher-order gradients are not "
-                             "supported; expected create_graph=False")
-        if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn (no input had requires_grad=True, or it was made under "
-                               "no_grad)")
-        xp = self._device.xp
-        grad = gradient
-        if grad is None:
-            if self.numel() != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
-                                   f"this tensor has shape {tuple(self.shape)}: pass a gradient "
-                                   f"of the same shape")
-            g = xp.ones(self._array.shape, dtype=self._array.dtype)
-        else:
-            g = grad._array if isinstance(grad, Tensor) else self._device.asarray(
-                grad, self._array.dtype)
-            if tuple(g.shape) != tuple(self.shape):
-                raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, "
-                                 f"expected {tuple(self.shape)}")
-        run_backward(self, g)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (or only into ``inputs``'),
+        as ``torch.Tensor.backward``. The graph is freed unless ``retain_graph`` (default:
+        ``create_graph``); ``create_graph=True`` records the backward pass itself, so the
+        gradients can be differentiated again."""
+        _backward((self,), None if gradient is None else (gradient,), retain_graph,
+                  create_graph, inputs)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(tensor)`` during ``backward`` each time this leaf's ``.grad`` has taken
@@ -376,7 +406,7 @@ class Tensor:
         hooks = getattr(self, "_post_acc_hooks", None)
         if hooks is None:
             hooks = self._post_acc_hooks = {}
-        return HookHandle(hooks, hook)
+        return RemovableHandle(hooks, hook)
 
     # in-place methods are attached in arrayneedle/inplace.py, conversions and facts (numpy,
     # item, size, to...) in arrayneedle/tensor_api.py, operators and op methods in
@@ -384,4 +414,9 @@ class Tensor:
 
 
 # the walk uses Tensor, so it is imported once Tensor exists
-from .graph import HookHandle, grad, queue_callback, run_backward  # noqa: E402
+from ..graph import backward, grad, queue_callback  # noqa: E402
+from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
+# autograd.functional (vjp, jacobian, hessian...) is built from ops, so arrayneedle/__init__.py
+# imports it once the ops exist
+
+_backward = backward
