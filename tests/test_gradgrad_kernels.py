@@ -359,3 +359,15 @@ def test_sync_batch_norm_double_backward_in_one_process():
         results.append(an.autograd.grad(ops.sum(gx * gx), (x, m.weight)))
     for a, b in zip(*results):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_sync_batch_norm_double_backward_across_processes_is_refused(monkeypatch):
+    """Across processes the statistics' second derivatives would need collectives inside the
+    recorded graph: create_graph=True is refused with a clear error (first order still works)."""
+    from arrayneedle.nn import syncbn
+    m = nn.SyncBatchNorm(2).double()
+    x = an.Tensor(np.random.default_rng(0).standard_normal((3, 2, 2)), requires_grad=True)
+    y = ops.sum(m(x) ** 3)
+    monkeypatch.setattr(syncbn, "_world", lambda: 2)
+    with pytest.raises(RuntimeError, match="SyncBatchNorm: gradients of gradients"):
+        an.autograd.grad(y, (x,), create_graph=True)
