@@ -12,7 +12,10 @@ import pytest
 
 import arrayneedle as an
 import arrayneedle.nn.functional as F
+import op_table_layers
 from arrayneedle import nn, ops
+from op_table import make_inputs
+from op_table_layers import LAYER_OPS
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -102,6 +105,9 @@ CASES = [
      lambda x, w, b: TF.layer_norm(x, (3, 2), w, b), [(4, 3, 2), (3, 2), (3, 2)], None),
     ("layer_norm_plain", lambda x: F.layer_norm(x, 5), lambda x: TF.layer_norm(x, (5,)),
      [(3, 5)], None),
+    ("channel_affine", ops.channel_affine,
+     lambda x, s, b: x * s.reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1),
+     [(2, 3, 2, 2), (3,), (3,)], None),
     ("binary_cross_entropy", lambda x, t: F.binary_cross_entropy(x, t),
      lambda x, t: TF.binary_cross_entropy(x, t), [(3, 4), (3, 4)], [_unit, _unit]),
     ("logsigmoid", F.logsigmoid, TF.logsigmoid, [(3, 4)], None),
@@ -136,7 +142,9 @@ def _tensors(arrays, wrap=None):
 
 
 def _np(t):
-    return None if t is None else np.asarray(t.detach().numpy())
+    if t is None or isinstance(t, np.ndarray):
+        return t
+    return np.asarray(t.detach().numpy())
 
 
 def _an_first(fn, xs, g, create_graph, wrap=None):
@@ -371,3 +379,57 @@ def test_sync_batch_norm_double_backward_across_processes_is_refused(monkeypatch
     monkeypatch.setattr(syncbn, "_world", lambda: 2)
     with pytest.raises(RuntimeError, match="SyncBatchNorm: gradients of gradients"):
         an.autograd.grad(y, (x,), create_graph=True)
+
+
+# ---------------------------------------------------------------- the layer table on torch
+class _TorchLayerO:
+    """op_table_layers' ``O`` (arrayneedle.ops) resolved to torch: the same signatures."""
+    conv2d, conv_transpose2d, max_pool2d = torch.conv2d, torch.conv_transpose2d, torch.max_pool2d
+    pool = TF
+
+
+class _TorchLayerF:
+    """op_table_layers' ``F`` resolved to torch.nn.functional, with nn.Conv2d's padding_mode
+    (which torch's functional conv2d lacks) as an explicit pad."""
+    conv1d, adaptive_avg_pool2d, adaptive_max_pool2d = TF.conv1d, TF.adaptive_avg_pool2d, \
+        TF.adaptive_max_pool2d
+    interpolate, pixel_shuffle, pixel_unshuffle = TF.interpolate, TF.pixel_shuffle, \
+        TF.pixel_unshuffle
+
+    @staticmethod
+    def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+        if padding_mode != "zeros":
+            ph, pw = (padding, padding) if isinstance(padding, int) else padding
+            x, padding = TF.pad(x, (pw, pw, ph, ph), mode=padding_mode), 0
+        return TF.conv2d(x, w, b, stride, padding, dilation, groups)
+
+
+def _twice(fn, xs, lib):
+    """First derivatives of <fn(xs), u> (create_graph) and the derivatives of <those, v>."""
+    rng = np.random.default_rng(11)
+    tensor, grad = ((lambda a, r=False: torch.tensor(a, requires_grad=r)), torch.autograd.grad) \
+        if lib == "torch" else ((lambda a, r=False: an.Tensor(a, requires_grad=r)),
+                                an.autograd.grad)
+    ts = [tensor(x, True) for x in xs]
+    out = fn(*ts)
+    u = tensor(rng.standard_normal(tuple(out.shape)))
+    first = grad((out * u).sum(), ts, create_graph=True)
+    vs = [tensor(rng.standard_normal(x.shape)) for x in xs]
+    # a linear op's first derivative may not depend on the inputs at all: its second is zero
+    terms = [(gi * v).sum() for gi, v in zip(first, vs) if gi.requires_grad]
+    second = grad(sum(terms[1:], terms[0]), ts, allow_unused=True, materialize_grads=True) \
+        if terms else [np.zeros(x.shape) for x in xs]
+    return [_np(t) for t in list(first) + list(second)]
+
+
+@pytest.mark.parametrize("name,fn,ref,shapes,tr", LAYER_OPS, ids=[r[0] for r in LAYER_OPS])
+def test_layer_table_second_derivatives_match_torch(name, fn, ref, shapes, tr, monkeypatch):
+    xs = make_inputs(shapes, tr, seed=4)
+    ours = _twice(fn, xs, "an")
+    monkeypatch.setattr(op_table_layers, "O", _TorchLayerO)
+    monkeypatch.setattr(op_table_layers, "F", _TorchLayerF)
+    theirs = _twice(fn, xs, "torch")
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10,
+                                   err_msg=f"{'first' if k < len(xs) else 'second'} derivative "
+                                           f"of input {k % len(xs)}")
