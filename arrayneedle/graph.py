@@ -12,6 +12,7 @@ step to the next; a second walk through a freed node raises PyTorch's error.
 from __future__ import annotations
 
 import threading
+import warnings
 
 import array_api_compat
 
@@ -118,9 +119,20 @@ def _own(g, handed):
     return g
 
 
+_CYCLE = ("Using backward() with create_graph=True will create a reference cycle between the "
+          "parameter and its gradient which can cause a memory leak. We recommend using "
+          "autograd.grad when creating the graph to avoid this. If you have to use this "
+          "function, make sure to reset the .grad fields of your parameters to None after use "
+          "to break the cycle and avoid the leak.")
+_warned = []
+
+
 def _accumulate(t, g, handed, create_graph):
     """Add ``g`` into ``t.grad`` and run t's post-accumulate-grad hooks."""
     if create_graph:  # .grad is then in the graph (a Tensor op), and owns its memory
+        if g.requires_grad and t._ctx is None and not _warned:
+            _warned.append(True)  # PyTorch warns once per process
+            warnings.warn(_CYCLE, UserWarning, stacklevel=4)
         if t.grad is None:
             t.grad = g if _own(g._array, handed) is g._array else g.clone()
         else:

@@ -1,11 +1,14 @@
 """Tensor and reverse-mode automatic differentiation.
 
 A ``Function`` computes on raw arrays (``forward``) and maps the output gradient to input
-gradients (``backward``), saving only what backward needs. ``Function.apply`` wraps the result
-in a ``Tensor`` that remembers its creator. ``Tensor.backward`` walks the graph once in
-reverse topological order (iteratively, so deep graphs do not hit the recursion limit),
-accumulates gradients into leaves and frees every node it passed, so no reference cycles are
-left behind and memory stays flat from one training step to the next.
+gradients (``backward``) with differentiable Tensor operations, so gradients can themselves be
+differentiated (``create_graph=True``). ``Function.apply`` wraps the result in a ``Tensor``
+that remembers its creator. ``Tensor.backward`` and ``grad`` are one walk (graph.py) over the
+graph in reverse topological order (iteratively, so deep graphs do not hit the recursion
+limit); it frees every node it passed unless ``retain_graph``, so no reference cycles are left
+behind and memory stays flat from one training step to the next. ``functional`` has vjp, jvp,
+jacobian, hessian, hvp, vhp; ``gradcheck``/``gradgradcheck`` check first and second
+derivatives against finite differences.
 """
 from __future__ import annotations
 

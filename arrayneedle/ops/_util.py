@@ -50,6 +50,8 @@ def expand_reduced(grad, shape, axes, keepdims):
     (a Tensor or an array, as ``unbroadcast``)."""
     kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
     if isinstance(grad, Tensor):
+        if not is_grad_enabled():
+            return Tensor._wrap(expand_reduced(grad._array, shape, axes, keepdims), grad._device)
         if not keepdims:
             grad = grad.reshape(kshape)
         return grad.broadcast_to(tuple(shape))
@@ -57,6 +59,59 @@ def expand_reduced(grad, shape, axes, keepdims):
     if not keepdims:
         grad = xp.reshape(grad, kshape)
     return xp.broadcast_to(grad, tuple(shape))
+
+
+class _TensorMath:
+    """The array API's math functions on Tensors, differentiable: ``m.exp(t)`` is ``t.exp()``,
+    ``m.where(c, x, y)`` PyTorch's where. One derivative formula written with ``m`` runs on
+    Tensors (recording a graph) or, where none is recorded, on raw arrays with ``m`` the array
+    namespace: the same values without the cost of graph-less Tensor ops."""
+
+    def __getattr__(self, name):
+        def method(t, *args, **kw):
+            return getattr(t, name)(*args, **kw)
+        return method
+
+    @staticmethod
+    def where(cond, x, y):
+        if isinstance(x, Tensor):
+            return x.where(cond, y)
+        return y.where(cond.logical_not(), x)
+
+
+TENSOR_MATH = _TensorMath()
+
+
+def formula_operands(g, *tensors):
+    """``(m, g, *tensors)`` for a derivative formula: Tensors and ``TENSOR_MATH`` while a graph
+    is recorded (create_graph), else their raw arrays and the array namespace. ``result``
+    turns what the formula gives back into a Tensor."""
+    if is_grad_enabled():
+        return (TENSOR_MATH, g) + tensors
+    return (g._device.xp, g._array) + tuple(None if t is None else t._array for t in tensors)
+
+
+def result(x, g):
+    """A formula's value as a Tensor on ``g``'s device (None stays None)."""
+    if x is None or isinstance(x, Tensor):
+        return x
+    return Tensor._wrap(x, g._device)
+
+
+def saved(array, g):
+    """A raw array saved by forward (a mask, indices) as an operand of a formula whose
+    gradient operand is ``g``: a constant Tensor beside Tensors, the array beside arrays."""
+    return Tensor._wrap(array, g._device) if isinstance(g, Tensor) else array
+
+
+def adjoint(cls, g, **params):
+    """``cls.apply(g, **params)`` for an adjoint that is one Function (reshape's is a reshape,
+    permute's a permute); where no graph is recorded, just its forward on the raw array."""
+    if is_grad_enabled():
+        return cls.apply(g, **params)
+    fn = cls()
+    fn.needs_input_grad = (False,)
+    return Tensor._wrap(fn.forward(g._array, **params), g._device)
 
 
 def const(array, like):

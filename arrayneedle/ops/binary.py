@@ -8,8 +8,8 @@ from array_api_compat import array_namespace
 from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
-from ._util import const, unbroadcast
-from .elementwise import add, divide, multiply, subtract
+from ._util import saved
+from .elementwise import _Binary, add, divide, multiply, subtract
 from ._dtypes import float_operands, promote
 from .pointwise import is_floating_point
 
@@ -37,7 +37,7 @@ def _trunc_div_array(xp, a, b):
     return xp.where(xp.logical_and((a < 0) != (b < 0), q * b != a), q + 1, q)
 
 
-class _Mod(Function):
+class _Mod(_Binary):
     """remainder / fmod: d/da = 1, d/db = -(a / b rounded) (PyTorch's gradients)."""
 
     keeps_inputs = False
@@ -49,10 +49,9 @@ class _Mod(Function):
         self.shapes = (a.shape, b.shape)
         return mod(xp, a, b)
 
-    def backward(self, g):
-        sa, sb = self.shapes
-        return (unbroadcast(g, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(-g * const(self.q, g), sb) if self.needs_input_grad[1] else None)
+    def grads(self, g, a, b, out, m):
+        return (g if self.needs_input_grad[0] else None,
+                -g * saved(self.q, g) if self.needs_input_grad[1] else None)
 
 
 class Remainder(_Mod):
@@ -123,41 +122,32 @@ def _float_pair(input, other, name):
     return float_operands(*_pair(input, other, name))
 
 
-class Atan2(Function):
-    def forward(self, a, b):
-        return array_namespace(a, b).atan2(a, b)
+class Atan2(_Binary):
+    f = staticmethod(lambda xp, a, b: xp.atan2(a, b))
 
-    def backward(self, g):
-        a, b = self.parents
+    def grads(self, g, a, b, out, m):
         r = g / (a * a + b * b)
-        return (unbroadcast(r * b, a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(-r * a, b.shape) if self.needs_input_grad[1] else None)
+        return (r * b if self.needs_input_grad[0] else None,
+                -r * a if self.needs_input_grad[1] else None)
 
 
-class Hypot(Function):
+class Hypot(_Binary):
     saves_output = True
+    f = staticmethod(lambda xp, a, b: xp.hypot(a, b))
 
-    def forward(self, a, b):
-        return array_namespace(a, b).hypot(a, b)
-
-    def backward(self, g):
-        a, b = self.parents
-        r = g / self.saved_output()
-        return (unbroadcast(r * a, a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(r * b, b.shape) if self.needs_input_grad[1] else None)
+    def grads(self, g, a, b, out, m):
+        r = g / out
+        return (r * a if self.needs_input_grad[0] else None,
+                r * b if self.needs_input_grad[1] else None)
 
 
-class LogAddExp(Function):
+class LogAddExp(_Binary):
     saves_output = True
+    f = staticmethod(lambda xp, a, b: xp.logaddexp(a, b))
 
-    def forward(self, a, b):
-        return array_namespace(a, b).logaddexp(a, b)
-
-    def backward(self, g):
-        a, b = self.parents
-        o = self.saved_output()
-        return (unbroadcast(g * (a - o).exp(), a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(g * (b - o).exp(), b.shape) if self.needs_input_grad[1] else None)
+    def grads(self, g, a, b, out, m):
+        return (g * m.exp(a - out) if self.needs_input_grad[0] else None,
+                g * m.exp(b - out) if self.needs_input_grad[1] else None)
 
 
 def atan2(input, other):

@@ -13,7 +13,7 @@ from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import device as _device, device_of, get_dtype
 from ._dtypes import float_operands, is_float_dtype, promote, to_float
-from ._util import const, unbroadcast
+from ._util import const, formula_operands, result, saved, unbroadcast
 
 __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "pow", "maximum",
            "minimum", "where", "clip", "astype", "to_device", "equal", "eq", "ne", "lt", "le", "gt",
@@ -26,53 +26,74 @@ def _crossed(need):
     return tuple(i for i, n in ((0, need[1]), (1, need[0])) if n)
 
 
-class Add(Function):
-    keeps_inputs = False
+class _Binary(Function):
+    """The binary family: z = f(a, b) with broadcasting. A member defines ``f`` (on arrays) and
+    ``grads(g, a, b, out, m)``, the two gradients at the broadcast shape written with the math
+    functions of ``m`` (``_util.formula_operands``: Tensors while a graph is recorded, raw
+    arrays otherwise; None where ``needs_input_grad`` says no); the family sums each back to
+    its input's shape. ``crossed`` members read ``a`` only for b's gradient and ``b`` only for
+    a's."""
+
+    crossed = False
+
+    @staticmethod
+    def f(xp, a, b):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Binary member defines f")
+
+    def grads(self, g, a, b, out, m):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Binary member defines grads")
 
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
-        return a + b
-
-    def backward(self, g):
-        sa, sb = self.shapes
-        return (unbroadcast(g, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(g, sb) if self.needs_input_grad[1] else None)
-
-
-class Subtract(Function):
-    keeps_inputs = False
-
-    def forward(self, a, b):
-        self.shapes = (a.shape, b.shape)
-        return a - b
-
-    def backward(self, g):
-        sa, sb = self.shapes
-        return (unbroadcast(g, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(-g, sb) if self.needs_input_grad[1] else None)
-
-
-class Multiply(Function):
-    def forward(self, a, b):
-        self.keeps_inputs = _crossed(self.needs_input_grad)
-        return a * b
+        if self.crossed:
+            self.keeps_inputs = _crossed(self.needs_input_grad)
+        return self.f(array_namespace(a, b), a, b)
 
     def backward(self, g):
         a, b = self.parents
-        return (unbroadcast(g * b, a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(g * a, b.shape) if self.needs_input_grad[1] else None)
+        m, gm, am, bm, out = formula_operands(
+            g, a, b, self.saved_output() if self.saves_output else None)
+        ga, gb = self.grads(gm, am, bm, out, m)
+        sa, sb = self.shapes
+        return (None if ga is None else unbroadcast(result(ga, g), sa),
+                None if gb is None else unbroadcast(result(gb, g), sb))
 
 
-class Divide(Function):
+class Add(_Binary):
+    keeps_inputs = False
+    f = staticmethod(lambda xp, a, b: a + b)
+
+    def grads(self, g, a, b, out, m):
+        return g if self.needs_input_grad[0] else None, g if self.needs_input_grad[1] else None
+
+
+class Subtract(_Binary):
+    keeps_inputs = False
+    f = staticmethod(lambda xp, a, b: a - b)
+
+    def grads(self, g, a, b, out, m):
+        return g if self.needs_input_grad[0] else None, -g if self.needs_input_grad[1] else None
+
+
+class Multiply(_Binary):
+    crossed = True
+    f = staticmethod(lambda xp, a, b: a * b)
+
+    def grads(self, g, a, b, out, m):
+        return (g * b if self.needs_input_grad[0] else None,
+                g * a if self.needs_input_grad[1] else None)
+
+
+class Divide(_Binary):
+    f = staticmethod(lambda xp, a, b: a / b)
+
     def forward(self, a, b):
         self.keeps_inputs = (0, 1) if self.needs_input_grad[1] else (1,)
-        return a / b
+        return super().forward(a, b)
 
-    def backward(self, g):
-        a, b = self.parents
-        ga = unbroadcast(g / b, a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
-        return ga, gb
+    def grads(self, g, a, b, out, m):
+        return (g / b if self.needs_input_grad[0] else None,
+                -g * a / (b * b) if self.needs_input_grad[1] else None)
 
 
 class Negative(Function):
@@ -82,7 +103,8 @@ class Negative(Function):
         return -a
 
     def backward(self, g):
-        return -g
+        m, gm = formula_operands(g)
+        return result(-gm, g)
 
 
 class PowerScalar(Function):
@@ -96,14 +118,13 @@ class PowerScalar(Function):
         return xp.pow(a, xp.asarray(exponent, dtype=a.dtype))
 
     def backward(self, g):
-        a, p = self.parents[0], self.p
-        if p == 2:
-            return g * (a + a)
+        p = self.p
         if p == 1:
             return g
         if p == 0:
             return const(g._device.xp.zeros(g.shape, dtype=g.dtype), g)
-        return g * (p * a ** (p - 1))
+        m, gm, a = formula_operands(g, self.parents[0])
+        return result(gm * (a + a) if p == 2 else gm * (p * a ** (p - 1)), g)
 
 
 class RPowerScalar(Function):
@@ -121,54 +142,45 @@ class RPowerScalar(Function):
         return g * self.saved_output() * self.logc
 
 
-class Power(Function):
+class Power(_Binary):
     """a ** b for two tensors, with PyTorch's gradients: zero for ``a`` where b == 0, zero for
     ``b`` where a == 0 and b >= 0 (a negative base gives nan there, as PyTorch)."""
 
     saves_output = True
+    f = staticmethod(lambda xp, a, b: xp.pow(a, b))
 
-    def forward(self, a, b):
-        return array_namespace(a, b).pow(a, b)
-
-    def backward(self, g):
-        a, b = self.parents
+    def grads(self, g, a, b, out, m):
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = unbroadcast(where(b == 0, 0.0, g * b * a ** (b - 1)), a.shape)
+            ga = m.where(b == 0, 0.0, g * b * a ** (b - 1))
         if self.needs_input_grad[1]:
-            safe = where(a == 0, 1.0, a)
-            xp = array_namespace(g._array)
-            zero_base = const(xp.logical_and(a._array == 0, b._array >= 0), a)
-            gb = where(zero_base, 0.0, g * self.saved_output() * safe.log())
-            gb = unbroadcast(gb, b.shape)
+            safe = m.where(a == 0, 1.0, a)
+            gb = m.where(m.logical_and(a == 0, b >= 0), 0.0, g * out * m.log(safe))
         return ga, gb
 
 
-class _Select(Function):
+class _Select(_Binary):
     """Picks each element from one of two operands by a mask saved in forward (maximum,
     minimum, where): the gradient goes where the element came from."""
 
     keeps_inputs = False
 
-    def backward(self, g):
-        sa, sb = self.shapes
-        m = const(self.mask, g)
-        return (unbroadcast(where(m, g, 0.0), sa) if self.needs_input_grad[0] else None,
-                unbroadcast(where(m, 0.0, g), sb) if self.needs_input_grad[1] else None)
+    def grads(self, g, a, b, out, m):
+        mask = saved(self.mask, g)
+        return (m.where(mask, g, 0.0) if self.needs_input_grad[0] else None,
+                m.where(mask, 0.0, g) if self.needs_input_grad[1] else None)
 
 
 class Maximum(_Select):
-    def forward(self, a, b):
+    def f(self, xp, a, b):
         self.mask = a >= b  # ties go to the first operand
-        self.shapes = (a.shape, b.shape)
-        return array_namespace(a, b).maximum(a, b)
+        return xp.maximum(a, b)
 
 
 class Minimum(_Select):
-    def forward(self, a, b):
+    def f(self, xp, a, b):
         self.mask = a <= b
-        self.shapes = (a.shape, b.shape)
-        return array_namespace(a, b).minimum(a, b)
+        return xp.minimum(a, b)
 
 
 class Where(_Select):

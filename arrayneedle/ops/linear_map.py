@@ -11,7 +11,7 @@ LinearMap, whose backward is ``A`` again: gradients of gradients stay in these k
 """
 from __future__ import annotations
 
-from ..autograd import Function
+from ..autograd import Function, Tensor, is_grad_enabled
 
 __all__ = ["LinearMap", "linear_map"]
 
@@ -30,9 +30,12 @@ class LinearMap(Function):
         return forward_fn(x)
 
     def backward(self, g):
-        return LinearMap.apply(g, forward_fn=self.adjoint_fn, adjoint_fn=self.forward_fn)
+        return linear_map(g, self.adjoint_fn, self.forward_fn)
 
 
 def linear_map(x, forward_fn, adjoint_fn):
-    """``forward_fn(x)`` for the Tensor ``x``, differentiable through ``adjoint_fn``."""
+    """``forward_fn(x)`` for the Tensor ``x``, differentiable through ``adjoint_fn``. Where no
+    graph is recorded (a backward without create_graph) just the kernel on the raw array."""
+    if not is_grad_enabled():
+        return Tensor._wrap(forward_fn(x._array), x._device)
     return LinearMap.apply(x, forward_fn=forward_fn, adjoint_fn=adjoint_fn)

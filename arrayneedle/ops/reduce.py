@@ -10,9 +10,10 @@ import warnings
 from array_api_compat import array_namespace
 
 from .._helpers import as_tensor
-from ..autograd import Function, Tensor, is_grad_enabled
+from ..autograd import Function, Tensor
 from ..backend import dtype_name
-from ._util import dim_arg, expand_reduced, keep_arg, normalize_axes
+from ._util import (TENSOR_MATH, dim_arg, expand_reduced, formula_operands, keep_arg,
+                    normalize_axes, result, saved)
 from .elementwise import astype, negative, subtract
 from .shape import cat, reshape
 from .unary import exp, sqrt
@@ -25,27 +26,48 @@ def _reduced_shape(shape, axes):
     return tuple(s for i, s in enumerate(shape) if i not in axes)
 
 
-class Sum(Function):
-    keeps_inputs = False
+class _Reduction(Function):
+    """The reduction family: over ``axis`` (None, an int or a tuple) with ``keepdims``. A member
+    defines ``reduce(xp, a, **params)`` on arrays; ``expand(g)`` puts a gradient back at the
+    input's shape (the reduced axes re-inserted and broadcast)."""
 
-    def forward(self, a, axis=None, keepdims=False):
+    def reduce(self, xp, a):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Reduction member defines reduce")
+
+    def forward(self, a, axis=None, keepdims=False, **params):
         self.shape, self.axes, self.keepdims = a.shape, normalize_axes(axis, a.ndim), keepdims
-        return array_namespace(a).sum(a, axis=self.axes, keepdims=keepdims)
+        return self.reduce(array_namespace(a), a, **params)
 
-    def backward(self, g):
+    def expand(self, g):
         return expand_reduced(g, self.shape, self.axes, self.keepdims)
 
+    def kept(self, out):
+        """``out`` (a reduced array with keepdims) in the shape forward returns."""
+        if self.keepdims:
+            return out
+        return array_namespace(out).reshape(out, _reduced_shape(self.shape, self.axes))
 
-class Mean(Function):
+
+class Sum(_Reduction):
     keeps_inputs = False
 
-    def forward(self, a, axis=None, keepdims=False):
-        self.shape, self.axes, self.keepdims = a.shape, normalize_axes(axis, a.ndim), keepdims
-        self.n = math.prod(a.shape[ax] for ax in self.axes)
-        return array_namespace(a).mean(a, axis=self.axes, keepdims=keepdims)
+    def reduce(self, xp, a):
+        return xp.sum(a, axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, g):
-        return expand_reduced(g * (1.0 / self.n), self.shape, self.axes, self.keepdims)
+        return self.expand(g)
+
+
+class Mean(_Reduction):
+    keeps_inputs = False
+
+    def reduce(self, xp, a):
+        self.n = math.prod(a.shape[ax] for ax in self.axes)
+        return xp.mean(a, axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g):
+        m, gm = formula_operands(g)
+        return result(self.expand(gm * (1.0 / self.n)), g)
 
 
 class Prod(Function):
@@ -66,78 +88,66 @@ class Prod(Function):
         return expand_reduced(g, a.shape, (ax,), self.keepdims) * left * right
 
 
-class Amax(Function):
+class Amax(_Reduction):
     """Max over axes; the gradient is shared equally between tied maxima (as torch.amax)."""
 
     keeps_inputs = False
 
-    def forward(self, a, axis=None, keepdims=False):
-        xp = array_namespace(a)
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
+    def reduce(self, xp, a):
         m = xp.max(a, axis=self.axes, keepdims=True)
         if self.needs_input_grad[0]:
             mask = xp.astype(a == m, a.dtype)
             self.share = mask / xp.sum(mask, axis=self.axes, keepdims=True)
-        return m if keepdims else xp.reshape(m, _reduced_shape(a.shape, self.axes))
+        return self.kept(m)
 
     def backward(self, g):
-        share = Tensor._wrap(self.share, g._device)
-        return expand_reduced(g, share.shape, self.axes, self.keepdims) * share
+        m, gm = formula_operands(g)
+        return result(self.expand(gm) * saved(self.share, gm), g)
 
 
-class Var(Function):
+class Var(_Reduction):
     """Variance with ``correction`` (1: unbiased, PyTorch's default; 0: population)."""
 
-    def forward(self, a, axis=None, keepdims=False, correction=1):
-        xp = array_namespace(a)
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
+    def reduce(self, xp, a, correction=1):
         n = math.prod(a.shape[ax] for ax in self.axes)
         self.denom = builtins.max(n - correction, 0)
         centered = a - xp.mean(a, axis=self.axes, keepdims=True)
         self.centered = centered if self.needs_input_grad[0] else None
-        return xp.sum(centered * centered, axis=self.axes, keepdims=keepdims) / self.denom
+        return xp.sum(centered * centered, axis=self.axes, keepdims=self.keepdims) / self.denom
 
     def backward(self, g):
-        a = self.parents[0]
-        c = (Tensor._wrap(self.centered, a._device) if not is_grad_enabled()
-             else a - a.mean(self.axes, keepdim=True))
-        return expand_reduced(g, a.shape, self.axes, self.keepdims) * c * (2.0 / self.denom)
+        m, gm, a = formula_operands(g, self.parents[0])
+        c = self.centered if m is not TENSOR_MATH else a - a.mean(self.axes, keepdim=True)
+        return result(self.expand(gm) * c * (2.0 / self.denom), g)
 
 
-class LogSumExp(Function):
-    keeps_inputs = True
+class LogSumExp(_Reduction):
     saves_output = True
 
-    def forward(self, a, axis=None, keepdims=False):
-        xp = array_namespace(a)
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
+    def reduce(self, xp, a):
         m = xp.max(a, axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
         e = xp.exp(a - m)
         s = xp.sum(e, axis=self.axes, keepdims=True)
         out = xp.log(s) + m
         self.softmax = e / s if self.needs_input_grad[0] else None
-        return out if keepdims else xp.reshape(out, _reduced_shape(a.shape, self.axes))
+        return self.kept(out)
 
     def backward(self, g):
-        a = self.parents[0]
-        if is_grad_enabled():  # the softmax as a function of a, recorded
-            out = expand_reduced(self.saved_output(), a.shape, self.axes, self.keepdims)
-            softmax = (a - out).exp()
-        else:
-            softmax = Tensor._wrap(self.softmax, a._device)
-        return expand_reduced(g, a.shape, self.axes, self.keepdims) * softmax
+        m, gm, a = formula_operands(g, self.parents[0])
+        # the softmax kept by forward, or as a function of a where a graph is recorded
+        softmax = (self.softmax if m is not TENSOR_MATH
+                   else m.exp(a - self.expand(self.saved_output())))
+        return result(self.expand(gm) * softmax, g)
 
 
-class Norm(Function):
+class Norm(_Reduction):
     """Vector p-norm over axes. The gradient at a zero vector is 0 (as PyTorch), not nan."""
 
     saves_output = True
 
-    def forward(self, a, p=2.0, axis=None, keepdims=False):
-        xp = array_namespace(a)
+    def reduce(self, xp, a, p=2.0):
         self.p = p
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
         if p == math.inf:
             n = xp.max(xp.abs(a), axis=self.axes, keepdims=True)
         elif p == 1:
@@ -146,27 +156,27 @@ class Norm(Function):
             n = xp.sqrt(xp.sum(a * a, axis=self.axes, keepdims=True))
         else:
             n = xp.sum(xp.abs(a) ** p, axis=self.axes, keepdims=True) ** (1.0 / p)
-        return n if keepdims else xp.reshape(n, _reduced_shape(a.shape, self.axes))
+        return self.kept(n)
 
     def backward(self, g):
-        a, p = self.parents[0], self.p
+        p = self.p
+        m, gm, a, n = formula_operands(g, self.parents[0], self.saved_output())
         kshape = tuple(1 if i in self.axes else s for i, s in enumerate(a.shape))
-        n = self.saved_output().reshape(kshape)
-        g = g.reshape(kshape)
-        xp = a._device.xp
-        zero = Tensor._wrap(n._array == 0, a._device)
-        safe = n.where(~zero, 1.0)
+        n, gm = m.reshape(n, kshape), m.reshape(gm, kshape)
+        zero = n == 0
+        safe = m.where(zero, 1.0, n)
         if p == math.inf:
-            mask = xp.astype(xp.abs(a._array) == n._array, a._array.dtype)
-            share = Tensor._wrap(mask / xp.sum(mask, axis=self.axes, keepdims=True), a._device)
-            d = a.sign() * share
+            xp = g._device.xp
+            a_raw, n_raw = self.parents[0]._array, xp.reshape(self.saved_output()._array, kshape)
+            mask = xp.astype(xp.abs(a_raw) == n_raw, a_raw.dtype)
+            d = m.sign(a) * saved(mask / xp.sum(mask, axis=self.axes, keepdims=True), gm)
         elif p == 1:
-            d = a.sign()
+            d = m.sign(a)
         elif p == 2:
             d = a / safe
         else:
-            d = a.sign() * a.abs() ** (p - 1) / safe ** (p - 1)
-        return (g * d).where(~zero, 0.0)
+            d = m.sign(a) * m.abs(a) ** (p - 1) / safe ** (p - 1)
+        return result(m.where(zero, 0.0, gm * d), g)
 
 
 # ---------------------------------------------------------------- public wrappers

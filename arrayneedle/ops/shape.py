@@ -10,7 +10,7 @@ from array_api_compat import array_namespace
 from .. import kernels
 from .._helpers import as_tensor, same_device, shape_arg
 from ..autograd import Function, Tensor
-from ._util import dim_arg, one_axis, unbroadcast
+from ._util import adjoint, dim_arg, one_axis, unbroadcast
 
 __all__ = ["reshape", "broadcast_to", "permute", "transpose", "flip", "stack", "concat", "cat",
            "split", "chunk", "tensor_split", "pad", "getitem", "take", "index_select", "flatten",
@@ -26,7 +26,7 @@ class Reshape(Function):
         return array_namespace(a).reshape(a, shape)
 
     def backward(self, g):
-        return Reshape.apply(g, shape=self.shape)
+        return adjoint(Reshape, g, shape=self.shape)
 
 
 class BroadcastTo(Function):
@@ -50,7 +50,7 @@ class Permute(Function):
         return array_namespace(a).permute_dims(a, axes)
 
     def backward(self, g):
-        return Permute.apply(g, axes=self.inverse)
+        return adjoint(Permute, g, axes=self.inverse)
 
 
 class Flip(Function):
@@ -62,7 +62,7 @@ class Flip(Function):
         return array_namespace(a).flip(a, axis=axis)
 
     def backward(self, g):
-        return Flip.apply(g, axis=self.axis)
+        return adjoint(Flip, g, axis=self.axis)
 
 
 class Concat(Function):
@@ -78,7 +78,7 @@ class Concat(Function):
         ax = self.axis % g.ndim
         for n, need in zip(self.sizes, self.needs_input_grad):
             idx = (slice(None),) * ax + (slice(start, start + n), Ellipsis)
-            out.append(GetItem.apply(g, index=idx) if need else None)
+            out.append(adjoint(GetItem, g, index=idx) if need else None)
             start += n
         return tuple(out)
 
@@ -92,8 +92,8 @@ class Stack(Function):
 
     def backward(self, g):
         ax = self.axis % g.ndim
-        return tuple(GetItem.apply(g, index=(slice(None),) * ax + (i, Ellipsis)) if need else None
-                     for i, need in enumerate(self.needs_input_grad))
+        return tuple(adjoint(GetItem, g, index=(slice(None),) * ax + (i, Ellipsis)) if need
+                     else None for i, need in enumerate(self.needs_input_grad))
 
 
 class Pad(Function):
@@ -111,7 +111,7 @@ class Pad(Function):
         return out
 
     def backward(self, g):
-        return GetItem.apply(g, index=self.index)
+        return adjoint(GetItem, g, index=self.index)
 
 
 def _is_basic(index):
@@ -130,7 +130,7 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, g):
-        return IndexAdd.apply(g, index=self.index, shape=self.shape)
+        return adjoint(IndexAdd, g, index=self.index, shape=self.shape)
 
 
 class IndexAdd(Function):
