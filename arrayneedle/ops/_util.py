@@ -14,13 +14,16 @@ def unbroadcast(grad, shape):
         return grad
     if isinstance(grad, Tensor):
         if not is_grad_enabled():
-            return Tensor._wrap(unbroadcast(grad._array, shape), grad._device)
+            return Tensor._wrap(_unbroadcast(grad._device.xp, grad._array, shape), grad._device)
         extra = grad.ndim - len(shape)
         if extra:
             grad = grad.sum(tuple(range(extra)))
         axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
         return grad.sum(axes, keepdim=True) if axes else grad
-    xp = array_namespace(grad)
+    return _unbroadcast(array_namespace(grad), grad, shape)
+
+
+def _unbroadcast(xp, grad, shape):
     extra = grad.ndim - len(shape)
     if extra:
         grad = xp.sum(grad, axis=tuple(range(extra)))
@@ -51,11 +54,15 @@ def expand_reduced(grad, shape, axes, keepdims):
     kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
     if isinstance(grad, Tensor):
         if not is_grad_enabled():
-            return Tensor._wrap(expand_reduced(grad._array, shape, axes, keepdims), grad._device)
+            return Tensor._wrap(_expand(grad._device.xp, grad._array, shape, kshape, keepdims),
+                                grad._device)
         if not keepdims:
             grad = grad.reshape(kshape)
         return grad.broadcast_to(tuple(shape))
-    xp = array_namespace(grad)
+    return _expand(array_namespace(grad), grad, shape, kshape, keepdims)
+
+
+def _expand(xp, grad, shape, kshape, keepdims):
     if not keepdims:
         grad = xp.reshape(grad, kshape)
     return xp.broadcast_to(grad, tuple(shape))
