@@ -1,4 +1,4 @@
-"""Tensor and reverse-mode automatic differentiation.
+"""Reverse-mode automatic differentiation (``Tensor`` itself is in arrayneedle/tensor.py).
 
 A ``Function`` computes on raw arrays (``forward``) and maps the output gradient to input
 gradients (``backward``) with differentiable Tensor operations, so gradients can themselves be
@@ -12,29 +12,17 @@ derivatives against finite differences.
 """
 from __future__ import annotations
 
-
-import array_api_compat
-
-from .. import backend
-from ..backend import Device, device_of, dtype_name
+from ..backend import dtype_name
 from ..hooks import (RemovableHandle, _function_hooks, _observed, _quiet,  # noqa: F401
                     register_function_hook)
 from ..grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,
                         set_grad_enabled)
+from ..tensor import DeviceMismatchError, Size, Tensor
 
-__all__ = ["Tensor", "Size", "Function", "no_grad", "enable_grad", "is_grad_enabled",
-           "set_grad_enabled", "inference_mode", "increment_version", "register_function_hook",
-           "RemovableHandle", "queue_callback", "grad", "backward", "functional", "gradcheck",
-           "gradgradcheck"]
-
-
-class DeviceMismatchError(RuntimeError, ValueError):
-    """Operands of one op live on different devices. A RuntimeError as in PyTorch, and a
-    ValueError so that code catching bad-argument errors catches it too."""
-
-
-def _is_array(x):
-    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float, complex))
+__all__ = ["Tensor", "Size", "DeviceMismatchError", "Function", "no_grad", "enable_grad",
+           "is_grad_enabled", "set_grad_enabled", "inference_mode", "increment_version",
+           "register_function_hook", "RemovableHandle", "queue_callback", "grad", "backward",
+           "functional", "gradcheck", "gradgradcheck"]
 
 
 class Function:
@@ -194,229 +182,7 @@ def _modified(t, which, ctx, now, expected):
         f"used it: call backward() before changing it, or change a clone() of it")
 
 
-class Size(tuple):
-    """A shape: a tuple of ints, as ``torch.Size`` (``Tensor.shape`` and ``Tensor.size()``);
-    it prints as the plain tuple."""
-
-    __slots__ = ()
-
-    def numel(self) -> int:
-        n = 1
-        for s in self:
-            n *= s
-        return n
-
-    # printed as the plain tuple, so messages read "(2, 3)" whatever holds the shape
-
-
-class Tensor:
-    """An n-dimensional array on a device, with optional gradient tracking.
-
-    Every Tensor has a version counter (``_version``, as PyTorch) that each in-place change
-    through the Tensor bumps: the in-place methods (``add_``, ``x[i] = v``...), and an
-    augmented assignment to the raw array (``t.array -= step``, how the optimizers update
-    parameters), which the ``array`` setter sees because it receives the same array object
-    back. Graph-building ops record their inputs' versions and ``backward()`` refuses to use
-    an input changed since. Writes the Tensor cannot see (``t.array[...] = v``, ``out=``) call
-    ``increment_version(t)``. The counter is created on first use, so Tensors that are never
-    changed in place carry only ``None``.
-    """
-
-    __slots__ = ("_array", "grad", "requires_grad", "_ctx", "_device", "_vc", "_retain",
-                 "_post_acc_hooks",
-                 "__weakref__")
-    __array_priority__ = 1000  # make ndarray OP Tensor defer to Tensor.__rOP__
-
-    def __init__(self, data, device=None, dtype=None, requires_grad=False):
-        if isinstance(data, Tensor):
-            data = data._array
-        dev = backend.device(device) if device is not None else (
-            device_of(data) if _is_array(data) else backend.cpu())
-        if dtype is None and not _is_array(data):
-            # Python data: floats default to float32, ints to int64, bools stay bool
-            import numpy as _np
-            probe = _np.asarray(data)
-            if probe.dtype.kind == "f":
-                dtype = "float32"
-            elif probe.dtype.kind in "iu":
-                dtype = "int64"
-            elif probe.dtype.kind != "b":
-                raise TypeError(f"cannot make a Tensor from {type(data).__name__} data "
-                                f"of dtype {probe.dtype}")
-            data = probe
-        arr = dev.asarray(data, dtype)
-        dtype_name(arr.dtype)  # raises a clear TypeError for unsupported dtypes
-        self._array = arr
-        self.grad = None
-        self._ctx = None
-        self._device = dev
-        self._vc = None
-        self.requires_grad = False
-        if requires_grad:
-            self.requires_grad_(True)
-
-    @classmethod
-    def from_array(cls, array, device=None) -> "Tensor":
-        """Wrap a raw array (NumPy, CuPy or another array-API array) without copying it; the
-        Tensor shares memory with ``array``. ``device``, if given, must be the array's own."""
-        if not _is_array(array):
-            raise TypeError(f"Tensor.from_array expects an array, got {type(array).__name__}; "
-                            f"use Tensor(data) to convert other data")
-        dev = device_of(array)
-        if device is not None and backend.device(device) is not dev:
-            raise ValueError(f"Tensor.from_array: the array lives on {dev}, not on "
-                             f"{backend.device(device)}; use Tensor(array, device=...) to copy it")
-        return cls._wrap(array, dev)
-
-    @classmethod
-    def _wrap(cls, array, dev: Device, requires_grad=False, ctx=None):
-        t = cls.__new__(cls)
-        t._array = array
-        t.grad = None
-        t._device = dev
-        t.requires_grad = requires_grad
-        t._ctx = ctx
-        t._vc = None
-        return t
-
-    # ---- the raw array and its version ----
-    @property
-    def array(self):
-        """The raw NumPy/CuPy (array-API) array."""
-        return self._array
-
-    @array.setter
-    def array(self, value):
-        # ``t.array op= v`` calls this with the very array it read, changed in place: that is
-        # an in-place modification. Binding another array changes nothing a graph saved.
-        if value is self._array:
-            self._bump()
-        else:
-            self._array = value
-
-    def _bump(self):
-        vc = self._vc
-        if vc is None:
-            self._vc = [1]
-        else:
-            vc[0] += 1
-
-    @property
-    def _version(self) -> int:
-        return 0 if self._vc is None else self._vc[0]
-
-    @property
-    def data(self):
-        """PyTorch's ``.data``: a Tensor sharing this one's memory, outside the graph (no grad,
-        its own version counter), e.g. for in-place initialisation ``p.data.normal_(0, 0.02)``.
-        The raw NumPy/CuPy array is ``.array``."""
-        return Tensor._wrap(self._array, self._device)
-
-    @data.setter
-    def data(self, value):
-        """``p.data = t`` makes ``p`` use ``t``'s array (a raw array is accepted too)."""
-        arr = value._array if isinstance(value, Tensor) else value
-        if not _is_array(arr):
-            raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
-        if device_of(arr) is not self._device:
-            raise DeviceMismatchError(f"cannot set .data of a Tensor on {self._device} to an "
-                                      f"array on {device_of(arr)}")
-        self._array = arr
-
-    # ---- properties ----
-    @property
-    def shape(self) -> Size:
-        return Size(self._array.shape)
-
-    @property
-    def ndim(self) -> int:
-        return self._array.ndim
-
-    def numel(self) -> int:
-        n = 1
-        for s in self._array.shape:
-            n *= s
-        return n
-
-    def __len__(self):
-        if self.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._array.shape[0]
-
-    @property
-    def dtype(self):
-        """The array library's dtype; it compares equal to ``an.float32`` and to
-        ``"float32"``."""
-        return self._array.dtype
-
-    @property
-    def device(self) -> Device:
-        return self._device
-
-    @property
-    def is_leaf(self):
-        return self._ctx is None
-
-    @property
-    def grad_fn(self):
-        """The Function that made this Tensor (prints as ``<AddBackward0 ...>``), None for a
-        leaf."""
-        return self._ctx
-
-    def requires_grad_(self, requires_grad=True):
-        if requires_grad and dtype_name(self._array.dtype) not in ("float16", "float32",
-                                                                   "float64"):
-            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
-                               f"got dtype {dtype_name(self._array.dtype)}")
-        if not requires_grad and self._ctx is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables; use "
-                               "detach() to get a Tensor outside the graph")
-        self.requires_grad = bool(requires_grad)
-        return self
-
-    @property
-    def xp(self):
-        return self._device.xp
-
-    # ---- conversion ----
-    def detach(self) -> "Tensor":
-        """A Tensor sharing memory and the version counter, outside the graph."""
-        if self._vc is None:
-            self._vc = [0]
-        t = Tensor._wrap(self._array, self._device)
-        t._vc = self._vc
-        return t
-
-    def __hash__(self):
-        return id(self)
-
-    # ---- autograd ----
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (or only into ``inputs``'),
-        as ``torch.Tensor.backward``. The graph is freed unless ``retain_graph`` (default:
-        ``create_graph``); ``create_graph=True`` records the backward pass itself, so the
-        gradients can be differentiated again."""
-        _backward((self,), None if gradient is None else (gradient,), retain_graph,
-                  create_graph, inputs)
-
-    def register_post_accumulate_grad_hook(self, hook):
-        """Call ``hook(tensor)`` during ``backward`` each time this leaf's ``.grad`` has taken
-        its final value for that backward (PyTorch's name). Returns a handle whose
-        ``remove()`` unregisters it."""
-        if not self.is_leaf or not self.requires_grad:
-            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that "
-                               "require grad accumulate a gradient")
-        hooks = getattr(self, "_post_acc_hooks", None)
-        if hooks is None:
-            hooks = self._post_acc_hooks = {}
-        return RemovableHandle(hooks, hook)
-
-    # in-place methods are attached in arrayneedle/inplace.py, conversions and facts (numpy,
-    # item, size, to...) in arrayneedle/tensor_api.py, operators and op methods in
-    # arrayneedle/ops/__init__.py
-
-
-# the walk uses Tensor, so it is imported once Tensor exists
+# the walk (graph.py) reads _check_versions from this module, so it is imported once that exists
 from ..graph import backward, grad, queue_callback  # noqa: E402
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402
 # autograd.functional (vjp, jacobian, hessian...) is built from ops, so arrayneedle/__init__.py

@@ -11,6 +11,7 @@ import warnings
 
 from .. import backend
 from ..backend import dtype_name
+from ..dtypes import is_float_dtype
 from ..graph import grad as _grad
 from . import Tensor
 
@@ -23,8 +24,7 @@ class GradcheckError(RuntimeError):
 
 def _outputs(out):
     outs = tuple(out) if isinstance(out, (tuple, list)) else (out,)
-    return tuple(o for o in outs if isinstance(o, Tensor)
-                 and dtype_name(o._array.dtype) in ("float16", "float32", "float64"))
+    return tuple(o for o in outs if isinstance(o, Tensor) and is_float_dtype(o._array.dtype))
 
 
 def _numerical(func, inputs, diff, eps):

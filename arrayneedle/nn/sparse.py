@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from .. import init
+from . import init
 from ..autograd import Tensor
 from ..ops.shape import Take
 from .module import Module, Parameter, zeros_parameter

@@ -4,8 +4,8 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from .._helpers import as_tensor, operands
-from ..autograd import Function, Tensor, is_grad_enabled
 from ..backend import dtype_name
+from ..autograd import Function, Tensor, is_grad_enabled
 from ._util import unbroadcast
 from .shape import reshape
 
@@ -42,7 +42,7 @@ class MatMul(Function):
         a, b = self.parents
         ga = gb = None
         if not is_grad_enabled():  # the same products on the raw arrays: no Tensor overhead
-            xp = array_namespace(g._array)
+            xp = g._device.xp
             if self.needs_input_grad[0]:
                 ga = Tensor._wrap(unbroadcast(xp.matmul(g._array, xp.matrix_transpose(b._array)),
                                               a.shape), a._device)

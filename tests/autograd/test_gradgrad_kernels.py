@@ -372,11 +372,11 @@ def test_sync_batch_norm_double_backward_in_one_process():
 def test_sync_batch_norm_double_backward_across_processes_is_refused(monkeypatch):
     """Across processes the statistics' second derivatives would need collectives inside the
     recorded graph: create_graph=True is refused with a clear error (first order still works)."""
-    from arrayneedle.nn import syncbn
+    from arrayneedle.nn import batchnorm
     m = nn.SyncBatchNorm(2).double()
     x = an.Tensor(np.random.default_rng(0).standard_normal((3, 2, 2)), requires_grad=True)
     y = ops.sum(m(x) ** 3)
-    monkeypatch.setattr(syncbn, "_world", lambda: 2)
+    monkeypatch.setattr(batchnorm, "_world", lambda: 2)
     with pytest.raises(RuntimeError, match="SyncBatchNorm: gradients of gradients"):
         an.autograd.grad(y, (x,), create_graph=True)
 

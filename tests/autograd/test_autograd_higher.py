@@ -410,3 +410,19 @@ def test_views_share_the_version_counter_as_pytorch():
     with an.no_grad():
         w.mul_(2.0)
     assert wt._version == w._version == 1
+
+
+def test_erfinv_and_sparse_second_derivatives():
+    # ops outside the op table: erfinv (the unary family) and sparse @ dense, to_dense
+    import arrayneedle.sparse as S
+    x = an.Tensor(np.array([0.3, -0.5, 0.8]), requires_grad=True)
+    assert an.autograd.gradgradcheck(an.erfinv, (x,), atol=1e-6, rtol=1e-5)
+    i = an.tensor(np.array([[0, 1, 2, 2], [1, 0, 2, 0]]))
+    v = an.Tensor(np.array([1.0, 2.0, 3.0, -1.0]), requires_grad=True)
+    d = an.Tensor(_rng(9).standard_normal((3, 2)), requires_grad=True)
+
+    def spmm(v, d):
+        return S.mm(S.sparse_coo_tensor(i, v, (3, 3)), d) ** 2
+    assert an.autograd.gradgradcheck(spmm, (v, d), atol=1e-6, rtol=1e-5)
+    assert an.autograd.gradgradcheck(
+        lambda v: S.sparse_coo_tensor(i, v, (3, 3)).to_dense().tanh(), (v,), atol=1e-6, rtol=1e-5)
