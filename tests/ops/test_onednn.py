@@ -342,3 +342,23 @@ def test_openmp_spin_is_set_only_before_onednn_loads_and_never_over_the_users(en
     else:  # NumPy kernels (forced, or no oneDNN here): libgomp is never loaded, nothing is set
         assert rest.strip().startswith("(") and "False" in rest and rest.strip().endswith(
             env.get("GOMP_SPINCOUNT", "unset"))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_double_backward_through_the_direct_convolutions(transpose):
+    """create_graph=True: the gradients are convolutions of Tensors again (float32 through the
+    kernels, compared with the float64 path)."""
+    rng = np.random.default_rng(8)
+    x0 = rng.standard_normal((2, 4, 6, 6))
+    w0 = rng.standard_normal((4, 5, 3, 3) if transpose else (5, 4, 3, 3)) / 6
+
+    def run(dtype):
+        x = an.tensor(x0.astype(dtype), requires_grad=True)
+        w = an.tensor(w0.astype(dtype), requires_grad=True)
+        y = (an.conv_transpose2d(x, w, stride=2, padding=1) if transpose
+             else an.conv2d(x, w, padding=1))
+        (gx,) = an.autograd.grad((y * y).sum(), [x], create_graph=True)
+        (gx * gx).sum().backward()
+        return w.grad.numpy().astype(np.float64)
+
+    np.testing.assert_allclose(run(np.float32), run(np.float64), rtol=1e-4, atol=1e-4)
