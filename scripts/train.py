@@ -62,6 +62,9 @@ def build_parser():
                    help=f"linear lr warm-up steps (default {d['warmup']})")
     p.add_argument("--ema-decay", type=float, default=None,
                    help=f"EMA decay (default {d['ema_decay']})")
+    p.add_argument("--grad-clip", type=float, default=None,
+                   help=f"clip the gradient norm to this (0: no clipping; default "
+                        f"{d['grad_clip']})")
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--out", default=d["out"])
     p.add_argument("--sample-every", type=int, default=d["sample_every"],
