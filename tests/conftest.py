@@ -12,6 +12,13 @@ import arrayneedle as an
 
 REQUIRE_CUDA = os.environ.get("ARRAYNEEDLE_REQUIRE_CUDA", "") not in ("", "0")
 
+# The tests run from the checkout root and import its packages; so do the interpreters they
+# start (python scripts/train.py, mpiexec ... scripts/train.py), whether or not this checkout
+# is the one pip installed (the scripts do not edit sys.path)
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _ROOT])
+
 
 def cuda_skip_reason():
     """None when CUDA is usable, else a line saying why (CuPy's own error where the backend
