@@ -110,9 +110,9 @@ class DDPMScheduler(_Discrete):
 
 class DDIMScheduler(_Discrete):
     """DDIM (Song et al. 2021): ``eta=0`` is deterministic given x_T, ``eta=1`` is DDPM-like.
-    Arguments and defaults as diffusers' ``DDIMScheduler``; ``timestep_spacing="trailing"``
-    visits the timesteps ``GaussianDiffusion.ddim_sample`` does (they coincide when the
-    number of steps divides T)."""
+    Arguments and defaults as diffusers' ``DDIMScheduler``; ``GaussianDiffusion`` runs it with
+    ``timestep_spacing="trailing"``. Each step goes to the next visited timestep (diffusers:
+    ``t - T // n``, the same wherever the spacing is even)."""
 
     def __init__(self, num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02,
                  beta_schedule="linear", trained_betas=None, clip_sample=True,
@@ -129,8 +129,8 @@ class DDIMScheduler(_Discrete):
              generator=None, variance_noise=None, return_dict=True):
         """x_{t_prev} = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - s^2) eps + s z with
         s = eta * sqrt((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)).
-        ``use_clipped_model_output`` re-derives eps from the clipped x0 (as
-        ``GaussianDiffusion.ddim_sample`` does)."""
+        ``use_clipped_model_output`` re-derives eps from the clipped x0 (as Song et al.'s code
+        and ``sample_loop`` do)."""
         if self.num_inference_steps is None:
             raise ValueError("call set_timesteps(num_inference_steps) before step()")
         if eta < 0:
