@@ -91,6 +91,8 @@ class TrainConfig:
         values = _merge(cls, flags, keep_none=("data",))
         if isinstance(values["widths"], str):
             values["widths"] = _parse_widths(values["widths"])
+        elif values["widths"] is None and values["model"] in DEFAULT_WIDTHS:
+            values["widths"] = DEFAULT_WIDTHS[values["model"]]
         values = _check_values(values, None)
         return cls(**_check_environment(values))
 
@@ -103,7 +105,11 @@ class TrainConfig:
             config = config.to_dict()
         if not isinstance(config, dict):
             raise UsageError(f"{source}: the config is a {type(config).__name__}, not a dict")
-        return cls(**_check_values(_merge(cls, config, keep_none=_NULLABLE), source))
+        values = _merge(cls, config, keep_none=_NULLABLE)
+        # the keys that build the model are never filled in: a config without them is refused
+        stored = upgrade_config(config)
+        values.update({k: stored.get(k) for k in _MODEL_BUILD})
+        return cls(**_check_values(values, source))
 
     @classmethod
     def defaults(cls):
@@ -138,6 +144,8 @@ class TrainConfig:
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 DEFAULTS = TrainConfig.defaults()
+# the keys that build the model: a checkpoint must state each
+_MODEL_BUILD = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss")
 # keys whose stored None means None (not "use the default")
 _NULLABLE = ("data", "widths", "steps", "epochs", "resume", "dist_backend", "data_fingerprint")
 
@@ -187,8 +195,6 @@ def _check_values(values, source):
         return "--" + key.replace("_", "-") if source is None else f"{source}: config {key}"
 
     v = dict(values)
-    if v["model"] in CHOICES["model"] and v["widths"] is None:
-        v["widths"] = DEFAULT_WIDTHS[v["model"]]
     for key in ("sampler",):
         if v[key] not in CHOICES[key]:
             raise UsageError(f"{name(key)} must be one of {', '.join(CHOICES[key])}, "

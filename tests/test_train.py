@@ -340,3 +340,18 @@ def test_train_config_is_built_and_checked_in_one_place(tmp_path):
         TrainConfig.from_checkpoint({**old, "grad_clip": -1}, "checkpoint c.npz")
     with pytest.raises(UsageError, match="the config is a list"):
         TrainConfig.from_checkpoint([1], "checkpoint c.npz")
+
+
+def test_a_checkpoint_config_must_state_its_model(tmp_path):
+    """Keys added since a checkpoint was written take their defaults; the keys that build the
+    model never do (a config without widths or timesteps is refused, naming the key)."""
+    from diffusion.config import TrainConfig
+    from diffusion.validate import UsageError
+    cfg = TrainConfig.from_flags({"out": str(tmp_path / "o"), "widths": "4,8", "image_size": 8})
+    for key, msg in (("widths", "config widths must list 2 to 8 widths, got None"),
+                     ("timesteps", "config timesteps must be an integer, got None"),
+                     ("model", "config model must be one of simple, unet, got None")):
+        stored = cfg.to_dict()
+        del stored[key]
+        with pytest.raises(UsageError, match=f"^checkpoint c: {msg}"):
+            TrainConfig.from_checkpoint(stored, "checkpoint c")
