@@ -11,14 +11,12 @@ import array_api_compat
 from ._helpers import shape_arg
 from .autograd import Tensor
 from .backend import device as _device, dtype_name, get_dtype
+from .dtypes import DEFAULT_FLOAT
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "numel", "zeros", "ones", "full",
            "empty", "eye", "zeros_like", "ones_like", "full_like", "empty_like", "randn",
            "rand", "randint", "randperm", "multinomial", "randn_like", "rand_like", "arange",
            "linspace"]
-
-_DEFAULT_FLOAT = "float32"
-
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new Tensor (a copy) of ``data``: Python floats give float32, ints int64, bools bool."""
@@ -56,24 +54,33 @@ def _make(array, dev, requires_grad):
     return t.requires_grad_(True) if requires_grad else t
 
 
+def _sizes(sizes, size, name):
+    """The shape of ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))`` (PyTorch's keyword)."""
+    if size is None:
+        return sizes
+    if sizes:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    return (size,)
+
+
 def _filled(fn, shape, device, dtype, requires_grad):
     dev = _device(device)
-    dt = get_dtype(dev.xp, dtype or _DEFAULT_FLOAT)
+    dt = get_dtype(dev.xp, dtype or DEFAULT_FLOAT)
     return _make(getattr(dev.xp, fn)(shape_arg(shape), dtype=dt), dev, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _filled("zeros", size, device, dtype, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled("zeros", _sizes(sizes, size, "zeros"), device, dtype, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _filled("ones", size, device, dtype, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled("ones", _sizes(sizes, size, "ones"), device, dtype, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """An uninitialised tensor in PyTorch; here zeros (the array API has ``empty``, but
     reading garbage helps no one)."""
-    return _filled("zeros", size, device, dtype, requires_grad)
+    return _filled("zeros", _sizes(sizes, size, "empty"), device, dtype, requires_grad)
 
 
 def _scalar_dtype(value):
@@ -81,7 +88,7 @@ def _scalar_dtype(value):
         return "bool"
     if isinstance(value, numbers.Integral):
         return "int64"
-    return _DEFAULT_FLOAT
+    return DEFAULT_FLOAT
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -94,7 +101,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     dev = _device(device)
-    dt = get_dtype(dev.xp, dtype or _DEFAULT_FLOAT)
+    dt = get_dtype(dev.xp, dtype or DEFAULT_FLOAT)
     return _make(dev.xp.eye(int(n), int(n if m is None else m), dtype=dt), dev, requires_grad)
 
 
@@ -120,16 +127,18 @@ def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
                 device=device or input.device, requires_grad=requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from the device's generator (seeded by manual_seed)."""
+    size = _sizes(sizes, size, "randn")
     dev = _device(device)
-    return _make(dev.randn(shape_arg(size), dtype or _DEFAULT_FLOAT), dev, requires_grad)
+    return _make(dev.randn(shape_arg(size), dtype or DEFAULT_FLOAT), dev, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1) from the device's generator."""
+    size = _sizes(sizes, size, "rand")
     dev = _device(device)
-    return _make(dev.rand(shape_arg(size), dtype or _DEFAULT_FLOAT), dev, requires_grad)
+    return _make(dev.rand(shape_arg(size), dtype or DEFAULT_FLOAT), dev, requires_grad)
 
 
 def randn_like(input, dtype=None, device=None, requires_grad=False):
@@ -140,10 +149,16 @@ def rand_like(input, dtype=None, device=None, requires_grad=False):
     return _like(rand, input, dtype, device, requires_grad, input.shape)
 
 
-def randint(*args, size=None, dtype="int64", device=None, requires_grad=False):
+def randint(*args, low=None, high=None, size=None, dtype="int64", device=None,
+            requires_grad=False):
     """Integers uniform in [low, high): ``randint(low, high, size)`` or ``randint(high,
-    size)`` as PyTorch (``low`` defaults to 0)."""
+    size)`` as PyTorch (``low`` defaults to 0), also with ``low=``/``high=``/``size=``
+    keywords."""
     args = list(args)
+    if high is not None:
+        args = ([0 if low is None else low] if not args else args) + [high]
+    elif low is not None:
+        raise TypeError("randint: low= needs high=")
     if size is None and args and isinstance(args[-1], (tuple, list)):
         size = args.pop()
     if size is None or len(args) not in (1, 2):
@@ -212,10 +227,12 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     else float32 (PyTorch's rule)."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
     dev = _device(device)
     if dtype is None:
         integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
-        dtype = "int64" if integral else _DEFAULT_FLOAT
+        dtype = "int64" if integral else DEFAULT_FLOAT
     if dtype_name(dtype).startswith("int"):
         vals = (int(start), int(end), int(step))
     else:
@@ -228,5 +245,5 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 default)."""
     dev = _device(device)
     arr = dev.xp.linspace(float(start), float(end), int(steps),
-                          dtype=get_dtype(dev.xp, dtype or _DEFAULT_FLOAT))
+                          dtype=get_dtype(dev.xp, dtype or DEFAULT_FLOAT))
     return _make(arr, dev, requires_grad)

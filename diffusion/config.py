@@ -19,6 +19,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
+from arrayneedle.compat import RENAMED_CONFIG_KEYS
+
 from .gaussian import SAMPLERS, SOLVER_STEPS
 from .validate import (
     UsageError,
@@ -43,8 +45,6 @@ MODEL_KEYS = ("model", "widths", "image_size", "in_channels", "timesteps", "sche
 # optimizer flags that, given on resume, replace the checkpoint's values (else it keeps them)
 RESUME_FLAGS = ("lr", "warmup", "ema_decay", "grad_clip")
 DEFAULT_STEPS = 2000  # the run's length when neither steps nor epochs is given
-# config keys of older checkpoints -> their current names
-_RENAMED = {"channels": "widths", "channels_in": "in_channels"}
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def upgrade_config(cfg):
     """A copy of ``cfg`` (a dict) with older key names (``channels``, ``channels_in``)
     renamed."""
     out = dict(cfg)
-    for old, new in _RENAMED.items():
+    for old, new in RENAMED_CONFIG_KEYS.items():
         if old in out:
             value = out.pop(old)
             if out.get(new) is None:

@@ -97,8 +97,14 @@ class Trainer:
     def _check_same_config(self, saved, path):
         def norm(v):
             return list(v) if isinstance(v, tuple) else v
+
+        def same_folder(a, b):  # --data spelled another way (trailing slash, relative path)
+            return isinstance(a, str) and isinstance(b, str) and (
+                os.path.normpath(a) == os.path.normpath(b)
+                or os.path.realpath(a) == os.path.realpath(b))
         diff = [f"{k}: checkpoint {norm(saved.get(k))!r}, now {norm(self.cfg.get(k))!r}"
-                for k in MODEL_KEYS if norm(saved.get(k)) != norm(self.cfg.get(k))]
+                for k in MODEL_KEYS if norm(saved.get(k)) != norm(self.cfg.get(k))
+                and not (k == "data" and same_folder(saved.get(k), self.cfg.get(k)))]
         if diff:
             raise UsageError(f"checkpoint {path} was made with a different configuration ("
                              + "; ".join(diff) + "); use a new --out folder")
@@ -208,7 +214,7 @@ class Trainer:
         cfg, main = self.cfg, self.world.main
         bar = tqdm(total=self.total, initial=self.step_count, unit="step", dynamic_ncols=True,
                    disable=not (cfg.progress and main))
-        logf = open(self.run.file(LOG) if main else os.devnull, "a")
+        logf = self.run.open_log() if main else open(os.devnull, "a")
         t0, seen = time.perf_counter(), 0
         try:
             self.model.train()

@@ -23,7 +23,7 @@ from .config import (
 )
 from .runfolder import CHECKPOINT, RunError, RunFolder
 from .trainer import Trainer, TrainingDiverged
-from .validate import UsageError
+from .validate import UsageError, check_weights
 
 __all__ = ["UsageError", "TrainingDiverged", "TrainConfig", "Trainer", "DEFAULTS", "MODEL_KEYS",
            "CHOICES", "DEFAULT_WIDTHS", "DEFAULT_STEPS", "build_model", "build_diffusion",
@@ -59,6 +59,9 @@ def load_checkpoint(path, device=None):
     if not isinstance(ck, dict) or not {"config", "model", "step"} <= set(ck):
         raise UsageError(f"{path} is an arrayneedle file but not a training checkpoint")
     ck["config"] = TrainConfig.from_checkpoint(ck["config"], f"checkpoint {path}")
+    check_weights(ck["model"], f"checkpoint {path}")
+    if isinstance(ck.get("ema"), dict) and "ema_model" in ck["ema"]:
+        check_weights(ck["ema"]["ema_model"], f"checkpoint {path} (EMA)")
     return ck
 
 

@@ -153,6 +153,8 @@ def pytest_terminal_summary(terminalreporter):
     # the outermost wrapper: its line comes after pytest's short summary, just above the
     # closing "N passed" line
     yield
+    if terminalreporter.config.option.collectonly:
+        return
     try:
         version = importlib.metadata.version("torch") if sys.modules.get("torch", 1) else None
     except importlib.metadata.PackageNotFoundError:

@@ -1,14 +1,15 @@
-"""Containers with PyTorch's names and state_dict keys: ModuleList, ModuleDict, ParameterList,
-ParameterDict, and Unflatten."""
+"""Containers with PyTorch's names and state_dict keys: Sequential, ModuleList, ModuleDict,
+ParameterList, ParameterDict; and Residual (needle's ``x + fn(x)``)."""
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from .. import ops
 from ..autograd import Tensor
 from .module import Module, Parameter
+from .sequential import Sequential
 
-__all__ = ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Unflatten"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+           "Residual"]
 
 
 def _index(i, n, what):
@@ -92,6 +93,20 @@ class ModuleList(_ListBase):
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleList has no forward: iterate over it and call its "
                                   "modules")
+
+    def add_module(self, name, module):
+        """Name ``str(len(self))`` appends (what PyTorch's ``ModuleList.append`` does); a name
+        "0".."n-1" replaces that entry; any other name registers an attribute submodule."""
+        n = len(self._entries)
+        if isinstance(name, str) and name.isdigit() and int(name) <= n and module is not None:
+            if int(name) == n:
+                self.append(module)
+            else:
+                self[int(name)] = module
+        else:
+            super().add_module(name, module)
+
+    register_module = add_module
 
 
 class ParameterList(_ListBase):
@@ -184,6 +199,18 @@ class ModuleDict(_DictBase):
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleDict has no forward: call its modules by name")
 
+    def add_module(self, name, module):
+        """An entry, as ``self[name] = module`` (PyTorch's ModuleDict stores both alike)."""
+        self[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Module) and "_entries" in self.__dict__:
+            self[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
 
 class ParameterDict(_DictBase):
     """Parameters by name (Tensors are wrapped as Parameters)."""
@@ -196,25 +223,12 @@ class ParameterDict(_DictBase):
                          for k, p in self._entries.items())
 
 
-class Unflatten(Module):
-    """Split dimension ``dim`` into ``unflattened_size`` (PyTorch's nn.Unflatten)."""
+class Residual(Module):
+    """x + fn(x)."""
 
-    def __init__(self, dim, unflattened_size):
+    def __init__(self, fn):
         super().__init__()
-        self.dim, self.unflattened_size = int(dim), tuple(int(s) for s in unflattened_size)
+        self.fn = fn
 
     def forward(self, x):
-        d = self.dim % x.ndim
-        n = x.shape[d]
-        known = [s for s in self.unflattened_size if s != -1]
-        prod = 1
-        for s in known:
-            prod *= s
-        if (len(known) == len(self.unflattened_size) and prod != n) or (
-                len(known) < len(self.unflattened_size) and (prod == 0 or n % prod)):
-            raise ValueError(f"Unflatten: dimension {self.dim} of size {n} cannot be split "
-                             f"into {self.unflattened_size}")
-        return ops.reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
-
-    def extra_repr(self):
-        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+        return x + self.fn(x)
