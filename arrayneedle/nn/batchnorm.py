@@ -110,6 +110,8 @@ class _SyncBatchNormFn(Function):
     """y = (x - mean) * inv_std * weight + bias with global statistics. Inputs: x, then
     optionally weight and bias; params ``centered``, ``inv_std``, ``count`` (global)."""
 
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def forward(self, x, *affine, centered, inv_std, count):
         w = affine[0] if affine else None
         scale = inv_std if w is None else w * inv_std

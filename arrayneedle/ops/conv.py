@@ -42,6 +42,8 @@ __all__ = ["conv2d", "conv_transpose2d", "dilate", "undilate", "Conv2d", "Conv2d
 
 # ---------------------------------------------------------------- Functions
 class _ConvFunction(Function):
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def _finish(self, y, bias, for_gx, for_gw):
         """End of a forward: add the bias to the new array ``y`` in place and keep what each
         gradient needs, only when that gradient is wanted."""

@@ -9,6 +9,8 @@ __all__ = ["dilate", "undilate", "Dilate", "Undilate"]
 
 
 class Dilate(Function):
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def forward(self, x, axes, dilation):
         self.axes, self.dilation = axes, dilation
         return kernels.dilate(x, axes, dilation)
@@ -18,6 +20,8 @@ class Dilate(Function):
 
 
 class Undilate(Function):
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def forward(self, x, axes, dilation):
         self.axes, self.dilation, self.shape = axes, dilation, tuple(x.shape)
         return kernels.undilate(x, axes, dilation)

@@ -16,6 +16,8 @@ __all__ = ["batch_norm", "layer_norm", "group_norm", "channel_affine"]
 
 
 class Normalize(Function):
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def forward(self, x, axes, mean, var, eps):
         xp = array_namespace(x)
         self.axes = axes
@@ -81,6 +83,8 @@ class BatchNorm(Function):
 
     Inputs: x, then optionally weight and bias (C,); params: ``centered`` (x - mean) and
     ``inv_std`` (C,) from ``batch_moments``."""
+
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
 
     def forward(self, x, *affine, centered, inv_std):
         w = affine[0] if affine else None
@@ -176,6 +180,8 @@ class ChannelAffine(Function):
 
     Gradients: gx = g * scale, g_scale = sum(g * x), g_shift = sum(g) (per channel)."""
 
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def forward(self, x, scale, shift):
         need = self.needs_input_grad
         self.x = x if need[1] else None
@@ -206,6 +212,8 @@ class GroupNorm(Function):
 
     Inputs: x (N, C, ...), then optionally weight and bias (C,). Params: ``groups``, ``eps``.
     Internally x is viewed as (N, G, C/G, M); every reduction is a contiguous last-axis one."""
+
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
 
     def forward(self, x, *affine, groups, eps):
         xp = array_namespace(x)

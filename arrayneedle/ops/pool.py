@@ -17,6 +17,8 @@ class MaxPool2d(Function):
     """Max over (possibly overlapping) windows; the gradient of each window goes to its one
     maximum (the first in row-major window order on ties)."""
 
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def forward(self, x, kernel_size, stride, padding, arg_out=None):
         self.params = (kernel_size, stride, padding)
         self.x_shape = tuple(x.shape)
@@ -50,6 +52,8 @@ class MaxPool2dDilated(Function):
     """Max-pooling with dilated windows, of an input already padded with -inf: the windows
     as im2col columns, max and argmax over the taps (kh*kw times the input's memory)."""
 
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
+
     def forward(self, x, kernel_size, stride, dilation, arg_out=None):
         xp = array_namespace(x)
         self.geom = (kernel_size, stride, dilation)
@@ -73,6 +77,8 @@ class MaxPool2dDilated(Function):
 
 class AvgPool2d(Function):
     """Window sums of an input already zero-padded, divided by ``divisor`` (OH, OW)."""
+
+    legacy_backward = True  # raw-array backward until converted (branch autograd-kernels)
 
     def forward(self, x, kernel_size, stride, divisor):
         xp = array_namespace(x)
