@@ -42,6 +42,11 @@ class _TorchOps:
         return lambda *a, **k: fn(*a, **_kw(k))
 
     power = staticmethod(torch.pow)
+    batch_norm = staticmethod(TF.batch_norm)  # torch.batch_norm orders its arguments otherwise
+
+    @staticmethod
+    def layer_norm(x, shape, *args):
+        return TF.layer_norm(x, (shape,) if isinstance(shape, int) else shape, *args)
 
     @staticmethod
     def transpose(a, dim0=-2, dim1=-1):
@@ -94,16 +99,16 @@ _TORCH_ROWS = {
     "log_sigmoid": TF.logsigmoid,
     # the wrapper uses the part of src that index covers; torch wants that slice given
     "scatter": lambda a, s: torch.scatter(a, 1, torch.tensor([[2, 0], [1, 3]]), s[:, :2]),
+    "channel_affine": lambda x, s, b: x * s.reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1),
+    "channel_affine_2d": lambda x, s, b: x * s + b,
 }
 # torch defines no derivative for the divisor of remainder(number, tensor) (derivatives.yaml:
 # "not_implemented"); ours is the one of remainder(tensor, tensor), checked by gradgradcheck
 _NO_TORCH_DERIVATIVE = ("rmod_scalar",)
 _MODULE_ROWS = ("lstm", "gru")  # built from nn modules: second derivatives by gradgradcheck
-_KERNEL_NAMES = ("batch_norm", "layer_norm", "group_norm", "channel_affine")
 
 ROWS_FOR_TORCH = [r for r in OPS + INDEX_OPS + ROWS
-                  if r[0] not in _MODULE_ROWS + _NO_TORCH_DERIVATIVE
-                  and not r[0].startswith(_KERNEL_NAMES)]
+                  if r[0] not in _MODULE_ROWS + _NO_TORCH_DERIVATIVE]
 
 
 @pytest.fixture
