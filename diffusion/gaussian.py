@@ -1,19 +1,19 @@
-"""Gaussian diffusion (Ho et al. 2020): forward noising, training losses, DDPM and DDIM sampling
-and, through ``diffusion.schedulers``, the fast solvers (DPM-Solver++, Euler, Heun).
+"""Gaussian diffusion (Ho et al. 2020): forward noising and training losses; sampling (DDPM,
+DDIM and the fast solvers: DPM-Solver++, Euler, Heun) through ``diffusion.schedulers``.
 
 ``GaussianDiffusion`` is an ``arrayneedle.nn.Module`` that owns the noise schedule as buffers
 (float32 on the model's device, derived in float64 on the host) and a model that only predicts:
 ``model(x_t, t) -> Tensor`` of the shape of ``x_t`` (the noise, x0 or v, by ``objective``).
 Images enter in [-1, 1]: see ``normalize`` / ``unnormalize``.
 
-Sampling loops run under ``no_grad``, with the model in eval mode, keep nothing from one step
-to the next but the current image (memory stays flat over the T steps) and use one coefficient
-per step for the whole batch (host float64 scalars), so the only per-step work is the model call
-and a few elementwise ops. No Python loop ever runs over batch items or pixels.
+Sampling runs ``diffusion.schedulers.sample_loop`` (the one loop): under ``no_grad``, with the
+model in eval mode, keeping nothing from one step to the next but the current image (memory
+stays flat over the T steps), with one coefficient per step for the whole batch (host float64
+scalars), so the only per-step work is the model call and a few elementwise ops. No Python loop
+ever runs over batch items or pixels.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -21,8 +21,8 @@ import arrayneedle as an
 from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
-from . import sampling
 from .schedulers import SCHEDULERS, from_diffusion, sample_loop
+from .schedulers.loop import check_every, sampling_mode
 from .schedules import _check_betas, diffusion_coefficients, get_beta_schedule
 
 __all__ = ["GaussianDiffusion", "extract", "normalize", "unnormalize", "LOSS_TYPES",
@@ -33,7 +33,7 @@ OBJECTIVES = {"eps": ("eps", "epsilon", "pred_noise"),
               "x0": ("x0", "sample", "pred_x0"),
               "v": ("v", "v_prediction", "pred_v")}
 LOSS_TYPES = {"l2": ("l2", "mse"), "l1": ("l1",), "huber": ("huber", "smooth_l1")}
-# ddpm and ddim run this module's own loops; every other name is a diffusion.schedulers solver
+# every name is a diffusion.schedulers scheduler (ddpm, ddim, the solvers)
 SAMPLERS = tuple(SCHEDULERS)
 # step counts when none is given (capped at T), shared by the training grids, scripts/sample.py
 # and GaussianDiffusion.sample: DDIM's, and the solvers' (BENCHMARKS.md, "Samplers": DPM-Solver++
@@ -244,69 +244,74 @@ class GaussianDiffusion(nn.Module):
         """The training loss for a batch of clean images in [-1, 1] (random timesteps)."""
         return self.p_losses(x0)
 
-    # ---- reverse process ----
-    def model_predictions(self, x, t, clip_denoised=None, model=None):
-        """(predicted noise, predicted x0) at x_t; x0 clipped to [-1, 1] when asked (and the
-        noise re-derived from the clipped x0)."""
-        clip = self.clip_denoised if clip_denoised is None else clip_denoised
-        out = self._model_out(x, t, model)
-        if self.objective == "eps":
-            eps, x0 = out, self.predict_start_from_noise(x, t, out)
-        elif self.objective == "x0":
-            x0, eps = out, None
-        else:
-            x0, eps = self.predict_start_from_v(x, t, out), None
-        if clip:
-            x0 = ops.clip(x0, -1.0, 1.0)
-        if clip or eps is None:
-            eps = self.predict_noise_from_start(x, t, x0)
-        return eps, x0
+    # ---- reverse process: every sampler is a diffusion.schedulers scheduler ----
+    def scheduler(self, sampler="ddpm", **config):
+        """The scheduler ``sampler`` (a name of ``SAMPLERS``) for this diffusion's schedule,
+        objective and x0 clipping (``config`` overrides, e.g. ``clip_sample=False``)."""
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+        return from_diffusion(self, sampler, **config)
 
-    def p_mean_variance(self, x, t, clip_denoised=None, model=None):
-        """Mean, variance and log-variance of p(x_{t-1} | x_t), and the predicted x0."""
-        t = self._check_t(t)
-        _, x0 = self.model_predictions(x, t, clip_denoised, model)
-        mean, var, logvar = self.q_posterior(x0, x, t)
-        return mean, var, logvar, x0
-
-    def p_sample(self, x, t, clip_denoised=None, model=None):
-        """One step of Algorithm 2: a sample of x_{t-1} given x_t (no noise where t = 0)."""
-        t = self._check_t(t)
-        mean, _, logvar, _ = self.p_mean_variance(x, t, clip_denoised, model)
-        if isinstance(t, Tensor):
-            noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
-            nonzero = ops.reshape(ops.astype(t != 0, x.dtype), (x.shape[0],) + (1,) * (x.ndim - 1))
-            return mean + nonzero * ops.exp(logvar * 0.5) * noise
-        if t == 0:
-            return mean
-        noise = an.randn(x.shape, device=x.device, dtype=x.dtype)
-        return mean + math.exp(0.5 * logvar) * noise
-
-    def _loop(self, shape, x_T, steps, step, return_every, progress, desc, model):
-        """``run_loop`` from x_T (drawn when None) with ``model`` (default: our own)."""
-        shape = tuple(int(s) for s in shape)
-        if x_T is None:
-            x_T = an.randn(shape, device=self.device, dtype=self.betas.dtype)
-        elif x_T.shape != shape:
-            raise ValueError(f"x_T has shape {x_T.shape}, expected {shape}")
-        return sampling.run_loop(self.model if model is None else model, x_T, steps, step,
-                                 return_every, progress, desc)
+    def _sampling_model(self, model):
+        model = self.model if model is None else model
+        if model is None:
+            raise TypeError("this GaussianDiffusion has no model: pass one as model=")
+        return model
 
     def sampling_mode(self, model=None):
         """A context with ``no_grad`` and ``model`` (default: our own) in eval mode, as the
-        sampling loops run it (for timing or driving single steps by hand)."""
-        return sampling.sampling_mode(self.model if model is None else model)
+        sampling loop runs it (for timing or driving single steps by hand)."""
+        return sampling_mode(self.model if model is None else model)
+
+    def p_sample(self, x, t, clip_denoised=None, model=None):
+        """One step of Algorithm 2 (``DDPMScheduler.step``) from x_t to x_{t-1} for an int
+        timestep ``t`` of the whole batch (no noise at t = 0)."""
+        if isinstance(t, Tensor):
+            raise TypeError("p_sample takes one int timestep for the whole batch; sample "
+                            "per-image timesteps with q_sample")
+        t = self._check_t(t)
+        sched = self._clipped("ddpm", clip_denoised)
+        out = self._model_out(x, t, model)
+        return sched.step(out, t, x).prev_sample
+
+    def _clipped(self, sampler, clip_denoised):
+        kw = {} if clip_denoised is None else {"clip_sample": bool(clip_denoised)}
+        return self.scheduler(sampler, **kw)
 
     def p_sample_loop(self, shape, return_every=None, progress=True, x_T=None,
                       clip_denoised=None, model=None):
-        """Algorithm 2 from x_T ~ N(0, I) (or the given ``x_T``) down to x_0, in T steps.
+        """Algorithm 2 from x_T ~ N(0, I) (or the given ``x_T``) down to x_0, in T steps (not
+        clipped). Returns x_0, or ``(x_0, frames)`` when ``return_every=k``: host NumPy
+        arrays of x_T and of the image after every k-th step (and after the last)."""
+        return self._run("ddpm", shape, None, return_every, progress, x_T, clip_denoised, model)
 
-        Returns x_0, or ``(x_0, frames)`` when ``return_every=k``: host NumPy arrays of x_T and
-        of the image after every k-th step (and after the last).
-        """
-        return self._loop(shape, x_T, range(self.num_timesteps - 1, -1, -1),
-                          lambda x, t: self.p_sample(x, t, clip_denoised, model),
-                          return_every, progress, "sampling", model)
+    def ddim_timesteps(self, steps):
+        """The (t, t_prev) pairs DDIM visits: ``steps`` timesteps from T - 1 about T / steps
+        apart, t_prev = -1 at the end."""
+        sched = self.scheduler("ddim")
+        sched.set_timesteps(self.sampling_steps("ddim", steps))
+        times = sched.timesteps.tolist()
+        return list(zip(times, times[1:] + [-1]))
+
+    def ddim_sample(self, shape, steps=None, eta=0.0, return_every=None, progress=True, x_T=None,
+                    clip_denoised=None, model=None):
+        """DDIM (Song et al. 2021) in ``steps`` steps (default ``min(DDIM_STEPS, T)``);
+        ``eta=0`` is deterministic given x_T. Returns like ``p_sample_loop`` (frames after
+        every k-th of the ``steps`` steps)."""
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta}")
+        return self._run("ddim", shape, steps, return_every, progress, x_T, clip_denoised,
+                         model, eta=eta)
+
+    def _run(self, sampler, shape, steps, return_every, progress, x_T, clip_denoised, model,
+             **step_kwargs):
+        """``sample_loop`` of the scheduler ``sampler`` from x_T (drawn when None)."""
+        steps = self.sampling_steps(sampler, steps)
+        every = check_every(return_every)
+        model = self._sampling_model(model)
+        return sample_loop(model, self._clipped(sampler, clip_denoised), shape,
+                           num_inference_steps=steps, device=self.device, dtype=self._dtype,
+                           x_T=x_T, progress=progress, return_every=every, **step_kwargs)
 
     def sampling_steps(self, sampler="ddpm", steps=None):
         """The step count ``sample(sampler=..., steps=...)`` runs: T for ``ddpm``; ``steps``
@@ -333,73 +338,29 @@ class GaussianDiffusion(nn.Module):
         """The model calls (and loop iterations, which ``return_every`` counts) of
         ``sample(sampler=..., steps=...)``: the step count, but ``2 n - 1`` for n Heun steps."""
         n = self.sampling_steps(sampler, steps)
-        if sampler in ("ddpm", "ddim"):
-            return n
-        sched = from_diffusion(self, sampler)
+        sched = self.scheduler(sampler)
         sched.set_timesteps(n)
         return len(sched.timesteps)
 
-    def ddim_timesteps(self, steps):
-        """The (t, t_prev) pairs DDIM visits: ``steps`` evenly spaced timesteps, t_prev = -1
-        at the end."""
-        steps = self.sampling_steps("ddim", steps)
-        times = np.linspace(-1, self.num_timesteps - 1, steps + 1).round().astype(np.int64)
-        times = times[::-1]
-        return list(zip(times[:-1].tolist(), times[1:].tolist()))
-
-    def ddim_step(self, x, t, t_prev, eta=0.0, clip_denoised=None, model=None):
-        """One DDIM step from x_t to x_{t_prev} (``t_prev = -1``: to the predicted x_0)."""
-        eps, x0 = self.model_predictions(x, t, clip_denoised, model)
-        if t_prev < 0:
-            return x0
-        ac = self._host["alphas_cumprod"]
-        a, ap = float(ac[t]), float(ac[t_prev])
-        sigma = eta * math.sqrt((1 - a / ap) * (1 - ap) / (1 - a))
-        c = math.sqrt(max(1 - ap - sigma * sigma, 0.0))
-        x = x0 * math.sqrt(ap) + eps * c
-        if sigma > 0:
-            x = x + an.randn(x.shape, device=x.device, dtype=x.dtype) * sigma
-        return x
-
-    def ddim_sample(self, shape, steps=None, eta=0.0, return_every=None, progress=True, x_T=None,
-                    clip_denoised=None, model=None):
-        """DDIM (Song et al. 2021) in ``steps`` steps (default ``min(DDIM_STEPS, T)``);
-        ``eta=0`` is deterministic given x_T. Returns like ``p_sample_loop`` (frames after
-        every k-th of the ``steps`` steps)."""
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}")
-        return self._loop(shape, x_T, self.ddim_timesteps(steps),
-                          lambda x, pair: self.ddim_step(x, *pair, eta, clip_denoised, model),
-                          return_every, progress, "DDIM sampling", model)
-
     def sample(self, batch_size=16, image_size=32, channels=3, sampler="ddpm", steps=None,
-               eta=0.0, return_every=None, progress=True, model=None):
+               eta=0.0, return_every=None, progress=True, model=None, x_T=None):
         """``batch_size`` images in [-1, 1] of ``image_size`` (an int or (H, W)) and
         ``channels`` channels, from ``model`` (default: the diffusion's own).
 
-        ``sampler`` (one of ``SAMPLERS``): ``"ddpm"`` runs all T steps, ``"ddim"`` ``steps``
-        (default ``min(DDIM_STEPS, T)``; ``eta`` is its noise, the others ignore it), any other
-        name ``from_diffusion(self, sampler)`` in ``steps`` (default ``min(SOLVER_STEPS, T)``).
-        With ``return_every=k`` returns ``(images, frames)`` (see ``p_sample_loop``; k counts
-        model calls).
+        ``sampler`` (one of ``SAMPLERS``, each a ``diffusion.schedulers`` scheduler run by
+        ``sample_loop``): ``"ddpm"`` runs all T steps, ``"ddim"`` ``steps`` (default
+        ``min(DDIM_STEPS, T)``; ``eta`` is its noise, the others ignore it), any other
+        ``steps`` (default ``min(SOLVER_STEPS, T)``). ``x_T`` (unit variance) replaces the
+        first draw. With ``return_every=k`` returns ``(images, frames)`` (see
+        ``p_sample_loop``; k counts model calls).
         """
-        steps = self.sampling_steps(sampler, steps)
-        every = sampling.check_every(return_every)
         h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         shape = (int(batch_size), int(channels), int(h), int(w))
-        if sampler == "ddpm":
-            out = self.p_sample_loop(shape, return_every=every, progress=progress, model=model)
-        elif sampler == "ddim":
-            out = self.ddim_sample(shape, steps=steps, eta=eta, return_every=every,
-                                   progress=progress, model=model)
-        else:
-            model = self.model if model is None else model
-            if model is None:
-                raise TypeError("this GaussianDiffusion has no model: pass one as model=")
-            out = sample_loop(model, from_diffusion(self, sampler), shape,
-                              num_inference_steps=steps, device=self.device, dtype=self._dtype,
-                              progress=progress, return_every=every)
-        if every:
+        kw = {"eta": eta} if sampler == "ddim" else {}
+        if eta < 0 and sampler == "ddim":
+            raise ValueError(f"eta must be >= 0, got {eta}")
+        out = self._run(sampler, shape, steps, return_every, progress, x_T, None, model, **kw)
+        if isinstance(out, tuple):
             x, frames = out
             return ops.clip(x, -1.0, 1.0), [np.clip(f, -1.0, 1.0) for f in frames]
         return ops.clip(out, -1.0, 1.0)

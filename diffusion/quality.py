@@ -345,18 +345,14 @@ def load_sampling_model(path, device="cpu"):
 
 def sample_with(diffusion, sampler, steps, n, image_shape, seed=0, batch_size=None):
     """``n`` images (N, *image_shape) in [-1, 1] (host float32) from a ``GaussianDiffusion``'s
-    model with the
-    scheduler ``sampler`` (a name of ``diffusion.schedulers.SCHEDULERS``) in ``steps`` steps
-    (``None``: all T), and the number of model evaluations made."""
-    from .schedulers import from_diffusion, sample_loop
-    model, shape = diffusion.model, tuple(int(s) for s in image_shape)
+    model with the sampler ``sampler`` (a name of ``diffusion.schedulers.SCHEDULERS``) in
+    ``steps`` steps (``None``: all T), and the number of model evaluations made per image."""
+    c, h, w = (int(s) for s in image_shape)
     steps = diffusion.num_timesteps if steps is None else int(steps)
     batch_size = int(batch_size or n)
-    out, evals = [], 0
+    out = []
     an.manual_seed(seed)
     for a, b in _batches(int(n), batch_size):
-        sched = from_diffusion(diffusion, sampler)
-        x = sample_loop(model, sched, (b - a,) + shape, num_inference_steps=steps)
-        evals = len(sched.timesteps)
-        out.append(np.clip(x.numpy(), -1.0, 1.0))
-    return np.concatenate(out), evals
+        x = diffusion.sample(b - a, (h, w), c, sampler=sampler, steps=steps, progress=False)
+        out.append(x.numpy())
+    return np.concatenate(out), diffusion.sampling_evaluations(sampler, steps)

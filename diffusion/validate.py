@@ -1,7 +1,7 @@
-"""Checks shared by ``scripts/train.py`` and ``scripts/sample.py``: flag values, a checkpoint's
-stored configuration (checked as strictly as flags, since a checkpoint may come from anyone),
-output paths, and a memory estimate that refuses sizes the machine cannot hold before anything
-is allocated or written.
+"""Checks shared by the training configuration (``diffusion.config.TrainConfig``) and the
+command lines: numbers, the model configuration (from flags, a checkpoint or a weights file's
+metadata, checked alike since a file may come from anyone), output paths, and a memory estimate
+that refuses sizes the machine cannot hold before anything is allocated or written.
 
 Every check raises ``UsageError`` with one line naming the flag (or checkpoint key), the value
 and what was expected.
@@ -15,7 +15,7 @@ import os
 
 __all__ = ["MAX_IMAGE_SIZE", "MAX_TIMESTEPS", "MAX_WIDTH", "UsageError", "available_memory",
            "check_config", "check_finite", "check_memory", "check_out_file", "check_out_folder",
-           "check_seed", "check_train_flags", "data_fingerprint", "estimate_memory"]
+           "check_int", "check_seed", "data_fingerprint", "estimate_memory"]
 
 # far above any sensible run, low enough that the schedule buffers and a model stay small
 # (a checkpoint saying timesteps=1e8 would otherwise allocate gigabytes before failing)
@@ -34,23 +34,25 @@ def _flag(key):
     return "--" + key.replace("_", "-")
 
 
-def check_finite(key, value, *, low=None, low_open=False, high=None, high_open=False):
-    """``value`` (of flag ``key``) must be a finite real number in the given range; returns it
-    as a float."""
+def check_finite(key, value, *, low=None, low_open=False, high=None, high_open=False,
+                 label=None):
+    """``value`` (of flag ``key``, or named ``label``) must be a finite real number in the
+    given range; returns it as a float."""
+    label = _flag(key) if label is None else label
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise UsageError(f"{_flag(key)} must be a number, got {value!r}")
+        raise UsageError(f"{label} must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):
-        raise UsageError(f"{_flag(key)} must be a finite number, got {value!r}")
+        raise UsageError(f"{label} must be a finite number, got {value!r}")
     if low is not None and (v < low or (low_open and v == low)):
-        raise UsageError(f"{_flag(key)} must be {'>' if low_open else '>='} {low}, got {value!r}")
+        raise UsageError(f"{label} must be {'>' if low_open else '>='} {low}, got {value!r}")
     if high is not None and (v > high or (high_open and v == high)):
-        raise UsageError(f"{_flag(key)} must be {'<' if high_open else '<='} {high}, "
-                         f"got {value!r}")
+        raise UsageError(f"{label} must be {'<' if high_open else '<='} {high}, got {value!r}")
     return v
 
 
-def _int(label, value, low=None, high=None):
+def check_int(label, value, low=None, high=None):
+    """``value`` (named ``label``) must be an integer in [low, high]; returns it as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise UsageError(f"{label} must be an integer, got {value!r}")
     v = int(value)
@@ -63,7 +65,7 @@ def _int(label, value, low=None, high=None):
 
 def check_seed(value, label="--seed"):
     """Seeds are what NumPy's generators take: integers in [0, 2**63)."""
-    return _int(label, value, 0, 2 ** 63 - 1)
+    return check_int(label, value, 0, 2 ** 63 - 1)
 
 
 def _nearest_existing(path):
@@ -147,9 +149,12 @@ def check_config(cfg, choices, source=None):
     ws = cfg.get("widths")
     if not isinstance(ws, (list, tuple)) or not 2 <= len(ws) <= MAX_LEVELS:
         raise UsageError(f"{name('widths')} must list 2 to {MAX_LEVELS} widths, got {ws!r}")
-    cfg["widths"] = [_int(name("widths"), w, 1, MAX_WIDTH) for w in ws]
-    cfg["image_size"] = _int(name("image_size"), cfg.get("image_size"), 1, MAX_IMAGE_SIZE)
-    cfg["timesteps"] = _int(name("timesteps"), cfg.get("timesteps"), 2, MAX_TIMESTEPS)
+    ws = [check_int(name("widths"), w) for w in ws]
+    if min(ws) < 1:
+        raise UsageError(f"{name('widths')} needs at least two positive widths, got {tuple(ws)}")
+    cfg["widths"] = [check_int(name("widths"), w, 1, MAX_WIDTH) for w in ws]
+    cfg["image_size"] = check_int(name("image_size"), cfg.get("image_size"), 1, MAX_IMAGE_SIZE)
+    cfg["timesteps"] = check_int(name("timesteps"), cfg.get("timesteps"), 2, MAX_TIMESTEPS)
     if cfg.get("in_channels") not in (1, 3) or isinstance(cfg.get("in_channels"), bool):
         raise UsageError(f"{name('in_channels')}: image channels must be 1 or 3, got "
                          f"{cfg.get('in_channels')!r}")
@@ -160,7 +165,7 @@ def check_config(cfg, choices, source=None):
                          f"{cfg['device']!r}")
     for key in ("batch_size", "dataset_size", "samples", "sample_steps"):
         if cfg.get(key) is not None:
-            cfg[key] = _int(name(key), cfg[key], 1)
+            cfg[key] = check_int(name(key), cfg[key], 1)
     f = 2 ** (len(cfg["widths"]) - 1)
     if cfg["image_size"] % f:
         raise UsageError(f"{name('image_size')} {cfg['image_size']} is not divisible by {f}, "
@@ -335,26 +340,3 @@ def data_fingerprint(folder):
             h.update(os.fsencode(os.path.relpath(p, folder)) +
                      f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return f"{n} files, {h.hexdigest()[:16]}"
-
-
-# ---------------------------------------------------------------------------------------------
-# all flags of a training run
-# ---------------------------------------------------------------------------------------------
-def check_train_flags(cfg, choices):
-    """The checks of ``training.validate`` that go beyond choices and positivity: finite
-    floats, seeds, the output folder, the model configuration and the memory it needs."""
-    cfg = check_config(cfg, choices)
-    cfg["lr"] = check_finite("lr", cfg["lr"], low=0, low_open=True)
-    cfg["ema_decay"] = check_finite("ema_decay", cfg["ema_decay"], low=0, high=1, high_open=True)
-    cfg["grad_clip"] = check_finite("grad_clip", cfg["grad_clip"] or 0.0, low=0)
-    for key in ("warmup", "sample_every", "checkpoint_every"):
-        cfg[key] = _int(_flag(key), cfg[key], 0)
-    for key in ("steps", "epochs"):
-        if cfg.get(key) is not None:
-            cfg[key] = _int(_flag(key), cfg[key], 1)
-    check_out_folder(cfg["out"])
-    if cfg.get("data") is not None and os.path.isdir(cfg["data"]):
-        cfg["data_fingerprint"] = data_fingerprint(cfg["data"])
-    check_memory(cfg, cfg["batch_size"], device=cfg["device"])
-    check_memory(cfg, cfg["samples"], training=False, what="--samples", device=cfg["device"])
-    return cfg

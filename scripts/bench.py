@@ -38,15 +38,13 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import arrayneedle as an  # noqa: E402  (before NumPy: see arrayneedle's startup settings)
-import numpy as np  # noqa: E402
-from benchmark import report  # noqa: E402
-from benchmark.harness import QUIET, blas_threads, machine_info  # noqa: E402
-from benchmark.measure import conv_section, run_size  # noqa: E402
-from benchmark.torch_worker import start_torch_worker, torch_worker_main  # noqa: E402
-from benchmark.workload import AnWorkload, profile_steps  # noqa: E402
+import arrayneedle as an  # (before NumPy: see arrayneedle's startup settings)
+import numpy as np
+from benchmark import report
+from benchmark.harness import QUIET, blas_threads, machine_info
+from benchmark.measure import conv_section, run_size
+from benchmark.torch_worker import start_torch_worker, torch_worker_main
+from benchmark.workload import AnWorkload, profile_steps
 
 
 def main(argv=None):

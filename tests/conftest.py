@@ -3,12 +3,21 @@ on CUDA too (the CUDA case is skipped otherwise, with the error CuPy raised as t
 
 Which skips are allowed (``ARRAYNEEDLE_REQUIRE_CUDA=1``, ``CI=true``) and the count of tests
 that ran against PyTorch live in ``skip_policy.py``; its hooks are re-exported here."""
+import os
+
 import pytest
 
 import arrayneedle as an
 from skip_policy import (REQUIRE_CUDA, cuda_skip_reason, pytest_make_collect_report,  # noqa: F401
                          pytest_runtest_makereport, pytest_runtest_protocol,
                          pytest_terminal_summary, required)
+
+# The tests run from the checkout root and import its packages; so do the interpreters they
+# start (python scripts/train.py, mpiexec ... scripts/train.py), whether or not this checkout
+# is the one pip installed (the scripts do not edit sys.path)
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _ROOT])
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])

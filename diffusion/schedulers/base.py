@@ -24,7 +24,8 @@ from ..schedules import (
     sigmoid_beta_schedule,
 )
 
-__all__ = ["BETA_SCHEDULES", "PREDICTION_TYPES", "Scheduler", "SchedulerOutput"]
+__all__ = ["BETA_SCHEDULES", "PREDICTION_TYPES", "TIMESTEP_SPACINGS", "Scheduler",
+           "SchedulerOutput", "spaced_timesteps"]
 
 # diffusers' names first; this package's objective names are accepted as aliases
 PREDICTION_TYPES = {"epsilon": ("epsilon", "eps", "pred_noise"),
@@ -33,6 +34,27 @@ PREDICTION_TYPES = {"epsilon": ("epsilon", "eps", "pred_noise"),
 # diffusers' beta_schedule names -> this package's schedules. "linear" and "scaled_linear"
 # take diffusers' beta_start / beta_end as given (no 1000/T scaling).
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "cosine", "sigmoid")
+TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
+
+
+def spaced_timesteps(n, T, spacing, steps_offset=0):
+    """``n`` of the ``T`` training timesteps, descending, as float64 (the one spacing rule of
+    every scheduler; diffusers' ``timestep_spacing``, Table 2 of Lin et al. 2023):
+
+    - ``linspace``: evenly from T - 1 to 0 (not rounded: callers that need integers round);
+    - ``leading``: multiples of T // n from 0, plus ``steps_offset``;
+    - ``trailing``: evenly from T - 1 down, T / n apart, rounded (the DDIM steps of
+      ``GaussianDiffusion``; at exact .5 ties they round half to even one step below
+      diffusers' ``round(T - k T / n) - 1``).
+    """
+    if spacing == "linspace":
+        return np.linspace(0, T - 1, n, dtype=np.float64)[::-1].copy()
+    if spacing == "leading":
+        return (np.arange(0, n) * (T // n)).round()[::-1].astype(np.float64) + steps_offset
+    if spacing == "trailing":
+        return np.linspace(-1, T - 1, n + 1).round()[::-1][:-1].copy()
+    raise ValueError(f"unknown timestep_spacing {spacing!r}; choose one of: "
+                     f"{', '.join(TIMESTEP_SPACINGS)}")
 
 
 @dataclass
@@ -248,17 +270,7 @@ class KarrasSigmas:
     timesteps, or Karras-spaced with ``use_karras_sigmas``."""
 
     def _sigma_tables(self, n, spacing, steps_offset, use_karras):
-        T = self.num_train_timesteps
-        if spacing == "linspace":
-            timesteps = np.linspace(0, T - 1, n, dtype=np.float64)[::-1].copy()
-        elif spacing == "leading":
-            timesteps = (np.arange(0, n) * (T // n)).round()[::-1].astype(np.float64) \
-                + steps_offset
-        elif spacing == "trailing":
-            timesteps = np.arange(T, 0, -T / n).round().astype(np.float64) - 1
-        else:
-            raise ValueError(f"unknown timestep_spacing {spacing!r}; choose one of: linspace, "
-                             f"leading, trailing")
+        timesteps = spaced_timesteps(n, self.num_train_timesteps, spacing, steps_offset)
         sigmas = np.sqrt((1 - self.alphas_cumprod) / self.alphas_cumprod)
         log_sigmas = np.log(sigmas)
         sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)

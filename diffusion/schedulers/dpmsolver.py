@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .base import Scheduler, clip, convert_to_karras, randn_like, sigma_to_t
+from .base import Scheduler, clip, convert_to_karras, randn_like, sigma_to_t, spaced_timesteps
 
 __all__ = ["DPMSolverMultistepScheduler"]
 
@@ -69,17 +69,11 @@ class DPMSolverMultistepScheduler(Scheduler):
         mapped back to rounded timesteps), and ``sigmas`` with the final sigma appended."""
         n = self._check_steps(num_inference_steps)
         c, T = self.config, self.num_train_timesteps
-        if c["timestep_spacing"] == "linspace":
-            ts = np.linspace(0, T - 1, n + 1).round()[::-1][:-1].copy().astype(np.int64)
-        elif c["timestep_spacing"] == "leading":
-            ratio = T // (n + 1)
-            ts = (np.arange(0, n + 1) * ratio).round()[::-1][:-1].copy().astype(np.int64) \
-                + c["steps_offset"]
-        elif c["timestep_spacing"] == "trailing":
-            ts = np.arange(T, 0, -T / n).round().copy().astype(np.int64) - 1
-        else:
-            raise ValueError(f"unknown timestep_spacing {c['timestep_spacing']!r}; choose one "
-                             f"of: linspace, leading, trailing")
+        # diffusers' DPM-Solver drops t = 0 from n + 1 linspace / leading points
+        spacing = c["timestep_spacing"]
+        ts = spaced_timesteps(n, T, spacing, c["steps_offset"]) if spacing == "trailing" \
+            else spaced_timesteps(n + 1, T, spacing, c["steps_offset"])[:-1]
+        ts = ts.round().astype(np.int64)
         sig = np.sqrt((1 - self.alphas_cumprod) / self.alphas_cumprod)
         log_sig = np.log(sig)
         if c["use_karras_sigmas"]:

@@ -274,3 +274,85 @@ def test_a_new_run_folder_gets_the_usual_permissions(tmp_path):
             assert os.stat(run.path).st_mode & 0o777 == 0o755
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("grad_clip", -1.0, "config grad_clip must be >= 0, got -1.0"),
+    ("lr", -0.5, "config lr must be > 0, got -0.5"),
+    ("lr", "0.1", "config lr must be a number, got '0.1'"),
+    ("warmup", -3, "config warmup must be at least 0, got -3"),
+    ("ema_decay", 1.5, "config ema_decay must be < 1, got 1.5"),
+    ("sample_every", 2.5, "config sample_every must be an integer, got 2.5"),
+    ("progress", "yes", "config progress must be true or false, got 'yes'"),
+])
+def test_checkpoint_values_are_validated_like_flags(tmp_path, capsys, key, value, message):
+    """Issue 25, item 3: a checkpoint's config went unchecked on --resume, and grad_clip -1
+    trained by gradient ascent (loss 2.27 -> 86.5, exit 0). Every value read back goes
+    through the checks of the flags, named after the checkpoint and its key."""
+    run = tmp_path / "run"
+    assert _train(run, "--steps", "2") == 0
+    ck = an.load(run / "checkpoint.npz")
+    ck["config"][key] = value
+    an.save(ck, run / "checkpoint.npz")
+    before = _tree_digest(run)
+    capsys.readouterr()
+    assert _train(run, "--steps", "4", "--resume", "auto") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint " in err and message in err, err
+    assert _tree_digest(run) == before
+    # sample.py and export read the same config: refused the same way
+    assert sample_script.main(["--checkpoint", str(run / "checkpoint.npz"), "--n", "1",
+                               "--out", str(tmp_path / "g.png"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_grad_clip_flag(tmp_path, capsys):
+    """--grad-clip is a flag: checked like the others, recorded in the checkpoint, and given on
+    --resume it replaces the checkpoint's value (not given, the checkpoint's continues)."""
+    run = tmp_path / "run"
+    assert _train(run, "--steps", "2", "--grad-clip", "-1") == 2
+    assert "--grad-clip must be >= 0, got -1.0" in capsys.readouterr().err
+    assert _train(run, "--steps", "2", "--grad-clip", "nan") == 2
+    assert _train(run, "--steps", "2", "--grad-clip", "0.5") == 0
+    assert an.load(run / "checkpoint.npz")["config"]["grad_clip"] == 0.5
+    assert _train(run, "--steps", "3", "--resume", "auto") == 0
+    assert an.load(run / "checkpoint.npz")["config"]["grad_clip"] == 0.5
+    assert _train(run, "--steps", "4", "--resume", "auto", "--grad-clip", "0") == 0
+    assert an.load(run / "checkpoint.npz")["config"]["grad_clip"] == 0.0
+
+
+def test_train_config_is_built_and_checked_in_one_place(tmp_path):
+    """TrainConfig: defaults, flags and a checkpoint's (older) config through the same checks;
+    read as attributes or as a mapping; replace() re-checks."""
+    from diffusion.config import DEFAULTS, TrainConfig
+    from diffusion.validate import UsageError
+    cfg = TrainConfig.from_flags({"out": str(tmp_path / "o"), "widths": "4,8", "image_size": 8,
+                                  "lr": None})
+    assert cfg.lr == DEFAULTS["lr"] and cfg.widths == (4, 8) and cfg["widths"] == (4, 8)
+    assert "lr" in cfg and cfg.get("nope", 3) == 3 and cfg.to_dict()["widths"] == [4, 8]
+    assert cfg.replace(lr=0.5).lr == 0.5
+    with pytest.raises(UsageError, match="--lr must be > 0"):
+        cfg.replace(lr=0)
+    old = {k: v for k, v in cfg.to_dict().items() if k not in ("grad_clip", "warmup")}
+    old["channels"] = old.pop("widths")
+    back = TrainConfig.from_checkpoint(old, "checkpoint c.npz")
+    assert back.widths == (4, 8) and back.grad_clip == DEFAULTS["grad_clip"]
+    with pytest.raises(UsageError, match=r"^checkpoint c\.npz: config grad_clip must be >= 0"):
+        TrainConfig.from_checkpoint({**old, "grad_clip": -1}, "checkpoint c.npz")
+    with pytest.raises(UsageError, match="the config is a list"):
+        TrainConfig.from_checkpoint([1], "checkpoint c.npz")
+
+
+def test_a_checkpoint_config_must_state_its_model(tmp_path):
+    """Keys added since a checkpoint was written take their defaults; the keys that build the
+    model never do (a config without widths or timesteps is refused, naming the key)."""
+    from diffusion.config import TrainConfig
+    from diffusion.validate import UsageError
+    cfg = TrainConfig.from_flags({"out": str(tmp_path / "o"), "widths": "4,8", "image_size": 8})
+    for key, msg in (("widths", "config widths must list 2 to 8 widths, got None"),
+                     ("timesteps", "config timesteps must be an integer, got None"),
+                     ("model", "config model must be one of simple, unet, got None")):
+        stored = cfg.to_dict()
+        del stored[key]
+        with pytest.raises(UsageError, match=f"^checkpoint c: {msg}"):
+            TrainConfig.from_checkpoint(stored, "checkpoint c")

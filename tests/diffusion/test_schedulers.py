@@ -434,3 +434,26 @@ def test_config_rebuilds_the_scheduler():
         r.set_timesteps(7)
         np.testing.assert_array_equal(r.timesteps, s.timesteps)
         np.testing.assert_array_equal(r.alphas_cumprod, s.alphas_cumprod)
+
+
+def test_one_spacing_rule_for_every_scheduler():
+    """Every scheduler takes its timesteps from spaced_timesteps; DDIM steps to the next
+    visited timestep even where the spacing is uneven (T = 60 in 16 steps: 3.75 apart)."""
+    from diffusion.schedulers import spaced_timesteps
+    np.testing.assert_array_equal(spaced_timesteps(4, 100, "trailing"), [99, 74, 49, 24])
+    np.testing.assert_array_equal(spaced_timesteps(4, 100, "leading", 1), [76, 51, 26, 1])
+    np.testing.assert_allclose(spaced_timesteps(3, 101, "linspace"), [100, 50, 0])
+    with pytest.raises(ValueError, match="timestep_spacing"):
+        spaced_timesteps(4, 100, "even")
+    for spacing in ("linspace", "leading", "trailing"):
+        want = spaced_timesteps(7, 60, spacing)
+        for name in ("ddpm", "ddim", "euler", "heun"):
+            s = get_scheduler(name, num_train_timesteps=60, timestep_spacing=spacing)
+            s.set_timesteps(7)
+            got = np.unique(np.asarray(s.timesteps, dtype=np.float64))[::-1]
+            np.testing.assert_array_equal(got, np.round(want) if name in ("ddpm", "ddim")
+                                          else want, err_msg=f"{name} {spacing}")
+    s = DDIMScheduler(num_train_timesteps=60, timestep_spacing="trailing")
+    s.set_timesteps(16)
+    ts = list(s.timesteps)
+    assert [s.previous_timestep(t) for t in ts] == ts[1:] + [-1]
