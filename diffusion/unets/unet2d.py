@@ -1,0 +1,414 @@
+"""diffusers' ``UNet2DModel`` on arrayneedle: built from its ``config.json`` keys, with its
+parameter names, so ``diffusion_pytorch_model.safetensors`` files cross both ways.
+
+    unet = UNet2DModel.from_pretrained("path/to/ddpm-cifar10-32")     # or a Hub snapshot path
+    eps = unet(x, t).sample                                          # as diffusers
+    unet.save_pretrained("out")                                      # diffusers loads it
+
+Every config key of diffusers' class is understood; a value this port does not build (Fourier
+or learned time embeddings, ResNet down/up sampling, skip blocks, spatial norm) or a key that
+diffusers' class does not have is an error naming the key, never a silently different network.
+Sizes are checked from the config before anything is allocated.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+import arrayneedle as an
+from arrayneedle import nn, ops
+from arrayneedle.autograd import Tensor
+
+from ..pretrained import (
+    CONFIG_NAME,
+    Config,
+    FolderError,
+    component_folder,
+    find_weights,
+    read_config,
+    weight_shapes,
+    write_config,
+)
+from .blocks2d import (
+    ACTIVATIONS,
+    AttnDownBlock2D,
+    AttnUpBlock2D,
+    DownBlock2D,
+    TimestepEmbedding,
+    Timesteps,
+    UNetMidBlock2D,
+    UpBlock2D,
+)
+
+__all__ = ["UNet2DModel", "UNet2DOutput", "DEFAULT_CONFIG", "unet2d_parameter_count"]
+
+# diffusers' UNet2DModel.__init__ arguments and defaults
+DEFAULT_CONFIG = {
+    "sample_size": None, "in_channels": 3, "out_channels": 3, "center_input_sample": False,
+    "time_embedding_type": "positional", "time_embedding_dim": None, "freq_shift": 0,
+    "flip_sin_to_cos": True,
+    "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
+    "mid_block_type": "UNetMidBlock2D",
+    "up_block_types": ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+    "block_out_channels": [224, 448, 672, 896], "layers_per_block": 2,
+    "mid_block_scale_factor": 1, "downsample_padding": 1, "downsample_type": "conv",
+    "upsample_type": "conv", "dropout": 0.0, "act_fn": "silu", "attention_head_dim": 8,
+    "norm_num_groups": 32, "attn_norm_num_groups": None, "norm_eps": 1e-5,
+    "resnet_time_scale_shift": "default", "add_attention": True, "class_embed_type": None,
+    "num_class_embeds": None, "num_train_timesteps": None,
+}
+_DOWN = {"DownBlock2D": DownBlock2D, "AttnDownBlock2D": AttnDownBlock2D}
+_UP = {"UpBlock2D": UpBlock2D, "AttnUpBlock2D": AttnUpBlock2D}
+# values this port builds, for the keys where diffusers offers more
+_ONLY = {"time_embedding_type": ("positional",), "downsample_type": ("conv",),
+         "upsample_type": ("conv",), "mid_block_type": ("UNetMidBlock2D", None),
+         "resnet_time_scale_shift": ("default", "scale_shift"),
+         "class_embed_type": (None, "timestep", "identity"), "act_fn": tuple(ACTIVATIONS)}
+MAX_CHANNELS = 1 << 16
+MAX_LEVELS = 16
+MAX_LAYERS = 64
+DEFAULT_MAX_PARAMETERS = 2_000_000_000
+
+
+@dataclass
+class UNet2DOutput:
+    """``sample``: the model's prediction, shaped like its input."""
+    sample: Tensor
+
+
+def _bad(key, value, expected):
+    return FolderError(f"UNet2DModel config: {key}={value!r} is not supported; expected "
+                       f"{expected}")
+
+
+def _int(cfg, key, lo, hi, optional=False):
+    v = cfg[key]
+    if v is None and optional:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+        raise _bad(key, v, f"an integer in [{lo}, {hi}]")
+    return int(v)
+
+
+def _num(cfg, key, lo, hi):
+    v = cfg[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise _bad(key, v, f"a number in [{lo}, {hi}]")
+    return v
+
+
+def check_config(config):
+    """The full config (defaults filled in, diffusers' keys only) of a ``UNet2DModel``, or a
+    ``FolderError`` naming the first key that is unknown, unsupported or out of range."""
+    if not isinstance(config, dict):
+        raise FolderError(f"UNet2DModel config must be a dict, got {type(config).__name__}")
+    name = config.get("_class_name", "UNet2DModel")
+    if name != "UNet2DModel":
+        raise FolderError(f"UNet2DModel config: _class_name is {name!r}; only UNet2DModel "
+                          f"folders are supported")
+    unknown = [k for k in config if not k.startswith("_") and k not in DEFAULT_CONFIG]
+    if unknown:
+        raise FolderError(f"UNet2DModel config: unknown key {unknown[0]!r} (not a key of "
+                          f"diffusers' UNet2DModel)")
+    cfg = dict(DEFAULT_CONFIG)
+    cfg.update({k: v for k, v in config.items() if not k.startswith("_")})
+    for key, allowed in _ONLY.items():
+        if cfg[key] not in allowed:
+            raise _bad(key, cfg[key], " or ".join(repr(a) for a in allowed))
+    for key in ("center_input_sample", "flip_sin_to_cos", "add_attention"):
+        if not isinstance(cfg[key], bool):
+            raise _bad(key, cfg[key], "true or false")
+    chans = cfg["block_out_channels"]
+    if not isinstance(chans, (list, tuple)) or not 1 <= len(chans) <= MAX_LEVELS:
+        raise _bad("block_out_channels", chans, f"a list of 1 to {MAX_LEVELS} widths")
+    for c in chans:
+        if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= MAX_CHANNELS:
+            raise _bad("block_out_channels", chans, f"widths in [1, {MAX_CHANNELS}]")
+    cfg["block_out_channels"] = list(chans)
+    for key, table in (("down_block_types", _DOWN), ("up_block_types", _UP)):
+        types = cfg[key]
+        if not isinstance(types, (list, tuple)) or len(types) != len(chans):
+            raise _bad(key, types, f"a list of {len(chans)} block types (one per "
+                                   f"block_out_channels entry)")
+        types = [t[7:] if isinstance(t, str) and t.startswith("UNetRes") else t for t in types]
+        for t in types:
+            if t not in table:
+                raise _bad(key, t, " or ".join(table))
+        cfg[key] = types
+    _int(cfg, "in_channels", 1, MAX_CHANNELS)
+    _int(cfg, "out_channels", 1, MAX_CHANNELS)
+    _int(cfg, "layers_per_block", 1, MAX_LAYERS)
+    _int(cfg, "time_embedding_dim", 1, 4 * MAX_CHANNELS, optional=True)
+    _int(cfg, "attention_head_dim", 1, MAX_CHANNELS, optional=True)
+    _int(cfg, "num_class_embeds", 1, 1 << 20, optional=True)
+    _int(cfg, "num_train_timesteps", 1, 1 << 24, optional=True)
+    _int(cfg, "downsample_padding", 0, 1)
+    _num(cfg, "freq_shift", -MAX_CHANNELS, MAX_CHANNELS)
+    _num(cfg, "norm_eps", 0, 1)
+    _num(cfg, "dropout", 0, 1)
+    if _num(cfg, "mid_block_scale_factor", -1e6, 1e6) == 0:
+        raise _bad("mid_block_scale_factor", 0, "a non-zero number")
+    groups = _int(cfg, "norm_num_groups", 1, MAX_CHANNELS)
+    for c in chans:
+        if c % groups:
+            raise _bad("norm_num_groups", groups, f"a divisor of every block_out_channels "
+                                                  f"entry ({chans})")
+    ag = _int(cfg, "attn_norm_num_groups", 1, MAX_CHANNELS, optional=True)
+    if ag is not None and chans[-1] % ag:
+        raise _bad("attn_norm_num_groups", ag, f"a divisor of {chans[-1]}")
+    head = cfg["attention_head_dim"]
+    if head is not None and head > min(chans):
+        raise _bad("attention_head_dim", head, f"at most the narrowest width {min(chans)}")
+    if cfg["class_embed_type"] is not None and cfg["num_class_embeds"] is not None:
+        raise _bad("num_class_embeds", cfg["num_class_embeds"],
+                   f"null with class_embed_type={cfg['class_embed_type']!r}")
+    size = cfg["sample_size"]
+    sizes = size if isinstance(size, (list, tuple)) else [size]
+    if size is not None and (len(sizes) not in (1, 2) or any(
+            isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 1 << 14
+            for s in sizes)):
+        raise _bad("sample_size", size, "null, an integer or [height, width] in [1, 16384]")
+    return Config(cfg)
+
+
+def unet2d_parameter_count(config):
+    """The number of parameters the model of ``config`` has, computed from the config alone
+    (to refuse absurd sizes before allocating, and a weights file that cannot fit)."""
+    c = check_config(config)
+    ch = c["block_out_channels"]
+    temb = c["time_embedding_dim"] or 4 * ch[0]
+    ss = 2 if c["resnet_time_scale_shift"] == "scale_shift" else 1
+
+    def resnet(i, o):
+        return 2 * i + 9 * i * o + o + (temb + 1) * o * ss + 2 * o + 9 * o * o + o + \
+            ((i + 1) * o if i != o else 0)
+
+    def attn(ch_, head, norm=True):
+        d = ch_ if head is None else head
+        inner = (ch_ // d) * d
+        return (2 * ch_ if norm else 0) + 3 * (ch_ + 1) * inner + (inner + 1) * ch_
+
+    def resample(ch_):
+        return 9 * ch_ * ch_ + ch_
+
+    n = 9 * c["in_channels"] * ch[0] + ch[0] + ch[0] * temb + temb + temb * temb + temb
+    if c["class_embed_type"] == "timestep":
+        n += ch[0] * temb + temb + temb * temb + temb
+    elif c["class_embed_type"] is None and c["num_class_embeds"] is not None:
+        n += c["num_class_embeds"] * temb
+    L, head = c["layers_per_block"], c["attention_head_dim"]
+    out = ch[0]
+    for i, t in enumerate(c["down_block_types"]):
+        inp, out = out, ch[i]
+        for j in range(L):
+            n += resnet(inp if j == 0 else out, out)
+            n += attn(out, head) if t == "AttnDownBlock2D" else 0
+        n += resample(out) if i < len(ch) - 1 else 0
+    if c["mid_block_type"] is not None:
+        n += 2 * resnet(ch[-1], ch[-1])
+        if c["add_attention"]:
+            norm = c["attn_norm_num_groups"] is not None or c["resnet_time_scale_shift"] == \
+                "default"
+            n += attn(ch[-1], head, norm)
+    rev = ch[::-1]
+    out = rev[0]
+    for i, t in enumerate(c["up_block_types"]):
+        prev, out, inp = out, rev[i], rev[min(i + 1, len(ch) - 1)]
+        for j in range(L + 1):
+            n += resnet((prev if j == 0 else out) + (inp if j == L else out), out)
+            n += attn(out, head) if t == "AttnUpBlock2D" else 0
+        n += resample(out) if i < len(ch) - 1 else 0
+    return n + 2 * ch[0] + 9 * ch[0] * c["out_channels"] + c["out_channels"]
+
+
+class UNet2DModel(nn.Module):
+    """diffusers' ``UNet2DModel`` (arguments: its config keys, with its defaults).
+
+    ``forward(sample, timestep, class_labels=None, return_dict=True)`` returns a
+    ``UNet2DOutput`` (or a one-tuple), as diffusers; ``timestep`` is an int, a float or a
+    Tensor of one or B timesteps. ``max_parameters`` bounds the model a config may describe.
+    """
+
+    config_name = CONFIG_NAME
+
+    def __init__(self, max_parameters=DEFAULT_MAX_PARAMETERS, **config):
+        super().__init__()
+        c = check_config(config)
+        count = unet2d_parameter_count(c)
+        if count > max_parameters:
+            raise FolderError(f"UNet2DModel config describes {count:,} parameters, more than "
+                              f"max_parameters={max_parameters:,}")
+        self.config = c
+        ch, L = c["block_out_channels"], c["layers_per_block"]
+        temb = c["time_embedding_dim"] or 4 * ch[0]
+        self.sample_size = c["sample_size"]
+        self.in_channels, self.out_channels = c["in_channels"], c["out_channels"]
+        self.downsampling_factor = 2 ** (len(ch) - 1)
+        self.conv_in = nn.Conv2d(c["in_channels"], ch[0], 3, padding=1)
+        self.time_proj = Timesteps(ch[0], c["flip_sin_to_cos"], c["freq_shift"])
+        self.time_embedding = TimestepEmbedding(ch[0], temb)
+        if c["class_embed_type"] == "timestep":
+            self.class_embedding = TimestepEmbedding(ch[0], temb)
+        elif c["class_embed_type"] is None and c["num_class_embeds"] is not None:
+            self.class_embedding = nn.Embedding(c["num_class_embeds"], temb)
+        else:
+            self.class_embedding = None
+        resnet = dict(eps=c["norm_eps"], groups=c["norm_num_groups"], dropout=c["dropout"],
+                      time_embedding_norm=c["resnet_time_scale_shift"], act_fn=c["act_fn"])
+        head = c["attention_head_dim"]
+        downs, out = [], ch[0]
+        for i, t in enumerate(c["down_block_types"]):
+            inp, out = out, ch[i]
+            kw = {"attention_head_dim": head} if t == "AttnDownBlock2D" else {}
+            downs.append(_DOWN[t](inp, out, temb, L, i < len(ch) - 1, resnet,
+                                  downsample_padding=c["downsample_padding"], **kw))
+        self.down_blocks = nn.ModuleList(downs)
+        self.mid_block = None if c["mid_block_type"] is None else UNetMidBlock2D(
+            ch[-1], temb, resnet, head, c["attn_norm_num_groups"], c["add_attention"],
+            c["mid_block_scale_factor"])
+        ups, rev = [], ch[::-1]
+        out = rev[0]
+        for i, t in enumerate(c["up_block_types"]):
+            prev, out, inp = out, rev[i], rev[min(i + 1, len(ch) - 1)]
+            kw = {"attention_head_dim": head} if t == "AttnUpBlock2D" else {}
+            ups.append(_UP[t](inp, prev, out, temb, L + 1, i < len(ch) - 1, resnet, **kw))
+        self.up_blocks = nn.ModuleList(ups)
+        self.conv_norm_out = nn.GroupNorm(c["norm_num_groups"], ch[0], eps=c["norm_eps"])
+        self.conv_out = nn.Conv2d(ch[0], c["out_channels"], 3, padding=1)
+
+    @property
+    def dtype(self):
+        return self.conv_in.weight.dtype
+
+    def _timesteps(self, timestep, b, dev):
+        if isinstance(timestep, Tensor):
+            t = timestep.detach()
+            if t.device != dev:
+                raise ValueError(f"UNet2DModel: timesteps on {t.device}, sample on {dev}")
+        else:
+            arr = np.asarray(timestep)
+            if arr.dtype.kind not in "iuf":
+                raise ValueError(f"UNet2DModel: timestep must be numbers, got {arr.dtype}")
+            t = Tensor(arr if arr.dtype.kind == "f" else arr.astype(np.int64), device=dev)
+        if t.ndim == 0:
+            t = ops.reshape(t, (1,))
+        if t.ndim != 1 or t.shape[0] not in (1, b):
+            raise ValueError(f"UNet2DModel: expected one timestep or {b} (the batch), got "
+                             f"shape {t.shape}")
+        return ops.broadcast_to(t, (b,)) if t.shape[0] != b else t
+
+    def forward(self, sample, timestep, class_labels=None, return_dict=True):
+        c = self.config
+        if not isinstance(sample, Tensor) or sample.ndim != 4 or \
+                sample.shape[1] != self.in_channels:
+            raise ValueError(f"UNet2DModel: expected a sample of shape (B, {self.in_channels}, "
+                             f"H, W), got {getattr(sample, 'shape', type(sample).__name__)}")
+        b, _, h, w = sample.shape
+        f = self.downsampling_factor
+        if h % f or w % f:
+            raise ValueError(f"UNet2DModel: image size {h}x{w} is not divisible by {f} (2 to "
+                             f"the number of downsamplings)")
+        if c["center_input_sample"]:
+            sample = sample * 2.0 - 1.0
+        t = self._timesteps(timestep, b, sample.device)
+        emb = self.time_embedding(ops.astype(self.time_proj(t), sample.dtype))
+        if self.class_embedding is not None or c["class_embed_type"] == "identity":
+            if class_labels is None:
+                raise ValueError("UNet2DModel: class_labels should be provided when doing "
+                                 "class conditioning")
+            if c["class_embed_type"] == "timestep":
+                class_labels = self.time_proj(self._timesteps(class_labels, b, sample.device))
+            if c["class_embed_type"] == "identity":
+                emb = emb + class_labels
+            else:
+                emb = emb + self.class_embedding(class_labels)
+        elif class_labels is not None:
+            raise ValueError("UNet2DModel: class_labels given to a model without class "
+                             "conditioning (num_class_embeds / class_embed_type unset)")
+        x = self.conv_in(sample)
+        skips = [x]
+        for block in self.down_blocks:
+            x, states = block(x, emb)
+            skips.extend(states)
+        if self.mid_block is not None:
+            x = self.mid_block(x, emb)
+        for block in self.up_blocks:
+            x = block(x, skips, emb)
+        x = self.conv_out(ops.silu(self.conv_norm_out(x)))
+        return UNet2DOutput(sample=x) if return_dict else (x,)
+
+    # ------------------------------------------------------------------ folders
+    @classmethod
+    def from_config(cls, config, **kwargs):
+        """A new model (random weights) of a config dict, as diffusers' ``from_config``."""
+        return cls(**{**config, **kwargs})
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, subfolder=None, device=None,
+                        max_parameters=DEFAULT_MAX_PARAMETERS):
+        """The model of a diffusers folder (``config.json`` + ``diffusion_pytorch_model.
+        safetensors``; a pipeline folder's ``unet/``; a Hub cache snapshot). The weights
+        file's header must name exactly the config's parameters with their shapes, checked
+        before any tensor is read."""
+        folder = component_folder(pretrained_model_name_or_path, CONFIG_NAME, "unet", subfolder)
+        config = read_config(folder, CONFIG_NAME)
+        try:
+            c = check_config(config)
+        except FolderError as e:
+            raise FolderError(f"{os.path.join(folder, CONFIG_NAME)}: {e}") from None
+        weights = find_weights(folder)
+        shapes = weight_shapes(weights)
+        held = sum(int(np.prod(s, dtype=np.int64)) for _, s in shapes.values())
+        want = unet2d_parameter_count(c)
+        if want != held:
+            raise FolderError(f"{weights}: holds {held:,} numbers but {CONFIG_NAME} describes "
+                              f"a model of {want:,} parameters (config and weights do not "
+                              f"match)")
+        model = cls(max_parameters=max_parameters, **c)
+        state = model.state_dict()
+        renamed = {_new_attention_name(k): k for k in shapes}
+        for k, p in state.items():
+            if k not in renamed:
+                raise FolderError(f"{weights}: no tensor {k!r} (config and weights do not "
+                                  f"match)")
+            src = renamed[k]
+            if tuple(shapes[src][1]) != tuple(p.shape):
+                raise FolderError(f"{weights}: {src} has shape {list(shapes[src][1])}, the "
+                                  f"config's model needs {list(p.shape)}")
+        extra = sorted(set(renamed) - set(state))
+        if extra:
+            raise FolderError(f"{weights}: unexpected tensor {renamed[extra[0]]!r} (config and "
+                              f"weights do not match)")
+        try:
+            loaded = an.load_file(weights)
+        except ValueError as e:
+            raise FolderError(str(e)) from None
+        model.load_state_dict({_new_attention_name(k): ops.astype(v, "float32")
+                               if v.dtype != an.float32 else v for k, v in loaded.items()})
+        if device is not None:
+            model.to(device)
+        return model.eval()
+
+    def save_pretrained(self, save_directory):
+        """Write ``config.json`` and ``diffusion_pytorch_model.safetensors`` (float32) to
+        ``save_directory``, a folder diffusers' ``UNet2DModel.from_pretrained`` loads."""
+        write_config(save_directory, CONFIG_NAME, "UNet2DModel", self.config)
+        an.save_file({k: v for k, v in self.state_dict().items()},
+                     os.path.join(save_directory, "diffusion_pytorch_model.safetensors"),
+                     metadata={"format": "pt"})
+        return save_directory
+
+
+_OLD_ATTENTION = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
+
+
+def _new_attention_name(name):
+    """Today's name of an attention parameter of an old diffusers file (``query`` ->
+    ``to_q``, ``proj_attn`` -> ``to_out.0``, ...), as diffusers converts them on load."""
+    parts = name.split(".")
+    if len(parts) >= 3 and "attentions" in parts and parts[-2] in _OLD_ATTENTION:
+        parts[-2] = _OLD_ATTENTION[parts[-2]]
+        return ".".join(parts)
+    return name
