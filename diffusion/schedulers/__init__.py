@@ -19,6 +19,7 @@ import arrayneedle as an
 from arrayneedle import nn
 from arrayneedle.autograd import Tensor
 
+from .configio import scheduler_from_pretrained
 from .base import BETA_SCHEDULES, PREDICTION_TYPES, Scheduler, SchedulerOutput, _draw
 from .ddpm import DDIMScheduler, DDPMScheduler
 from .dpmsolver import DPMSolverMultistepScheduler
@@ -44,6 +45,7 @@ __all__ = [
     "get_scheduler",
     "model_evaluations",
     "sample_loop",
+    "scheduler_from_pretrained",
 ]
 
 _BASE = {

@@ -17,12 +17,14 @@ import arrayneedle as an
 from arrayneedle import ops
 from arrayneedle.autograd import Tensor
 
+from ..pretrained import Config
 from ..schedules import (
     cosine_beta_schedule,
     linear_beta_schedule,
     quadratic_beta_schedule,
     sigmoid_beta_schedule,
 )
+from .configio import ConfigIO
 
 __all__ = ["BETA_SCHEDULES", "PREDICTION_TYPES", "Scheduler", "SchedulerOutput"]
 
@@ -126,11 +128,13 @@ def sigma_to_t(sigma, log_sigmas):
     return ((1 - w) * low + w * high).reshape(sigma.shape)
 
 
-class Scheduler:
+class Scheduler(ConfigIO):
     """The base of the schedulers: owns the training schedule (``betas``, ``alphas``,
     ``alphas_cumprod``, host float64 arrays) and the inference state (``timesteps``,
     ``num_inference_steps``, ``step_index``). ``config`` holds the constructor's arguments,
-    as in diffusers, so ``type(s)(**s.config)`` rebuilds a scheduler."""
+    as in diffusers, so ``type(s)(**s.config)`` rebuilds a scheduler; ``from_config``,
+    ``from_pretrained`` and ``save_pretrained`` read and write diffusers'
+    ``scheduler_config.json`` (``configio``)."""
 
     order = 1
 
@@ -146,7 +150,7 @@ class Scheduler:
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = np.cumprod(self.alphas)
         prediction_type = _canonical_prediction(prediction_type)
-        self.config = dict(num_train_timesteps=len(self.betas), beta_start=beta_start,
+        self.config = Config(num_train_timesteps=len(self.betas), beta_start=beta_start,
                            beta_end=beta_end, beta_schedule=beta_schedule,
                            trained_betas=None if trained_betas is None else self.betas.copy(),
                            prediction_type=prediction_type, **config)
