@@ -34,6 +34,8 @@ PREDICTION_TYPES = {"epsilon": ("epsilon", "eps", "pred_noise"),
                     "v_prediction": ("v_prediction", "v", "pred_v")}
 # diffusers' beta_schedule names -> this package's schedules. "linear" and "scaled_linear"
 # take diffusers' beta_start / beta_end as given (no 1000/T scaling).
+# the schedule tables are float64 arrays of this length: a config cannot ask for terabytes
+MAX_TRAIN_TIMESTEPS = 1_000_000
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "cosine", "sigmoid")
 
 
@@ -142,9 +144,9 @@ class Scheduler(ConfigIO):
                  prediction_type, **config):
         if isinstance(num_train_timesteps, bool) or \
                 not isinstance(num_train_timesteps, (int, np.integer)) \
-                or num_train_timesteps < 2:
-            raise ValueError(f"num_train_timesteps must be an integer >= 2, got "
-                             f"{num_train_timesteps!r}")
+                or not 2 <= num_train_timesteps <= MAX_TRAIN_TIMESTEPS:
+            raise ValueError(f"num_train_timesteps must be an integer in [2, "
+                             f"{MAX_TRAIN_TIMESTEPS}], got {num_train_timesteps!r}")
         self.betas = make_betas(num_train_timesteps, beta_start, beta_end, beta_schedule,
                                 trained_betas)
         self.alphas = 1.0 - self.betas
