@@ -210,3 +210,23 @@ def test_parameter_count_refuses_absurd_sizes_before_allocating():
     finally:
         tracemalloc.stop()
     assert peak < 10 * 2 ** 20
+
+
+@pytest.mark.parametrize("name", list(SMALL_CONFIGS))
+def test_runs_on_array_api_strict_arrays(name):
+    """Only the array API standard (what CuPy runs): array-api-strict arrays give NumPy's
+    result."""
+    xps = pytest.importorskip("array_api_strict")
+    config = SMALL_CONFIGS[name]
+    an.manual_seed(0)
+    model = UNet2DModel(**config).eval()
+    x, t = inputs(config)
+    labels = _class_labels(config, len(t))
+    ref = _our_out(model, x, t, labels)
+    xs = an.Tensor(xps.asarray(x))
+    model.to(xs.device)
+    kw = {} if labels is None else {"class_labels": an.Tensor(xps.asarray(labels))}
+    with an.no_grad():
+        out = model(xs, an.Tensor(xps.asarray(t)), **kw).sample
+    assert type(out.array).__module__.startswith("array_api_strict")
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-6)

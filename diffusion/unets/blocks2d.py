@@ -113,7 +113,7 @@ class ResnetBlock2D(nn.Module):
             h = self.norm2(h + ops.reshape(t, (b, self.out_channels, 1, 1)))
         else:
             t = ops.reshape(t, (b, 2, self.out_channels, 1, 1))
-            h = self.norm2(h) * (t[:, 0] + 1.0) + t[:, 1]
+            h = self.norm2(h) * (t[:, 0, ...] + 1.0) + t[:, 1, ...]
         h = self.conv2(self.dropout(act(h)))
         x = input_tensor if self.conv_shortcut is None else self.conv_shortcut(input_tensor)
         out = x + h
