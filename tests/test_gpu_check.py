@@ -158,7 +158,7 @@ TINY_TESTS = {
 
 
 def _pytest_outcomes(tmp_path, require):
-    """Run the tiny tests under this repository's conftest with CUDA reported unavailable for a
+    """Run the tiny tests under this repository's conftest (and its skip_policy) with CUDA reported unavailable for a
     given reason; {test name: (outcome, message)} from the JUnit XML."""
     d = tmp_path / ("req" if require else "plain")
     d.mkdir()
@@ -169,6 +169,7 @@ def _pytest_outcomes(tmp_path, require):
         "an.backend.cuda_available = lambda: False\n"
         "an.backend.cuda_unavailable_reason = lambda: 'cudaErrorInsufficientDriver (stand-in)'\n"
         + conftest)
+    shutil.copy(os.path.join(ROOT, "tests", "skip_policy.py"), d / "skip_policy.py")
     for name, src in TINY_TESTS.items():
         (d / name).write_text(textwrap.dedent(src))
     env = dict(os.environ, PYTHONPATH=ROOT, ARRAYNEEDLE_REQUIRE_CUDA="1" if require else "",

@@ -390,12 +390,22 @@ def test_against_diffusers():
     import diffusion.schedulers as ours
     for pred in PREDS:
         for name, kw in configs:
-            kw = {**kw, "prediction_type": pred, "beta_schedule": "squaredcos_cap_v2"}
+            if name == "EulerAncestralDiscreteScheduler" and pred == "sample":
+                continue  # diffusers 0.42 raises NotImplementedError: nothing to compare with
+            # diffusers (0.42) computes sigmas from float32 alphas. On the cosine schedule
+            # sigma_max is ~2e4 (known to ~0.1 in float32), which Heun's corrector amplifies to
+            # 1e-3 relative; and Karras sigmas crowd the first steps within one training step
+            # of each other, so diffusers' integer timesteps repeat (998 four times) and its
+            # DPM-Solver's step lookup fails. The linear schedule is well conditioned for both.
+            linear = kw.get("use_karras_sigmas", False) or name.startswith("Heun")
+            kw = {**kw, "prediction_type": pred,
+                  "beta_schedule": "linear" if linear else "squaredcos_cap_v2"}
             theirs = getattr(diffusers, name)(**kw)
             mine = getattr(ours, name)(**kw)
             theirs.set_timesteps(10)
             mine.set_timesteps(10)
-            np.testing.assert_allclose(mine.timesteps, theirs.timesteps.numpy(), atol=1e-3)
+            # diffusers interpolates the Karras timesteps in float32: 1e-2 apart at most
+            np.testing.assert_allclose(mine.timesteps, theirs.timesteps.numpy(), atol=1e-2)
             rng = np.random.default_rng(0)
             x = rng.standard_normal(SHAPE) * float(theirs.init_noise_sigma)
             xt, xm = torch.tensor(x), Tensor(x, dtype="float64")
@@ -403,7 +413,7 @@ def test_against_diffusers():
             for t_th, t_me in zip(theirs.timesteps, mine.timesteps):
                 noise = rng.standard_normal(SHAPE)
                 mo = fake_np(theirs.scale_model_input(xt, t_th).numpy(), float(t_th))
-                dpm = "DPM" in name
+                dpm = name.startswith("DPMSolver")  # not DDPMScheduler
                 out_t = theirs.step(torch.tensor(mo), t_th, xt, **(
                     {"variance_noise": torch.tensor(noise)} if dpm else {}))
                 out_m = mine.step(Tensor(mo, dtype="float64"), t_me, xm, **(

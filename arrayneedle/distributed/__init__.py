@@ -154,18 +154,24 @@ def init_process_group(backend=None, *, timeout=None, world_size=-1, rank=-1,
     _group = group
 
 
+_STARTUP_SECONDS = 10
+
+
 def _import_mpi(seconds):
     """Import the MPI group module. Importing mpi4py runs MPI_Init, which waits (with no
     deadline, holding the interpreter) until every rank has started MPI: a rank that died
     before would hang this one forever. So an alarm with the default action (the process ends
     on SIGALRM, and the launcher then ends the job) guards it, unless the program handles
-    SIGALRM itself or this is not the main thread."""
+    SIGALRM itself or this is not the main thread. The guard waits at least
+    ``_STARTUP_SECONDS`` whatever the collectives' timeout: ranks start seconds apart on a
+    busy machine (each imports NumPy first), and a 1 s timeout meant for collectives killed
+    healthy jobs in MPI_Init."""
     import signal
     import threading
     guard = (hasattr(signal, "alarm") and threading.current_thread() is threading.main_thread()
              and signal.getsignal(signal.SIGALRM) == signal.SIG_DFL)
     if guard:
-        signal.alarm(max(1, math.ceil(seconds)))
+        signal.alarm(max(_STARTUP_SECONDS, math.ceil(seconds)))
     try:
         from . import _mpi
     finally:

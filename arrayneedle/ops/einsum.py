@@ -8,6 +8,7 @@ from array_api_compat import array_namespace
 
 from .._helpers import as_tensor, same_device
 from ..autograd import Function
+from ..backend import dtype_name
 
 __all__ = ["einsum"]
 
@@ -110,5 +111,9 @@ def einsum(equation, *operands):
     if not ts:
         raise ValueError("einsum: needs at least one operand")
     same_device("einsum", ts)
+    for t in ts[1:]:  # PyTorch does not promote here: float64 with float32 is an error
+        if t.array.dtype != ts[0].array.dtype:
+            raise RuntimeError(f"einsum: operands must have the same dtype, got "
+                               f"{[dtype_name(u.array.dtype) for u in ts]}")
     subs, out = _parse(equation, [t.ndim for t in ts])
     return Einsum.apply(*ts, subs=subs, out=out)

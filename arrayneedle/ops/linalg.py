@@ -3,12 +3,29 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from .._helpers import operands
+from .._helpers import as_tensor, operands
+from ..backend import dtype_name
 from ..autograd import Function
 from ._util import unbroadcast
 from .shape import reshape
 
-__all__ = ["matmul", "mm", "bmm", "outer"]
+__all__ = ["matmul", "mm", "bmm", "outer", "same_dtype_operands"]
+
+# PyTorch's C names of the dtypes, as its "same dtype" errors spell them
+_C_NAMES = {"float64": "double", "float32": "float", "float16": "c10::Half",
+            "bfloat16": "c10::BFloat16", "int64": "long int", "int32": "int",
+            "int16": "short int", "int8": "signed char", "uint8": "unsigned char", "bool": "bool"}
+
+
+def same_dtype_operands(a, b):
+    """``a`` and ``b`` as Tensors of one dtype, as PyTorch's matrix products require: they do
+    not promote (float64 @ float32 is a RuntimeError in PyTorch, not a float64 result)."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.array.dtype != b.array.dtype:
+        na, nb = dtype_name(a.array.dtype), dtype_name(b.array.dtype)
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
+                           f"{_C_NAMES.get(na, na)} != {_C_NAMES.get(nb, nb)}")
+    return a, b
 
 
 class MatMul(Function):
@@ -32,7 +49,7 @@ class MatMul(Function):
 
 
 def matmul(a, b):
-    a, b = operands(a, b)
+    a, b = same_dtype_operands(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: operands must have at least 1 dimension, "
                          f"got shapes {a.shape} and {b.shape}")
@@ -58,7 +75,7 @@ def matmul(a, b):
 
 def mm(input, mat2):
     """Matrix product of two 2-D tensors (no broadcasting, as torch.mm)."""
-    a, b = operands(input, mat2)
+    a, b = same_dtype_operands(input, mat2)
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"mm: expects two 2-D tensors, got shapes {a.shape} and {b.shape}")
     return matmul(a, b)
@@ -66,7 +83,7 @@ def mm(input, mat2):
 
 def bmm(input, mat2):
     """Batched matrix product of two 3-D tensors (b, n, m) @ (b, m, p), no broadcasting."""
-    a, b = operands(input, mat2)
+    a, b = same_dtype_operands(input, mat2)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise ValueError(f"bmm: expects 3-D tensors with the same batch size, got shapes "
                          f"{a.shape} and {b.shape}")
@@ -74,7 +91,7 @@ def bmm(input, mat2):
 
 
 def outer(input, vec2):
-    """Outer product of two 1-D tensors."""
+    """Outer product of two 1-D tensors (promoting, as torch.outer)."""
     a, b = operands(input, vec2)
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError(f"outer: expects two 1-D tensors, got shapes {a.shape} and {b.shape}")
