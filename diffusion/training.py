@@ -15,6 +15,7 @@ import time
 import arrayneedle as an
 from arrayneedle.data import DataLoader
 
+from . import interop
 from .gaussian import SAMPLERS, SOLVER_STEPS
 from .runfolder import CHECKPOINT, LOG, RunError, RunFolder, restore_rng, trim_log
 from .validate import UsageError, check_config, check_memory, check_train_flags
@@ -36,15 +37,16 @@ DEFAULTS = dict(
     lr=1e-3, warmup=0, ema_decay=0.995, seed=0, out="runs/landscapes", sample_every=500,
     checkpoint_every=500, samples=36, sampler="dpm++2m-karras", sample_steps=SOLVER_STEPS,
     dataset_size=8192, overwrite=False, resume=None, grad_clip=1.0, progress=True,
-    dist_backend=None,
+    dist_backend=None, init_from=None, unet_config=None, scheduler_config=None,
 )
 # what must match between a checkpoint and a resumed run
 MODEL_KEYS = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss",
-              "data", "dataset_size", "batch_size", "seed")
+              "data", "dataset_size", "batch_size", "seed", "unet_config", "scheduler_config",
+              "init_from")
 # optimizer flags that, given on resume, replace the checkpoint's values (else it keeps them)
 RESUME_FLAGS = ("lr", "warmup", "ema_decay", "grad_clip")
 # the values the flags accept (scripts/train.py and scripts/sample.py take them from here)
-CHOICES = dict(model=("simple", "unet"), schedule=("linear", "cosine"),
+CHOICES = dict(model=("simple", "unet", "diffusers"), schedule=("linear", "cosine"),
                loss=("l1", "l2", "huber"), sampler=SAMPLERS)
 DEFAULT_WIDTHS = {"simple": (32, 64, 128), "unet": (32, 64, 128)}
 # config keys of older checkpoints -> their current names
@@ -90,6 +92,8 @@ def downsample_factor(cfg):
 def build_model(cfg):
     """The denoiser named by the config."""
     from .unet import SimpleUnet, Unet
+    if cfg["model"] == "diffusers":  # diffusers' UNet2DModel of cfg["unet_config"]
+        return interop.build_diffusers_model(cfg)
     widths = tuple(cfg["widths"])
     if cfg["model"] == "simple":
         return SimpleUnet(widths, in_channels=cfg["in_channels"])
@@ -102,12 +106,12 @@ def build_diffusion(cfg, model=None):
     its sampling and loss calls; any other can be passed to them as ``model=``)."""
     from .gaussian import GaussianDiffusion
     return GaussianDiffusion(model, timesteps=cfg["timesteps"], beta_schedule=cfg["schedule"],
-                             loss_type=cfg["loss"])
+                             loss_type=cfg["loss"], **interop.diffusion_kwargs(cfg))
 
 
 def validate(cfg):
     """Check flags and the output folder; returns the normalised config. Raises UsageError."""
-    cfg = upgrade_config(cfg)
+    cfg = interop.apply_diffusers_flags(upgrade_config(cfg))
     cfg = {**DEFAULTS, **{k: v for k, v in cfg.items() if v is not None or k in ("data",)}}
     for key, choices in CHOICES.items():
         if cfg[key] not in choices:
@@ -161,8 +165,9 @@ def load_checkpoint(path, device=None):
     if not isinstance(ck, dict) or not {"config", "model", "step"} <= set(ck):
         raise UsageError(f"{path} is an arrayneedle file but not a training checkpoint")
     cfg = ck["config"]
-    ck["config"] = check_config(upgrade_config(cfg) if isinstance(cfg, dict) else cfg, CHOICES,
-                                f"checkpoint {path}")
+    ck["config"] = interop.check_run_config(
+        check_config(upgrade_config(cfg) if isinstance(cfg, dict) else cfg, CHOICES,
+                     f"checkpoint {path}"), f"checkpoint {path}")
     return ck
 
 
@@ -268,7 +273,10 @@ def _train(cfg, world, run, given, log):
         _report_data_change(ck["config"], cfg, log)
 
     an.manual_seed(cfg["seed"])
-    model = build_model(cfg).to(device)
+    model = build_model(cfg)
+    if ck is None and cfg.get("init_from"):  # fine-tune: a fresh run starts from its weights
+        interop.init_weights(model, cfg)
+    model.to(device)
     diffusion = build_diffusion(cfg, model).to(device)
     ema = EMA(model, decay=cfg["ema_decay"])
     opt = an.optim.Adam(model.parameters(), lr=cfg["lr"])

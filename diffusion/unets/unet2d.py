@@ -42,7 +42,8 @@ from .blocks2d import (
     UpBlock2D,
 )
 
-__all__ = ["UNet2DModel", "UNet2DOutput", "DEFAULT_CONFIG", "unet2d_parameter_count"]
+__all__ = ["UNet2DModel", "UNet2DOutput", "DiffusersUnet", "DEFAULT_CONFIG", "check_config",
+           "check_pretrained", "unet2d_parameter_count"]
 
 # diffusers' UNet2DModel.__init__ arguments and defaults
 DEFAULT_CONFIG = {
@@ -223,6 +224,26 @@ def unet2d_parameter_count(config):
     return n + 2 * ch[0] + 9 * ch[0] * c["out_channels"] + c["out_channels"]
 
 
+def check_pretrained(path, subfolder=None):
+    """(config, weights file, {name: (dtype, shape)}) of a diffusers model folder, checked
+    from the files alone (nothing allocated): the config, and that the weights file's header
+    holds as many numbers as the config's model has parameters."""
+    folder = component_folder(path, CONFIG_NAME, "unet", subfolder)
+    config = read_config(folder, CONFIG_NAME)
+    try:
+        c = check_config(config)
+    except FolderError as e:
+        raise FolderError(f"{os.path.join(folder, CONFIG_NAME)}: {e}") from None
+    weights = find_weights(folder)
+    shapes = weight_shapes(weights)
+    held = sum(int(np.prod(s, dtype=np.int64)) for _, s in shapes.values())
+    want = unet2d_parameter_count(c)
+    if want != held:
+        raise FolderError(f"{weights}: holds {held:,} numbers but {CONFIG_NAME} describes a "
+                          f"model of {want:,} parameters (config and weights do not match)")
+    return c, weights, shapes
+
+
 class UNet2DModel(nn.Module):
     """diffusers' ``UNet2DModel`` (arguments: its config keys, with its defaults).
 
@@ -352,20 +373,7 @@ class UNet2DModel(nn.Module):
         safetensors``; a pipeline folder's ``unet/``; a Hub cache snapshot). The weights
         file's header must name exactly the config's parameters with their shapes, checked
         before any tensor is read."""
-        folder = component_folder(pretrained_model_name_or_path, CONFIG_NAME, "unet", subfolder)
-        config = read_config(folder, CONFIG_NAME)
-        try:
-            c = check_config(config)
-        except FolderError as e:
-            raise FolderError(f"{os.path.join(folder, CONFIG_NAME)}: {e}") from None
-        weights = find_weights(folder)
-        shapes = weight_shapes(weights)
-        held = sum(int(np.prod(s, dtype=np.int64)) for _, s in shapes.values())
-        want = unet2d_parameter_count(c)
-        if want != held:
-            raise FolderError(f"{weights}: holds {held:,} numbers but {CONFIG_NAME} describes "
-                              f"a model of {want:,} parameters (config and weights do not "
-                              f"match)")
+        c, weights, shapes = check_pretrained(pretrained_model_name_or_path, subfolder)
         model = cls(max_parameters=max_parameters, **c)
         state = model.state_dict()
         renamed = {_new_attention_name(k): k for k in shapes}
@@ -412,3 +420,13 @@ def _new_attention_name(name):
         parts[-2] = _OLD_ATTENTION[parts[-2]]
         return ".".join(parts)
     return name
+
+
+class DiffusersUnet(UNet2DModel):
+    """A ``UNet2DModel`` called as this package's denoisers are (``GaussianDiffusion``,
+    ``sample_loop``, the training loop): ``model(x, t) -> Tensor``. Same parameters, names and
+    config, so its ``state_dict`` is a diffusers file's."""
+
+    def forward(self, sample, timestep, class_labels=None, return_dict=False):
+        out = super().forward(sample, timestep, class_labels, return_dict=return_dict)
+        return out if return_dict else out[0]
