@@ -71,8 +71,8 @@ def _folder_parts(folder, flag):
         else:
             raw = read_config(sched_dir, SCHEDULER_CONFIG_NAME)
             sched = dict(_scheduler(raw, f"{flag} {sched_dir}/{SCHEDULER_CONFIG_NAME}").config)
-    except FolderError as e:
-        raise UsageError(f"{flag} {folder}: {e}") from None
+    except FolderError as e:  # its message names the file
+        raise UsageError(f"{flag}: {e}") from None
     return unet, sched
 
 
@@ -83,10 +83,11 @@ def _jsonable_scheduler(config):
     return out
 
 
-def apply_diffusers_flags(cfg):
+def apply_diffusers_flags(cfg, flag="--init-from"):
     """The run config with ``--init-from`` / ``--unet-config`` resolved (before the defaults
     are filled in): model "diffusers", the unet (and scheduler) config, the image size (the
-    model's sample_size unless --image-size is given), channels, widths and timesteps."""
+    model's sample_size unless --image-size is given), channels, widths and timesteps.
+    ``flag`` names the folder's source in messages."""
     init, path = cfg.get("init_from"), cfg.get("unet_config")
     if init is None and path is None and cfg.get("model") != "diffusers":
         return cfg
@@ -95,17 +96,17 @@ def apply_diffusers_flags(cfg):
         raise UsageError("give --init-from (a diffusers folder) or --unet-config (a config "
                          "file), not both")
     if cfg.get("model") not in (None, "diffusers"):
-        flag = "--init-from" if init is not None else "--unet-config"
-        raise UsageError(f"{flag} builds diffusers' UNet2DModel: leave --model out or give "
+        src = "--init-from" if init is not None else "--unet-config"
+        raise UsageError(f"{src} builds diffusers' UNet2DModel: leave --model out or give "
                          f"--model diffusers, not --model {cfg['model']}")
     sched = None
     if init is not None:
-        unet, sched = _folder_parts(init, "--init-from")
+        unet, sched = _folder_parts(init, flag)
         from .unets import check_pretrained
         try:  # the weights file fits the config: checked before the run folder is touched
             check_pretrained(init)
         except FolderError as e:
-            raise UsageError(f"--init-from {init}: {e}") from None
+            raise UsageError(f"{flag}: {e}") from None
         cfg["init_from"] = os.path.abspath(init)
     elif isinstance(path, dict):  # a checkpoint's config, already resolved
         unet = _unet_config(path, "config unet_config")
@@ -179,19 +180,24 @@ def init_weights(model, cfg):
     try:
         src = UNet2DModel.from_pretrained(cfg["init_from"])
     except FolderError as e:
-        raise UsageError(f"--init-from {cfg['init_from']}: {e}") from None
+        raise UsageError(f"--init-from: {e}") from None
     model.load_state_dict(src.state_dict())
 
 
 def read_diffusers_folder(path):
     """(run config, weights) of a diffusers folder for ``scripts/sample.py --checkpoint``."""
     from .unets import UNet2DModel
-    cfg = apply_diffusers_flags({"init_from": path, "image_size": None})
+    try:
+        component_folder(path, CONFIG_NAME, "unet")
+    except FolderError:
+        raise UsageError(f"--checkpoint {path} is a folder but not a diffusers folder (no "
+                         f"{CONFIG_NAME}, nor unet/{CONFIG_NAME})") from None
+    cfg = apply_diffusers_flags({"init_from": path, "image_size": None}, "--checkpoint")
     cfg.update(schedule="linear", loss="l2")
     try:
         model = UNet2DModel.from_pretrained(path)
     except FolderError as e:
-        raise UsageError(f"--checkpoint {path}: {e}") from None
+        raise UsageError(f"--checkpoint: {e}") from None
     return cfg, model.state_dict()
 
 
