@@ -1,6 +1,7 @@
 """Denoising diffusion on arrayneedle: noise schedules, the Gaussian diffusion process (DDPM and
 DDIM sampling), diffusers-style schedulers (DPM-Solver++, Euler, Heun, Karras sigmas), UNets, an
-EMA of model weights and a sample-quality yardstick (``quality``)."""
+EMA of model weights, a sample-quality yardstick (``quality``), and diffusers interop: its
+``UNet2DModel`` (``unets``), pipelines (``pipelines``) and folders both ways."""
 import arrayneedle as _arrayneedle  # noqa: F401  first: it configures OpenBLAS before NumPy loads
 from .schedules import (SCHEDULES, cosine_beta_schedule, get_beta_schedule, linear_beta_schedule,
                         quadratic_beta_schedule, sigmoid_beta_schedule)
@@ -9,6 +10,8 @@ from .schedulers import SCHEDULERS, from_diffusion, get_scheduler, sample_loop
 from .gaussian import SAMPLERS, GaussianDiffusion, extract, normalize, unnormalize
 from .unet import Attention, ResBlock, SimpleUnet, SinusoidalPosEmb, Unet
 from .ema import EMA
+from .unets import UNet2DModel
+from .pipelines import DDIMPipeline, DDPMPipeline
 from .datasets import (CIFAR10Dataset, ImageArrayDataset, ImageFolder, MNISTDataset,
                        SyntheticLandscapes, load_cifar10, load_mnist, read_idx, resize_images)
 from . import quality  # scikit-learn is imported only when the digits are loaded
@@ -19,4 +22,4 @@ __all__ = ["SCHEDULES", "linear_beta_schedule", "cosine_beta_schedule", "quadrat
            "SinusoidalPosEmb", "EMA", "SyntheticLandscapes", "ImageFolder", "MNISTDataset",
            "CIFAR10Dataset", "ImageArrayDataset", "load_mnist", "load_cifar10", "read_idx",
            "resize_images", "schedulers", "SCHEDULERS", "get_scheduler", "from_diffusion",
-           "sample_loop", "quality"]
+           "sample_loop", "quality", "UNet2DModel", "DDPMPipeline", "DDIMPipeline"]
