@@ -230,3 +230,20 @@ def test_runs_on_array_api_strict_arrays(name):
         out = model(xs, an.Tensor(xps.asarray(t)), **kw).sample
     assert type(out.array).__module__.startswith("array_api_strict")
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_identity_class_embedding_matches_diffusers(tmp_path):
+    """class_embed_type "identity": the labels are (B, time_embed_dim) vectors added to the
+    time embedding."""
+    config = {**TINY, "class_embed_type": "identity"}
+    ref_model = perturbed_diffusers_unet(config)
+    ref_model.save_pretrained(tmp_path)
+    model = UNet2DModel.from_pretrained(tmp_path)
+    x, t = inputs(config)
+    labels = np.random.default_rng(1).standard_normal((2, 64)).astype(np.float32)
+    with torch.no_grad():
+        ref = ref_model(torch.from_numpy(x), torch.from_numpy(t),
+                        class_labels=torch.from_numpy(labels)).sample.numpy()
+    assert rel_err(_our_out(model, x, t, labels), ref) <= 1e-4
+    with pytest.raises(ValueError, match="class_labels should be provided"):
+        model(an.tensor(x), an.tensor(t))
