@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU session: CuPy's configuration and one tiny kernel, then the `gpu` tests (with
 # ARRAYNEEDLE_REQUIRE_CUDA=1, so a GPU test that skips fails), the NCCL / multi-rank tests where
-# tests/test_distributed*.py exist, the CUDA benchmarks of BENCHMARKS.md and a short CUDA training
+# tests/distributed/ exists, the CUDA benchmarks of BENCHMARKS.md and a short CUDA training
 # run. Each step has its own time limit and writes its log under OUT_DIR; a failing step does not
 # stop the next one, except the CuPy and import checks (without a working CuPy or an importable
 # arrayneedle nothing else can run). Each step's exit code is printed and kept in OUT_DIR/summary.txt; the
@@ -123,10 +123,10 @@ print(arrayneedle.__file__, 'CUDA devices:', arrayneedle.backend.cuda_device_cou
 fi
 
 pytest_step pytest-gpu 300 -m gpu tests/
-if [ -z "${GPU_CHECK_QUICK:-}" ] && compgen -G "tests/test_distributed*.py" > /dev/null; then
+if [ -z "${GPU_CHECK_QUICK:-}" ] && compgen -G "tests/distributed/test_*.py" > /dev/null; then
     # -k also matches marker names, so this takes the `gpu`-marked tests too.
     pytest_step pytest-distributed 300 -k "${GPU_CHECK_DIST_K:-nccl or cuda or gpu}" \
-        tests/test_distributed*.py
+        tests/distributed/
 fi
 if [ -n "${GPU_CHECK_QUICK:-}" ]; then
     step bench-cuda-b64 150 "$PY" scripts/bench.py --device cuda --sizes 64 --batch 64 \

@@ -148,7 +148,13 @@ def pytest_make_collect_report(collector):
         rep.longrepr = _ci_failure(collector.nodeid, reason)
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_terminal_summary(terminalreporter):
+    # the outermost wrapper: its line comes after pytest's short summary, just above the
+    # closing "N passed" line
+    yield
+    if terminalreporter.config.option.collectonly:
+        return
     try:
         version = importlib.metadata.version("torch") if sys.modules.get("torch", 1) else None
     except importlib.metadata.PackageNotFoundError:

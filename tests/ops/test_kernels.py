@@ -280,6 +280,7 @@ def test_cuda_sources_ship_with_the_package():
     assert {"im2col.cu", "maxpool.cu"} <= names
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not on PATH")
 @pytest.mark.parametrize("source", [p.name for p in _cuda_sources()])
 def test_cuda_source_compiles_with_nvcc(source, tmp_path):

@@ -244,6 +244,7 @@ def test_synthetic_landscapes_pinned(args):
     np.testing.assert_allclose(x[:3].mean(axis=(2, 3)), first, atol=0.05)
 
 
+@pytest.mark.slow
 def test_synthetic_landscapes_same_seed_same_set():
     """On one machine the same seed gives the same training set, bit for bit (in another
     process too), and another seed another set."""

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # starts subprocesses
+
 pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install -e '.[mpi]')")
 MPIEXEC = Path(sys.executable).with_name("mpiexec")
 if not MPIEXEC.exists():
     pytest.skip(f"no mpiexec next to {sys.executable} (pip install mpich)",
                 allow_module_level=True)
 
-WORKER = Path(__file__).with_name("distributed_worker.py")
-ROOT = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).resolve().parents[1] / "distributed_worker.py"
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 60
 
 

@@ -24,7 +24,7 @@ import arrayneedle as an
 import arrayneedle.serialization as ser
 from arrayneedle import nn, ops
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _snapshot(folder):
@@ -153,6 +153,7 @@ print(out.shape, int(out[..., 0].min()), int(out[..., 0].max()), grown // 1024)
 """
 
 
+@pytest.mark.slow
 def test_extreme_strip_decodes_in_target_bounded_memory(tmp_path):
     """A tiny 1 x 60000 PNG at size 64 would cover 64 x 3840000 pixels (737 MB of RGB) if
     resized whole before cropping; only the cropped part may be resampled."""

@@ -26,7 +26,9 @@ from hostile_cases import (CLI_ROWS, FILE_ROWS, HELD_FDS, MB, TINY, kill_at_rand
 
 import arrayneedle as an
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow  # starts subprocesses
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _script(name):

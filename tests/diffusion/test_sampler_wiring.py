@@ -11,7 +11,7 @@ from diffusion import SCHEDULERS, GaussianDiffusion, Unet
 from diffusion.gaussian import DDIM_STEPS, SAMPLERS, SOLVER_STEPS
 from diffusion.training import CHOICES, DEFAULTS
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _load(name):

@@ -12,12 +12,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "gpu_check.sh")
 TOOLS = ("bash", "timeout", "grep", "tail", "tee", "mkdir", "cat", "dirname", "env")
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
-                                reason="needs bash and timeout")
+pytestmark = [pytest.mark.slow,  # starts subprocesses
+              pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
+                                 reason="needs bash and timeout")]
 
 CUPY_STANDIN = '''
 """CuPy stand-in: NumPy under the names gpu_check.sh's tiny-kernel step uses."""
@@ -57,7 +58,8 @@ def _repo(tmp_path, cupy_source=CUPY_STANDIN, distributed=True):
     shutil.copy(SCRIPT, repo / "scripts" / "gpu_check.sh")
     (repo / "tests").mkdir()
     if distributed:
-        (repo / "tests" / "test_distributed_standin.py").write_text("")
+        (repo / "tests" / "distributed").mkdir()
+        (repo / "tests" / "distributed" / "test_distributed_standin.py").write_text("")
     site = repo / ".site" / "lib" / f"python3.{sys.version_info[1]}" / "site-packages"
     (site / "cupy").mkdir(parents=True)
     (site / "cupy" / "__init__.py").write_text(cupy_source)
@@ -120,7 +122,7 @@ def test_full_run_and_skipped_tests_fail_it(tmp_path, line, rc):
     assert r.returncode == rc, r.stdout + r.stderr
     calls = log.splitlines()
     gpu = [c for c in calls if c.startswith("python3 -m pytest") and "-m gpu tests/" in c]
-    dist = [c for c in calls if "tests/test_distributed_standin.py" in c]
+    dist = [c for c in calls if c.rstrip().split(" | ")[0].endswith("tests/distributed/")]
     assert len(gpu) == 1 and len(dist) == 1 and "-k nccl or cuda or gpu" in dist[0]
     assert all("REQUIRE=1" in c for c in gpu + dist)
     assert any(c.startswith("python3 scripts/bench.py --device cuda") for c in calls)

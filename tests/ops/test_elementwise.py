@@ -2,7 +2,7 @@
 comparisons, logical/bitwise operators, rounding and math functions, unique/repeat_interleave/
 roll/diff/cross. Each test asserts hand-computed values; with PyTorch installed some also
 compare with it. Gradients of the differentiable ops are checked in the op table
-(op_table_surface2.py); the nn side is in test_torch_surface2_nn.py."""
+(op_table_surface2.py); the nn side is in nn/test_init_activations.py."""
 import math
 
 import numpy as np

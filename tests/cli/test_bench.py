@@ -10,7 +10,9 @@ import pytest
 import arrayneedle as an
 from arrayneedle import autograd
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # starts subprocesses
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCH = [sys.executable, str(ROOT / "scripts" / "bench.py")]
 SMOKE = ["--device", "cpu", "--quick", "--no-torch", "--wait-quiet", "0", "--sizes", "8",
          "--steps", "1", "--warmup", "0"]

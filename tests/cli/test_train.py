@@ -12,7 +12,7 @@ import pytest
 
 import arrayneedle as an
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _load(name):
@@ -181,6 +181,7 @@ def test_image_folder_training(tmp_path):
     assert _train(tmp_path / "run", "--steps", "2", "--data", str(data)) == 0
 
 
+@pytest.mark.slow
 def test_cli_subprocess_runs(tmp_path):
     """The real command line (a fresh interpreter), as a user types it."""
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py")] + TINY +

@@ -10,7 +10,7 @@ import pytest
 from diffusion import quality
 from diffusion.quality import class_coverage, frechet_distance, gaussian_stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_frechet_distance_closed_forms():

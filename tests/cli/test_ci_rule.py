@@ -5,7 +5,11 @@ import pathlib
 import subprocess
 import sys
 
-TESTS = pathlib.Path(__file__).resolve().parent
+import pytest
+
+pytestmark = pytest.mark.slow  # starts subprocesses
+
+TESTS = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _run(tmp_path, ci):

@@ -17,6 +17,8 @@ import arrayneedle.distributed as dist
 from diffusion import parallel
 from diffusion.training import UsageError, train
 
+pytestmark = pytest.mark.slow  # starts subprocesses
+
 try:  # the multi-rank jobs need mpi4py and mpiexec; the in-process tests run without them
     from test_distributed_mpi import MPIEXEC, ROOT, _finish, _left_over
     NO_MPI = None
