@@ -14,7 +14,7 @@ import torch
 import arrayneedle as an
 from diffusers_helpers import perturbed_diffusers_unet, rel_err
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _load(name):
