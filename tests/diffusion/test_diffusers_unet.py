@@ -247,3 +247,16 @@ def test_identity_class_embedding_matches_diffusers(tmp_path):
     assert rel_err(_our_out(model, x, t, labels), ref) <= 1e-4
     with pytest.raises(ValueError, match="class_labels should be provided"):
         model(an.tensor(x), an.tensor(t))
+
+
+def test_float16_files_load_as_float32(tmp_path):
+    """A folder saved in half precision (as many Hub uploads are) loads widened to float32."""
+    ref_model = perturbed_diffusers_unet(TINY)
+    x, t = inputs(TINY)
+    ref_model.half().save_pretrained(tmp_path)
+    model = UNet2DModel.from_pretrained(tmp_path)
+    assert all(p.dtype == an.float32 for p in model.parameters())
+    halves = {k: v.float().numpy() for k, v in ref_model.state_dict().items()}
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), halves[k], err_msg=k)
+    assert _our_out(model, x, t, None).dtype == np.float32
