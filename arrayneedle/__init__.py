@@ -3,18 +3,19 @@ from ._startup import startup_info  # first: it tunes BLAS threads before NumPy 
 from . import backend
 from .backend import (Device, cpu, cuda, cuda_available, device, manual_seed)
 from .backend import DType as dtype
-from .autograd import (Tensor, Size, Function, no_grad, enable_grad, is_grad_enabled,
-                       set_grad_enabled, inference_mode)
+from .tensor import Tensor, Size
+from .autograd import (Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled,
+                       inference_mode)
 from . import ops
 from .ops import *  # noqa: F401,F403
-from . import inplace, tensor_api  # noqa: F401  (Tensor methods: in-place family, conversions)
 from .creation import (tensor, as_tensor, from_numpy, is_tensor, numel, zeros, ones, full, empty,
                        eye, zeros_like, ones_like, full_like, empty_like, randn, rand, randint,
                        randperm, multinomial, randn_like, rand_like, arange, linspace)
 from .serialization import save, load
 from .safetensors_io import save_file, load_file
 from .kernels import num_threads as get_num_threads, set_num_threads
-from . import data, init, nn, optim, utils
+from . import data, nn, optim, utils
+from .nn import init
 
 # dtype objects, with PyTorch's names and aliases
 _D = backend.DTYPE_OBJECTS

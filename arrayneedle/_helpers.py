@@ -1,21 +1,19 @@
 """Argument coercions shared by the ops, the factories, the layers and the optimizers (one
-copy of each). It sits below ``ops`` and ``nn``: it imports only autograd, backend and
-kernels.geometry. ``DeviceMismatchError`` is defined in autograd, whose ``Function.apply``
-raises it too."""
+copy of each). It sits below ``ops`` and ``nn``: it imports only tensor, dtypes, backend and
+kernels.geometry. ``DeviceMismatchError`` is defined beside ``Tensor``."""
 from __future__ import annotations
 
-from .autograd import DeviceMismatchError, Tensor
 from .backend import NUMPY_SCALARS, dtype_name, get_dtype
-from .kernels.geometry import pair
+from .dtypes import DEFAULT_FLOAT, FLOAT_DTYPES
+from .tensor import DeviceMismatchError, Tensor
+from .kernels.geometry import ntuple, pair
 
 __all__ = ["DeviceMismatchError", "as_tensor", "same_device", "shape_arg", "scalar_const",
-           "operands", "zero_grads", "pair", "SCALARS", "as_scalar", "promote"]
+           "operands", "zero_grads", "pair", "ntuple", "SCALARS", "as_scalar", "promote"]
 
 # Python numbers and NumPy scalars (np.int64(2), np.float32(0.5), np.bool_(True)): both are
 # "numbers" in PyTorch's promotion rules, never arrays that could widen a float32 tensor.
 SCALARS = (int, float, bool) + NUMPY_SCALARS
-_FLOATS = ("float16", "float32", "float64")
-DEFAULT_FLOAT = "float32"
 # PyTorch's categories: a higher category's dtype wins over any dtype of a lower one
 _CATEGORY = {"bool": 0, "uint8": 1, "int8": 1, "int16": 1, "int32": 1, "int64": 1,
              "float16": 2, "float32": 2, "float64": 2}
@@ -27,8 +25,7 @@ def as_scalar(x):
 
 
 def _cast(t, name):
-    from . import ops  # ops sits above this module
-    return ops.astype(t, name)
+    return t.to(dtype=name)
 
 
 def promote(a: Tensor, b: Tensor):
@@ -89,7 +86,7 @@ def scalar_const(x, like: Tensor) -> Tensor:
     key = (dev, dt, x.hex() if type(x) is float else (type(x), x))
     arr = _CONSTS.get(key)
     if arr is None:
-        if isinstance(x, float) and dtype_name(dt) not in _FLOATS:
+        if isinstance(x, float) and dtype_name(dt) not in FLOAT_DTYPES:
             dt = get_dtype(dev.xp, "float32")
         arr = dev.asarray(x, dt)  # on the device's own GPU, whichever is current
         if len(_CONSTS) >= CONST_CACHE_SIZE:
@@ -104,7 +101,7 @@ def _with_scalar(t: Tensor, x):
     int with a bool tensor int64; otherwise the tensor's dtype is kept."""
     x = as_scalar(x)
     name = dtype_name(t._array.dtype)
-    if isinstance(x, float) and name not in _FLOATS:
+    if isinstance(x, float) and name not in FLOAT_DTYPES:
         t = _cast(t, DEFAULT_FLOAT)
     elif name == "bool" and isinstance(x, int) and not isinstance(x, bool):
         t = _cast(t, "int64")

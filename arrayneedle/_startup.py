@@ -13,10 +13,9 @@ and ``ARRAYNEEDLE_BLAS_TUNING=0`` leaves the environment alone.
 Threads per rank: ranks started by an MPI launcher on one machine share its cores, and each
 rank's BLAS and OpenMP pools would otherwise take every core (N ranks x all cores threads,
 which is several times slower than one process, see BENCHMARKS.md). When a launcher started
-this process (its variables, the same ones ``arrayneedle.distributed.LAUNCHER_ENV`` names,
-are set), ``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` default to cores / ranks on this
-machine (the launcher's local rank count: ``MPI_LOCALNRANKS`` from MPICH's Hydra,
-``OMPI_COMM_WORLD_LOCAL_SIZE`` from Open MPI, ``PMIX_LOCAL_SIZE``), at least 1. Values
+this process (``arrayneedle.launcher`` names the variables each launcher sets),
+``OMP_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` default to cores / ranks on this machine (the
+launcher's local rank count), at least 1. Values
 already set are kept; ``ARRAYNEEDLE_BLAS_TUNING=0`` leaves them alone too.
 
 Allocator: a training step allocates and frees the same large temporaries (im2col columns,
@@ -33,15 +32,12 @@ from __future__ import annotations
 import os
 import sys
 
+from .launcher import local_ranks
+
 __all__ = ["MALLOC_TUNED", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_TUNED", "RANK_THREADS",
            "startup_info"]
 
 OPENBLAS_THREAD_TIMEOUT = "16"
-# kept equal to arrayneedle.distributed.LAUNCHER_ENV (that module imports NumPy, this one
-# must not; tests/test_startup.py checks that they agree)
-LAUNCHER_ENV = ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_SIZE",
-                "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
-LOCAL_SIZE_ENV = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "PMIX_LOCAL_SIZE")
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -81,21 +77,6 @@ def cores():
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def local_ranks():
-    """How many ranks the MPI launcher started on this machine, or None when no launcher
-    started this process (or it does not say)."""
-    if not any(k in os.environ for k in LAUNCHER_ENV):
-        return None
-    for key in LOCAL_SIZE_ENV:
-        try:
-            n = int(os.environ.get(key, ""))
-        except ValueError:
-            continue
-        if n > 0:
-            return n
-    return None
 
 
 def limit_rank_threads():

@@ -16,7 +16,7 @@ import array_api_compat
 import numpy as _np
 
 from .dtypes import (DTYPE_OBJECTS, DTYPES, NUMPY_SCALARS, DType, dtype_name,  # noqa: F401
-                     dtype_object, get_dtype)
+                     dtype_object, get_dtype, is_array)
 
 __all__ = [
     "Device", "CPUDevice", "CUDADevice", "NamespaceDevice", "cpu", "cuda", "device",
@@ -207,7 +207,7 @@ class NamespaceDevice(Device):
 
     def asarray(self, data, dtype=None):
         dt = None if dtype is None else get_dtype(self.xp, dtype)
-        if not _is_array(data) or array_api_compat.array_namespace(data) is not self.xp:
+        if not is_array(data) or array_api_compat.array_namespace(data) is not self.xp:
             data = to_numpy(data)
         return self.xp.asarray(data, dtype=dt)
 
@@ -308,10 +308,6 @@ def _check_rng_state(state, kind, dev):
                          f"stream with manual_seed")
 
 
-def _is_array(x):
-    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (int, float, bool))
-
-
 def to_numpy(array):
     """``array`` (of any array library, or a nested list or scalar) as a NumPy array in host
     memory; NumPy input is returned as is (no copy)."""
@@ -319,7 +315,7 @@ def to_numpy(array):
         return array
     if array_api_compat.is_cupy_array(array):
         return array.get()
-    if not _is_array(array):
+    if not is_array(array):
         return _np.asarray(array)
     try:
         return _np.asarray(array)

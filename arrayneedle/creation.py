@@ -11,14 +11,12 @@ import array_api_compat
 from ._helpers import shape_arg
 from .autograd import Tensor
 from .backend import device as _device, dtype_name, get_dtype
+from .dtypes import DEFAULT_FLOAT
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "is_tensor", "numel", "zeros", "ones", "full",
            "empty", "eye", "zeros_like", "ones_like", "full_like", "empty_like", "randn",
            "rand", "randint", "randperm", "multinomial", "randn_like", "rand_like", "arange",
            "linspace"]
-
-_DEFAULT_FLOAT = "float32"
-
 
 def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new Tensor (a copy) of ``data``: Python floats give float32, ints int64, bools bool."""
@@ -58,7 +56,7 @@ def _make(array, dev, requires_grad):
 
 def _filled(fn, shape, device, dtype, requires_grad):
     dev = _device(device)
-    dt = get_dtype(dev.xp, dtype or _DEFAULT_FLOAT)
+    dt = get_dtype(dev.xp, dtype or DEFAULT_FLOAT)
     return _make(getattr(dev.xp, fn)(shape_arg(shape), dtype=dt), dev, requires_grad)
 
 
@@ -81,7 +79,7 @@ def _scalar_dtype(value):
         return "bool"
     if isinstance(value, numbers.Integral):
         return "int64"
-    return _DEFAULT_FLOAT
+    return DEFAULT_FLOAT
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
@@ -94,7 +92,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     dev = _device(device)
-    dt = get_dtype(dev.xp, dtype or _DEFAULT_FLOAT)
+    dt = get_dtype(dev.xp, dtype or DEFAULT_FLOAT)
     return _make(dev.xp.eye(int(n), int(n if m is None else m), dtype=dt), dev, requires_grad)
 
 
@@ -123,13 +121,13 @@ def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
 def randn(*size, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from the device's generator (seeded by manual_seed)."""
     dev = _device(device)
-    return _make(dev.randn(shape_arg(size), dtype or _DEFAULT_FLOAT), dev, requires_grad)
+    return _make(dev.randn(shape_arg(size), dtype or DEFAULT_FLOAT), dev, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1) from the device's generator."""
     dev = _device(device)
-    return _make(dev.rand(shape_arg(size), dtype or _DEFAULT_FLOAT), dev, requires_grad)
+    return _make(dev.rand(shape_arg(size), dtype or DEFAULT_FLOAT), dev, requires_grad)
 
 
 def randn_like(input, dtype=None, device=None, requires_grad=False):
@@ -215,7 +213,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     dev = _device(device)
     if dtype is None:
         integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
-        dtype = "int64" if integral else _DEFAULT_FLOAT
+        dtype = "int64" if integral else DEFAULT_FLOAT
     if dtype_name(dtype).startswith("int"):
         vals = (int(start), int(end), int(step))
     else:
@@ -228,5 +226,5 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 default)."""
     dev = _device(device)
     arr = dev.xp.linspace(float(start), float(end), int(steps),
-                          dtype=get_dtype(dev.xp, dtype or _DEFAULT_FLOAT))
+                          dtype=get_dtype(dev.xp, dtype or DEFAULT_FLOAT))
     return _make(arr, dev, requires_grad)

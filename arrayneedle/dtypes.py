@@ -1,14 +1,23 @@
 """Dtype names and PyTorch-style dtype objects (``an.float32``, ``an.long``...), shared by the
 backend and everything above it. NumPy's dtype names are the canonical spelling; CuPy and the
-array-API namespaces use the same names."""
+array-API namespaces use the same names.
+
+Every dtype rule lives here: which dtypes exist, which are floating (the only ones that carry
+gradients), the default float dtype, and what counts as an array rather than a number.
+"""
 from __future__ import annotations
 
+import array_api_compat
 import numpy as _np
 
-__all__ = ["DTYPES", "NUMPY_SCALARS", "DType", "DTYPE_OBJECTS", "dtype_object", "dtype_name",
-           "get_dtype"]
+__all__ = ["DTYPES", "FLOAT_DTYPES", "DEFAULT_FLOAT", "NUMPY_SCALARS", "DType", "DTYPE_OBJECTS",
+           "dtype_object", "dtype_name", "get_dtype", "is_float_dtype", "is_array"]
 
 DTYPES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "bool", "uint8")
+# the floating dtypes: the only ones that can require gradients
+FLOAT_DTYPES = ("float16", "float32", "float64")
+# PyTorch's default dtype: Python floats, random factories and float functions of integers
+DEFAULT_FLOAT = "float32"
 NUMPY_SCALARS = (_np.number, _np.bool_)  # NumPy scalars count as numbers, not arrays
 
 _NAMES = {"float": "float32", "double": "float64", "half": "float16", "long": "int64",
@@ -80,3 +89,39 @@ def dtype_name(dtype) -> str:
 def get_dtype(xp, dtype):
     """The namespace's dtype object for ``dtype`` (a string or a dtype)."""
     return getattr(xp, dtype_name(dtype))
+
+
+_IS_FLOAT: dict = {}
+
+
+def is_float_dtype(dtype) -> bool:
+    """Whether ``dtype`` (any spelling, or any library's dtype object) is a floating dtype."""
+    # cached per dtype object: this sits on the arithmetic hot path. The key holds the dtype's
+    # class first so that dtypes of different libraries are never compared with each other
+    key = (type(dtype), dtype)
+    r = _IS_FLOAT.get(key)
+    if r is None:
+        r = _IS_FLOAT[key] = dtype_name(dtype) in FLOAT_DTYPES
+    return r
+
+
+def is_array(x) -> bool:
+    """Whether ``x`` is an array of an array-API library (NumPy, CuPy, array-api-strict...),
+    not a Python number (which array-api-compat also accepts)."""
+    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float,
+                                                                         complex))
+
+
+def python_data(data):
+    """Python data (numbers, nested lists) as a NumPy array of PyTorch's dtype for it: floats
+    ``DEFAULT_FLOAT``, integers int64, booleans bool; other kinds raise a TypeError."""
+    probe = _np.asarray(data)
+    kind = probe.dtype.kind
+    if kind == "f":
+        return probe.astype(DEFAULT_FLOAT, copy=False)
+    if kind in "iu":
+        return probe.astype("int64", copy=False)
+    if kind != "b":
+        raise TypeError(f"cannot make a Tensor from {type(data).__name__} data of dtype "
+                        f"{probe.dtype}")
+    return probe

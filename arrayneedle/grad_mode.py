@@ -2,6 +2,7 @@
 (per thread, as PyTorch)."""
 from __future__ import annotations
 
+import functools
 import threading
 
 __all__ = ["is_grad_enabled", "set_grad_enabled", "no_grad", "enable_grad", "inference_mode"]
@@ -33,8 +34,6 @@ class _GradMode:
         _set_mode(self.prev)
 
     def __call__(self, fn):  # usable as a decorator
-        import functools
-
         @functools.wraps(fn)
         def wrapper(*a, **k):
             with _GradMode(self.mode):

@@ -1,4 +1,5 @@
-"""PyTorch's in-place Tensor methods: ``zero_``, ``fill_``, ``normal_``, ``uniform_``,
+"""The code of PyTorch's in-place Tensor methods (``Tensor`` in arrayneedle/tensor.py declares
+them): ``zero_``, ``fill_``, ``normal_``, ``uniform_``,
 ``copy_``, ``add_``, ``sub_``, ``mul_``, ``div_``, ``clamp_``, ``masked_fill_``,
 ``x[idx] = v`` and the augmented operators (``+=``...).
 
@@ -20,14 +21,17 @@ from __future__ import annotations
 
 import operator
 
-from . import backend
+from array_api_compat import array_namespace
+
+from . import backend, ops
 from ._helpers import as_scalar
 from .autograd import DeviceMismatchError, Function, Tensor, is_grad_enabled
 from .backend import dtype_name
+from .dtypes import FLOAT_DTYPES
+from .ops import unbroadcast
 
-__all__ = ["IndexPut", "Copy"]
-
-_FLOATS = ("float16", "float32", "float64")
+__all__ = ["IndexPut", "Copy", "add_", "sub_", "mul_", "div_", "zero_", "fill_", "normal_",
+           "uniform_", "copy_", "clamp_", "masked_fill_", "setitem"]
 
 
 # ---------------------------------------------------------------- Functions
@@ -39,7 +43,6 @@ class Copy(Function):
 
     def forward(self, a, copy=False):
         if copy:
-            from array_api_compat import array_namespace
             return array_namespace(a).asarray(a, copy=True)
         return a
 
@@ -54,7 +57,6 @@ class IndexPut(Function):
     keeps_inputs = False
 
     def forward(self, a, v, index):
-        from array_api_compat import array_namespace
         xp = array_namespace(a)
         out = xp.asarray(a, copy=True)
         out[index] = v
@@ -62,9 +64,6 @@ class IndexPut(Function):
         return out
 
     def backward(self, g):
-        from array_api_compat import array_namespace
-
-        from .ops import unbroadcast
         xp = array_namespace(g)
         ga = gv = None
         if self.needs_input_grad[0]:
@@ -117,7 +116,7 @@ def _operand(t, other, name):
         kind = "float32" if isinstance(other, float) else "int64"
         raw = other
     mine = dtype_name(t._array.dtype)
-    if kind in _FLOATS and mine not in _FLOATS:
+    if kind in FLOAT_DTYPES and mine not in FLOAT_DTYPES:
         raise RuntimeError(f"{name}: result type {kind} can't be cast to the desired output "
                            f"type {mine} (the tensor's dtype)")
     if not isinstance(raw, (int, float, bool)):
@@ -142,7 +141,6 @@ def _broadcast(a, b):
 def _rebase(t, res):
     """Make ``t`` hold ``res``'s value (written into t's array) and ``res``'s creator."""
     if res._array.dtype != t._array.dtype:
-        from . import ops
         res = ops.astype(res, t._array.dtype)
     a = _writable(t)
     a[...] = res._array
@@ -198,6 +196,12 @@ def _overwrite(self, new_raw, name):
 
 
 # ---------------------------------------------------------------- the methods
+add_ = _arith("add_", ops.add, operator.iadd, False)
+sub_ = _arith("sub_", ops.subtract, operator.isub, False)
+mul_ = _arith("mul_", ops.multiply, operator.imul, True)
+div_ = _arith("div_", ops.divide, operator.itruediv, True)
+
+
 def zero_(self):
     return _overwrite(self, 0, "zero_")
 
@@ -224,7 +228,7 @@ def _generator(generator, dev):
 
 
 def _float_only(self, name):
-    if dtype_name(self._array.dtype) not in _FLOATS:
+    if dtype_name(self._array.dtype) not in FLOAT_DTYPES:
         raise RuntimeError(f"{name} expects a floating point tensor, got dtype "
                            f"{dtype_name(self._array.dtype)}")
 
@@ -259,7 +263,6 @@ def copy_(self, src, non_blocking=False):
         raise RuntimeError(f"copy_: the source of shape {list(src._array.shape)} cannot be "
                            f"broadcast to the tensor's shape {list(self._array.shape)}")
     if _in_graph(self, src):
-        from . import ops
         res = src if src._device is self._device else ops.to_device(src, self._device)
         if tuple(res.shape) != tuple(self.shape):
             res = ops.broadcast_to(res, tuple(self.shape))
@@ -274,7 +277,6 @@ def copy_(self, src, non_blocking=False):
 def clamp_(self, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("clamp_: at least one of 'min' or 'max' must not be None")
-    from . import ops
     _check_leaf(self)
     if _in_graph(self):
         return _rebase(self, ops.clip(_stand_in(self), min, max))
@@ -286,7 +288,6 @@ def clamp_(self, min=None, max=None):
 
 def masked_fill_(self, mask, value):
     """Where ``mask`` (a bool tensor broadcastable to this shape) is true, write ``value``."""
-    from . import ops
     _check_leaf(self)
     if not isinstance(mask, Tensor) or dtype_name(mask._array.dtype) != "bool":
         got = type(mask).__name__ if not isinstance(mask, Tensor) else dtype_name(mask.dtype)
@@ -328,7 +329,6 @@ def setitem(self, index, value):
             raise DeviceMismatchError(f"x[index] = value: the value is on {v._device}, the "
                                       f"tensor on {self._device}")
         if v._array.dtype != self._array.dtype:
-            from . import ops
             v = ops.astype(v, self._array.dtype)
         _rebase(self, IndexPut.apply(_stand_in(self), v, index=idx))
         return
@@ -344,28 +344,3 @@ def setitem(self, index, value):
     a = _writable(self)
     a[idx] = raw
     self._bump()
-
-
-def requires_grad_(self, requires_grad=True):
-    return Tensor.requires_grad_(self, requires_grad)
-
-
-def _attach():
-    T = Tensor
-    from . import ops
-    T.add_ = _arith("add_", ops.add, operator.iadd, False)
-    T.sub_ = _arith("sub_", ops.subtract, operator.isub, False)
-    T.mul_ = _arith("mul_", ops.multiply, operator.imul, True)
-    T.div_ = _arith("div_", ops.divide, operator.itruediv, True)
-    T.subtract_, T.multiply_, T.divide_ = T.sub_, T.mul_, T.div_
-    T.__iadd__ = lambda a, b: a.add_(b)
-    T.__isub__ = lambda a, b: a.sub_(b)
-    T.__imul__ = lambda a, b: a.mul_(b)
-    T.__itruediv__ = lambda a, b: a.div_(b)
-    T.__setitem__ = setitem
-    for f in (zero_, fill_, normal_, uniform_, copy_, clamp_, masked_fill_):
-        setattr(T, f.__name__, f)
-    T.clip_ = clamp_
-
-
-_attach()

@@ -1,19 +1,23 @@
-"""Tensor methods for conversions and facts, with PyTorch's names and overloads: ``to``,
-``cpu``, ``cuda``, ``float``/``double``/``half``/``long``/``int``/``bool``, ``type_as``,
-``new_zeros``/``new_ones``/``new_full``/``new_empty``/``new_tensor``, ``numpy``, ``item``,
-``tolist``, ``size``, ``dim``, ``nelement``, ``element_size``, ``is_cuda``,
-``is_floating_point``, ``retain_grad``, ``detach_`` and the Python conversions.
+"""The code of Tensor's conversions and facts, with PyTorch's names and overloads: ``to``,
+``cpu``, ``cuda``, ``astype``, ``type_as``, ``new_zeros``/``new_ones``/``new_full``/
+``new_empty``/``new_tensor``, ``numpy``, ``item``, ``tolist``, ``size``, ``element_size``,
+``retain_grad``, ``detach_``, ``where`` and the Python conversions. Each function takes the
+Tensor first; ``Tensor`` (arrayneedle/tensor.py) declares them as its methods.
 
-``to`` and the casts are differentiable and return the Tensor itself when nothing changes
-(``copy=True`` forces a new one), as PyTorch.
+``to`` (and the casts built on it) is differentiable and returns the Tensor itself when
+nothing changes (``copy=True`` forces a new one), as PyTorch.
 """
 from __future__ import annotations
 
-from . import backend
-from .autograd import Size, Tensor
+from . import backend, ops
+from ._helpers import shape_arg
 from .backend import Device, dtype_name
+from .inplace import Copy
+from .tensor import Size, Tensor
 
-__all__ = ["parse_to"]
+__all__ = ["parse_to", "to", "cpu", "cuda", "astype", "type_as", "new_full", "new_zeros",
+           "new_ones", "new_empty", "new_tensor", "size", "element_size", "retain_grad",
+           "detach_", "numpy", "item", "tolist", "where"]
 
 
 def _as_dtype(x):
@@ -64,8 +68,6 @@ def parse_to(args, kwargs, like=None):
 def to(self, *args, **kwargs) -> Tensor:
     """A Tensor on another device and/or of another dtype (differentiable); the Tensor itself
     when it already matches, unless ``copy=True``."""
-    from . import ops
-    from .inplace import Copy
     dev, dtype, copy = parse_to(args, dict(kwargs))
     out = self
     if dev is not None and dev is not self._device:
@@ -75,15 +77,6 @@ def to(self, *args, **kwargs) -> Tensor:
     if copy and out is self:
         out = Copy.apply(self, copy=True)
     return out
-
-
-def _cast(name):
-    def method(self):
-        return to(self, dtype=name)
-    method.__name__ = {"float32": "float", "float64": "double", "float16": "half",
-                       "int64": "long", "int32": "int", "bool": "bool"}[name]
-    method.__doc__ = f"This Tensor as {name} (itself when it already is)."
-    return method
 
 
 def cpu(self):
@@ -115,20 +108,17 @@ def _target(self, dtype, device):
 
 
 def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    from ._helpers import shape_arg
     dev, dt = _target(self, dtype, device)
     arr = dev.xp.full(shape_arg((size,)), fill_value, dtype=backend.get_dtype(dev.xp, dt))
     return _new(self, arr, requires_grad)
 
 
 def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-    from ._helpers import shape_arg
     return new_full(self, shape_arg(size), 0, dtype=dtype, device=device,
                     requires_grad=requires_grad)
 
 
 def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-    from ._helpers import shape_arg
     return new_full(self, shape_arg(size), 1, dtype=dtype, device=device,
                     requires_grad=requires_grad)
 
@@ -149,16 +139,8 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
     return t.requires_grad_(True) if requires_grad else t
 
 
-def dim(self) -> int:
-    return self._array.ndim
-
-
 def element_size(self) -> int:
     return backend.dtype_object(self._array.dtype).itemsize
-
-
-def is_floating_point(self) -> bool:
-    return dtype_name(self._array.dtype) in ("float16", "float32", "float64")
 
 
 def size(self, dim=None):
@@ -166,6 +148,7 @@ def size(self, dim=None):
     if dim is None:
         return Size(self._array.shape)
     return self._array.shape[_dim(dim, self._array.ndim)]
+
 
 def retain_grad(self):
     """Keep this non-leaf Tensor's gradient in ``.grad`` at the next backward."""
@@ -175,14 +158,13 @@ def retain_grad(self):
         self._retain = True
     return self
 
-def retains_grad(self) -> bool:
-    return self._ctx is not None and getattr(self, "_retain", False)
 
 def detach_(self) -> "Tensor":
     """Take this Tensor out of the graph: it becomes a leaf that requires no grad."""
     self._ctx = None
     self.requires_grad = False
     return self
+
 
 def numpy(self, force=False):
     """The data as a NumPy array (a copy from the GPU; the array itself on the CPU)."""
@@ -191,6 +173,7 @@ def numpy(self, force=False):
                            "tensor.detach().numpy() instead.")
     return backend.to_numpy(self._array)
 
+
 def item(self):
     if self.numel() != 1:
         raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to "
@@ -198,8 +181,10 @@ def item(self):
                            f"{tuple(self.shape)})")
     return self.numpy(force=True).reshape(()).item()
 
+
 def tolist(self):
     return self.numpy(force=True).tolist()
+
 
 def __repr__(self):
     extra = f", device='{self._device}'" if self._device.kind != "cpu" else ""
@@ -208,20 +193,11 @@ def __repr__(self):
     body = str(self.numpy(force=True)) if self.numel() <= 64 else f"<shape {tuple(self.shape)}>"
     return f"Tensor({body}, dtype={dtype_name(self.dtype)}{extra}{grad})"
 
+
 def __array__(self, dtype=None, copy=None):
     a = self.numpy(force=True)
     return a if dtype is None else a.astype(dtype)
 
-def __bool__(self):
-    if self.numel() != 1:
-        raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-    return bool(self.item())
-
-def __float__(self):
-    return float(self.item())
-
-def __int__(self):
-    return int(self.item())
 
 def __index__(self):
     if dtype_name(self._array.dtype) not in ("int64", "int32", "uint8", "int16", "int8"):
@@ -230,33 +206,14 @@ def __index__(self):
     return int(self.item())
 
 
+def where(self, condition, other) -> Tensor:
+    """``x.where(condition, y)`` is ``where(condition, x, y)`` (PyTorch's method order)."""
+    return ops.where(condition, self, other)
+
+
 def _dim(dim, ndim):
     d = int(dim)
     if not -max(ndim, 1) <= d < max(ndim, 1):
         raise IndexError(f"Dimension out of range (expected to be in range of "
                          f"[{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})")
     return d % ndim if ndim else 0
-
-
-def _attach():
-    T = Tensor
-    T.to, T.cpu, T.cuda, T.astype, T.type_as = to, cpu, cuda, astype, type_as
-    for name in ("float32", "float64", "float16", "int64", "int32", "bool"):
-        m = _cast(name)
-        setattr(T, m.__name__, m)
-    for f in (new_full, new_zeros, new_ones, new_empty, new_tensor, dim, element_size,
-              is_floating_point):
-        setattr(T, f.__name__, f)
-    T.ndimension = dim
-    T.nelement = T.numel
-    T.is_cuda = property(lambda t: t._device.kind == "cuda")
-    # the other accelerators PyTorch names: never ours, so programs that test for them run
-    for name in ("is_xpu", "is_mps", "is_meta", "is_sparse", "is_quantized"):
-        setattr(T, name, property(lambda t: False))
-    T.retains_grad = property(retains_grad)
-    for f in (size, retain_grad, detach_, numpy, item, tolist, __repr__, __array__, __bool__,
-              __float__, __int__, __index__):
-        setattr(T, f.__name__, f)
-
-
-_attach()

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .autograd import Tensor
+from . import ops
+from .tensor import Tensor
 from .backend import to_numpy, device as _device
 
 __all__ = ["gradcheck", "numerical_grad"]
@@ -48,7 +49,6 @@ def gradcheck(fn, *arrays, device=None, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
     weight = rng.standard_normal(out.shape)
     xp = out.device.xp
     w = out.device.asarray(weight, out.dtype)
-    from . import ops
     ops.sum(out * Tensor._wrap(w, out.device)).backward()
     consts = [Tensor(x.array, device=x.device) for x in inputs]
     numeric = numerical_grad(fn, consts, weight, eps)

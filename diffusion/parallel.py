@@ -27,25 +27,12 @@ import os
 
 import arrayneedle as an
 import arrayneedle.distributed as dist
+from arrayneedle.launcher import launcher_rank
 from arrayneedle.nn.parallel import DistributedDataParallel
 
 __all__ = ["BACKENDS", "World", "launcher_rank", "start"]
 
 BACKENDS = ("mpi", "nccl")
-
-# the rank variables of the launchers arrayneedle.distributed knows (MPICH, Open MPI, PMIx)
-_RANK_ENV = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
-
-
-def launcher_rank() -> int:
-    """This process's rank as its launcher tells it (0 without one); usable before the
-    process group exists, e.g. to print an argument error once."""
-    for key in _RANK_ENV:
-        value = os.environ.get(key, "")
-        if value.isdigit():
-            return int(value)
-    return 0
-
 
 class World:
     """The ranks of this training run. ``rank``, ``size``, ``local_rank``, ``main`` (rank 0:

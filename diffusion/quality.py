@@ -330,7 +330,7 @@ def load_sampling_model(path, device="cpu"):
         raise ValueError(f"{path} is not a training checkpoint (no config / model)")
     cfg = ck["config"]
     if cfg.get("model", "unet") == "simple":
-        model = SimpleUnet(channels=tuple(cfg["channels"]), in_channels=cfg["channels_in"])
+        model = SimpleUnet(widths=tuple(cfg["channels"]), in_channels=cfg["channels_in"])
     else:
         model = build_recipe_model(cfg)
     ema = ck.get("ema")

@@ -13,6 +13,7 @@ import os
 import time
 
 import arrayneedle as an
+from arrayneedle.compat import RENAMED_CONFIG_KEYS
 from arrayneedle.data import DataLoader
 
 from . import interop
@@ -49,14 +50,12 @@ RESUME_FLAGS = ("lr", "warmup", "ema_decay", "grad_clip")
 CHOICES = dict(model=("simple", "unet", "diffusers"), schedule=("linear", "cosine"),
                loss=("l1", "l2", "huber"), sampler=SAMPLERS)
 DEFAULT_WIDTHS = {"simple": (32, 64, 128), "unet": (32, 64, 128)}
-# config keys of older checkpoints -> their current names
-_RENAMED = {"channels": "widths", "channels_in": "in_channels"}
 
 
 def upgrade_config(cfg):
     """A copy of ``cfg`` with older key names (``channels``, ``channels_in``) renamed."""
     out = dict(cfg)
-    for old, new in _RENAMED.items():
+    for old, new in RENAMED_CONFIG_KEYS.items():
         if old in out:
             value = out.pop(old)
             if out.get(new) is None:

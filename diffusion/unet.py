@@ -12,16 +12,16 @@ import numpy as np
 
 from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
+from arrayneedle.compat import renamed_argument
 
 __all__ = ["SinusoidalPosEmb", "Block", "SimpleUnet", "ResBlock", "Attention", "Unet"]
 
 
 def _widths(name, widths, channels, default):
-    """The layer widths as a tuple of ints; ``channels`` is their older keyword name."""
-    if widths is not None and channels is not None:
-        raise TypeError(f"{name}: give widths or channels (its older name), not both")
-    w = widths if widths is not None else channels if channels is not None else default
-    return tuple(int(c) for c in w)
+    """The layer widths as a tuple of ints; ``channels`` is their older keyword name
+    (deprecated: ``arrayneedle.compat``)."""
+    w = renamed_argument(name, "channels", "widths", channels, widths, stacklevel=3)
+    return tuple(int(c) for c in (default if w is None else w))
 
 
 def _check_input(name, x, t, in_channels, factor):

@@ -25,6 +25,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..backend import DTYPES
+from ..dtypes import is_array
 
 __all__ = ["default_collate", "default_convert"]
 
@@ -35,10 +36,9 @@ _INT_FALLBACK = {"int8": "int32", "int16": "int32", "uint16": "int32", "uint32":
                  "uint64": "int64"}
 
 
-def _is_array(x):
-    return (isinstance(x, np.ndarray)
-            or (array_api_compat.is_array_api_obj(x) and not isinstance(x, (Tensor, np.generic,
-                                                                             numbers.Number))))
+def _is_array_leaf(x):
+    """An array of any library, not a NumPy scalar (a number here) nor a Tensor."""
+    return is_array(x) and not isinstance(x, (Tensor, np.generic))
 
 
 def as_tensor(array):
@@ -84,7 +84,7 @@ def default_collate(batch):
     if isinstance(elem, Tensor):
         xp = elem.xp
         return Tensor._wrap(xp.stack([t.array for t in batch]), elem.device)
-    if _is_array(elem):
+    if _is_array_leaf(elem):
         return _stack_arrays(batch)
     if isinstance(elem, np.generic):
         if elem.dtype.kind in "SUaO":
@@ -118,7 +118,7 @@ def default_convert(data):
     """Arrays -> Tensors inside ``data``; numbers and strings stay; tuples become lists."""
     if isinstance(data, Tensor):
         return data
-    if _is_array(data):
+    if _is_array_leaf(data):
         if isinstance(data, np.ndarray) and data.dtype.kind in "SUaO":
             return data
         return as_tensor(data)
@@ -146,7 +146,7 @@ def stack(items):
     first = items[0]
     if isinstance(first, Tensor):
         return first.xp.stack([t.array for t in items])
-    if _is_array(first) and not isinstance(first, np.ndarray):
+    if _is_array_leaf(first) and not isinstance(first, np.ndarray):
         return array_api_compat.array_namespace(*items).stack(items)
     return np.stack([np.asarray(x) for x in items])
 
@@ -164,7 +164,7 @@ def batch_to_tensors(batch):
         return [batch_to_tensors(v) for v in batch]
     if isinstance(batch, (str, bytes)):
         return batch
-    if _is_array(batch) or isinstance(batch, np.generic):
+    if _is_array_leaf(batch) or isinstance(batch, np.generic):
         return as_tensor(batch)
     raise TypeError(f"get_batch must return arrays (or a tuple/dict of arrays), got "
                     f"{type(batch).__name__}")

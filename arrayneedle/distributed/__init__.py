@@ -14,21 +14,20 @@ import datetime
 import enum
 import math
 import os
+import signal
+import threading
 
 import array_api_compat
 
 from ..autograd import Tensor
 from ..backend import device as _device
+from ..launcher import LAUNCHER_ENV, launched_by_mpi  # noqa: F401  (LAUNCHER_ENV: public)
 
 __all__ = ["ReduceOp", "init_process_group", "is_initialized", "is_available",
            "get_backend", "get_rank", "get_world_size", "get_local_rank",
            "get_local_world_size", "barrier", "all_reduce", "broadcast",
            "broadcast_object_list", "all_gather", "destroy_process_group"]
 
-# Set by mpiexec/mpirun (MPICH's Hydra, Open MPI, PMIx): their presence means a launcher
-# started this process, and only then is MPI imported.
-LAUNCHER_ENV = ("PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_SIZE",
-                "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 DEFAULT_TIMEOUT = datetime.timedelta(seconds=300)
 
 
@@ -80,11 +79,6 @@ class _SingleProcess:
 
 _group = None
 _restore_excepthook = None
-
-
-def launched_by_mpi() -> bool:
-    """True when an MPI launcher (mpiexec, mpirun) started this process."""
-    return any(k in os.environ for k in LAUNCHER_ENV)
 
 
 def is_available() -> bool:
@@ -166,8 +160,6 @@ def _import_mpi(seconds):
     ``_STARTUP_SECONDS`` whatever the collectives' timeout: ranks start seconds apart on a
     busy machine (each imports NumPy first), and a 1 s timeout meant for collectives killed
     healthy jobs in MPI_Init."""
-    import signal
-    import threading
     guard = (hasattr(signal, "alarm") and threading.current_thread() is threading.main_thread()
              and signal.getsignal(signal.SIGALRM) == signal.SIG_DFL)
     if guard:

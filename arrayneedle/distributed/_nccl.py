@@ -4,9 +4,11 @@ Rendezvous, barriers, Python objects and aborts go through MPI when a launcher s
 job (or nowhere, for one process)."""
 from __future__ import annotations
 
+from ..dtypes import FLOAT_DTYPES
 from ._wait import report, wait_until
 
-_DTYPES = ("float16", "float32", "float64", "int8", "uint8", "int32", "int64")
+# the dtypes NCCL reduces (it has no int16 and no bool)
+_DTYPES = FLOAT_DTYPES + ("int8", "uint8", "int32", "int64")
 
 
 class Work:

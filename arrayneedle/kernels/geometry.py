@@ -4,19 +4,26 @@ from __future__ import annotations
 import operator
 
 
+def ntuple(v, n, name="argument"):
+    """``v`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` Python ints: the one
+    normaliser of every size argument (PyTorch's ``_single``/``_pair``)."""
+    what = {1: "an int or a 1-tuple", 2: "an int or a pair of ints"}.get(
+        n, f"an int or a tuple of {n} ints")
+    if isinstance(v, (tuple, list)):
+        if len(v) != n:
+            raise ValueError(f"{name} must be {what}, got {v!r}")
+        vals = tuple(v)
+    else:
+        vals = (v,) * n
+    try:  # operator.index: 1.5 (or 2.0) is an error, not silently truncated to an int
+        return tuple(operator.index(a) for a in vals)
+    except TypeError:
+        raise ValueError(f"{name} must be {what}, got {v!r}") from None
+
+
 def pair(v, name="argument"):
     """``v`` (an int or a pair of ints) as a tuple of two Python ints."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
-        a, b = v
-    else:
-        a = b = v
-    try:  # operator.index: 1.5 (or 2.0) is an error, not silently truncated to an int
-        a, b = operator.index(a), operator.index(b)
-    except TypeError:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}") from None
-    return a, b
+    return ntuple(v, 2, name)
 
 
 def conv_out_size(n, k, s, p, d):
@@ -34,3 +41,28 @@ def conv_geometry(x_shape, kernel_size, stride, padding, dilation):
 def normalize(kernel_size, stride, padding, dilation=1):
     return (pair(kernel_size, "kernel_size"), pair(stride, "stride"), pair(padding, "padding"),
             pair(dilation, "dilation"))
+
+
+def padding_string(name, padding, stride):
+    """``padding`` when it is PyTorch's "same" or "valid" (checked as PyTorch checks it: "same"
+    needs stride 1 everywhere), None when it is a size (an int or a tuple)."""
+    if not isinstance(padding, str):
+        return None
+    if padding not in ("same", "valid"):
+        raise ValueError(f"{name}: Invalid padding string {padding!r}, should be one of "
+                         f"{{'same', 'valid'}}")
+    strides = tuple(stride) if isinstance(stride, (tuple, list)) else (stride,)
+    if padding == "same" and any(s != 1 for s in strides):
+        raise ValueError(f"{name}: padding='same' is not supported for strided convolutions "
+                         f"(stride={stride!r})")
+    return padding
+
+
+def same_padding(kernel_size, dilation):
+    """PyTorch's padding="same" per spatial axis, as (before, after): ``d*(k-1)`` in all, the
+    odd one after."""
+    out = []
+    for k, d in zip(kernel_size, dilation):
+        t = d * (k - 1)
+        out.append((t // 2, t - t // 2))
+    return tuple(out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 
-from .. import init
+from .init import constant_
 from . import functional as F
 from .module import Module, zeros_parameter
 
@@ -209,7 +209,7 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = _constant(zeros_parameter((num_parameters,), device, dtype), init)
+        self.weight = constant_(zeros_parameter((num_parameters,), device, dtype), init)
 
     def forward(self, input):
         return F.prelu(input, self.weight)
@@ -217,5 +217,3 @@ class PReLU(Module):
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
 
-
-_constant = init.constant_

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import math
 
-from .. import init, ops
+from .. import ops
+from . import init
 from ..autograd import Tensor
 from .functional.attention import additive_mask, dropout_mask
 from .functional.linear import linear
-from .layers import Linear
+from .linear import Linear
 from .module import Module, zeros_parameter
 
 __all__ = ["MultiheadAttention"]

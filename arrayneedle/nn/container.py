@@ -1,14 +1,14 @@
-"""Containers with PyTorch's names and state_dict keys: ModuleList, ModuleDict, ParameterList,
-ParameterDict, and Unflatten."""
+"""Containers with PyTorch's names and state_dict keys: Sequential, ModuleList, ModuleDict,
+ParameterList, ParameterDict; and Residual (needle's ``x + fn(x)``)."""
 from __future__ import annotations
 
 from collections import OrderedDict
 
-from .. import ops
 from ..autograd import Tensor
 from .module import Module, Parameter
 
-__all__ = ["ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Unflatten"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+           "Residual"]
 
 
 def _index(i, n, what):
@@ -196,25 +196,61 @@ class ParameterDict(_DictBase):
                          for k, p in self._entries.items())
 
 
-class Unflatten(Module):
-    """Split dimension ``dim`` into ``unflattened_size`` (PyTorch's nn.Unflatten)."""
+class Sequential(Module):
+    """Modules applied in order, as ``torch.nn.Sequential``: ``Sequential(m0, m1, ...)``
+    registers them as "0", "1"...; ``Sequential(OrderedDict(name=module, ...))`` under those
+    names (state_dict keys "name.weight"...). Indexing by position, slicing (a Sequential),
+    ``len``, iteration and ``append`` as PyTorch."""
 
-    def __init__(self, dim, unflattened_size):
+    def __init__(self, *modules):
         super().__init__()
-        self.dim, self.unflattened_size = int(dim), tuple(int(s) for s in unflattened_size)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            items = list(modules[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(modules)]
+        for name, m in items:
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: {name!r} is a {type(m).__name__}, expected a Module")
+        object.__setattr__(self, "_names", [str(n) for n, _ in items])
+        self.layers = [m for _, m in items]
+
+    def _items(self):  # keys "0.weight" (or the OrderedDict's names), as torch.nn.Sequential
+        return list(zip(self._names, self.layers))
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Sequential(OrderedDict(zip(self._names[i], self.layers[i])))
+        return self.layers[i]
+
+    def __setitem__(self, i, module):
+        self.layers[i] = module
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def append(self, module):
+        """Add ``module`` at the end (named by its position); returns self."""
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential.append expects a Module, got {type(module).__name__}")
+        self._names.append(str(len(self.layers)))
+        self.layers.append(module)
+        return self
 
     def forward(self, x):
-        d = self.dim % x.ndim
-        n = x.shape[d]
-        known = [s for s in self.unflattened_size if s != -1]
-        prod = 1
-        for s in known:
-            prod *= s
-        if (len(known) == len(self.unflattened_size) and prod != n) or (
-                len(known) < len(self.unflattened_size) and (prod == 0 or n % prod)):
-            raise ValueError(f"Unflatten: dimension {self.dim} of size {n} cannot be split "
-                             f"into {self.unflattened_size}")
-        return ops.reshape(x, x.shape[:d] + self.unflattened_size + x.shape[d + 1:])
+        for m in self.layers:
+            x = m(x)
+        return x
 
-    def extra_repr(self):
-        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+class Residual(Module):
+    """x + fn(x)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return x + self.fn(x)

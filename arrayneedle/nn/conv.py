@@ -1,77 +1,70 @@
 """Convolution layers (NCL / NCHW), with PyTorch's names, positional argument order,
-parameter layouts, default initialisation and repr."""
+parameter layouts, default initialisation and repr.
+
+As PyTorch's ``_ConvNd``: the constructor stores its arguments (sizes as tuples), checks what
+building the parameters needs (groups dividing the channels, the padding string and mode, with
+PyTorch's messages), makes ``weight`` and ``bias`` and fills them in ``reset_parameters()``.
+The size arguments' values (stride, padding, dilation, output_padding) are checked once, by
+the op the forward calls (``arrayneedle.ops.conv2d`` / ``conv_transpose2d``).
+"""
 from __future__ import annotations
 
 import math
 
-from .. import init
-from .._helpers import pair
+from .. import compat
+from .._helpers import ntuple
+from ..kernels.geometry import padding_string
+from . import init
 from .functional import conv as F
+from .functional.conv import check_padding_mode
 from .module import Module, zeros_parameter
-from .pooling import MaxPool2d
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "Conv", "ConvTranspose",
-           "MaxPool"]
-
-_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _single(v, name):
-    if isinstance(v, (tuple, list)):
-        if len(v) != 1:
-            raise ValueError(f"{name} must be an int or a 1-tuple, got {v!r}")
-        v = v[0]
-    return (int(v),)
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
 
 class _ConvNd(Module):
     _n = 2  # spatial dimensions
 
-    def _setup(self, name, in_channels, out_channels, kernel_size, stride, padding, dilation,
-               groups, bias, padding_mode, device, dtype, transposed=False, output_padding=0):
-        tup = pair if self._n == 2 else _single
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 transposed, output_padding, groups, bias, padding_mode, device=None,
+                 dtype="float32"):
+        super().__init__()
+        name, n = type(self).__name__, self._n
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
+            raise ValueError(f"{name}: groups must be a positive integer, got {groups!r}")
+        if in_channels % groups != 0:
+            raise ValueError(f"{name}: in_channels must be divisible by groups, got "
+                             f"in_channels={in_channels}, groups={groups}")
+        if out_channels % groups != 0:
+            raise ValueError(f"{name}: out_channels must be divisible by groups, got "
+                             f"out_channels={out_channels}, groups={groups}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size = tup(kernel_size, f"{name}: kernel_size")
-        self.stride = tup(stride, f"{name}: stride")
-        if isinstance(padding, str):
-            if padding not in ("same", "valid") or transposed:
-                raise ValueError(f"{name}: padding must be an int or a tuple"
-                                 f"{'' if transposed else ', or one of same, valid'}, "
-                                 f"got {padding!r}")
-            if padding == "same" and self.stride != (1,) * self._n:
-                raise ValueError(f"{name}: padding='same' needs stride 1 (as PyTorch)")
-            self.padding = padding
-        else:
-            self.padding = tup(padding, f"{name}: padding")
-        self.dilation = tup(dilation, f"{name}: dilation")
-        self.output_padding = tup(output_padding, f"{name}: output_padding")
-        self.groups = int(groups)
-        if padding_mode not in _MODES or (transposed and padding_mode != "zeros"):
-            allowed = ("zeros",) if transposed else _MODES
-            raise ValueError(f"{name}: padding_mode must be one of {allowed}, got "
-                             f"{padding_mode!r}")
-        self.padding_mode = padding_mode
-        for key in ("kernel_size", "stride", "dilation"):
-            if min(getattr(self, key)) < 1:
-                raise ValueError(f"{name}: {key} must be positive, got {getattr(self, key)}")
-        if self.in_channels < 1 or self.out_channels < 1:
-            raise ValueError(f"{name}: in_channels and out_channels must be positive, got "
-                             f"{self.in_channels}, {self.out_channels}")
-        if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(f"{name}: groups ({groups}) must divide in_channels "
-                             f"({self.in_channels}) and out_channels ({self.out_channels})")
+        self.kernel_size = ntuple(kernel_size, n, f"{name}: kernel_size")
+        self.stride = ntuple(stride, n, f"{name}: stride")
+        if isinstance(padding, str) and transposed:
+            raise ValueError(f"{name}: padding must be an int or a tuple, got {padding!r}")
+        self.padding = (padding_string(name, padding, self.stride) if isinstance(padding, str)
+                        else ntuple(padding, n, f"{name}: padding"))
+        self.dilation = ntuple(dilation, n, f"{name}: dilation")
+        self.transposed = transposed
+        self.output_padding = ntuple(output_padding, n, f"{name}: output_padding")
+        self.groups = groups
+        self.padding_mode = check_padding_mode(name, padding_mode, transposed)
         if transposed:
-            shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+            shape = (self.in_channels, self.out_channels // groups) + self.kernel_size
         else:
-            shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+            shape = (self.out_channels, self.in_channels // groups) + self.kernel_size
         self.weight = zeros_parameter(shape, device, dtype)
-        # PyTorch's reset_parameters: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...),
-        # fan_in = weight.shape[1] * prod(kernel_size)
+        self.bias = zeros_parameter((self.out_channels,), device, dtype) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's initialisation: kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ...) for
+        the weight, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, fan_in = weight.shape[1]
+        * prod(kernel_size)."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        self.bias = None
-        if bias:
-            fan_in = shape[1] * math.prod(self.kernel_size)
-            self.bias = zeros_parameter((self.out_channels,), device, dtype)
+        if self.bias is not None:
+            fan_in, _ = init.fan_in_and_fan_out(self.weight.shape)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
@@ -101,9 +94,8 @@ class Conv1d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype="float32"):
-        super().__init__()
-        self._setup("Conv1d", in_channels, out_channels, kernel_size, stride, padding,
-                    dilation, groups, bias, padding_mode, device, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
 
     def forward(self, x):
         return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
@@ -117,9 +109,8 @@ class Conv2d(_ConvNd):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype="float32"):
-        super().__init__()
-        self._setup("Conv2d", in_channels, out_channels, kernel_size, stride, padding,
-                    dilation, groups, bias, padding_mode, device, dtype)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         False, 0, groups, bias, padding_mode, device, dtype)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
@@ -133,15 +124,8 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype="float32"):
-        super().__init__()
-        self._setup("ConvTranspose2d", in_channels, out_channels, kernel_size, stride, padding,
-                    dilation, groups, bias, padding_mode, device, dtype, transposed=True,
-                    output_padding=output_padding)
-        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if op < 0 or (op >= s and op >= d):
-                raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must "
-                                 f"be smaller than either stride {self.stride} or dilation "
-                                 f"{self.dilation}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         True, output_padding, groups, bias, padding_mode, device, dtype)
 
     def forward(self, x, output_size=None):
         op = self.output_padding
@@ -152,7 +136,4 @@ class ConvTranspose2d(_ConvNd):
                                   self.groups, self.dilation)
 
 
-# needle's names
-Conv = Conv2d
-ConvTranspose = ConvTranspose2d
-MaxPool = MaxPool2d
+__getattr__ = compat.module_getattr(__name__, globals())

@@ -1,10 +1,32 @@
-"""Dropout1d/2d (whole channels) with PyTorch's names, arguments and repr."""
+"""Dropout (elements) and Dropout1d/2d (whole channels) with PyTorch's names, arguments and
+repr."""
 from __future__ import annotations
 
 from ..autograd import Tensor
 from .module import Module
 
-__all__ = ["Dropout1d", "Dropout2d"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d"]
+
+
+class Dropout(Module):
+    """Zeroes elements with probability p in training and scales the rest by 1/(1-p)."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        dev = x.device
+        keep = dev.rand(x.shape, x.dtype) >= self.p
+        scale = dev.xp.astype(keep, x.dtype) * (1.0 / (1 - self.p))
+        return x * Tensor.from_array(scale, dev)
+
+    def extra_repr(self):
+        return f"p={self.p}"
 
 
 class _DropoutNd(Module):

@@ -1,20 +1,110 @@
-"""``torch.nn.init`` under its PyTorch path: ``import arrayneedle.nn.init as init`` or
-``arrayneedle.nn.init.normal_(w, 0.0, 0.02)``.
+"""``torch.nn.init``: parameter initialisation in place, with PyTorch's names and formulas
+(``import arrayneedle.nn.init as init``; ``arrayneedle.init`` is this module too).
 
-The common initialisers live in :mod:`arrayneedle.init` and are re-exported here; this module
-adds PyTorch's structured ones (``orthogonal_``, ``trunc_normal_``, ``eye_``, ``dirac_``). Each
-fills the given tensor from its device's generator and returns it."""
+Each function fills the given tensor in place (its memory, as the Tensor's own in-place
+methods, under no_grad as PyTorch) from its device's generator and returns it. The names
+without the trailing underscore are deprecated aliases (``arrayneedle.compat``), as in PyTorch.
+"""
 from __future__ import annotations
 
 import math
+import warnings
 
-from ..init import *  # noqa: F401,F403
-from ..init import __all__ as _common
-from ..init import fan_in_and_fan_out
+from .. import compat
+from ..autograd import no_grad
 from ..ops.special import erf_array
 
-__all__ = list(_common) + ["orthogonal_", "trunc_normal_", "eye_", "dirac_", "orthogonal",
-                           "trunc_normal", "eye", "dirac"]
+__all__ = ["calculate_gain", "zeros_", "ones_", "constant_", "uniform_", "normal_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "orthogonal_", "trunc_normal_", "eye_", "dirac_", "fan_in_and_fan_out"]
+
+
+def calculate_gain(nonlinearity="leaky_relu", param=None):
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose2d", "sigmoid"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"unknown nonlinearity {nonlinearity!r}; expected linear, sigmoid, tanh, "
+                     f"relu, leaky_relu, selu or a conv name")
+
+
+def fan_in_and_fan_out(shape):
+    """PyTorch's fans: dim 1 times the receptive field, and dim 0 times the receptive field."""
+    if len(shape) < 2:
+        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, "
+                         f"got shape {tuple(shape)}")
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def zeros_(t):
+    with no_grad():
+        return t.zero_()
+
+
+def ones_(t):
+    with no_grad():
+        return t.fill_(1)
+
+
+def constant_(t, value):
+    with no_grad():
+        return t.fill_(value)
+
+
+def uniform_(t, a=0.0, b=1.0, generator=None):
+    with no_grad():
+        return t.uniform_(a, b, generator=generator)
+
+
+def normal_(t, mean=0.0, std=1.0, generator=None):
+    with no_grad():
+        return t.normal_(mean, std, generator=generator)
+
+
+def _empty(t):
+    """A zero-element tensor: PyTorch warns and leaves it (its fans would divide by zero)."""
+    if math.prod(t.shape) == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
+def xavier_uniform_(t, gain=1.0):
+    if _empty(t):
+        return t
+    fan_in, fan_out = fan_in_and_fan_out(t.shape)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -bound, bound)
+
+
+def xavier_normal_(t, gain=1.0):
+    if _empty(t):
+        return t
+    fan_in, fan_out = fan_in_and_fan_out(t.shape)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def kaiming_uniform_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _empty(t):
+        return t
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(t, mode))
+    bound = math.sqrt(3.0) * std
+    return uniform_(t, -bound, bound)
+
+
+def kaiming_normal_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _empty(t):
+        return t
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_calculate_correct_fan(t, mode))
+    return normal_(t, 0.0, std)
 
 
 def _write(t, array):
@@ -138,4 +228,4 @@ def dirac_(tensor, groups=1):
     return _write(tensor, xp.astype(hit, tensor.array.dtype))
 
 
-orthogonal, trunc_normal, eye, dirac = orthogonal_, trunc_normal_, eye_, dirac_
+__getattr__ = compat.module_getattr(__name__, globals())

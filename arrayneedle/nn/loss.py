@@ -4,6 +4,7 @@ The computations are the functions of ``arrayneedle.nn.functional.loss``; these 
 their options (and the class ``weight``/``pos_weight`` as buffers, as PyTorch does)."""
 from __future__ import annotations
 
+from .. import compat
 from ..autograd import Tensor
 from .functional import loss as F
 from .functional.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
@@ -11,8 +12,8 @@ from .functional.loss import (binary_cross_entropy, binary_cross_entropy_with_lo
                               smooth_l1_loss)
 from .module import Module
 
-__all__ = ["L1Loss", "MSELoss", "L2Loss", "SmoothL1Loss", "HuberLoss", "NLLLoss",
-           "CrossEntropyLoss", "SoftmaxLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
+__all__ = ["L1Loss", "MSELoss", "SmoothL1Loss", "HuberLoss", "NLLLoss",
+           "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss",
            "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"]
 
@@ -41,8 +42,6 @@ class MSELoss(_Loss):
     def forward(self, input, target):
         return mse_loss(input, target, reduction=self.reduction)
 
-
-L2Loss = MSELoss
 
 
 class L1Loss(_Loss):
@@ -90,8 +89,6 @@ class CrossEntropyLoss(_WeightedLoss):
                              reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
-SoftmaxLoss = CrossEntropyLoss
-
 
 class BCELoss(_WeightedLoss):
     def forward(self, input, target):
@@ -119,3 +116,6 @@ class KLDivLoss(_Loss):
 
     def forward(self, input, target):
         return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+__getattr__ = compat.module_getattr(__name__, globals())

@@ -5,7 +5,9 @@ from collections import OrderedDict, namedtuple
 
 from .._helpers import zero_grads
 from ..autograd import RemovableHandle, Tensor
-from ..backend import device as _device, dtype_name, get_dtype
+from ..tensor_api import parse_to
+from ..backend import device as _device, get_dtype
+from ..dtypes import is_float_dtype
 
 __all__ = ["Parameter", "Module", "StateDictError"]
 
@@ -288,7 +290,6 @@ class Module:
         """Move parameters and buffers in place (same objects, as PyTorch) and return self:
         ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``, keywords
         ``device=``/``dtype=``; a dtype applies to floating-point ones only."""
-        from ..tensor_api import parse_to
         dev, dtype, _ = parse_to(args, dict(kwargs))
         for t in list(self.parameters()) + list(self.buffers()):
             if dev is not None and t.device is not dev:
@@ -296,7 +297,7 @@ class Module:
                 t._device = dev
                 if t.grad is not None:
                     t.grad = Tensor.from_array(dev.asarray(t.grad.array), dev)
-            if dtype is not None and dtype_name(t.dtype) in ("float16", "float32", "float64"):
+            if dtype is not None and is_float_dtype(t.dtype):
                 dt = get_dtype(t.device.xp, dtype)
                 if t.dtype != dt:
                     t.array = t.device.xp.astype(t.array, dt)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import warnings
 
-from .. import init, ops
+from .. import ops
+from . import init
 from ..autograd import Tensor
 from .functional.attention import dropout_mask
 from .functional.linear import linear

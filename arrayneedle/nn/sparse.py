@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from .. import init, kernels
+from .. import kernels
+from . import init
 from ..autograd import Function, Tensor
 from .module import Module, Parameter, zeros_parameter
 

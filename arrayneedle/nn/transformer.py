@@ -6,7 +6,9 @@ import copy
 
 from .. import ops
 from .attention import MultiheadAttention
-from .layers import Dropout, LayerNorm, Linear
+from .dropout import Dropout
+from .linear import Linear
+from .normalization import LayerNorm
 from .module import Module
 
 __all__ = ["TransformerEncoderLayer", "TransformerEncoder"]

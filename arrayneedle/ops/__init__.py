@@ -4,11 +4,11 @@ Each op is a ``Function`` beside its public wrapper, one module per kind (elemen
 special, reduce, sorting, shape, views, indexing, linalg, einsum, conv, dilation, pool, norm).
 The wrappers take PyTorch's arguments (``dim``/``keepdim``, with the array API's
 ``axis``/``keepdims`` as aliases) and accept Tensors and Python numbers; this module
-re-exports them and makes them Tensor methods and operators.
+re-exports them. ``Tensor`` (arrayneedle/tensor.py, arrayneedle/tensor_ops.py) declares which
+of them are its methods and operators.
 """
 from __future__ import annotations
 
-from ..autograd import Tensor
 from . import return_types
 from .binary import (arctan2, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, fmod,
                      floor_divide, hypot, lerp, logaddexp, logical_and, logical_not, logical_or,
@@ -72,72 +72,3 @@ __all__ = [
 
 # PyTorch's short spellings of the arithmetic
 sub, mul, neg = subtract, multiply, negative
-
-# ops that are also Tensor methods under the same name, ``x.op(...) == op(x, ...)``
-_METHODS = (
-    "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu", "silu", "abs", "erf",
-    "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
-    "logsumexp", "norm", "all", "any", "softmax", "log_softmax", "topk", "sort", "argsort",
-    "reshape", "view", "view_as", "reshape_as", "broadcast_to", "expand", "expand_as", "repeat",
-    "permute", "transpose", "t", "movedim", "flip", "split", "chunk", "tensor_split", "narrow",
-    "unflatten", "pad", "flatten", "unsqueeze", "squeeze", "take", "index_select", "gather",
-    "scatter", "scatter_add", "masked_fill", "tril", "triu", "diag", "cumsum", "cumprod",
-    "clone", "contiguous", "clip", "clamp", "matmul", "mm", "bmm", "outer", "maximum", "minimum",
-    "isclose", "allclose",
-    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg",
-    "negative", "pow", "eq", "ne", "lt", "le", "gt", "ge", "equal", "not_equal", "less",
-    "less_equal", "greater", "greater_equal",
-    "remainder", "fmod", "floor_divide", "atan2", "arctan2", "hypot", "logaddexp", "lerp",
-    "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_not", "bitwise_and",
-    "bitwise_or", "bitwise_xor",
-    "sign", "sgn", "floor", "ceil", "trunc", "fix", "frac", "round", "square", "rsqrt",
-    "reciprocal", "log1p", "expm1", "log2", "log10", "exp2", "tan", "asin", "acos", "atan",
-    "arcsin", "arccos", "arctan", "sinh", "cosh", "asinh", "acosh", "atanh", "arcsinh",
-    "arccosh", "arctanh", "nan_to_num", "isnan", "isinf", "isfinite", "isposinf", "isneginf",
-    "is_floating_point", "roll", "tile", "repeat_interleave", "diff", "cross", "unique",
-)
-
-
-def _attach():
-    T = Tensor
-    T.__add__ = lambda a, b: add(a, b)
-    T.__radd__ = lambda a, b: add(b, a)
-    T.__sub__ = lambda a, b: subtract(a, b)
-    T.__rsub__ = lambda a, b: subtract(b, a)
-    T.__mul__ = lambda a, b: multiply(a, b)
-    T.__rmul__ = lambda a, b: multiply(b, a)
-    T.__truediv__ = lambda a, b: divide(a, b)
-    T.__rtruediv__ = lambda a, b: divide(b, a)
-    T.__pow__ = lambda a, b: power(a, b)
-    T.__rpow__ = lambda a, b: power(b, a)
-    T.__neg__ = lambda a: negative(a)
-    T.__matmul__ = lambda a, b: matmul(a, b)
-    T.__rmatmul__ = lambda a, b: matmul(b, a)
-    T.__abs__ = lambda a: abs(a)
-    T.__getitem__ = lambda a, i: getitem(a, i)
-    T.__mod__ = lambda a, b: remainder(a, b)
-    T.__rmod__ = lambda a, b: remainder(b, a)
-    T.__floordiv__ = lambda a, b: floor_divide(a, b)
-    T.__rfloordiv__ = lambda a, b: floor_divide(b, a)
-    T.__invert__ = lambda a: bitwise_not(a)
-    T.__and__ = lambda a, b: bitwise_and(a, b)
-    T.__rand__ = lambda a, b: bitwise_and(b, a)
-    T.__or__ = lambda a, b: bitwise_or(a, b)
-    T.__ror__ = lambda a, b: bitwise_or(b, a)
-    T.__xor__ = lambda a, b: bitwise_xor(a, b)
-    T.__rxor__ = lambda a, b: bitwise_xor(b, a)
-    T.__eq__ = lambda a, b: eq(a, b)
-    T.__ne__ = lambda a, b: ne(a, b)
-    T.__lt__ = lambda a, b: less(a, b)
-    T.__le__ = lambda a, b: less_equal(a, b)
-    T.__gt__ = lambda a, b: greater(a, b)
-    T.__ge__ = lambda a, b: greater_equal(a, b)
-    for name in _METHODS:
-        setattr(T, name, globals()[name])
-    T.where = lambda a, condition, other: where(condition, a, other)
-    # PyTorch's .T reverses every axis; .mT swaps the last two (a batch of matrices)
-    T.T = property(lambda a: permute(a, tuple(range(a.ndim - 1, -1, -1))) if a.ndim > 1 else a)
-    T.mT = property(lambda a: transpose(a, -2, -1))
-
-
-_attach()

@@ -76,17 +76,47 @@ def check_4d(name, what, t, layout):
         raise ValueError(f"{name}: {what} must be 4-D {layout}, got shape {t.shape}")
 
 
+# PyTorch's words for a size argument out of range (ATen's convolution checks)
+_RANGE = {"stride": (1, "non-positive stride is not supported"),
+          "dilation": (1, "dilation should be greater than zero"),
+          "padding": (0, "negative padding is not supported"),
+          "output_padding": (0, "negative output_padding is not supported")}
+
+
 def conv_params(name, **kw):
-    """Each keyword as a pair of ints, checked: stride, dilation, kernel_size >= 1, the rest
-    >= 0."""
+    """Each keyword as a pair of ints (``pair``), checked as PyTorch checks them: stride and
+    dilation >= 1, padding and output_padding >= 0. The one place the convolutions' size
+    arguments are checked: the layers and ``nn.functional`` pass them through to here."""
     out = {}
     for key, v in kw.items():
         a, b = pair(v, f"{name}: {key}")
-        lo = 1 if key in ("stride", "dilation", "kernel_size") else 0
+        lo, words = _RANGE[key]
         if a < lo or b < lo:
-            raise ValueError(f"{name}: {key} must be >= {lo}, got {v!r}")
+            raise ValueError(f"{name}: {words}, got {key}={v!r}")
         out[key] = (a, b)
     return out
+
+
+def check_groups(name, groups, c_in, c_out):
+    """``groups`` as an int that divides the input and output channels (PyTorch's checks)."""
+    try:
+        G = int(groups)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: groups must be an int, got {groups!r}") from None
+    if G < 1:
+        raise ValueError(f"{name}: non-positive groups is not supported, got groups={groups!r}")
+    if c_in % G or c_out % G:
+        raise ValueError(f"{name}: groups={G} must divide both the input channels ({c_in}) "
+                         f"and the output channels ({c_out})")
+    return G
+
+
+def check_channels(name, x, weight, groups, expected):
+    """PyTorch's message when the input's channels are not what the weight expects."""
+    if x.shape[1] != expected:
+        raise ValueError(f"{name}: Given groups={groups}, weight of size {list(weight.shape)}, "
+                         f"expected input{list(x.shape)} to have {expected} channels, but got "
+                         f"{x.shape[1]} channels instead")
 
 
 def check_bias(name, bias, channels):

@@ -2,22 +2,9 @@
 promotion to the library: NumPy would give float64 where PyTorch gives float32)."""
 from __future__ import annotations
 
-from ..autograd import Tensor
-from ..backend import dtype_name, get_dtype
-
-DEFAULT_FLOAT = "float32"  # PyTorch's default dtype: what integer inputs to float ops become
-_FLOATS = frozenset(("float16", "float32", "float64"))
-_IS_FLOAT: dict = {}
-
-
-def is_float_dtype(dt) -> bool:
-    # cached per dtype object: this sits on the arithmetic hot path. The key holds the dtype's
-    # class first so that dtypes of different libraries are never compared with each other
-    key = (type(dt), dt)
-    r = _IS_FLOAT.get(key)
-    if r is None:
-        r = _IS_FLOAT[key] = dtype_name(dt) in _FLOATS
-    return r
+from ..backend import get_dtype
+from ..dtypes import DEFAULT_FLOAT, is_float_dtype  # noqa: F401  (is_float_dtype: for the ops)
+from ..tensor import Tensor
 
 
 def cast(t: Tensor, dt) -> Tensor:

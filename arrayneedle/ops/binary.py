@@ -8,6 +8,7 @@ from array_api_compat import array_namespace
 from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
+from ..dtypes import is_float_dtype
 from ._util import unbroadcast
 from .elementwise import add, divide, multiply, subtract
 from ._dtypes import float_operands, promote
@@ -30,7 +31,7 @@ def _floor_div_array(xp, a, b):
 
 
 def _trunc_div_array(xp, a, b):
-    if dtype_name(a.dtype) in ("float16", "float32", "float64"):
+    if is_float_dtype(a.dtype):
         return xp.trunc(a / b)
     q = xp.floor_divide(a, b)
     # floor rounds towards -inf; trunc wants towards 0 where the quotient is negative, inexact

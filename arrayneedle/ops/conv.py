@@ -28,9 +28,12 @@ from array_api_compat import array_namespace
 from .. import kernels
 from .._helpers import as_tensor, same_device
 from ..autograd import Function
-from ._conv_layout import (add_bias, channels_first, check_4d, check_bias, check_same_dtype,
-                           conv_params, conv_raw, flipped_transposed, full_padding, matmul_nchw)
+from ..kernels.geometry import padding_string, same_padding
+from ._conv_layout import (add_bias, channels_first, check_4d, check_bias, check_channels,
+                           check_groups, check_same_dtype, conv_params, conv_raw,
+                           flipped_transposed, full_padding, matmul_nchw)
 from .dilation import Dilate, Undilate, dilate, undilate
+from .shape import getitem, pad, reshape, squeeze, unsqueeze
 
 __all__ = ["conv2d", "conv_transpose2d", "dilate", "undilate", "Conv2d", "Conv2dIm2col",
            "Conv2dAdjoint", "Conv2dPointwise", "ConvTranspose2d", "Conv2dGrouped",
@@ -221,17 +224,13 @@ def _operands(name, x, weight, bias, weight_layout):
     return tensors
 
 
-def _same_padding(name, x, ksize, p):
-    """PyTorch's padding="same" (stride 1): ``d*(k-1)`` in all, the extra one (when odd)
-    after. Returns the input (explicitly padded when asymmetric) and the symmetric part."""
-    if p["stride"] != (1, 1):
-        raise ValueError(f"{name}: padding='same' needs stride 1 (as PyTorch), got stride "
-                         f"{p['stride']}")
-    total = [d * (k - 1) for k, d in zip(ksize, p["dilation"])]
-    sym = tuple(t // 2 for t in total)
-    extra = [t - 2 * q for t, q in zip(total, sym)]
+def _same_padding(x, ksize, dilation):
+    """PyTorch's padding="same" (stride 1, checked by ``padding_string``): the input
+    (explicitly padded after when the total is odd) and the symmetric part."""
+    pads = same_padding(ksize, dilation)
+    sym = tuple(lo for lo, _ in pads)
+    extra = [hi - lo for lo, hi in pads]
     if any(extra):
-        from .shape import pad
         x = pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
     return x, sym
 
@@ -242,25 +241,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     ``padding`` is an int, a pair, or "valid" / "same" (PyTorch's rule: stride 1, any extra
     padding after)."""
     if getattr(x, "ndim", None) == 3:  # unbatched, as PyTorch
-        from .shape import squeeze, unsqueeze
         y = conv2d(unsqueeze(as_tensor(x), 0), weight, bias, stride, padding, dilation, groups)
         return squeeze(y, 0)
     tensors = _operands("conv2d", x, weight, bias, "(out_channels, in_channels/groups, kh, kw)")
     x, weight = tensors[:2]
-    mode = padding if isinstance(padding, str) else None
-    if mode is not None and mode not in ("same", "valid"):
-        raise ValueError(f"conv2d: padding must be an int, a pair, 'same' or 'valid', got "
-                         f"{padding!r}")
-    p = conv_params("conv2d", stride=stride, padding=0 if mode else padding, dilation=dilation)
+    p = conv_params("conv2d", stride=stride, padding=0 if isinstance(padding, str) else padding,
+                    dilation=dilation)
+    mode = padding_string("conv2d", padding, p["stride"])
     O, Cg, kh, kw = weight.shape
-    G = _groups("conv2d", groups, x.shape[1], O)
-    if x.shape[1] != Cg * G:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels but the weight expects "
-                         f"{Cg * G} (weight shape {weight.shape} is (out, in/groups, kh, kw), "
-                         f"groups={G})")
+    G = check_groups("conv2d", groups, x.shape[1], O)
+    check_channels("conv2d", x, weight, G, Cg * G)
     check_bias("conv2d", tensors[2] if bias is not None else None, O)
     if mode == "same":
-        x, p["padding"] = _same_padding("conv2d", x, (kh, kw), p)
+        x, p["padding"] = _same_padding(x, (kh, kw), p["dilation"])
         tensors[0] = x
     H, W = x.shape[2:]
     (ph, pw), (dh, dw) = p["padding"], p["dilation"]
@@ -282,17 +275,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return fn.apply(*tensors, **p)
 
 
-def _groups(name, groups, c_in, c_out):
-    try:
-        G = int(groups)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: groups must be an int, got {groups!r}") from None
-    if G < 1 or c_in % G or c_out % G:
-        raise ValueError(f"{name}: groups must be a positive divisor of both the input "
-                         f"channels ({c_in}) and the output channels ({c_out}), got {groups!r}")
-    return G
-
-
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1):
     """Transposed 2-D convolution (the adjoint of ``conv2d``, as PyTorch) of ``x``
@@ -301,7 +283,6 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     ``Hout = (H-1)*stride - 2*padding + dilation*(kh-1) + output_padding + 1``.
     ``output_padding`` must be smaller than the stride or the dilation (as PyTorch)."""
     if getattr(x, "ndim", None) == 3:
-        from .shape import squeeze, unsqueeze
         y = conv_transpose2d(unsqueeze(as_tensor(x), 0), weight, bias, stride, padding,
                              output_padding, groups, dilation)
         return squeeze(y, 0)
@@ -311,16 +292,15 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     p = conv_params("conv_transpose2d", stride=stride, padding=padding,
                     output_padding=output_padding, dilation=dilation)
     Cin, Coutg, kh, kw = weight.shape
-    G = _groups("conv_transpose2d", groups, Cin, Coutg * groups if int(groups) > 0 else 0)
-    if x.shape[1] != Cin:
-        raise ValueError(f"conv_transpose2d: input has {x.shape[1]} channels but the weight "
-                         f"expects {Cin} (weight shape {weight.shape} is (in, out/groups, kh, "
-                         f"kw))")
+    G = check_groups("conv_transpose2d", groups, Cin,
+                     Coutg * groups if int(groups) > 0 else 0)
+    check_channels("conv_transpose2d", x, weight, G, Cin)
     check_bias("conv_transpose2d", tensors[2] if bias is not None else None, Coutg * G)
     for op, s, d in zip(p["output_padding"], p["stride"], p["dilation"]):
         if op >= s and op >= d:
-            raise ValueError(f"conv_transpose2d: output_padding {p['output_padding']} must be "
-                             f"smaller than either stride {p['stride']} or dilation "
+            raise ValueError(f"conv_transpose2d: output padding must be smaller than either "
+                             f"stride or dilation, but got output_padding="
+                             f"{p['output_padding']}, stride={p['stride']}, dilation="
                              f"{p['dilation']}")
     for n, k, s, q, d, op in zip(x.shape[2:], (kh, kw), p["stride"], p["padding"],
                                  p["dilation"], p["output_padding"]):
@@ -337,7 +317,6 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     full = dict(p, padding=(0, 0), output_padding=(0, 0))
     fn = ConvTranspose2dGrouped if G > 1 else ConvTranspose2d
     y = fn.apply(x, weight, **full, **({"groups": G} if G > 1 else {}))
-    from .shape import getitem, pad, reshape
     L = y.shape[2:]
     stops = tuple(q + (n - 1) * s - 2 * q + d * (k - 1) + o + 1 for n, k, s, q, d, o in
                   zip(x.shape[2:], (kh, kw), p["stride"], p["padding"], p["dilation"],

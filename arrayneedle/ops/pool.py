@@ -7,6 +7,7 @@ from array_api_compat import array_namespace
 from .. import kernels
 from .._helpers import as_tensor, pair
 from ..autograd import Function, Tensor
+from .shape import pad, squeeze, unsqueeze
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "MaxPool2dDilated", "AvgPool2d",
            "pool_out_size"]
@@ -130,7 +131,6 @@ def _geometry(name, x, k, s, p, d, ceil_mode):
 
 
 def _unbatched(fn, x, *args, **kw):
-    from .shape import squeeze, unsqueeze
     res = fn(unsqueeze(x, 0), *args, **kw)
     if isinstance(res, tuple):
         return tuple(squeeze(r, 0) for r in res)
@@ -145,7 +145,6 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     x, k, s, p, d = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation)
     if x.ndim == 3:
         return _unbatched(max_pool2d, x, k, s, p, d, ceil_mode, return_indices)
-    from .shape import pad
     (OH, OW), extra = _geometry("max_pool2d", x, k, s, p, d, ceil_mode)
     H, W = x.shape[2:]
     sink = [] if return_indices else None
@@ -191,7 +190,6 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                 start, end = xp.maximum(start, 0), xp.minimum(end, n)
             counts.append(xp.astype(end - start, x.dtype))
         div = xp.reshape(counts[0], (-1, 1)) * xp.reshape(counts[1], (1, -1))
-    from .shape import pad
     xin = x
     if any(p) or any(extra):
         xin = pad(x, ((0, 0), (0, 0), (p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])))

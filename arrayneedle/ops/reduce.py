@@ -14,6 +14,7 @@ from ..autograd import Function, Tensor
 from ..backend import dtype_name
 from ._util import dim_arg, expand_reduced, keep_arg, normalize_axes
 from .elementwise import astype, negative, subtract
+from .shape import reshape
 from .unary import exp, sqrt
 
 __all__ = ["sum", "mean", "prod", "amax", "amin", "var", "std", "logsumexp", "norm", "all",
@@ -181,7 +182,6 @@ def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None
     a = _sum_input(input, dtype)
     dim, keep = dim_arg(dim, axis, "prod"), keep_arg(keepdim, keepdims)
     if dim is None:
-        from .shape import reshape
         return Prod.apply(reshape(a, (-1,)), axis=0, keepdims=False)
     return Prod.apply(a, axis=normalize_axes(dim, a.ndim)[0], keepdims=keep)
 

@@ -78,7 +78,7 @@ def test_sinusoidal_embedding_interleaves_sin_and_cos():
 
 
 def test_simple_unet_keys_match_the_original():
-    m = SimpleUnet(channels=(4, 8, 16), in_channels=3, time_emb_dim=8)
+    m = SimpleUnet(widths=(4, 8, 16), in_channels=3, time_emb_dim=8)
     keys = list(m.state_dict())
     block = ["time_mlp.weight", "time_mlp.bias", "conv1.weight", "conv1.bias",
              "conv2.weight", "conv2.bias", "bnorm1.weight", "bnorm1.bias",
@@ -101,7 +101,7 @@ def test_simple_unet_matches_a_pytorch_build_of_the_original():
     torch = pytest.importorskip("torch")
     from torch_twin import torch_simple_unet
 
-    ours = SimpleUnet(channels=(4, 8, 16), in_channels=3, time_emb_dim=8)
+    ours = SimpleUnet(widths=(4, 8, 16), in_channels=3, time_emb_dim=8)
     ref = torch_simple_unet((4, 8, 16), 3, 8)
     ref_keys = list(ref.state_dict())
     assert list(ours.state_dict()) == ref_keys
@@ -158,7 +158,9 @@ def test_widths_spellings_build_the_same_models():
     assert list(a) == list(b)
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
     an.manual_seed(0)
-    c = SimpleUnet(channels=(4, 8), time_emb_dim=8).state_dict()  # the older keyword
+    with pytest.warns(FutureWarning, match=r"SimpleUnet\(channels=...\) is deprecated and will "
+                                           r"be removed on 2027-06-30"):
+        c = SimpleUnet(channels=(4, 8), time_emb_dim=8).state_dict()  # the older keyword
     an.manual_seed(0)
     d = SimpleUnet((4, 8), time_emb_dim=8).state_dict()
     assert list(c) == list(d) and all(np.array_equal(c[k].numpy(), d[k].numpy()) for k in c)

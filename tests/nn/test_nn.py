@@ -180,7 +180,10 @@ def test_losses_match_reference():
     a, b = rng.standard_normal((4, 5)), rng.standard_normal((4, 5)) * 2
     ta, tb = an.Tensor(a), an.Tensor(b)
     np.testing.assert_allclose(nn.MSELoss()(ta, tb).item(), ((a - b) ** 2).mean())
-    assert nn.L2Loss is nn.MSELoss and nn.SoftmaxLoss is nn.CrossEntropyLoss
+    with pytest.warns(FutureWarning, match="removed on 2027-06-30; use arrayneedle.nn.MSELoss"):
+        assert nn.L2Loss is nn.MSELoss
+    with pytest.warns(FutureWarning, match="nn.SoftmaxLoss is deprecated"):
+        assert nn.SoftmaxLoss is nn.CrossEntropyLoss
     np.testing.assert_allclose(nn.L1Loss()(ta, tb).item(), np.abs(a - b).mean())
     d = np.abs(a - b)
     hub = np.where(d < 1, 0.5 * d ** 2, d - 0.5).mean()
@@ -247,7 +250,8 @@ def test_init_functions():
     assert abs(t.numpy().std() - math.sqrt(2 / 128)) < 0.05 * math.sqrt(2 / 128)
     an.init.constant_(t, 3)
     assert (t.numpy() == 3).all() and t.dtype == np.float32
-    assert an.init.kaiming_uniform is an.init.kaiming_uniform_
+    with pytest.warns(FutureWarning, match="use arrayneedle.nn.init.kaiming_uniform_ instead"):
+        assert an.init.kaiming_uniform is an.init.kaiming_uniform_
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         an.init.xavier_uniform_(an.zeros(3))
 

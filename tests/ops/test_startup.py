@@ -110,8 +110,35 @@ def test_threads_per_rank_left_alone_without_launcher_or_when_set_or_opted_out()
     assert _run("import numpy", **hydra)[4:7] == ["unset", "unset", "None"]  # too late
 
 
-def test_startup_launcher_variables_match_the_distributed_module():
-    """_startup cannot import arrayneedle.distributed (that loads NumPy): the two lists of
-    launcher variables are kept equal by this test."""
-    from arrayneedle import _startup, distributed
-    assert tuple(_startup.LAUNCHER_ENV) == tuple(distributed.LAUNCHER_ENV)
+def test_launcher_variables_are_named_in_one_numpy_free_module():
+    """One place owns what the MPI launchers set (arrayneedle/launcher.py): it imports only
+    the standard library, so _startup can read it before NumPy loads, and no other module of
+    arrayneedle or diffusion spells the variables again."""
+    import ast
+    import pathlib
+    src = (pathlib.Path(ROOT) / "arrayneedle" / "launcher.py").read_text()
+    imported = {a.name.split(".")[0] for node in ast.walk(ast.parse(src))
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    assert imported <= {"os", "annotations"}, imported
+    for pkg in ("arrayneedle", "diffusion"):
+        for f in sorted((pathlib.Path(ROOT) / pkg).rglob("*.py")):
+            if f.name != "launcher.py":
+                text = f.read_text()
+                assert "PMI_RANK" not in text and "OMPI_COMM_WORLD" not in text, f
+    from arrayneedle import distributed, launcher
+    from diffusion import parallel
+    assert distributed.LAUNCHER_ENV is launcher.LAUNCHER_ENV
+    assert parallel.launcher_rank is launcher.launcher_rank
+
+
+def test_launcher_rank_and_local_ranks_read_each_launchers_names(monkeypatch):
+    from arrayneedle import launcher
+    for key in launcher.LAUNCHER_ENV + launcher.LOCAL_SIZE_ENV:
+        monkeypatch.delenv(key, raising=False)
+    assert launcher.launcher_rank() == 0 and launcher.local_ranks() is None
+    assert not launcher.launched_by_mpi()
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "3")
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "4")
+    assert launcher.launcher_rank() == 3 and launcher.local_ranks() == 4
+    monkeypatch.setenv("PMI_RANK", "1")  # MPICH's name is read first
+    assert launcher.launcher_rank() == 1

@@ -1,44 +1,44 @@
 """Convolutions with PyTorch's functional signatures: conv1d, conv2d (padding modes, "same"),
 conv_transpose2d. Reflect, replicate and circular padding go through ``misc.pad_nd``, as in
-``F.pad``."""
+``F.pad``. The size arguments are checked once, by the op (``arrayneedle.ops.conv2d``).
+"""
 from __future__ import annotations
 
 from ... import ops
-from ..._helpers import as_tensor
+from ..._helpers import as_tensor, ntuple, pair
+from ...kernels.geometry import padding_string, same_padding
 from .misc import pad_nd
 
-__all__ = ["conv1d", "conv2d", "conv_transpose2d", "pad_nd", "output_padding_for"]
+__all__ = ["conv1d", "conv2d", "conv_transpose2d", "pad_nd", "output_padding_for",
+           "PADDING_MODES", "check_padding_mode"]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _same_pads(ksize, dilation):
-    """PyTorch's "same": ``d*(k-1)`` in all, the odd one after."""
-    out = []
-    for k, d in zip(ksize, dilation):
-        t = d * (k - 1)
-        out.append((t // 2, t - t // 2))
-    return out
-
-
-def _tuple(v, n):
-    return tuple(int(a) for a in v) if isinstance(v, (tuple, list)) else (int(v),) * n
+def check_padding_mode(name, padding_mode, transposed=False):
+    """PyTorch's check of a convolution's ``padding_mode`` (only zeros for a transposed one)."""
+    if transposed and padding_mode != "zeros":
+        raise ValueError(f'Only "zeros" padding mode is supported for {name}')
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"{name}: padding_mode must be one of {set(PADDING_MODES)}, but got "
+                         f"padding_mode={padding_mode!r}")
+    return padding_mode
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
            padding_mode="zeros"):
     """PyTorch's F.conv2d; ``padding_mode`` (as the Conv2d layer) pads by reflection,
     replication or wrap-around before a convolution without padding."""
-    if padding_mode == "zeros":
+    if check_padding_mode("conv2d", padding_mode) == "zeros":
         return ops.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    if padding_mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"conv2d: padding_mode must be zeros, reflect, replicate or circular, "
-                         f"got {padding_mode!r}")
     w = as_tensor(weight)
-    if padding == "valid":
-        pads = [(0, 0), (0, 0)]
-    elif padding == "same":
-        pads = _same_pads(w.shape[2:], _tuple(dilation, 2))
+    mode = padding_string("conv2d", padding, stride)
+    if mode == "valid":
+        pads = ((0, 0), (0, 0))
+    elif mode == "same":
+        pads = same_padding(w.shape[2:], pair(dilation, "conv2d: dilation"))
     else:
-        pads = [(p, p) for p in _tuple(padding, 2)]
+        pads = tuple((p, p) for p in pair(padding, "conv2d: padding"))
     x = pad_nd(input, pads, padding_mode, "conv2d")
     return ops.conv2d(x, w, bias, stride, 0, dilation, groups)
 
@@ -56,8 +56,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     unbatched = x.ndim == 2
     if unbatched:
         x = ops.unsqueeze(x, 0)
-    s, d = _tuple(stride, 1), _tuple(dilation, 1)
-    p = padding if isinstance(padding, str) else (0,) + _tuple(padding, 1)
+    s, d = ntuple(stride, 1, "conv1d: stride"), ntuple(dilation, 1, "conv1d: dilation")
+    p = padding if isinstance(padding, str) else (0,) + ntuple(padding, 1, "conv1d: padding")
     y = conv2d(ops.unsqueeze(x, 2), ops.unsqueeze(w, 2), bias, (1,) + s, p, (1,) + d, groups,
                padding_mode=padding_mode)
     y = ops.squeeze(y, 2)

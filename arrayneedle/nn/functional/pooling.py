@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ... import ops
 from ..._helpers import as_tensor
+from ...tensor import Tensor
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool2d",
            "adaptive_avg_pool1d", "adaptive_max_pool2d"]
@@ -88,7 +89,6 @@ def adaptive_avg_pool2d(input, output_size):
         y = ops.reshape(x, lead + (OH, H // OH, OW, W // OW))
         return ops.mean(y, axis=(-3, -1))
     xp = x.device.xp
-    from ...autograd import Tensor
     ah = Tensor._wrap(_adaptive_matrix(xp, H, OH, x.dtype), x.device)
     aw = Tensor._wrap(xp.matrix_transpose(_adaptive_matrix(xp, W, OW, x.dtype)), x.device)
     return ops.matmul(ops.matmul(ah, x), aw)
@@ -125,7 +125,6 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     H, W = x.shape[-2:]
     OH, OW = _output_size(output_size, (H, W), "adaptive_max_pool2d")
     xp = x.device.xp
-    from ...autograd import Tensor
     ih, in_h, sh, kh = _adaptive_taps(xp, H, OH)
     iw, in_w, sw, kw = _adaptive_taps(xp, W, OW)
     lead = tuple(x.shape[:-2])

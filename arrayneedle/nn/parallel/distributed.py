@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from ... import distributed as dist
 from ...autograd import Tensor, no_grad, queue_callback
+from ...backend import device
 from ..module import Module
 
 __all__ = ["DistributedDataParallel"]
@@ -122,7 +123,6 @@ class DistributedDataParallel(Module):
         if not isinstance(device_ids, (list, tuple)) or len(device_ids) != 1:
             raise ValueError(f"DistributedDataParallel: device_ids must be None or a list of "
                              f"one device (one device per rank), got {device_ids!r}")
-        from ...backend import device
         dev = device(device_ids[0])
         wrong = sorted({str(t.device) for t in list(module.parameters()) + list(module.buffers())
                         if t.device is not dev})

@@ -15,13 +15,14 @@ import numbers
 
 import numpy as np
 
+from ... import distributed as dist
+
 __all__ = ["DistributedSampler"]
 
 
 def _default(value, getter, name):
     if value is not None:
         return value
-    from ... import distributed as dist
     if not dist.is_initialized():
         raise RuntimeError(f"DistributedSampler: pass {name}= or call "
                            f"arrayneedle.distributed.init_process_group() first")
@@ -34,7 +35,6 @@ class DistributedSampler:
 
     def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
                  drop_last=False):
-        from ... import distributed as dist
         num_replicas = _default(num_replicas, dist.get_world_size, "num_replicas")
         rank = _default(rank, dist.get_rank, "rank")
         if not isinstance(num_replicas, numbers.Integral) or num_replicas < 1:

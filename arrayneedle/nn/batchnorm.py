@@ -1,4 +1,7 @@
-"""SyncBatchNorm: BatchNorm whose training statistics cover the whole global batch, i.e. the
+"""Batch normalisation with PyTorch's names, arguments, state_dict keys and repr: BatchNorm1d,
+BatchNorm2d, and SyncBatchNorm.
+
+SyncBatchNorm is BatchNorm whose training statistics cover the whole global batch, i.e. the
 batches of every rank together (PyTorch's ``nn.SyncBatchNorm``).
 
 Forward: each rank's per-channel count, mean and centred sum of squares are gathered (one
@@ -12,14 +15,65 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from .. import distributed as dist, kernels
+from .. import distributed as dist, kernels, ops
+from . import init
 from ..autograd import Function, Tensor
-from ..backend import device_of
+from ..backend import device as _device, device_of, get_dtype
 from ..ops.norm import batch_norm_input_grad, per_channel_dot, per_channel_sum
-from .layers import _BatchNorm
-from .module import Module
+from .module import Module, zeros_parameter
 
-__all__ = ["SyncBatchNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]
+
+
+class _BatchNorm(Module):
+    _input_ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype="float32"):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = init.ones_(zeros_parameter((num_features,), device, dtype))
+            self.bias = zeros_parameter((num_features,), device, dtype)
+        else:
+            self.weight = self.bias = None
+        dev = _device(device)
+        xp = dev.xp
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(xp.zeros((num_features,),
+                                 dtype=get_dtype(xp, dtype)), device=dev))
+            self.register_buffer("running_var", Tensor(xp.ones((num_features,),
+                                 dtype=get_dtype(xp, dtype)), device=dev))
+            self.register_buffer("num_batches_tracked", Tensor(xp.zeros((), dtype=xp.int64),
+                                 device=dev))
+
+    def forward(self, x):
+        if x.ndim not in self._input_ndims or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}: expected a {self._input_ndims[-1]}-D input "
+                             f"with {self.num_features} channels in dim 1, got shape {x.shape}")
+        track = self.track_running_stats
+        w, b = (self.weight, self.bias) if self.affine else (None, None)
+        rm, rv = (self.running_mean, self.running_var) if track else (None, None)
+        y = ops.batch_norm(x, rm, rv, w, b, training=self.training or not track,
+                           momentum=self.momentum, eps=self.eps)
+        if self.training and track:
+            self.num_batches_tracked.array = self.num_batches_tracked.array + 1
+        return y
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """BatchNorm over (N, C) or (N, C, L) inputs."""
+    _input_ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """BatchNorm over (N, C, H, W) inputs, with running statistics for eval mode."""
+    _input_ndims = (4,)
 
 
 def _world():
