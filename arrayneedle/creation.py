@@ -210,6 +210,8 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     else float32 (PyTorch's rule)."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
     dev = _device(device)
     if dtype is None:
         integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))

@@ -322,6 +322,9 @@ def setitem(self, index, value):
     """``x[index] = value`` (basic and advanced indexing; a number, array or Tensor value)."""
     _check_leaf(self)
     idx = _raw_index(index, self._device)
+    if self._device.kind != "cpu":  # NumPy raises IndexError itself; CuPy would wrap
+        from .ops._util import check_array_index
+        check_array_index(self.shape, idx)
     if _in_graph(self, value):
         v = value if isinstance(value, Tensor) else Tensor(value, device=self._device,
                                                            dtype=self._array.dtype)

@@ -26,11 +26,15 @@ import numpy as np
 from .autograd import Tensor
 from .backend import device as _device
 from .backend import to_numpy
-from .serialization import atomic_write
+from .serialization import atomic_write, open_regular
 
 __all__ = ["save_file", "load_file", "read_metadata"]
 
-_MAX_HEADER = 100_000_000  # the safetensors specification's limit
+# The specification allows 100 MB of header, but Python's JSON objects take ~20x their text
+# (a 99 MB header of small entries parsed into 2 GB); real headers are well under 1 MB (one
+# entry of ~100 bytes per tensor), so 16 MiB bounds the parse to a few hundred MiB.
+_MAX_HEADER = 16 << 20
+_EXPECTED = "a safetensors file"
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
              "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 _WIDEN = {"int8": "int32", "int16": "int32", "uint16": "int32", "uint32": "int64",
@@ -68,23 +72,36 @@ def save_file(tensors, filename, metadata=None):
     if metadata is not None and (not isinstance(metadata, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
         raise TypeError(f"metadata must be a dict of str -> str, got {metadata!r}")
-    atomic_write(filename, lambda tmp: _save(arrays, tmp, metadata=metadata))
+    def write(tmp):
+        try:
+            _save(arrays, tmp, metadata=metadata)
+        except Exception as e:  # noqa: BLE001 - the Rust library's SafetensorError
+            if "I/O error" not in str(e):
+                raise
+            # disk full, file-size limit: an OSError like any other failed write
+            raise OSError(str(e).rsplit("I/O error: ", 1)[-1]) from None
+    atomic_write(filename, write)
 
 
 def _read_header(path, size, f):
     if size < 8:
         raise ValueError(f"{size} bytes, shorter than the 8-byte header length")
     (n,) = struct.unpack("<Q", f.read(8))
-    if n > _MAX_HEADER or n > size - 8:
-        raise ValueError(f"header length {n} exceeds the file ({size} bytes) or the format's "
-                         f"limit")
+    if n > size - 8:
+        raise ValueError(f"header length {n} exceeds the file ({size} bytes)")
+    if n > _MAX_HEADER:
+        raise ValueError(f"header length {n} exceeds arrayneedle's limit of {_MAX_HEADER} "
+                         f"bytes (real files hold well under 1 MB of header)")
     try:
         header = json.loads(f.read(n).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"header is not JSON ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"header is not JSON ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(header, dict):
         raise ValueError("header is not a JSON object")
     data_size = size - 8 - n
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError("__metadata__ is not a JSON object of strings")
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -110,12 +127,11 @@ def load_file(filename, device="cpu"):
     from safetensors import safe_open
 
     path = os.fspath(filename)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load_file: no such file: {path}")
     dev = _device(device)
+    f, size = open_regular(path, "load_file", _EXPECTED)
     try:
-        with open(path, "rb") as f:
-            header, start = _read_header(path, os.path.getsize(path), f)
+        with f:
+            header, start = _read_header(path, size, f)
             names = [k for k in header if k != "__metadata__"]
             bf16 = [k for k in names if header[k]["dtype"] == "BF16"]
             raw = {}
@@ -140,6 +156,10 @@ def load_file(filename, device="cpu"):
     for k in names:
         a = raw[k]
         if a.dtype.name in _WIDEN:
+            if a.dtype == np.uint64 and a.size and int(a.max()) > np.iinfo(np.int64).max:
+                raise ValueError(f"load_file: {path}: tensor {k!r} is uint64 with values up to "
+                                 f"{int(a.max())}, which do not fit int64 (the widest integer "
+                                 f"a Tensor holds)")
             a = a.astype(_WIDEN[a.dtype.name])
         if not (a.flags.writeable and a.flags.c_contiguous):
             a = np.array(a, order="C")
@@ -150,9 +170,10 @@ def load_file(filename, device="cpu"):
 def read_metadata(filename):
     """The ``__metadata__`` dict of a safetensors file (``{}`` when it has none)."""
     path = os.fspath(filename)
+    f, size = open_regular(path, "read_metadata", _EXPECTED)
     try:
-        with open(path, "rb") as f:
-            header, _ = _read_header(path, os.path.getsize(path), f)
+        with f:
+            header, _ = _read_header(path, size, f)
     except (ValueError, OSError, struct.error) as e:
         raise ValueError(f"read_metadata: {path} is not a valid safetensors file: {e}") from None
     return dict(header.get("__metadata__") or {})

@@ -129,6 +129,26 @@ def _remove_stale_tmp(folder, name):
             pass  # gone already, or not ours to remove
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def check_replaceable(path):
+    """Refuse to replace an existing ``path`` that is not a regular file (a device node, a
+    FIFO, a socket, a folder): an atomic rename would swap a regular file in for it
+    (``/dev/null`` as root). A symbolic link is replaced itself, never written through."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # absent (or unreachable: the write itself says why)
+    for test, kind in _KINDS:
+        if test(mode):
+            err = IsADirectoryError if kind == "a directory" else FileExistsError
+            raise err(f"cannot write {path}: it exists and is {kind}, not a regular file; "
+                      f"refusing to replace it")
+
+
 def atomic_write(path, write):
     """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, flush it to disk, then
     rename it over ``path``: a crash or an error never leaves a half-written file at ``path``
@@ -137,6 +157,7 @@ def atomic_write(path, write):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
+    check_replaceable(path)
     os.makedirs(folder, exist_ok=True)
     _remove_stale_tmp(folder, name)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_tmp_suffix(name), dir=folder)
@@ -149,6 +170,7 @@ def atomic_write(path, write):
         finally:
             os.close(fd)
         os.chmod(tmp, _default_file_mode())
+        check_replaceable(path)  # again: it may have appeared while ``write`` ran
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -181,24 +203,30 @@ class _Malformed(Exception):
     """A problem with the file's content; ``load`` turns it into one ValueError line."""
 
 
-def _open_regular(path):
+def open_regular(path, who, expected):
     """(binary file, size) of ``path``, refusing what is not a regular file before reading a
-    byte (a FIFO would block forever, a device never end)."""
+    byte (a FIFO would block forever, a device never end): ``FileNotFoundError`` /
+    ``PermissionError`` when it cannot be opened, else a ``ValueError`` saying ``path`` is not
+    ``expected``. ``who`` starts each message (the function the caller called)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise FileNotFoundError(f"load: no such file: {path}") from None
+        raise FileNotFoundError(f"{who}: no such file: {path}") from None
     except PermissionError:
-        raise PermissionError(f"load: permission denied: cannot read {path}") from None
+        raise PermissionError(f"{who}: permission denied: cannot read {path}") from None
     except OSError as e:
-        raise ValueError(f"load: cannot open {path}: {e.strerror}") from None
+        raise ValueError(f"{who}: cannot open {path}: {e.strerror}") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise ValueError(f"load: {path} is {what}, not a checkpoint file (expected an .npz "
-                         f"written by arrayneedle.save)")
+        raise ValueError(f"{who}: {path} is {what}, not {expected}")
     return os.fdopen(fd, "rb"), st.st_size
+
+
+def _open_regular(path):
+    return open_regular(path, "load", "a checkpoint file (expected an .npz written by "
+                                      "arrayneedle.save)")
 
 
 _CHUNK = 1 << 20

@@ -17,15 +17,15 @@ The policy, decided before anything is written:
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import stat
 import tempfile
 
 import arrayneedle as an
-from arrayneedle.serialization import atomic_write, current_umask
+from arrayneedle.serialization import current_umask
 
+from .runfiles import _NOFOLLOW, open_own_file, read_log, trim_log
 from .validate import UsageError
 
 __all__ = ["LOCK", "RunError", "RunFolder", "check_checkpoint_file", "read_log", "restore_rng",
@@ -39,58 +39,6 @@ LOG = "log.jsonl"
 class RunError(RuntimeError):
     """A run stopped by a fault (disk full, divergence): one line, exit code 1; the last
     checkpoint is kept."""
-
-
-# ---------------------------------------------------------------------------------------------
-# the loss log
-# ---------------------------------------------------------------------------------------------
-def read_log(path):
-    """The records of a JSONL log, without a torn last line (a write cut short by a full disk
-    or a power loss). A malformed line before the last is an error naming it."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    lines = raw.split(b"\n")
-    final = max((i for i, x in enumerate(lines) if x.strip()), default=-1)
-    out = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        last = i == final
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise TypeError("not a JSON object")
-        except (ValueError, TypeError) as e:
-            if last:
-                break  # torn last line: dropped
-            raise UsageError(f"{path} line {i + 1} is not a JSON log record ({e}); move the "
-                             f"file aside to resume") from None
-        if last and not raw.endswith(b"\n"):
-            break  # complete JSON but no newline: its write may have been cut; drop it too
-        out.append((rec, line))
-    return out
-
-
-def trim_log(path, step):
-    """Keep the records up to ``step`` (dropping a torn last line), rewritten atomically: a kill
-    at any moment leaves the old log or the trimmed one."""
-    if not os.path.exists(path):
-        return 0
-    keep = []
-    for rec, line in read_log(path):
-        s = rec.get("step", 0)
-        if isinstance(s, (int, float)) and s <= step:
-            keep.append(line + b"\n")
-    data = b"".join(keep)
-    with open(path, "rb") as f:
-        if f.read() == data:
-            return len(keep)
-
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(data)
-    atomic_write(path, write)
-    return len(keep)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,10 +56,15 @@ def restore_rng(device, state, seed, step, log=print, source="the checkpoint"):
             log(f"the checkpoint's random state is from the CPU: continuing on {device} from "
                 f"seed {seed} and step {step} (deterministic; CUDA resumes always reseed)")
         return "reseeded"
+    from_cuda = isinstance(state, dict) and state.get("device") == "cuda" and \
+        isinstance(state.get("seed"), int)
     try:
         device.set_rng_state(state)
         return "restored"
-    except ValueError:
+    except ValueError as e:
+        if not from_cuda:  # not a state another device wrote: say what it is
+            raise UsageError(f"{source} holds a malformed random-generator state "
+                             f"({str(e).splitlines()[0][:200]})") from None
         device.seed(derived)
         log(f"the checkpoint's random state is from another device kind than {device}: "
             f"continuing from seed {seed} and step {step} (deterministic; exact resume needs "
@@ -134,26 +87,50 @@ def _has_files(folder):
 
 def _try_lock(path, create):
     """An fd holding an exclusive flock on ``path``, None if it does not exist (and not
-    ``create``); UsageError if another process holds it."""
+    ``create``); UsageError if another process holds it, or if ``path`` is not a lock file
+    train.py made (a symlink, FIFO or device: never truncated through)."""
     flags = os.O_RDWR | (os.O_CREAT if create else 0)
     try:
-        fd = os.open(path, flags, 0o644)
+        fd = open_own_file(path, flags, "lock file")
     except FileNotFoundError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        try:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        except OSError:
-            holder = ""
         os.close(fd)
+        holder = _holder(path)
         who = f" (pid {holder})" if holder.isdigit() else ""
         raise UsageError(f"{os.path.dirname(path) or '.'} is in use by another train.py"
                          f"{who}; wait for it to finish or choose another --out") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+class _ParentLock:
+    """A short flock on the folder that holds ``out``: making a ``.new-`` folder and renaming
+    one to ``out`` happen one process at a time, so two runs started together into one new
+    ``--out`` cannot both decide it is free."""
+
+    def __init__(self, out):
+        self.folder = os.path.dirname(os.path.abspath(out))
+
+    def __enter__(self):
+        self.fd = os.open(self.folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+        return False
+
+
+def _identity(folder):
+    """What is at ``folder`` now: None when absent or without run files, else its inode."""
+    if not _has_files(folder):
+        return None
+    st = os.stat(folder)
+    return st.st_dev, st.st_ino
 
 
 class RunFolder:
@@ -168,6 +145,7 @@ class RunFolder:
         self.path = out
         self.committed = not replace
         self._held = {}                 # lock file path -> fd holding its flock
+        self._seen = None               # the run at ``out`` when planned (None: none)
 
     def _lock(self, folder, create):
         """Hold the lock of ``folder`` (once per process: a second flock of the same file
@@ -220,7 +198,25 @@ class RunFolder:
             os.path.samefile(ck, self.resume_path)
         if not resuming_here:
             self.replace, self.committed = True, False
+        elif lock:
+            try:  # its log is appended to: refuse a planted symlink/FIFO/device before writing
+                os.close(open_own_file(os.path.join(out, LOG), os.O_RDONLY, "loss log"))
+            except FileNotFoundError:
+                pass
+            except BaseException:
+                self.close()
+                raise
+        self._seen = _identity(out)
         return self
+
+    def _check_unchanged(self, doing):
+        """Refuse when another run was published at ``out`` since ``plan`` (its swap holds the
+        parent's lock, so this answer stays true until ours is released)."""
+        now = _identity(self.out)
+        if now is not None and now != self._seen:
+            raise UsageError(f"another train.py created a run in {self.out} while this one was "
+                             f"{doing}; it is left as it is: choose another --out, or "
+                             f"--resume auto to continue that run")
 
     def begin(self):
         """Take the lock and make the folder the run writes into (nothing before this)."""
@@ -230,10 +226,16 @@ class RunFolder:
             name = os.path.basename(os.path.abspath(self.out))
             if os.path.isdir(self.out):  # keep others off the old run until it is replaced
                 self._lock(self.out, create=True)
-            _remove_stale_siblings(self.out)
-            self.path = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
-            # mkdtemp makes it 0o700; the published run gets what os.makedirs would have given
-            os.chmod(self.path, 0o777 & ~current_umask())
+            with _ParentLock(self.out):
+                self._check_unchanged("starting")
+                live = _remove_stale_siblings(self.out)
+                if live and self._seen is None:  # both would create it: the first wins
+                    raise UsageError(f"{self.out} is being created by another train.py "
+                                     f"{live[0]}; wait for it to finish or choose another --out")
+                self.path = tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent)
+                # mkdtemp makes it 0o700; the published run gets what os.makedirs gives
+                os.chmod(self.path, 0o777 & ~current_umask())
+                self._lock(self.path, create=True)
         else:
             os.makedirs(self.out, exist_ok=True)
         self._lock(self.path, create=True)
@@ -241,6 +243,12 @@ class RunFolder:
 
     def file(self, name):
         return os.path.join(self.path, name)
+
+    def open_log(self):
+        """The loss log opened for appending (text), only if it is the folder's own regular
+        file (see ``open_own_file``)."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        return os.fdopen(open_own_file(self.file(LOG), flags, "loss log"), "a")
 
     def save_checkpoint(self, state):
         """Write the checkpoint atomically; the first one publishes a new run at ``out``. A
@@ -259,12 +267,14 @@ class RunFolder:
         return os.path.join(self.out, CHECKPOINT)
 
     def _publish(self):
+        with _ParentLock(self.out):
+            self._check_unchanged("training")
+            self._swap_in()
+
+    def _swap_in(self):
         out = os.path.abspath(self.out)
         old = None
-        try:  # a run another train.py published here since plan(): never replace it silently
-            self._lock(out, create=False)
-        except UsageError as e:
-            raise RunError(f"{e}; this run's first checkpoint is in {self.path}") from None
+        self._lock(out, create=False)  # a live run there since plan(): UsageError, untouched
         if os.path.lexists(out):
             if os.path.isdir(out) and not os.listdir(out):
                 os.rmdir(out)
@@ -313,21 +323,42 @@ def _siblings(out, kind):
                   if n.startswith(prefix) and len(n) == len(prefix) + 8)
 
 
+def _holder(lock):
+    """The pid written in a held lock file ('' if it cannot be read without following a link
+    or opening a FIFO)."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return ""
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return os.pread(fd, 32, 0).decode(errors="replace").strip()
+        return ""
+    finally:
+        os.close(fd)
+
+
 def _remove_stale_siblings(out):
     """Remove the folders that killed runs left beside ``out``: an unpublished ``.new-`` folder
     whose lock nobody holds (its process is gone), and an ``.old-`` folder once ``out`` exists
-    again (the swap it was part of had finished its second rename)."""
+    again (the swap it was part of had finished its second rename). Returns the live ones, as
+    "(pid N) in FOLDER"."""
+    live = []
     for folder in _siblings(out, "new"):
+        lock = os.path.join(folder, LOCK)
         try:
-            fd = _try_lock(os.path.join(folder, LOCK), create=False)
-        except UsageError:
-            continue  # a live run, still before its first checkpoint
+            fd = _try_lock(lock, create=False)
+        except UsageError:  # a live run, still before its first checkpoint
+            pid = _holder(lock)
+            live.append((f"(pid {pid}) " if pid.isdigit() else "") + f"in {folder}")
+            continue
         if fd is not None:
             os.close(fd)
         shutil.rmtree(folder, ignore_errors=True)
     if os.path.isdir(out):
         for folder in _siblings(out, "old"):
             shutil.rmtree(folder, ignore_errors=True)
+    return live
 
 
 def check_checkpoint_file(path, flag, weights_ok=False):

@@ -19,7 +19,7 @@ from arrayneedle.data import DataLoader
 from . import interop
 from .gaussian import SAMPLERS, SOLVER_STEPS
 from .runfolder import CHECKPOINT, LOG, RunError, RunFolder, restore_rng, trim_log
-from .validate import UsageError, check_config, check_memory, check_train_flags
+from .validate import UsageError, check_config, check_memory, check_train_flags, check_weights
 
 __all__ = ["UsageError", "TrainingDiverged", "DEFAULTS", "MODEL_KEYS", "CHOICES",
            "DEFAULT_WIDTHS", "build_model", "build_diffusion", "upgrade_config", "train",
@@ -167,15 +167,25 @@ def load_checkpoint(path, device=None):
     ck["config"] = interop.check_run_config(
         check_config(upgrade_config(cfg) if isinstance(cfg, dict) else cfg, CHOICES,
                      f"checkpoint {path}"), f"checkpoint {path}")
+    check_weights(ck["model"], f"checkpoint {path}")
+    if isinstance(ck.get("ema"), dict) and "ema_model" in ck["ema"]:
+        check_weights(ck["ema"]["ema_model"], f"checkpoint {path} (EMA)")
     return ck
 
 
 def _check_same_config(saved, cfg, path):
     diff = [f"{k}: checkpoint {saved.get(k)!r}, now {cfg.get(k)!r}" for k in MODEL_KEYS
-            if _norm(saved.get(k)) != _norm(cfg.get(k))]
+            if _norm(saved.get(k)) != _norm(cfg.get(k)) and not _same_folder(k, saved, cfg)]
     if diff:
         raise UsageError(f"checkpoint {path} was made with a different configuration ("
                          + "; ".join(diff) + "); use a new --out folder")
+
+
+def _same_folder(key, saved, cfg):
+    """``--data`` spelled another way (a trailing slash, relative or absolute) is the same."""
+    a, b = saved.get(key), cfg.get(key)
+    return key == "data" and isinstance(a, str) and isinstance(b, str) and (
+        os.path.normpath(a) == os.path.normpath(b) or os.path.realpath(a) == os.path.realpath(b))
 
 
 def _norm(v):
@@ -306,7 +316,7 @@ def _train(cfg, world, run, given, log):
     from tqdm import tqdm
     bar = tqdm(total=total, initial=step, disable=not (cfg["progress"] and world.main),
                unit="step", dynamic_ncols=True)
-    logf = open(run.file(LOG) if world.main else os.devnull, "a")
+    logf = run.open_log() if world.main else open(os.devnull, "a")
     t0, seen, last_loss = time.perf_counter(), 0, float("nan")
     try:
         model.train()

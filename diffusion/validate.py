@@ -113,6 +113,14 @@ def check_out_file(path, key="out"):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"{_flag(key)} {path}: the folder {folder} does not exist")
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    name = len(os.fsencode(os.path.basename(path)))
+    if name > name_max:  # caught now, not by the rename after minutes of sampling
+        raise UsageError(f"{_flag(key)}: the file name is {name} bytes long, more than the "
+                         f"{name_max} its file system allows")
     if not _writable_dir(folder):
         raise UsageError(f"{_flag(key)} {path}: the folder {folder} is not writable")
     return path
@@ -141,7 +149,7 @@ def check_config(cfg, choices, source=None):
         raise UsageError(f"{name('widths')} must list 2 to {MAX_LEVELS} widths, got {ws!r}")
     cfg["widths"] = [_int(name("widths"), w, 1, MAX_WIDTH) for w in ws]
     cfg["image_size"] = _int(name("image_size"), cfg.get("image_size"), 1, MAX_IMAGE_SIZE)
-    cfg["timesteps"] = _int(name("timesteps"), cfg.get("timesteps"), 1, MAX_TIMESTEPS)
+    cfg["timesteps"] = _int(name("timesteps"), cfg.get("timesteps"), 2, MAX_TIMESTEPS)
     if cfg.get("in_channels") not in (1, 3) or isinstance(cfg.get("in_channels"), bool):
         raise UsageError(f"{name('in_channels')}: image channels must be 1 or 3, got "
                          f"{cfg.get('in_channels')!r}")
@@ -159,10 +167,40 @@ def check_config(cfg, choices, source=None):
                          f"the downsampling factor of a {len(cfg['widths'])}-level model; use a "
                          f"multiple of {f}")
     ws = cfg["widths"]
+    if ws[0] % 2 or ws[0] < 4:  # the sinusoidal time embedding has widths[0] features
+        raise UsageError(f"{name('widths')} (--channels): the first width must be an even "
+                         f"number >= 4 (the size of the time embedding), got {tuple(ws)}")
     if cfg["model"] == "unet" and any(c % ws[0] for c in ws):
         raise UsageError(f"{name('widths')} (--channels) for --model unet must be multiples of "
                          f"the first width (e.g. 32,64,128), got {tuple(ws)}")
     return cfg
+
+
+# A trained denoiser's weights are of order 1; far beyond this a file is corrupt or forged (its
+# samples would be NaN: a black grid and exit 0).
+MAX_WEIGHT = 1e6
+
+
+def check_weights(weights, source):
+    """Every entry of a state dict (``{name: array or Tensor}``) is a finite float array of
+    moderate size; int8/bool "weights" would be cast silently, NaN or 1e30 give black grids."""
+    import numpy as np
+
+    from arrayneedle.backend import to_numpy
+    if not isinstance(weights, dict):
+        raise UsageError(f"{source}: the weights are a {type(weights).__name__}, not a state "
+                         f"dict")
+    for name, w in weights.items():
+        a = np.asarray(to_numpy(getattr(w, "array", w)))
+        if a.dtype.kind != "f":
+            raise UsageError(f"{source}: weight {name!r} has dtype {a.dtype}; a model's "
+                             f"weights are floating point")
+        if a.size and not np.isfinite(a).all():
+            raise UsageError(f"{source}: weight {name!r} holds NaN or infinite values")
+        if a.size and float(np.abs(a).max()) > MAX_WEIGHT:
+            raise UsageError(f"{source}: weight {name!r} holds values up to "
+                             f"{float(np.abs(a).max()):.3g}, far beyond a trained model's "
+                             f"(at most {MAX_WEIGHT:g})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,13 +219,19 @@ def estimate_memory(cfg, batch, training=True):
     act = (40 if training else 8) * pixels * 4
     if unet:
         tokens = (s // 2 ** (len(ws) - 1)) ** 2
-        act += 2 * 4 * tokens * tokens * 4  # two attention layers, four heads, float32 scores
+        # three attention layers at the lowest resolution (down, middle, up), four heads of
+        # float32 (tokens x tokens) scores: training peaks at about 15 such arrays (scores and
+        # probabilities kept for backward, their gradients and softmax's temporaries; measured
+        # 14.9 at 32-64 px with 2 levels, where the old count of 2 was 4.7x too low)
+        act += (14 if training else 2) * 4 * tokens * tokens * 4
     copies = 5 if training else 1
-    return params * 4 * copies + batch * act + cfg["timesteps"] * 8 * 12
+    dataset = 0
+    if training and cfg.get("data") is None and cfg.get("dataset_size"):  # built in, in memory
+        dataset = int(cfg["dataset_size"]) * (cfg["in_channels"] * s * s + 2048)
+    return params * 4 * copies + batch * act + cfg["timesteps"] * 8 * 12 + dataset
 
 
-def available_memory():
-    """Bytes the machine can still give (MemAvailable), or None when unknown."""
+def _host_available():
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -201,17 +245,68 @@ def available_memory():
         return None
 
 
-def check_memory(cfg, batch, training=True, what="--batch-size", device="cpu"):
-    """Refuse a configuration whose estimate exceeds the host memory available now. Only for
-    the CPU: a GPU's free memory is the backend's to report, and its run fails with the
-    allocator's own error."""
-    need = estimate_memory(cfg, batch, training)
-    have = available_memory() if str(device).split(":")[0] == "cpu" else None
+def _read_int(path):
+    try:
+        with open(path) as f:
+            return int(f.read(64).strip())
+    except (OSError, ValueError):  # absent, or "max" (no limit)
+        return None
+
+
+def cgroup_headroom(root="/sys/fs/cgroup", proc="/proc/self/cgroup"):
+    """Bytes this process's control group may still use (a container's memory limit less
+    its usage; the smallest along the path up to the root, cgroup v2 or v1's memory
+    controller), or None when no limit applies or none can be read."""
+    rel = {}
+    try:
+        with open(proc) as f:
+            for line in f:
+                hid, ctrls, path = line.rstrip("\n").split(":", 2)
+                if hid == "0":
+                    rel["v2"] = path
+                elif "memory" in ctrls.split(","):
+                    rel["v1"] = path
+    except (OSError, ValueError):
+        pass
+    best = None
+    for base, limit, usage, path in (
+            (root, "memory.max", "memory.current", rel.get("v2", "/")),
+            (os.path.join(root, "memory"), "memory.limit_in_bytes", "memory.usage_in_bytes",
+             rel.get("v1", "/"))):
+        d = os.path.normpath(os.path.join(base, path.lstrip("/")))
+        while d.startswith(base):
+            lim, use = _read_int(os.path.join(d, limit)), _read_int(os.path.join(d, usage))
+            if lim is not None and use is not None and lim < 1 << 60:  # v1: ~2**63 = none
+                best = lim - use if best is None else min(best, lim - use)
+            if d == base:
+                break
+            d = os.path.dirname(d)
+    return None if best is None else max(best, 0)
+
+
+def available_memory():
+    """Bytes this process can still get: the host's MemAvailable, or less where a control
+    group (a container's memory limit) allows less; None when unknown."""
+    known = [m for m in (_host_available(), cgroup_headroom()) if m is not None]
+    return min(known) if known else None
+
+
+def check_memory(cfg, batch, training=True, what="--batch-size", device="cpu", extra=0):
+    """Refuse a configuration whose estimate (plus ``extra`` host bytes, e.g. the images
+    sample.py writes) exceeds the memory available now. The model's part only for the CPU: a
+    GPU's free memory is the backend's to report, and its run fails with the allocator's own
+    error."""
+    on_cpu = str(device).split(":")[0] == "cpu"
+    need = (estimate_memory(cfg, batch, training) if on_cpu else 0) + extra
+    if not on_cpu and not extra:
+        return need
+    have = available_memory()
     if have is not None and need > have:
         raise UsageError(f"this configuration needs about {need / MiB:,.0f} MiB "
                          f"({'training' if training else 'sampling'} {batch} images of "
                          f"{cfg['image_size']}x{cfg['image_size']} with widths "
-                         f"{','.join(map(str, cfg['widths']))}, {cfg['timesteps']} timesteps) "
+                         f"{','.join(map(str, cfg['widths']))}, {cfg['timesteps']} timesteps"
+                         f"{f', {extra / MiB:,.0f} MiB of output images' if extra else ''}) "
                          f"but {have / MiB:,.0f} MiB are available; lower {what}, "
                          f"--image-size or --widths")
     return need
@@ -234,7 +329,9 @@ def data_fingerprint(folder):
             except OSError:
                 continue
             n += 1
-            h.update(f"{os.path.relpath(p, folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            # fsencode: a file name that is not UTF-8 hashes by its bytes, not a traceback
+            h.update(os.fsencode(os.path.relpath(p, folder)) +
+                     f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return f"{n} files, {h.hexdigest()[:16]}"
 
 

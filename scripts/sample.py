@@ -42,6 +42,7 @@ from diffusion.validate import (  # noqa: E402
     check_memory,
     check_out_file,
     check_seed,
+    check_weights,
 )
 
 CONFIG_KEY = "arrayneedle.config"  # the safetensors metadata key scripts/export.py writes
@@ -98,8 +99,9 @@ def _read_config_file(path):
     try:
         with open(check_checkpoint_file(path, f"--config {path}", weights_ok=True)) as f:
             cfg = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"--config {path}: not a JSON config ({e})") from None
+    except (OSError, ValueError, RecursionError) as e:
+        raise UsageError(f"--config {path}: not a JSON config ({type(e).__name__}: "
+                         f"{str(e)[:200]})") from None
     return cfg
 
 
@@ -120,7 +122,7 @@ def load_weights(path, config=None):
         elif CONFIG_KEY in meta:
             try:
                 cfg = json.loads(meta[CONFIG_KEY])
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:
                 raise UsageError(f"{path}: metadata {CONFIG_KEY} is not JSON ({e})") from None
             source = f"{path} metadata"
         else:
@@ -132,8 +134,14 @@ def load_weights(path, config=None):
             weights = an.load_file(path)
         except ValueError as e:
             raise UsageError(f"cannot read {path}: {e}") from None
+        # metadata strings are the file's, never echoed raw (a newline would forge output)
         step = meta.get("arrayneedle.step", "?")
-        return cfg, weights, step, meta.get("arrayneedle.weights", "stored")
+        step = step if step.isdigit() and len(step) < 20 else "?"
+        kind = meta.get("arrayneedle.weights")
+        return cfg, weights, step, kind if kind in ("EMA", "raw") else "stored"
+    if config is not None:
+        raise UsageError(f"--config is for .safetensors weights without a config; "
+                         f"{path} is a training checkpoint that carries its own config")
     ck = load_checkpoint(path)
     ema = ck.get("ema")
     weights = ema.get("ema_model") if isinstance(ema, dict) else None
@@ -141,7 +149,17 @@ def load_weights(path, config=None):
     return ck["config"], weights if weights is not None else ck["model"], ck["step"], kind
 
 
+def output_bytes(cfg, n, scale, frames=0):
+    """Host bytes of the grid (and GIF) sample.py writes: the grid, its enlarged copy and
+    Pillow's image (4 bytes a pixel); each GIF frame as a Pillow image, its palette copy and
+    the float32 batch sampling keeps for it."""
+    s = cfg["image_size"]
+    pixels = n * ((s + 2) * scale) ** 2
+    return pixels * (3 + 3 + 4) + frames * (pixels * 5 + n * cfg["in_channels"] * s * s * 4)
+
+
 def _build(cfg, weights, path):
+    check_weights(weights, path)
     model = build_model(cfg)
     try:
         if not isinstance(weights, dict):
@@ -164,12 +182,15 @@ def main(argv=None):
         except (ValueError, RuntimeError) as e:
             raise UsageError(f"--device {a.device}: {e}") from None
         cfg, weights, step, kind = load_weights(a.checkpoint, a.config)
-        check_memory(cfg, a.n, training=False, what="--n", device=device)
         diffusion = build_diffusion(cfg)
         try:
             total = diffusion.sampling_evaluations(a.sampler, a.steps)
         except ValueError as e:
             raise UsageError(f"--steps {a.steps}: {e}") from None
+        every = max(1, total // a.frames) if a.gif else None
+        scale = a.scale or max(1, 64 // cfg["image_size"])
+        check_memory(cfg, a.n, training=False, what="--n or --scale", device=device,
+                     extra=output_bytes(cfg, a.n, scale, total // every + 2 if every else 0))
         model = _build(cfg, weights, a.checkpoint)
     except UsageError as e:
         print(f"sample.py: error: {e}", file=sys.stderr)
@@ -178,12 +199,10 @@ def main(argv=None):
     model.to(device)
     diffusion.to(device)
     an.manual_seed(a.seed)
-    every = max(1, total // a.frames) if a.gif else None
     res = diffusion.sample(a.n, cfg["image_size"], cfg["in_channels"], sampler=a.sampler,
                            steps=a.steps, eta=a.eta, return_every=every,
                            progress=not a.no_progress, model=model)
     imgs, frames = res if every else (res, None)
-    scale = a.scale or max(1, 64 // cfg["image_size"])
     try:
         save_grid(imgs, a.out, scale=scale)
         print(f"wrote {a.out}")

@@ -3,6 +3,7 @@ Identity, Linear."""
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import init
 from .functional.linear import linear
@@ -21,6 +22,11 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype="float32"):
         super().__init__()
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+                raise TypeError(f"Linear: {name} must be an int, got {n!r}")
+            if n < 0:
+                raise RuntimeError(f"Linear: {name} must be non-negative, got {n}")
         self.in_features, self.out_features = in_features, out_features
         self.weight = zeros_parameter((out_features, in_features), device, dtype)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))

@@ -355,6 +355,9 @@ class Module:
         PyTorch, and a KeyError); a shape mismatch raises ``StateDictShapeError`` (RuntimeError
         and ValueError); every offending key is listed and nothing changes unless all checks
         pass. Returns ``(missing_keys, unexpected_keys)`` as PyTorch's named tuple."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"Expected state_dict to be dict-like, got "
+                            f"{type(state_dict).__name__}")
         targets = OrderedDict(self._state_items())
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]

@@ -69,3 +69,42 @@ def one_axis(dim, ndim, name):
         raise IndexError(f"{name}: dim {dim} is out of range for a tensor with {ndim} "
                          f"dimension(s) (expected {-n} to {n - 1})")
     return dim % n
+
+
+def check_index_range(name, index, size, dim, negative=False, exc=RuntimeError, message=None):
+    """Raise ``exc`` (PyTorch's error type for ``name``) unless every entry of the integer
+    array ``index`` addresses one of ``size`` positions along ``dim``: ``[0, size)``, or
+    ``[-size, size)`` where PyTorch counts negative indices from the end. Without it NumPy
+    would wrap a negative index, a flat index would reach into the next row, and CuPy wraps
+    every index silently."""
+    if index.size == 0:
+        return
+    xp = array_namespace(index)
+    lo, hi = int(xp.min(index)), int(xp.max(index))
+    low = -size if negative else 0
+    if lo < low or hi >= size:
+        bad = lo if lo < low else hi
+        raise exc(message.format(bad) if message else
+                  f"{name}: index {bad} is out of bounds for dimension {dim} with size {size}")
+
+
+def check_array_index(shape, index):
+    """IndexError for an integer array of ``index`` (a raw ``x[index]`` index) outside
+    ``[-size, size)`` of the dimension it indexes, as PyTorch and NumPy raise; CuPy would wrap
+    it silently, so CUDA tensors call this before indexing."""
+    from ..dtypes import is_array
+    items = index if isinstance(index, tuple) else (index,)
+
+    def width(i):  # dimensions of ``shape`` that item ``i`` consumes
+        if i is None or i is Ellipsis:
+            return 0
+        if is_array(i) and i.dtype.kind == "b":
+            return i.ndim
+        return 1
+    d = 0
+    for i in items:
+        if i is Ellipsis:
+            d += len(shape) - sum(width(j) for j in items)
+        elif is_array(i) and i.dtype.kind in "iu" and d < len(shape):
+            check_index_range("index", i, shape[d], d, negative=True, exc=IndexError)
+        d += width(i)

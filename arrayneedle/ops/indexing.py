@@ -8,7 +8,7 @@ from .. import kernels
 from .._helpers import as_tensor, same_device
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
-from ._util import one_axis
+from ._util import check_index_range, one_axis
 from .elementwise import astype, where
 from .shape import getitem, take
 from .sorting import _linear_index
@@ -109,6 +109,9 @@ def _scatter_args(name, input, dim, index, src):
             for d, (i, x, y) in enumerate(zip(idx.shape, a.shape, s.shape))):
         raise ValueError(f"{name}: index of shape {idx.shape} must fit src {s.shape} and, "
                          f"outside dim {ax}, input {a.shape}")
+    if dtype_name(idx.dtype) not in ("int64", "int32", "uint8"):
+        raise TypeError(f"{name}: index must be an integer tensor, got {idx.dtype}")
+    check_index_range(name, idx.array, a.shape[ax], ax)
     if s.shape != idx.shape:  # only the part of src that index covers takes part
         s = getitem(s, tuple(slice(0, n) for n in idx.shape))
     return a, s, idx.array, ax

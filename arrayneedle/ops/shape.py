@@ -10,7 +10,7 @@ from array_api_compat import array_namespace
 from .. import kernels
 from .._helpers import as_tensor, same_device, shape_arg
 from ..autograd import Function, Tensor
-from ._util import dim_arg, one_axis, unbroadcast
+from ._util import check_array_index, check_index_range, dim_arg, one_axis, unbroadcast
 
 __all__ = ["reshape", "broadcast_to", "permute", "transpose", "flip", "stack", "concat", "cat",
            "split", "chunk", "tensor_split", "pad", "getitem", "take", "index_select", "flatten",
@@ -340,7 +340,10 @@ def _raw_index(index, dev):
 
 def getitem(a, index):
     a = as_tensor(a)
-    return GetItem.apply(a, index=_raw_index(index, a._device))
+    index = _raw_index(index, a._device)
+    if a._device.kind != "cpu":  # NumPy raises IndexError itself; CuPy would wrap
+        check_array_index(a.shape, index)
+    return GetItem.apply(a, index=index)
 
 
 def take(input, index, axis=None):
@@ -350,8 +353,14 @@ def take(input, index, axis=None):
     a = as_tensor(input)
     idx = index.array if isinstance(index, Tensor) else a._device.asarray(index)
     if axis is None:
+        n = math.prod(a.shape)
+        check_index_range("take", idx, n, 0, negative=True, exc=IndexError,
+                          message=f"take: out of range: tried to access index {{}} on a tensor "
+                                  f"of {n} elements")
         return Take.apply(reshape(a, (-1,)), indices=idx, axis=0)
-    return Take.apply(a, indices=idx, axis=one_axis(axis, a.ndim, "take"))
+    ax = one_axis(axis, a.ndim, "take")
+    check_index_range("take", idx, a.shape[ax], ax, negative=True, exc=IndexError)
+    return Take.apply(a, indices=idx, axis=ax)
 
 
 def index_select(input, dim, index):
@@ -359,4 +368,7 @@ def index_select(input, dim, index):
     index = index if isinstance(index, Tensor) else Tensor(index)
     if index.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
+    a = as_tensor(input)
+    ax = one_axis(dim, a.ndim, "index_select")
+    check_index_range("index_select", index.array, a.shape[ax], ax)
     return take(input, reshape(index, (-1,)), axis=dim)

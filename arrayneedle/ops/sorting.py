@@ -9,7 +9,7 @@ from .._helpers import as_tensor, same_device
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
 from . import return_types
-from ._util import dim_arg, keep_arg, one_axis
+from ._util import check_index_range, dim_arg, keep_arg, one_axis
 from .elementwise import maximum, minimum, negative
 from .reduce import amax
 from .shape import squeeze
@@ -76,6 +76,7 @@ def gather(input, dim, index):
                          f"sizes expected)")
     if dtype_name(idx.dtype) not in ("int64", "int32", "uint8"):
         raise TypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
+    check_index_range("gather", idx.array, a.shape[ax], ax)
     return _gather_raw(a, idx.array, ax)
 
 

@@ -153,6 +153,10 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 param, grad = p.array, p.grad.array
+                if tuple(grad.shape) != tuple(param.shape):  # NumPy would broadcast or fail
+                    raise RuntimeError(f"{type(self).__name__}.step: a parameter of size "
+                                       f"{list(param.shape)} holds a gradient of size "
+                                       f"{list(grad.shape)}; they must be the same size")
                 if grad.dtype != param.dtype:
                     grad = p.device.xp.astype(grad, param.dtype)
                 if maximize:

@@ -11,6 +11,11 @@ def linear(input, weight, bias=None):
     if input.shape[-1:] != weight.shape[-1:]:
         raise ValueError(f"linear: the last dimension of input {input.shape} must equal "
                          f"in_features of weight {weight.shape}")
+    out_shape = weight.shape[:-1]
+    if bias is not None and tuple(bias.shape) not in ((), (1,), tuple(out_shape)):
+        raise RuntimeError(f"linear: bias of shape {tuple(bias.shape)} does not match "
+                           f"out_features of weight {tuple(weight.shape)} (expected shape "
+                           f"{tuple(out_shape)})")
     if weight.ndim == 1:
         out = ops.matmul(input, weight)
         return out if bias is None else out + bias

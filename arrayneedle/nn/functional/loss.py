@@ -264,6 +264,17 @@ def _as_like(x, like):
                                                  device=like.device)
 
 
+def _check_broadcast(name, what, shape, other, other_what="input"):
+    """RuntimeError (PyTorch's) naming both tensors when ``shape`` does not broadcast against
+    ``other``, instead of NumPy's message about operands."""
+    for d, (a, b) in enumerate(zip(reversed(tuple(shape)), reversed(tuple(other)))):
+        if a != b and a != 1 and b != 1:
+            raise RuntimeError(f"{name}: the size of {what} ({a}) must match the size of "
+                               f"{other_what} ({b}) at non-singleton dimension "
+                               f"{max(len(shape), len(other)) - 1 - d} ({what} shape "
+                               f"{tuple(shape)}, {other_what} shape {tuple(other)})")
+
+
 def _binary_pair(name, input, target):
     input = as_tensor(input)
     target = _as_like(target, input)
@@ -294,6 +305,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     last (class) dimension."""
     input, target = _binary_pair("binary_cross_entropy_with_logits", input, target)
     pos_weight = _as_like(pos_weight, input)
+    if pos_weight is not None:
+        _check_broadcast("binary_cross_entropy_with_logits", "pos_weight", pos_weight.shape,
+                         input.shape)
     logsig = LogSigmoid.apply(input)
     if pos_weight is None:
         loss = (1 - target) * input - logsig
@@ -312,6 +326,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     warns, as PyTorch."""
     input = as_tensor(input)
     target = _as_like(target, input)
+    _check_broadcast("kl_div", "target", target.shape, input.shape)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction == "mean":
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "

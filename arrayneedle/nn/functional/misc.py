@@ -45,6 +45,11 @@ def pad(input, pad, mode="constant", value=None):
                                            for j in range(k - 1, -1, -1)]
     if mode == "constant":
         if any(p < 0 for p in pad):  # negative amounts crop
+            for ax, (n, (lo, hi)) in enumerate(zip(input.shape, pairs)):
+                if n - max(-lo, 0) - max(-hi, 0) < 0:  # PyTorch: narrow() of negative length
+                    raise RuntimeError(f"pad: negative padding ({lo}, {hi}) crops more than "
+                                       f"the size {n} of dimension {ax} of an input of shape "
+                                       f"{tuple(input.shape)}")
             index = tuple(slice(max(-lo, 0), n - max(-hi, 0))
                           for n, (lo, hi) in zip(input.shape, pairs))
             input = input[index]

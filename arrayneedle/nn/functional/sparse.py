@@ -5,6 +5,7 @@ import math
 
 from ...autograd import Tensor
 from ...backend import dtype_name
+from ...ops._util import check_index_range
 from ...ops.shape import Take
 
 __all__ = ["embedding", "one_hot"]
@@ -27,6 +28,9 @@ def embedding(input, weight, padding_idx=None):
             raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for "
                              f"{n} embeddings")
         padding_idx %= n
+    check_index_range("embedding", idx.array, n, 0, exc=IndexError,
+                      message=f"embedding: index {{}} is out of range for {n} embeddings "
+                              f"(rows 0..{n - 1} of weight)")
     return Take.apply(weight, indices=idx.array, axis=0, padding_idx=padding_idx)
 
 
@@ -39,11 +43,11 @@ def one_hot(tensor, num_classes=-1):
     if empty and num_classes == -1:
         raise ValueError("one_hot: cannot infer num_classes of an empty tensor")
     if not empty and int(xp.min(idx.array)) < 0:
-        raise ValueError("one_hot: class values must be non-negative")
+        raise RuntimeError("one_hot: class values must be non-negative")
     if num_classes == -1:
         num_classes = int(xp.max(idx.array)) + 1
     elif not empty and int(xp.max(idx.array)) >= num_classes:
-        raise ValueError(f"one_hot: class values must be smaller than num_classes "
+        raise RuntimeError(f"one_hot: class values must be smaller than num_classes "
                          f"({num_classes})")
     classes = xp.arange(int(num_classes), dtype=idx.array.dtype)
     return Tensor._wrap(xp.astype(idx.array[..., None] == classes, xp.int64), idx.device)
