@@ -20,7 +20,7 @@ from .pretrained import (
     component_folder,
     read_config,
 )
-from .validate import UsageError
+from .validate import UsageError, check_weights
 
 __all__ = ["OBJECTIVES", "apply_diffusers_flags", "build_diffusers_model", "check_run_config",
            "diffusion_kwargs", "export_diffusers", "init_weights", "read_diffusers_folder"]
@@ -181,7 +181,9 @@ def init_weights(model, cfg):
         src = UNet2DModel.from_pretrained(cfg["init_from"])
     except FolderError as e:
         raise UsageError(f"--init-from: {e}") from None
-    model.load_state_dict(src.state_dict())
+    weights = src.state_dict()
+    check_weights(weights, f"--init-from {cfg['init_from']}")
+    model.load_state_dict(weights)
 
 
 def read_diffusers_folder(path):
@@ -198,7 +200,9 @@ def read_diffusers_folder(path):
         model = UNet2DModel.from_pretrained(path)
     except FolderError as e:
         raise UsageError(f"--checkpoint: {e}") from None
-    return cfg, model.state_dict()
+    weights = model.state_dict()
+    check_weights(weights, f"--checkpoint {path}")  # NaN or absurd values: black grids
+    return cfg, weights
 
 
 def export_diffusers(cfg, weights, out):

@@ -207,6 +207,10 @@ def check_pretrained(path, subfolder=None):
         raise FolderError(f"{os.path.join(folder, CONFIG_NAME)}: {e}") from None
     weights = find_weights(folder)
     shapes = weight_shapes(weights)
+    for name, (dtype, _) in shapes.items():
+        if dtype not in ("F16", "BF16", "F32", "F64"):
+            raise FolderError(f"{weights}: tensor {name!r} has dtype {dtype}; a model's weights "
+                              f"are floating point")
     held = sum(int(np.prod(s, dtype=np.int64)) for _, s in shapes.values())
     want = unet2d_parameter_count(c)
     if want != held:

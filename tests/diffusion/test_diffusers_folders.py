@@ -158,3 +158,20 @@ def test_the_good_folder_loads(good):
     pipe = DDPMPipeline.from_pretrained(good)
     out = pipe(batch_size=1, num_inference_steps=2, generator=0, output_type="np").images
     assert out.shape == (1, 8, 8, 3) and np.isfinite(out).all()
+
+
+def test_integer_or_nan_weights(good, tmp_path, capsys):
+    ints = _copy(good, tmp_path / "ints")
+    state = {k: v.numpy() for k, v in an.load_file(ints / WEIGHTS).items()}
+    state["conv_in.bias"] = state["conv_in.bias"].astype(np.int32)
+    an.save_file(state, ints / WEIGHTS)
+    _refused(ints, "conv_in.bias", "I32", "floating point")
+    # NaN weights load in the library (as diffusers), the commands refuse them
+    nan = _copy(good, tmp_path / "nan")
+    state = {k: v.numpy() for k, v in an.load_file(nan / WEIGHTS).items()}
+    state["conv_out.weight"][0, 0, 0, 0] = np.nan
+    an.save_file(state, nan / WEIGHTS)
+    from diffusion.interop import read_diffusers_folder
+    from diffusion.validate import UsageError
+    with pytest.raises(UsageError, match="conv_out.weight.*NaN"):
+        read_diffusers_folder(str(nan))
