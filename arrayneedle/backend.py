@@ -159,6 +159,11 @@ class Device:
     def __repr__(self):
         return f"device({str(self)!r})"
 
+    @property
+    def type(self) -> str:
+        """The device kind, as ``torch.device.type``: "cpu", "cuda", or the namespace's."""
+        return self.kind
+
     def __str__(self):
         return self.kind
 

@@ -54,24 +54,33 @@ def _make(array, dev, requires_grad):
     return t.requires_grad_(True) if requires_grad else t
 
 
+def _sizes(sizes, size, name):
+    """The shape of ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))`` (PyTorch's keyword)."""
+    if size is None:
+        return sizes
+    if sizes:
+        raise TypeError(f"{name}() got multiple values for argument 'size'")
+    return (size,)
+
+
 def _filled(fn, shape, device, dtype, requires_grad):
     dev = _device(device)
     dt = get_dtype(dev.xp, dtype or DEFAULT_FLOAT)
     return _make(getattr(dev.xp, fn)(shape_arg(shape), dtype=dt), dev, requires_grad)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _filled("zeros", size, device, dtype, requires_grad)
+def zeros(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled("zeros", _sizes(sizes, size, "zeros"), device, dtype, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _filled("ones", size, device, dtype, requires_grad)
+def ones(*sizes, size=None, dtype=None, device=None, requires_grad=False):
+    return _filled("ones", _sizes(sizes, size, "ones"), device, dtype, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """An uninitialised tensor in PyTorch; here zeros (the array API has ``empty``, but
     reading garbage helps no one)."""
-    return _filled("zeros", size, device, dtype, requires_grad)
+    return _filled("zeros", _sizes(sizes, size, "empty"), device, dtype, requires_grad)
 
 
 def _scalar_dtype(value):
@@ -118,14 +127,16 @@ def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
                 device=device or input.device, requires_grad=requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from the device's generator (seeded by manual_seed)."""
+    size = _sizes(sizes, size, "randn")
     dev = _device(device)
     return _make(dev.randn(shape_arg(size), dtype or DEFAULT_FLOAT), dev, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*sizes, size=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1) from the device's generator."""
+    size = _sizes(sizes, size, "rand")
     dev = _device(device)
     return _make(dev.rand(shape_arg(size), dtype or DEFAULT_FLOAT), dev, requires_grad)
 
@@ -138,10 +149,16 @@ def rand_like(input, dtype=None, device=None, requires_grad=False):
     return _like(rand, input, dtype, device, requires_grad, input.shape)
 
 
-def randint(*args, size=None, dtype="int64", device=None, requires_grad=False):
+def randint(*args, low=None, high=None, size=None, dtype="int64", device=None,
+            requires_grad=False):
     """Integers uniform in [low, high): ``randint(low, high, size)`` or ``randint(high,
-    size)`` as PyTorch (``low`` defaults to 0)."""
+    size)`` as PyTorch (``low`` defaults to 0), also with ``low=``/``high=``/``size=``
+    keywords."""
     args = list(args)
+    if high is not None:
+        args = ([0 if low is None else low] if not args else args) + [high]
+    elif low is not None:
+        raise TypeError("randint: low= needs high=")
     if size is None and args and isinstance(args[-1], (tuple, list)):
         size = args.pop()
     if size is None or len(args) not in (1, 2):

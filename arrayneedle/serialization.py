@@ -398,13 +398,21 @@ def _decode(node, arrays, dev, used, depth=0):
     raise _Malformed(f"unknown metadata node type {t!r}")
 
 
-def load(path, device=None):
-    """Read what ``save`` wrote. Tensors land on ``device`` (default: CPU); arrays stay NumPy
-    unless a device is given. Never runs code from the file, and never allocates more than
-    about the file's size: anything that is not exactly what ``save`` writes raises
+def load(path, device=None, *, map_location=None, weights_only=None, mmap=None):
+    """Read what ``save`` wrote. Tensors land on ``device`` (default: CPU; PyTorch's
+    ``map_location`` as a device or device string is the same); arrays stay NumPy unless a
+    device is given. ``weights_only`` changes nothing: no file is ever unpickled here.
+    Never runs code from the file, and never allocates more than about the file's size:
+    anything that is not exactly what ``save`` writes raises
     ``ValueError`` naming the file and the problem (``FileNotFoundError`` /
     ``PermissionError`` when the file cannot be opened). A ``.safetensors`` path gives a flat
     ``{name: Tensor}`` dict (``load_file``)."""
+    if map_location is not None:  # a dict or function of storages means nothing without pickle
+        if device is not None or callable(map_location) or isinstance(map_location, dict):
+            raise TypeError("load: map_location must be a device or device string")
+        device = map_location
+    if mmap:
+        raise ValueError("load: mmap=True is not offered (the archive is checked first)")
     path = os.fspath(path)
     if path.endswith(".safetensors"):
         from .safetensors_io import load_file

@@ -17,6 +17,7 @@ from . import backend
 from .backend import Device, device_of, dtype_name
 from .dtypes import FLOAT_DTYPES, is_array, python_data
 from .tensor_ops import Delegated, LateModule, OpMethods
+from .tensor_tail import TailMethods
 
 # the modules that implement part of the surface (they compute with Tensors)
 _engine = LateModule("graph")  # the backward walk
@@ -47,7 +48,7 @@ class Size(tuple):
     # printed as the plain tuple, so messages read "(2, 3)" whatever holds the shape
 
 
-class Tensor(OpMethods):
+class Tensor(OpMethods, TailMethods):
     """An n-dimensional array on a device, with optional gradient tracking.
 
     Every Tensor has a version counter (``_version``, as PyTorch) that each in-place change

@@ -7,7 +7,7 @@ from . import ops
 from .tensor import Tensor
 from .backend import to_numpy, device as _device
 
-__all__ = ["gradcheck", "numerical_grad"]
+__all__ = ["gradcheck", "numerical_grad", "assert_close"]
 
 
 def _host64(a):
@@ -61,3 +61,5 @@ def gradcheck(fn, *arrays, device=None, eps=1e-6, atol=1e-5, rtol=1e-4, seed=0):
                                  f"numeric={num}")
     del xp
     return True
+
+from .assert_close import assert_close  # noqa: E402  (torch.testing.assert_close)

@@ -31,5 +31,8 @@ from .activation import (ReLU, SiLU, Sigmoid, Tanh, GELU, LeakyReLU, ELU, Softpl
                          LogSoftmax, ReLU6, Hardtanh, Hardsigmoid, Hardswish, Mish, SELU, CELU,
                          GLU, LogSigmoid, Softsign, PReLU)
 from . import init
+from .rmsnorm import RMSNorm
+from .functional.fold import Unfold
+from . import modules, parameter, module_extras
 
 __getattr__ = compat.module_getattr(__name__, globals())

@@ -153,3 +153,5 @@ def _unsqueeze0(mask):
     if isinstance(mask, Tensor):
         return ops.unsqueeze(mask, 0)
     return mask[None]
+
+from .sdpa import SDPBackend, sdpa_kernel  # noqa: E402,F401  (torch.nn.attention's names)

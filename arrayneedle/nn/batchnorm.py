@@ -176,7 +176,7 @@ class SyncBatchNorm(_BatchNorm):
             return new
         if isinstance(module, Module):
             for k, v in list(module.__dict__.items()):
-                if not k.startswith("_"):
+                if not k.startswith("_") or k == "_entries":  # containers keep theirs there
                     nv = _convert_value(cls, v)
                     if nv is not v:
                         object.__setattr__(module, k, nv)

@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 from ..autograd import Tensor
 from .module import Module, Parameter
+from .sequential import Sequential
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
            "Residual"]
@@ -92,6 +93,20 @@ class ModuleList(_ListBase):
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleList has no forward: iterate over it and call its "
                                   "modules")
+
+    def add_module(self, name, module):
+        """Name ``str(len(self))`` appends (what PyTorch's ``ModuleList.append`` does); a name
+        "0".."n-1" replaces that entry; any other name registers an attribute submodule."""
+        n = len(self._entries)
+        if isinstance(name, str) and name.isdigit() and int(name) <= n and module is not None:
+            if int(name) == n:
+                self.append(module)
+            else:
+                self[int(name)] = module
+        else:
+            super().add_module(name, module)
+
+    register_module = add_module
 
 
 class ParameterList(_ListBase):
@@ -184,6 +199,18 @@ class ModuleDict(_DictBase):
     def forward(self, *args, **kwargs):
         raise TypeError("ModuleDict has no forward: call its modules by name")
 
+    def add_module(self, name, module):
+        """An entry, as ``self[name] = module`` (PyTorch's ModuleDict stores both alike)."""
+        self[name] = module
+
+    register_module = add_module
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Module) and "_entries" in self.__dict__:
+            self[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
 
 class ParameterDict(_DictBase):
     """Parameters by name (Tensors are wrapped as Parameters)."""
@@ -194,55 +221,6 @@ class ParameterDict(_DictBase):
     def extra_repr(self):
         return "\n".join(f"({k}): Parameter containing: [{p.dtype} of size {tuple(p.shape)}]"
                          for k, p in self._entries.items())
-
-
-class Sequential(Module):
-    """Modules applied in order, as ``torch.nn.Sequential``: ``Sequential(m0, m1, ...)``
-    registers them as "0", "1"...; ``Sequential(OrderedDict(name=module, ...))`` under those
-    names (state_dict keys "name.weight"...). Indexing by position, slicing (a Sequential),
-    ``len``, iteration and ``append`` as PyTorch."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            items = list(modules[0].items())
-        else:
-            items = [(str(i), m) for i, m in enumerate(modules)]
-        for name, m in items:
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: {name!r} is a {type(m).__name__}, expected a Module")
-        object.__setattr__(self, "_names", [str(n) for n, _ in items])
-        self.layers = [m for _, m in items]
-
-    def _items(self):  # keys "0.weight" (or the OrderedDict's names), as torch.nn.Sequential
-        return list(zip(self._names, self.layers))
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return Sequential(OrderedDict(zip(self._names[i], self.layers[i])))
-        return self.layers[i]
-
-    def __setitem__(self, i, module):
-        self.layers[i] = module
-
-    def __len__(self):
-        return len(self.layers)
-
-    def __iter__(self):
-        return iter(self.layers)
-
-    def append(self, module):
-        """Add ``module`` at the end (named by its position); returns self."""
-        if not isinstance(module, Module):
-            raise TypeError(f"Sequential.append expects a Module, got {type(module).__name__}")
-        self._names.append(str(len(self.layers)))
-        self.layers.append(module)
-        return self
-
-    def forward(self, x):
-        for m in self.layers:
-            x = m(x)
-        return x
 
 
 class Residual(Module):

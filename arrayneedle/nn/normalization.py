@@ -9,8 +9,8 @@ __all__ = ["LayerNorm", "GroupNorm"]
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, device=None,
-                 dtype="float32"):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype="float32"):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
@@ -18,7 +18,8 @@ class LayerNorm(Module):
         self.weight = self.bias = None
         if elementwise_affine:
             self.weight = init.ones_(zeros_parameter(self.normalized_shape, device, dtype))
-            self.bias = zeros_parameter(self.normalized_shape, device, dtype)
+            if bias:  # bias=False: a scale only (PyTorch 2.1+)
+                self.bias = zeros_parameter(self.normalized_shape, device, dtype)
 
     def forward(self, x):
         k = len(self.normalized_shape)

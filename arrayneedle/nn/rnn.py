@@ -17,6 +17,7 @@ from ..autograd import Tensor
 from .functional.attention import dropout_mask
 from .functional.linear import linear
 from .module import Module, zeros_parameter
+from .utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU"]
 
@@ -198,8 +199,11 @@ class _RNNBase(Module):
         return (w_ih, w_hh, getattr(self, f"bias_ih_l{layer}{suffix}"),
                 getattr(self, f"bias_hh_l{layer}{suffix}"))
 
-    def _run_direction(self, x, h, c, layer, suffix):
-        """x: (L, N, in). Returns (outputs (L, N, H) in time order, h_T, c_T)."""
+    def _run_direction(self, x, h, c, layer, suffix, mask=None):
+        """x: (L, N, in). Returns (outputs (L, N, H) in time order, h_T, c_T). With ``mask``
+        ((L, N, 1) booleans: packed sequences), a sequence's state stays as it is at the steps
+        past its length, so h_T is its state at its own last step (and the reverse direction
+        starts there)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
         b = b_ih
         if b_ih is not None and _folds_hh_bias(self.mode):
@@ -208,7 +212,12 @@ class _RNNBase(Module):
         steps = range(x.shape[0] - 1, -1, -1) if suffix else range(x.shape[0])
         outs = [None] * x.shape[0]
         for t in steps:
-            h, c = _rnn_step(self.mode, xw[t, ...], h, c, w_hh, b_hh)
+            h_new, c_new = _rnn_step(self.mode, xw[t, ...], h, c, w_hh, b_hh)
+            if mask is None:
+                h, c = h_new, c_new
+            else:
+                h = ops.where(mask[t], h_new, h)
+                c = None if c is None else ops.where(mask[t], c_new, c)
             outs[t] = h
         return ops.stack(outs, axis=0), h, c
 
@@ -232,6 +241,8 @@ class _RNNBase(Module):
 
     def forward(self, input, hx=None):
         name = type(self).__name__
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         _check_float(name, input)
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input (L, N, {self.input_size}) ((N, L, "
@@ -247,6 +258,18 @@ class _RNNBase(Module):
             x = ops.transpose(input, 0, 1) if self.batch_first else input
         states = self._initial_states(hx, x.shape[1], x)
         lstm = self.mode == "LSTM"
+        x, h_n, c_n = self._run_layers(x, states)
+        if unbatched:
+            x = ops.squeeze(x, axis=1)
+            h_n = ops.squeeze(h_n, axis=1)
+            c_n = ops.squeeze(c_n, axis=1) if lstm else None
+        elif self.batch_first:
+            x = ops.transpose(x, 0, 1)
+        return (x, (h_n, c_n)) if lstm else (x, h_n)
+
+    def _run_layers(self, x, states, mask=None):
+        """Every layer and direction over x (L, N, in): (outputs, h_n, c_n or None)."""
+        lstm = self.mode == "LSTM"
         D = 2 if self.bidirectional else 1
         h_n, c_n = [], []
         for layer in range(self.num_layers):
@@ -255,22 +278,38 @@ class _RNNBase(Module):
                 k = layer * D + d
                 out, h, c = self._run_direction(x, states[0][k, ...],
                                                 states[1][k, ...] if lstm else None,
-                                                layer, suffix)
+                                                layer, suffix, mask)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)
             x = outs[0] if D == 1 else ops.concat(outs, axis=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = dropout_mask(x, self.dropout)
-        h_n = ops.stack(h_n, axis=0)
-        c_n = ops.stack(c_n, axis=0) if lstm else None
-        if unbatched:
-            x = ops.squeeze(x, axis=1)
-            h_n = ops.squeeze(h_n, axis=1)
-            c_n = ops.squeeze(c_n, axis=1) if lstm else None
-        elif self.batch_first:
-            x = ops.transpose(x, 0, 1)
-        return (x, (h_n, c_n)) if lstm else (x, h_n)
+        return x, ops.stack(h_n, axis=0), (ops.stack(c_n, axis=0) if lstm else None)
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence in, a PackedSequence out (PyTorch's rule): the batch runs in its
+        sorted order, each sequence to its own length; h_n (and c_n) in the original order."""
+        _check_float(type(self).__name__, packed.data)
+        x, lengths = pad_packed_sequence(PackedSequence(packed.data, packed.batch_sizes))
+        xp = x.device.xp
+        lens = xp.asarray(lengths.tolist(), dtype=xp.int64)
+        steps = xp.arange(x.shape[0], dtype=xp.int64)
+        mask = Tensor._wrap((steps[:, None] < lens[None, :])[:, :, None], x.device)
+        lstm = self.mode == "LSTM"
+        if hx is not None and packed.sorted_indices is not None:  # into the sorted order
+            hx = tuple(ops.index_select(s, 1, packed.sorted_indices)
+                       for s in (hx if isinstance(hx, tuple) else (hx,)))
+            hx = hx if lstm else hx[0]
+        states = self._initial_states(hx, x.shape[1], x)
+        out, h_n, c_n = self._run_layers(x, states, mask)
+        out = pack_padded_sequence(out, lengths)
+        out = PackedSequence(out.data, out.batch_sizes, packed.sorted_indices,
+                             packed.unsorted_indices)
+        if packed.unsorted_indices is not None:
+            h_n = ops.index_select(h_n, 1, packed.unsorted_indices)
+            c_n = ops.index_select(c_n, 1, packed.unsorted_indices) if lstm else None
+        return (out, (h_n, c_n)) if lstm else (out, h_n)
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"

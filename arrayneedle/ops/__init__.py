@@ -9,6 +9,8 @@ of them are its methods and operators.
 """
 from __future__ import annotations
 
+import warnings
+
 from . import return_types
 from .binary import (arctan2, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, fmod,
                      floor_divide, hypot, lerp, logaddexp, logical_and, logical_not, logical_or,
@@ -72,3 +74,18 @@ __all__ = [
 
 # PyTorch's short spellings of the arithmetic
 sub, mul, neg = subtract, multiply, negative
+
+
+def silence_ieee_warnings():
+    """IEEE results (1/0 = inf, log(0) = -inf, 0/0 = nan) without NumPy's RuntimeWarning, as
+    PyTorch: one warnings filter for the warnings raised in arrayneedle's own op, kernel and
+    functional code (the frame NumPy attributes them to), so no op pays for an errstate context
+    and the user's own NumPy code keeps its warnings. Installed on import; a
+    ``warnings.catch_warnings()`` block around that import (pytest's collection) drops it when
+    it ends, and calling this again reinstalls it."""
+    warnings.filterwarnings(
+        "ignore", r"(divide by zero|invalid value|overflow|underflow) encountered",
+        RuntimeWarning, r"arrayneedle\.(ops|kernels|nn\.functional)(\.|$)")
+
+
+silence_ieee_warnings()

@@ -12,14 +12,18 @@ from . import lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .lbfgs import LBFGS
+from .radam import RAdam
+from . import swa_utils
 from .lr_scheduler import LambdaLR, LRScheduler
 from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 from .warmup import WarmupConstant, WarmupCosine
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "lr_scheduler",
-           "LRScheduler", "LambdaLR", "WarmupCosine", "WarmupConstant", "clip_grad_norm_"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LBFGS",
+           "RAdam", "lr_scheduler", "LRScheduler", "LambdaLR", "WarmupCosine", "WarmupConstant",
+           "clip_grad_norm_"]
 
 
 def clip_grad_norm_(params, max_norm, eps=1e-6):

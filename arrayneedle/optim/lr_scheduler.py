@@ -318,3 +318,5 @@ class CosineAnnealingLR(LRScheduler):
 # Last: these subclass the classes above.
 from ._lr_composite import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR  # noqa: E402
 from ._lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR  # noqa: E402
+
+_LRScheduler = LRScheduler  # PyTorch's old name, still imported by programs

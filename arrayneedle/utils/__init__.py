@@ -1,4 +1,4 @@
 """Utilities with PyTorch's ``torch.utils`` layout."""
-from . import data
+from . import _pytree, data, model_zoo, tensorboard
 
-__all__ = ["data"]
+__all__ = ["data", "tensorboard"]

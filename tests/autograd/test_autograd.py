@@ -113,9 +113,9 @@ def test_no_reference_cycles_after_step():
     gc.disable()
     try:
         x = an.randn(4, 8)
-        h = model.layers[0](x)
+        h = model[0](x)
         ref = weakref.ref(h)
-        out = model.layers[2](model.layers[1](h)).sum()
+        out = model[2](model[1](h)).sum()
         out.backward()
         del h, out
         assert ref() is None, "an intermediate tensor is kept alive by a reference cycle"

@@ -14,6 +14,7 @@ NumPy) and to switch dropout off so both frameworks compute the same thing.
 """
 import math
 import pathlib
+import sys
 import types
 
 import numpy as np
@@ -33,8 +34,13 @@ def load(name, framework="arrayneedle"):
         filename += " [torch]"
     mod = types.ModuleType(f"ported_{name}_{framework}")
     mod.__file__ = filename
-    # executing the (renamed) program text is the point: it is the repository's own file
-    exec(compile(src, filename, "exec"), mod.__dict__)  # noqa: S102
+    # registered while it runs: programs look themselves up (sys.modules[__name__])
+    sys.modules[mod.__name__] = mod
+    try:
+        # executing the (renamed) program text is the point: it is the repository's own file
+        exec(compile(src, filename, "exec"), mod.__dict__)  # noqa: S102
+    finally:
+        del sys.modules[mod.__name__]
     return mod
 
 
@@ -149,6 +155,36 @@ def test_cifar_resnet():  # SGD with momentum and weight decay + CosineAnnealing
     check_port("cifar_resnet",
                lambda fw, d: {"steps": 2, "batch": tuple(fw_tensor(fw, a) for a in d())},
                cifar_batch, state_atol=3e-3)
+
+
+def test_cifar_mobilenetv2():  # chenyaofo/pytorch-cifar-models: depthwise convs, ReLU6,
+    # a Sequential subclass, label smoothing, SGD with nesterov and weight decay
+    check_port("cifar_mobilenetv2",
+               lambda fw, d: {"steps": 3, "batch": tuple(fw_tensor(fw, a) for a in d())},
+               cifar_batch, state_atol=1e-3)
+
+
+def nanogpt_data(steps=4, eval_iters=2):
+    """Tokens of a repeating pattern with noise, and the batch start indices run() takes in
+    order (train.py's randint draws, made once for both frameworks)."""
+    r = rng()
+    data = (np.tile(np.arange(13), 40) + (r.random(520) < 0.1) * 7).astype(np.uint16) % 65
+    n = 1 + steps * 2 + 2 * eval_iters
+    return data, [list(r.integers(0, len(data) - 16, 4)) for _ in range(n)]
+
+
+def test_nanogpt():  # karpathy/nanoGPT: SDPA, LayerNorm without bias, tied weights, AdamW
+    # groups from configure_optimizers, gradient accumulation, GradScaler, clipping, cosine lr
+    data, ixs = nanogpt_data()
+    res = twin_runs("nanogpt", lambda fw, d: {"steps": 4, "data": data,
+                                                  "ix_seq": [list(i) for i in ixs]}, None)
+    la, sa = res["arrayneedle"]
+    assert_learns(la[:4])
+    if "torch" in res:
+        lt, st = res["torch"]
+        np.testing.assert_allclose(la[:5], lt[:5], rtol=RTOL, atol=ATOL)
+        assert la[5] == lt[5]  # generated tokens
+        assert_close_states(sa[0], st[0], "nanoGPT after training")
 
 
 def test_super_resolution():  # Adam, PixelShuffle, orthogonal init

@@ -16,3 +16,4 @@ from .pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, avg_pool1d,  # n
                       avg_pool2d, max_pool1d, max_pool2d, adaptive_max_pool2d)
 from .vision import (interpolate, pixel_shuffle, pixel_unshuffle, upsample,  # noqa: F401
                      upsample_bilinear, upsample_nearest)
+from .fold import unfold  # noqa: F401,E402

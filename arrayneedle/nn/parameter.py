@@ -1,0 +1,4 @@
+"""``nn.parameter``: where PyTorch keeps ``Parameter``."""
+from .module import Parameter
+
+__all__ = ["Parameter"]
