@@ -7,6 +7,7 @@ from .tensor import Tensor, Size
 from .autograd import (Function, no_grad, enable_grad, is_grad_enabled, set_grad_enabled,
                        inference_mode)
 from . import ops
+from .autograd import functional  # noqa: F401  (made of ops: imported once they exist)
 from .ops import *  # noqa: F401,F403
 from .creation import (tensor, as_tensor, from_numpy, is_tensor, numel, zeros, ones, full, empty,
                        eye, zeros_like, ones_like, full_like, empty_like, randn, rand, randint,

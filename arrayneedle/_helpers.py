@@ -9,7 +9,8 @@ from .tensor import DeviceMismatchError, Tensor
 from .kernels.geometry import ntuple, pair
 
 __all__ = ["DeviceMismatchError", "as_tensor", "same_device", "shape_arg", "scalar_const",
-           "operands", "zero_grads", "pair", "ntuple", "SCALARS", "as_scalar", "promote"]
+           "operands", "zero_grads", "pair", "ntuple", "SCALARS", "as_scalar", "promote",
+           "wrap_grads"]
 
 # Python numbers and NumPy scalars (np.int64(2), np.float32(0.5), np.bool_(True)): both are
 # "numbers" in PyTorch's promotion rules, never arrays that could widen a float32 tensor.
@@ -136,3 +137,11 @@ def zero_grads(params, set_to_none=True):
             p.grad = None
         else:
             p.grad._array = p.grad.xp.zeros_like(p.grad._array)
+
+
+def wrap_grads(grads, device):
+    """Raw gradient arrays (one array, or a tuple with None where no gradient flows) as the
+    Tensors a Function's backward returns: the result of a raw-array fast path."""
+    if not isinstance(grads, tuple):
+        return Tensor._wrap(grads, device)
+    return tuple(None if a is None else Tensor._wrap(a, device) for a in grads)

@@ -6,18 +6,29 @@ __all__ = ["RemovableHandle", "register_function_hook"]
 
 
 class RemovableHandle:
-    """What a ``register_*_hook`` call returns: ``remove()`` unregisters the hook (a second call
-    does nothing); as a context manager it removes the hook on exit."""
+    """What every ``register_*_hook`` call returns (one class for Tensor, Module and Function
+    hooks): ``remove()`` unregisters the hook (a second call does nothing); as a context
+    manager it removes the hook on exit. ``hooks`` is the registry: a dict (the hook is stored
+    under the handle's ``id``, as PyTorch's ``RemovableHandle``) or a list."""
 
-    __slots__ = ("_hooks", "_hook")
+    __slots__ = ("_hooks", "_hook", "id")
+    _next_id = 0
 
-    def __init__(self, hooks: list, hook):
+    def __init__(self, hooks, hook):
+        RemovableHandle._next_id += 1
+        self.id = RemovableHandle._next_id
         self._hooks, self._hook = hooks, hook
-        hooks.append(hook)
+        if isinstance(hooks, dict):
+            hooks[self.id] = hook
+        else:
+            hooks.append(hook)
 
     def remove(self):
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
+        hooks = self._hooks
+        if isinstance(hooks, dict):
+            hooks.pop(self.id, None)
+        elif self._hook in hooks:
+            hooks.remove(self._hook)
 
     def __enter__(self):
         return self
@@ -29,6 +40,9 @@ class RemovableHandle:
 # Read by Function.apply and the backward walk with one truth test, so a process without
 # observers pays nothing else.
 _function_hooks: list = []
+# Non-zero while a backward formula runs under observation: the ops it is made of are part of
+# that backward, not forwards of their own, so they are not reported separately.
+_quiet = [0]
 
 
 def register_function_hook(hook) -> RemovableHandle:
@@ -48,9 +62,22 @@ def register_function_hook(hook) -> RemovableHandle:
 
 
 def _observed(fn, phase, method, arrays, params):
-    after = [a for a in (h(fn, phase, arrays, params) for h in tuple(_function_hooks))
+    """Call ``method`` with every function hook observing. A backward is shown its raw
+    arrays: the gradient in, the gradients out."""
+    shown = arrays if phase == "forward" else tuple(getattr(a, "_array", a) for a in arrays)
+    after = [a for a in (h(fn, phase, shown, params) for h in tuple(_function_hooks))
              if a is not None]
-    out = method(*arrays, **params)
+    if phase == "forward":
+        out = method(*arrays, **params)
+        res = out
+    else:
+        _quiet[0] += 1
+        try:
+            out = method(*arrays, **params)
+        finally:
+            _quiet[0] -= 1
+        res = (tuple(None if r is None else getattr(r, "_array", r) for r in out)
+               if isinstance(out, (tuple, list)) else getattr(out, "_array", out))
     for a in after:
-        a(out)
+        a(res)
     return out

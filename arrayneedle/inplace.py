@@ -64,11 +64,10 @@ class IndexPut(Function):
         return out
 
     def backward(self, g):
-        xp = array_namespace(g)
         ga = gv = None
         if self.needs_input_grad[0]:
-            ga = xp.asarray(g, copy=True)
-            ga[self.index] = 0
+            zero = Tensor._wrap(g._device.xp.zeros((), dtype=g._array.dtype), g._device)
+            ga = IndexPut.apply(g, zero, index=self.index)
         if self.needs_input_grad[1]:
             gv = unbroadcast(g[self.index], self.vshape)
         return ga, gv

@@ -24,6 +24,7 @@ from array_api_compat import array_namespace
 
 from . import kernels, ops
 from .autograd import Function
+from .ops.shape import Take, TakeAdjoint
 from .tensor import Size, Tensor
 from .backend import dtype_name
 
@@ -35,14 +36,15 @@ class _ToDense(Function):
     """values (nnz, *dense) at linear positions ``lin`` of a (n_sparse, *dense) table summed
     into place; the gradient of values is the table's gradient gathered at ``lin``."""
 
+    keeps_inputs = False
+
     def forward(self, values, lin, n, shape):
         xp = array_namespace(values)
         self.lin, self.flat_shape = lin, (n,) + tuple(values.shape[1:])
         return xp.reshape(kernels.index_add(self.flat_shape, lin, values), shape)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        return xp.take(xp.reshape(g, self.flat_shape), self.lin, axis=0)
+        return Take.apply(g.reshape(self.flat_shape), indices=self.lin, axis=0)
 
 
 class _SpMM(Function):
@@ -51,19 +53,21 @@ class _SpMM(Function):
     def forward(self, values, dense, rows, cols, n_rows):
         xp = array_namespace(values, dense)
         self.rows, self.cols, self.k = rows, cols, dense.shape[0]
-        self.values = values if self.needs_input_grad[1] else None
-        self.dense = dense if self.needs_input_grad[0] else None
+        # values are read for dense's gradient, dense for the values'
+        self.keeps_inputs = tuple(i for i, n in ((0, self.needs_input_grad[1]),
+                                                 (1, self.needs_input_grad[0])) if n)
         picked = xp.take(dense, cols, axis=0) * values[:, None]
         return kernels.index_add((n_rows, dense.shape[1]), rows, picked)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        g_rows = xp.take(g, self.rows, axis=0)
+        values, dense = self.parents
+        g_rows = Take.apply(g, indices=self.rows, axis=0)
         gv = gd = None
         if self.needs_input_grad[0]:
-            gv = xp.sum(g_rows * xp.take(self.dense, self.cols, axis=0), axis=1)
+            gv = (g_rows * Take.apply(dense, indices=self.cols, axis=0)).sum(1)
         if self.needs_input_grad[1]:
-            gd = kernels.index_add((self.k, g.shape[1]), self.cols, g_rows * self.values[:, None])
+            gd = TakeAdjoint.apply(g_rows * values.reshape((-1, 1)), indices=self.cols, axis=0,
+                                   shape=(self.k, g.shape[1]))
         return gv, gd
 
 

@@ -16,6 +16,7 @@ from functools import partial
 from . import backend
 from .backend import Device, device_of, dtype_name
 from .dtypes import FLOAT_DTYPES, is_array, python_data
+from .hooks import RemovableHandle
 from .tensor_ops import Delegated, LateModule, OpMethods
 from .tensor_tail import TailMethods
 
@@ -219,30 +220,13 @@ class Tensor(OpMethods, TailMethods):
         return id(self)
 
     # ---- autograd ----
-    def backward(self, gradient=None, retain_graph=None, create_graph=False):
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; frees the graph."""
-        if create_graph:
-            raise ValueError("backward(create_graph=True): higher-order gradients are not "
-                             "supported; expected create_graph=False")
-        if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn (no input had requires_grad=True, or it was made under "
-                               "no_grad)")
-        xp = self._device.xp
-        grad = gradient
-        if grad is None:
-            if self.numel() != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
-                                   f"this tensor has shape {tuple(self.shape)}: pass a gradient "
-                                   f"of the same shape")
-            g = xp.ones(self._array.shape, dtype=self._array.dtype)
-        else:
-            g = grad._array if isinstance(grad, Tensor) else self._device.asarray(
-                grad, self._array.dtype)
-            if tuple(g.shape) != tuple(self.shape):
-                raise ValueError(f"backward(): grad has shape {tuple(g.shape)}, "
-                                 f"expected {tuple(self.shape)}")
-        _engine.run_backward(self, g)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (or only into ``inputs``'),
+        as ``torch.Tensor.backward``. The graph is freed unless ``retain_graph`` (default:
+        ``create_graph``); ``create_graph=True`` records the backward pass itself, so the
+        gradients can be differentiated again."""
+        _engine.backward((self,), None if gradient is None else (gradient,), retain_graph,
+                         create_graph, inputs)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(tensor)`` during ``backward`` each time this leaf's ``.grad`` has taken
@@ -254,7 +238,7 @@ class Tensor(OpMethods, TailMethods):
         hooks = getattr(self, "_post_acc_hooks", None)
         if hooks is None:
             hooks = self._post_acc_hooks = {}
-        return _engine.HookHandle(hooks, hook)
+        return RemovableHandle(hooks, hook)
 
     # ---- conversions and facts (arrayneedle/tensor_api.py) ----
     to = _api()

@@ -17,9 +17,11 @@ from array_api_compat import array_namespace
 
 from .. import distributed as dist, kernels, ops
 from . import init
-from ..autograd import Function, Tensor
+from .._helpers import wrap_grads
+from ..autograd import Function, Tensor, is_grad_enabled
 from ..backend import device as _device, device_of, get_dtype
-from ..ops.norm import batch_norm_input_grad, per_channel_dot, per_channel_sum
+from ..ops.norm import (batch_norm_graph_grads, batch_norm_input_grad, per_channel_dot,
+                        per_channel_sum)
 from .module import Module, zeros_parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]
@@ -108,16 +110,28 @@ def _global_moments(x):
 
 class _SyncBatchNormFn(Function):
     """y = (x - mean) * inv_std * weight + bias with global statistics. Inputs: x, then
-    optionally weight and bias; params ``centered``, ``inv_std``, ``count`` (global)."""
+    optionally weight and bias; params ``centered``, ``inv_std``, ``count`` (global), ``eps``.
 
-    def forward(self, x, *affine, centered, inv_std, count):
+    Under create_graph in one process the gradients are batch norm's differentiable ones;
+    across processes the statistics' second derivatives would need collectives inside the
+    recorded graph, which is refused with an error (as a once-differentiable op)."""
+
+    def forward(self, x, *affine, centered, inv_std, count, eps):
         w = affine[0] if affine else None
         scale = inv_std if w is None else w * inv_std
-        self.d, self.inv_std, self.w, self.count = centered, inv_std, w, count
+        self.d, self.inv_std, self.w, self.count, self.eps = centered, inv_std, w, count, eps
         return kernels.channel_affine(centered, scale, affine[1] if affine else None)
 
     def backward(self, g):
-        xp = array_namespace(g)
+        if is_grad_enabled():
+            if _world() > 1:
+                raise RuntimeError("SyncBatchNorm: gradients of gradients (create_graph=True) "
+                                   "across several processes are not supported; use "
+                                   "BatchNorm2d for double backward, or create_graph=False")
+            return batch_norm_graph_grads(g, self.parents, self.needs_input_grad, self.eps)
+        return wrap_grads(self._grads(array_namespace(g.array), g.array), g.device)
+
+    def _grads(self, xp, g):
         need = self.needs_input_grad
         d, s, w, n = self.d, self.inv_std, self.w, self.count
         gsum = per_channel_sum(xp, g)       # local sum(g)
@@ -152,7 +166,8 @@ class SyncBatchNorm(_BatchNorm):
         mean, var, d, n = _global_moments(x.array)
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         params = (self.weight, self.bias) if self.affine else ()
-        y = _SyncBatchNormFn.apply(x, *params, centered=d, inv_std=inv_std, count=n)
+        y = _SyncBatchNormFn.apply(x, *params, centered=d, inv_std=inv_std, count=n,
+                                   eps=self.eps)
         if self.training and self.track_running_stats:
             m = self.momentum
             rm, rv = self.running_mean, self.running_var

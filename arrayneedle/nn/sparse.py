@@ -1,33 +1,13 @@
 """Embedding with PyTorch's arguments (padding_idx), initialisation, state_dict key and repr."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
 
-from .. import kernels
 from . import init
-from ..autograd import Function, Tensor
+from ..autograd import Tensor
+from ..ops.shape import Take
 from .module import Module, Parameter, zeros_parameter
 
-__all__ = ["Embedding", "EmbeddingLookup"]
-
-
-class EmbeddingLookup(Function):
-    """Rows of ``weight`` by an integer index array; the gradient adds into those rows and
-    leaves the ``padding_idx`` row at zero (PyTorch's rule: the padding row is not trained)."""
-
-    def forward(self, weight, index, padding_idx):
-        xp = array_namespace(weight)
-        self.shape, self.index, self.padding_idx = tuple(weight.shape), index, padding_idx
-        flat = xp.reshape(index, (-1,))
-        return xp.reshape(xp.take(weight, flat, axis=0), tuple(index.shape) + weight.shape[1:])
-
-    def backward(self, g):
-        xp = array_namespace(g)
-        flat = xp.reshape(self.index, (-1,))
-        gw = kernels.index_add(self.shape, flat, xp.reshape(g, (flat.shape[0],) + self.shape[1:]))
-        if self.padding_idx is not None:
-            gw[self.padding_idx, ...] = 0
-        return gw
+__all__ = ["Embedding"]
 
 
 class Embedding(Module):
@@ -80,7 +60,8 @@ class Embedding(Module):
             raise IndexError(f"Embedding: indices must lie in [0, {self.num_embeddings}), got "
                              f"values from {int(xp.min(idx.array))} to "
                              f"{int(xp.max(idx.array))}")
-        return EmbeddingLookup.apply(self.weight, index=idx.array, padding_idx=self.padding_idx)
+        # the lookup F.embedding does (one Function, ops.shape.Take, for both)
+        return Take.apply(self.weight, indices=idx.array, axis=0, padding_idx=self.padding_idx)
 
     def extra_repr(self):
         s = f"{self.num_embeddings}, {self.embedding_dim}"

@@ -1,7 +1,9 @@
 """Differentiable operations on Tensors.
 
-Each op is a ``Function`` beside its public wrapper, one module per kind (elementwise, unary,
-special, reduce, sorting, shape, views, indexing, linalg, einsum, conv, dilation, pool, norm).
+Each op is a ``Function`` beside its public wrapper, one module per kind (elementwise and
+binary: the binary family; unary, pointwise, special: the unary math family; activation;
+reduce and sorting: reductions, max/min; shape, views, indexing, linalg, einsum, conv,
+dilation, pool, norm).
 The wrappers take PyTorch's arguments (``dim``/``keepdim``, with the array API's
 ``axis``/``keepdims`` as aliases) and accept Tensors and Python numbers; this module
 re-exports them. ``Tensor`` (arrayneedle/tensor.py, arrayneedle/tensor_ops.py) declares which
@@ -12,6 +14,7 @@ from __future__ import annotations
 import warnings
 
 from . import return_types
+from .activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus
 from .binary import (arctan2, atan2, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, div, fmod,
                      floor_divide, hypot, lerp, logaddexp, logical_and, logical_not, logical_or,
                      logical_xor, remainder, true_divide)
@@ -38,8 +41,8 @@ from .shape import (broadcast_to, cat, chunk, concat, flatten, flip, getitem, in
                     permute, reshape, split, squeeze, stack, take, tensor_split, transpose,
                     unsqueeze)
 from .sorting import argmax, argmin, argsort, gather, max, min, sort, topk
-from .special import elu, erf, gelu, leaky_relu, softplus
-from .unary import abs, cos, exp, log, relu, sigmoid, silu, sin, sqrt, tanh
+from .special import erf
+from .unary import abs, cos, exp, log, sin, sqrt, tanh
 from ._util import unbroadcast  # noqa: F401  (the shared gradient reduction, for inplace.py)
 from .views import (clone, contiguous, expand, expand_as, movedim, narrow, repeat, reshape_as,
                     t, unflatten, view, view_as)

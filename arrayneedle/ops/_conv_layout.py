@@ -52,6 +52,19 @@ def conv_raw(x, w2, kernel_size, stride, padding, dilation):
     return matmul_nchw(xp, w2, cols, N, OH, OW), cols
 
 
+def weight_from_cols(xp, gt, cols, w_shape, groups=1):
+    """The convolution weight gradient of shape ``w_shape`` (O, C/groups, kh, kw) from the
+    output gradient as an (O, P) matrix ``gt`` and the input's im2col columns ``cols``
+    (C*kh*kw rows of P entries, in any shape): ``gt @ cols.T``, one matmul per group."""
+    O, K = w_shape[0], w_shape[1] * w_shape[2] * w_shape[3]
+    if groups == 1:
+        return xp.reshape(xp.matmul(gt, xp.matrix_transpose(xp.reshape(cols, (K, -1)))),
+                          w_shape)
+    c3 = xp.reshape(cols, (groups, K, -1))
+    g3 = xp.reshape(gt, (groups, O // groups, -1))
+    return xp.reshape(xp.matmul(g3, xp.matrix_transpose(c3)), w_shape)
+
+
 def full_padding(kernel_size, padding, dilation):
     """Padding of the stride-1 adjoint convolution, or None when it would be negative."""
     p = tuple(d * (k - 1) - q for k, q, d in zip(kernel_size, padding, dilation))

@@ -3,13 +3,27 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from ..autograd import Tensor, is_grad_enabled
+
 
 def unbroadcast(grad, shape):
-    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``. A
+    Tensor gives a Tensor (differentiable where a graph is being recorded), an array an array."""
     shape = tuple(shape)
     if tuple(grad.shape) == shape:
         return grad
-    xp = array_namespace(grad)
+    if isinstance(grad, Tensor):
+        if not is_grad_enabled():
+            return Tensor._wrap(_unbroadcast(grad._device.xp, grad._array, shape), grad._device)
+        extra = grad.ndim - len(shape)
+        if extra:
+            grad = grad.sum(tuple(range(extra)))
+        axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
+        return grad.sum(axes, keepdim=True) if axes else grad
+    return _unbroadcast(array_namespace(grad), grad, shape)
+
+
+def _unbroadcast(xp, grad, shape):
     extra = grad.ndim - len(shape)
     if extra:
         grad = xp.sum(grad, axis=tuple(range(extra)))
@@ -35,12 +49,82 @@ def normalize_axes(axis, ndim):
 
 
 def expand_reduced(grad, shape, axes, keepdims):
-    """Re-insert reduced axes into ``grad`` (if they were dropped) and broadcast to ``shape``."""
-    xp = array_namespace(grad)
+    """Re-insert reduced axes into ``grad`` (if they were dropped) and broadcast to ``shape``
+    (a Tensor or an array, as ``unbroadcast``)."""
+    kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
+    if isinstance(grad, Tensor):
+        if not is_grad_enabled():
+            return Tensor._wrap(_expand(grad._device.xp, grad._array, shape, kshape, keepdims),
+                                grad._device)
+        if not keepdims:
+            grad = grad.reshape(kshape)
+        return grad.broadcast_to(tuple(shape))
+    return _expand(array_namespace(grad), grad, shape, kshape, keepdims)
+
+
+def _expand(xp, grad, shape, kshape, keepdims):
     if not keepdims:
-        kshape = tuple(1 if i in axes else s for i, s in enumerate(shape))
         grad = xp.reshape(grad, kshape)
     return xp.broadcast_to(grad, tuple(shape))
+
+
+class _TensorMath:
+    """The array API's math functions on Tensors, differentiable: ``m.exp(t)`` is ``t.exp()``,
+    ``m.where(c, x, y)`` PyTorch's where. One derivative formula written with ``m`` runs on
+    Tensors (recording a graph) or, where none is recorded, on raw arrays with ``m`` the array
+    namespace: the same values without the cost of graph-less Tensor ops."""
+
+    def __getattr__(self, name):
+        def method(t, *args, **kw):
+            return getattr(t, name)(*args, **kw)
+        return method
+
+    @staticmethod
+    def where(cond, x, y):
+        if isinstance(x, Tensor):
+            return x.where(cond, y)
+        return y.where(cond.logical_not(), x)
+
+
+TENSOR_MATH = _TensorMath()
+
+
+def formula_operands(g, *tensors):
+    """``(m, g, *tensors)`` for a derivative formula: Tensors and ``TENSOR_MATH`` while a graph
+    is recorded (create_graph), else their raw arrays and the array namespace. ``result``
+    turns what the formula gives back into a Tensor."""
+    if is_grad_enabled():
+        return (TENSOR_MATH, g) + tensors
+    return (g._device.xp, g._array) + tuple(None if t is None else t._array for t in tensors)
+
+
+def result(x, g):
+    """A formula's value as a Tensor on ``g``'s device (None stays None)."""
+    if x is None or isinstance(x, Tensor):
+        return x
+    return Tensor._wrap(x, g._device)
+
+
+def saved(array, g):
+    """A raw array saved by forward (a mask, indices) as an operand of a formula whose
+    gradient operand is ``g``: a constant Tensor beside Tensors, the array beside arrays."""
+    return Tensor._wrap(array, g._device) if isinstance(g, Tensor) else array
+
+
+def adjoint(cls, g, **params):
+    """``cls.apply(g, **params)`` for an adjoint that is one Function (reshape's is a reshape,
+    permute's a permute); where no graph is recorded, just its forward on the raw array."""
+    if is_grad_enabled():
+        return cls.apply(g, **params)
+    fn = cls()
+    fn.needs_input_grad = (False,)
+    return Tensor._wrap(fn.forward(g._array, **params), g._device)
+
+
+def const(array, like):
+    """A raw array (a mask, indices, a saved constant) as a Tensor on ``like``'s device, for a
+    backward formula."""
+    return Tensor._wrap(array, like._device)
 
 
 def dim_arg(dim, axis, name):

@@ -9,8 +9,8 @@ from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
 from ..dtypes import is_float_dtype
-from ._util import unbroadcast
-from .elementwise import add, divide, multiply, subtract
+from ._util import saved
+from .elementwise import _Binary, add, divide, multiply, subtract
 from ._dtypes import float_operands, promote
 from .pointwise import is_floating_point
 
@@ -38,8 +38,10 @@ def _trunc_div_array(xp, a, b):
     return xp.where(xp.logical_and((a < 0) != (b < 0), q * b != a), q + 1, q)
 
 
-class _Mod(Function):
+class _Mod(_Binary):
     """remainder / fmod: d/da = 1, d/db = -(a / b rounded) (PyTorch's gradients)."""
+
+    keeps_inputs = False
 
     def forward(self, a, b, mod=None, rounded=None):
         xp = array_namespace(a, b)
@@ -48,10 +50,9 @@ class _Mod(Function):
         self.shapes = (a.shape, b.shape)
         return mod(xp, a, b)
 
-    def backward(self, g):
-        sa, sb = self.shapes
-        return (unbroadcast(g, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(-g * self.q, sb) if self.needs_input_grad[1] else None)
+    def grads(self, g, a, b, out, m):
+        return (g if self.needs_input_grad[0] else None,
+                -g * saved(self.q, g) if self.needs_input_grad[1] else None)
 
 
 class Remainder(_Mod):
@@ -64,6 +65,8 @@ class Fmod(_Mod):
 
 class FloorDivide(Function):
     """a // b. PyTorch defines no derivative for it: backward through it is an error."""
+
+    keeps_inputs = False
 
     def forward(self, a, b, rounding=None):
         return rounding(array_namespace(a, b), a, b)
@@ -120,41 +123,32 @@ def _float_pair(input, other, name):
     return float_operands(*_pair(input, other, name))
 
 
-class Atan2(Function):
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        return array_namespace(a, b).atan2(a, b)
+class Atan2(_Binary):
+    f = staticmethod(lambda xp, a, b: xp.atan2(a, b))
 
-    def backward(self, g):
-        a, b = self.a, self.b
+    def grads(self, g, a, b, out, m):
         r = g / (a * a + b * b)
-        return (unbroadcast(r * b, a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(-r * a, b.shape) if self.needs_input_grad[1] else None)
+        return (r * b if self.needs_input_grad[0] else None,
+                -r * a if self.needs_input_grad[1] else None)
 
 
-class Hypot(Function):
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        self.out = array_namespace(a, b).hypot(a, b)
-        return self.out
+class Hypot(_Binary):
+    saves_output = True
+    f = staticmethod(lambda xp, a, b: xp.hypot(a, b))
 
-    def backward(self, g):
-        r = g / self.out
-        return (unbroadcast(r * self.a, self.a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(r * self.b, self.b.shape) if self.needs_input_grad[1] else None)
+    def grads(self, g, a, b, out, m):
+        r = g / out
+        return (r * a if self.needs_input_grad[0] else None,
+                r * b if self.needs_input_grad[1] else None)
 
 
-class LogAddExp(Function):
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        self.out = array_namespace(a, b).logaddexp(a, b)
-        return self.out
+class LogAddExp(_Binary):
+    saves_output = True
+    f = staticmethod(lambda xp, a, b: xp.logaddexp(a, b))
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        a, b, o = self.a, self.b, self.out
-        return (unbroadcast(g * xp.exp(a - o), a.shape) if self.needs_input_grad[0] else None,
-                unbroadcast(g * xp.exp(b - o), b.shape) if self.needs_input_grad[1] else None)
+    def grads(self, g, a, b, out, m):
+        return (g * m.exp(a - out) if self.needs_input_grad[0] else None,
+                g * m.exp(b - out) if self.needs_input_grad[1] else None)
 
 
 def atan2(input, other):

@@ -20,56 +20,93 @@ column layout, _conv_layout.py for the raw-array building blocks):
 ``conv_transpose2d`` is the adjoint of ``conv2d``: forward ``col2im(W.T @ x)`` (for stride 1
 and ``Cin < 2*Cout``, a convolution with the flipped kernel), backward ``im2col(g)`` and two
 matmuls.
+
+Those raw-array gradients run while no graph is recorded. Under ``create_graph=True`` the
+gradients are themselves convolutions of Tensors, differentiable to any order: conv2d's input
+gradient is ``conv_transpose2d(g, w)``, conv_transpose2d's is ``conv2d(g, w)``, and both weight
+gradients are a ``Conv2dWeightGrad`` (a transposed convolution and a convolution backward).
 """
 from __future__ import annotations
 
 from array_api_compat import array_namespace
 
 from .. import kernels
-from .._helpers import as_tensor, same_device
-from ..autograd import Function
+from .._helpers import as_tensor, same_device, wrap_grads
+from ..autograd import Function, is_grad_enabled
 from ..kernels.geometry import padding_string, same_padding
 from ._conv_layout import (add_bias, channels_first, check_4d, check_bias, check_channels,
                            check_groups, check_same_dtype, conv_params, conv_raw,
-                           flipped_transposed, full_padding, matmul_nchw)
+                           flipped_transposed, full_padding, matmul_nchw, weight_from_cols)
+from .conv_grad import Conv2dWeightGrad, adjoint_output_padding
 from .dilation import Dilate, Undilate, dilate, undilate
 from .shape import getitem, pad, reshape, squeeze, unsqueeze
 
 __all__ = ["conv2d", "conv_transpose2d", "dilate", "undilate", "Conv2d", "Conv2dIm2col",
            "Conv2dAdjoint", "Conv2dPointwise", "ConvTranspose2d", "Conv2dGrouped",
-           "ConvTranspose2dGrouped", "Dilate", "Undilate"]
+           "ConvTranspose2dGrouped", "Conv2dWeightGrad", "Dilate", "Undilate"]
 
 
 # ---------------------------------------------------------------- Functions
 class _ConvFunction(Function):
-    def _finish(self, y, bias, for_gx, for_gw):
+    """The convolutions' common parts. ``backward`` has two paths with equal values: while
+    no graph is recorded (``create_graph=False``) the raw-array ``_grads`` reuse what forward
+    kept (im2col columns, reshaped weights); while one is, the gradients are convolutions of
+    Tensors (``_graph_grads``), differentiable again."""
+
+    groups = 1
+    cols_kept = False  # True where ``for_gw`` holds the im2col columns of the input
+
+    def _finish(self, y, bias, for_gx, for_gw, stride, padding, dilation):
         """End of a forward: add the bias to the new array ``y`` in place and keep what each
         gradient needs, only when that gradient is wanted."""
         if bias:
             y = add_bias(y, bias[0])
+        self.conv_args = (stride, padding, dilation)
         self.for_gx = for_gx if self.needs_input_grad[0] else None
         self.for_gw = for_gw if self.needs_input_grad[1] else None
         return y
+
+    def backward(self, g):
+        need = self.needs_input_grad
+        if is_grad_enabled():
+            grads = self._graph_grads(g, *self.parents[:2])
+        else:
+            grads = wrap_grads(self._grads(array_namespace(g.array), g.array, *need[:2]),
+                               g.device)
+        if len(need) > 2:
+            return grads + ((g.sum(dim=(0, 2, 3)) if need[2] else None),)
+        return grads
 
 
 class Conv2d(_ConvFunction):
     """y = conv2d(x, w) (+ b); x (N, C, H, W), w (O, C, kh, kw), b (O,).
 
     The base of the three algorithms ``conv2d`` chooses from: each subclass has its own
-    ``forward`` (ending in ``_finish``) and ``_grads(xp, g, need_x, need_w) -> (gx, gw)``;
-    the bias gradient is common."""
+    ``forward`` (ending in ``_finish``) and ``_grads(xp, g, need_x, need_w) -> (gx, gw)``
+    on raw arrays; the bias gradient and the differentiable gradients are common: the input
+    gradient is the transposed convolution of ``g`` with ``w``, the weight gradient a
+    ``Conv2dWeightGrad``."""
 
-    def backward(self, g):
-        xp = array_namespace(g)
+    def _graph_grads(self, g, x, w):
         need = self.needs_input_grad
-        gx, gw = self._grads(xp, g, *need[:2])
-        if len(need) > 2:
-            return gx, gw, (xp.sum(g, axis=(0, 2, 3)) if need[2] else None)
+        stride, padding, dilation = self.conv_args
+        ksize = tuple(w.shape[2:])
+        gx = gw = None
+        if need[0]:
+            op = adjoint_output_padding(x.shape[2:], g.shape[2:], ksize, stride, padding,
+                                        dilation)
+            gx = conv_transpose2d(g, w, None, stride, padding, op, self.groups, dilation)
+        if need[1]:
+            cols = self.for_gw if self.cols_kept else None
+            gw = Conv2dWeightGrad.apply(x, g, kernel_size=ksize, stride=stride, padding=padding,
+                                        dilation=dilation, groups=self.groups, cols=cols)
         return gx, gw
 
 
 class Conv2dIm2col(Conv2d):
     """Any geometry: im2col and one matmul (see the module docstring)."""
+
+    cols_kept = True
 
     def forward(self, x, w, *bias, stride, padding, dilation):
         xp = array_namespace(x, w)
@@ -77,7 +114,7 @@ class Conv2dIm2col(Conv2d):
         self.geom = ((kh, kw), stride, padding, dilation)
         self.x_shape, self.w_shape = tuple(x.shape), tuple(w.shape)
         y, cols = conv_raw(x, xp.reshape(w, (O, C * kh * kw)), *self.geom)
-        return self._finish(y, bias, w, cols)
+        return self._finish(y, bias, w, cols, stride, padding, dilation)
 
     def _grads(self, xp, g, need_x, need_w):
         ksize, stride, padding, dilation = self.geom
@@ -89,8 +126,7 @@ class Conv2dIm2col(Conv2d):
         if need_w or (need_x and not data_as_conv):
             gt = channels_first(xp, g)  # (O, N*OH*OW)
         if need_w:
-            cols = xp.reshape(self.for_gw, (C * kh * kw, N * OH * OW))
-            gw = xp.reshape(xp.matmul(gt, xp.matrix_transpose(cols)), self.w_shape)
+            gw = weight_from_cols(xp, gt, self.for_gw, self.w_shape)
         if need_x and data_as_conv:
             gx, _ = conv_raw(g, flipped_transposed(xp, self.for_gx), ksize, (1, 1), full,
                              dilation)
@@ -119,7 +155,7 @@ class Conv2dAdjoint(Conv2d):
         OH, OW = (n + 2 * q - d * (k - 1) for n, q, d, k in
                   zip((H, W), padding, dilation, (kh, kw)))
         y = kernels.col2im(cols, (N, O, OH, OW), (kh, kw), (1, 1), self.full, dilation)
-        return self._finish(y, bias, wf, xcf)
+        return self._finish(y, bias, wf, xcf, (1, 1), padding, dilation)
 
     def _grads(self, xp, g, need_x, need_w):
         """One im2col of ``g`` (O*kh*kw rows) serves both gradients."""
@@ -149,7 +185,7 @@ class Conv2dPointwise(Conv2d):
         self.x_shape, self.w_shape = tuple(x.shape), tuple(w.shape)
         x3 = xp.reshape(x, (N, C, H * W))
         y = xp.reshape(xp.matmul(xp.reshape(w, (O, C)), x3), (N, O, H, W))
-        return self._finish(y, bias, w, x3)
+        return self._finish(y, bias, w, x3, stride, padding, dilation)
 
     def _grads(self, xp, g, need_x, need_w):
         O, C = self.w_shape[:2]
@@ -188,25 +224,35 @@ class ConvTranspose2d(_ConvFunction):
             cols = xp.matmul(xp.matrix_transpose(w2), channels_first(xp, x))
             cols = xp.reshape(cols, (Cout * kh * kw, N, H, W))
             y = kernels.col2im(cols, (N, Cout) + out_hw, *self.geom)
-        return self._finish(y, bias, w, x)  # col2im and conv_raw allocate y
+        # col2im and conv_raw allocate y
+        return self._finish(y, bias, w, x, stride, padding, dilation)
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        need = self.needs_input_grad
+    def _grads(self, xp, g, need_x, need_w):
+        """One im2col of ``g`` serves both gradients."""
         Cin, Cout, kh, kw = self.w_shape
         gx = gw = None
-        if need[0] or need[1]:
+        if need_x or need_w:
             cols = kernels.im2col(g, *self.geom)  # (Cout*kh*kw, N, H, W)
             ckk, N, H, W = cols.shape
             cols = xp.reshape(cols, (ckk, N * H * W))
-            if need[0]:
+            if need_x:
                 gx = matmul_nchw(xp, xp.reshape(self.for_gx, (Cin, ckk)), cols, N, H, W)
-            if need[1]:
+            if need_w:
                 gw = xp.matmul(channels_first(xp, self.for_gw), xp.matrix_transpose(cols))
                 gw = xp.reshape(gw, self.w_shape)
-        if len(need) > 2:
-            gb = xp.sum(g, axis=(0, 2, 3)) if need[2] else None
-            return gx, gw, gb
+        return gx, gw
+
+    def _graph_grads(self, g, x, w):
+        """The input gradient is the convolution of ``g`` with ``w``, the weight gradient
+        conv2d's with input and output gradient swapped."""
+        need = self.needs_input_grad
+        stride, padding, dilation = self.conv_args
+        gx = gw = None
+        if need[0]:
+            gx = conv2d(g, w, None, stride, padding, dilation, self.groups)
+        if need[1]:
+            gw = Conv2dWeightGrad.apply(g, x, kernel_size=tuple(w.shape[2:]), stride=stride,
+                                        padding=padding, dilation=dilation, groups=self.groups)
         return gx, gw
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from .. import kernels
-from .conv import Conv2d, _ConvFunction
-from ._conv_layout import channels_first
+from .conv import Conv2d, ConvTranspose2d
+from ._conv_layout import channels_first, weight_from_cols
 
 __all__ = ["Conv2dGrouped", "ConvTranspose2dGrouped"]
 
 
 class Conv2dGrouped(Conv2d):
     """y = conv2d(x, w, groups=G); x (N, C, H, W), w (O, C/G, kh, kw)."""
+
+    cols_kept = True
 
     def forward(self, x, w, *bias, stride, padding, dilation, groups):
         xp = array_namespace(x, w)
@@ -31,7 +33,7 @@ class Conv2dGrouped(Conv2d):
         c3 = xp.reshape(cols, (G, Cg * kh * kw, N * OH * OW))
         w3 = xp.reshape(w, (G, O // G, Cg * kh * kw))
         y = kernels.swap01(xp.reshape(xp.matmul(w3, c3), (O, N, OH, OW)))
-        return self._finish(y, bias, w3, c3)
+        return self._finish(y, bias, w3, c3, stride, padding, dilation)
 
     def _grads(self, xp, g, need_x, need_w):
         O, Cg, kh, kw = self.w_shape
@@ -40,7 +42,7 @@ class Conv2dGrouped(Conv2d):
         gt = xp.reshape(channels_first(xp, g), (G, O // G, N * OH * OW))
         gx = gw = None
         if need_w:
-            gw = xp.reshape(xp.matmul(gt, xp.matrix_transpose(self.for_gw)), self.w_shape)
+            gw = weight_from_cols(xp, gt, self.for_gw, self.w_shape, G)
         if need_x:
             gcols = xp.matmul(xp.matrix_transpose(self.for_gx), gt)  # (G, Cg*kh*kw, P)
             gcols = xp.reshape(gcols, (G * Cg * kh * kw, N, OH, OW))
@@ -48,7 +50,7 @@ class Conv2dGrouped(Conv2d):
         return gx, gw
 
 
-class ConvTranspose2dGrouped(_ConvFunction):
+class ConvTranspose2dGrouped(ConvTranspose2d):
     """y = conv_transpose2d(x, w, groups=G); x (N, Cin, H, W), w (Cin, Cout/G, kh, kw): the
     adjoint of Conv2dGrouped."""
 
@@ -67,24 +69,21 @@ class ConvTranspose2dGrouped(_ConvFunction):
         xcf = xp.reshape(channels_first(xp, x), (G, Cin // G, N * H * W))
         cols = xp.reshape(xp.matmul(xp.matrix_transpose(w3), xcf), (G * K, N, H, W))
         y = kernels.col2im(cols, (N, G * Coutg) + out_hw, *self.geom)
-        return self._finish(y, bias, w3, xcf)
+        return self._finish(y, bias, w3, xcf, stride, padding, dilation)
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        need = self.needs_input_grad
+    def _grads(self, xp, g, need_x, need_w):
+        """One im2col of ``g`` serves both gradients (``_graph_grads``: ConvTranspose2d's)."""
         Cin, Coutg, kh, kw = self.w_shape
         G = self.groups
         gx = gw = None
-        if need[0] or need[1]:
+        if need_x or need_w:
             cols = kernels.im2col(g, *self.geom)  # (Cout*kh*kw, N, H, W)
             _, N, H, W = cols.shape
             cols = xp.reshape(cols, (G, Coutg * kh * kw, N * H * W))
-            if need[0]:
+            if need_x:
                 gx = xp.reshape(xp.matmul(self.for_gx, cols), (Cin, N, H, W))
                 gx = kernels.swap01(gx)
-            if need[1]:
+            if need_w:
                 gw = xp.matmul(self.for_gw, xp.matrix_transpose(cols))
                 gw = xp.reshape(gw, self.w_shape)
-        if len(need) > 2:
-            return gx, gw, (xp.sum(g, axis=(0, 2, 3)) if need[2] else None)
         return gx, gw

@@ -1,32 +1,48 @@
 """Dilation (needle's ``dilate``: zeros inserted between elements) and its adjoint."""
 from __future__ import annotations
 
+from functools import partial
+
 from .. import kernels
 from .._helpers import as_tensor
 from ..autograd import Function
+from .linear_map import linear_map
 
 __all__ = ["dilate", "undilate", "Dilate", "Undilate"]
 
 
 class Dilate(Function):
+    keeps_inputs = False
+
     def forward(self, x, axes, dilation):
         self.axes, self.dilation = axes, dilation
         return kernels.dilate(x, axes, dilation)
 
-    def backward(self, g):
-        return kernels.undilate(g, self.axes, self.dilation)
+    def backward(self, g):  # undilate, whose adjoint is this dilate
+        return linear_map(g, partial(kernels.undilate, axes=self.axes, dilation=self.dilation),
+                          partial(kernels.dilate, axes=self.axes, dilation=self.dilation))
 
 
 class Undilate(Function):
+    keeps_inputs = False
+
     def forward(self, x, axes, dilation):
         self.axes, self.dilation, self.shape = axes, dilation, tuple(x.shape)
         return kernels.undilate(x, axes, dilation)
 
-    def backward(self, g):
-        out = kernels.dilate(g, self.axes, self.dilation)
-        if tuple(out.shape) != self.shape:  # dilate pads to a multiple of dilation+1
-            out = out[tuple(slice(0, s) for s in self.shape)]
-        return out
+    def backward(self, g):  # dilate (cropped to the input's shape), whose adjoint is undilate
+        return linear_map(g, partial(_dilate_to, axes=self.axes, dilation=self.dilation,
+                                     shape=self.shape),
+                          partial(kernels.undilate, axes=self.axes, dilation=self.dilation))
+
+
+def _dilate_to(g, axes, dilation, shape):
+    """``kernels.dilate`` cut to ``shape``: dilate pads to a multiple of dilation+1, longer
+    than an input that undilate shortened."""
+    out = kernels.dilate(g, axes, dilation)
+    if tuple(out.shape) != shape:
+        out = out[tuple(slice(0, s) for s in shape)]
+    return out
 
 
 # ---------------------------------------------------------------- public wrappers

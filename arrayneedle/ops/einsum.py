@@ -76,28 +76,31 @@ def _contract(xp, subs, out, arrays):
 
 class Einsum(Function):
     def forward(self, *arrays, subs, out):
-        self.arrays, self.subs, self.out = arrays, subs, out
+        self.subs, self.out = subs, out
+        need = self.needs_input_grad
+        # operand j is read for the gradient of every other operand
+        self.keeps_inputs = tuple(j for j in range(len(arrays))
+                                  if any(n for i, n in enumerate(need) if i != j))
         return _contract(array_namespace(*arrays), subs, out, arrays)
 
     def backward(self, g):
-        xp = array_namespace(g)
         grads = []
-        for i, (s, a) in enumerate(zip(self.subs, self.arrays)):
+        for i, (s, a) in enumerate(zip(self.subs, self.parents)):
             if not self.needs_input_grad[i]:
                 grads.append(None)
                 continue
-            others = [(t, b) for j, (t, b) in enumerate(zip(self.subs, self.arrays)) if j != i]
+            others = [(t, b) for j, (t, b) in enumerate(zip(self.subs, self.parents)) if j != i]
             avail = set(self.out).union(*[set(t) for t, _ in others])
             keep = "".join(c for c in s if c in avail)
-            gi = _contract(xp, [self.out] + [t for t, _ in others], keep,
-                           [g] + [b for _, b in others])
+            gi = Einsum.apply(g, *[b for _, b in others], subs=[self.out] + [t for t, _ in others],
+                              out=keep)
             # an operand's size-1 axis that broadcast against a larger one sums back to 1
             wide = tuple(k for k, c in enumerate(keep) if a.shape[s.index(c)] == 1
                          and gi.shape[k] != 1)
             if wide:
-                gi = xp.sum(gi, axis=wide, keepdims=True)
-            gi = xp.reshape(gi, tuple(gi.shape[keep.index(c)] if c in keep else 1 for c in s))
-            grads.append(xp.broadcast_to(gi, a.shape))
+                gi = gi.sum(wide, keepdim=True)
+            gi = gi.reshape(tuple(gi.shape[keep.index(c)] if c in keep else 1 for c in s))
+            grads.append(gi.broadcast_to(a.shape))
         return tuple(grads)
 
 

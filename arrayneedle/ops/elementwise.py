@@ -13,7 +13,7 @@ from .._helpers import SCALARS, as_tensor, operands, same_device
 from ..autograd import Function, Tensor
 from ..backend import device as _device, device_of, get_dtype
 from ._dtypes import float_operands, is_float_dtype, promote, to_float
-from ._util import unbroadcast
+from ._util import const, formula_operands, result, saved, unbroadcast
 
 __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "pow", "maximum",
            "minimum", "where", "clip", "astype", "to_device", "equal", "eq", "ne", "lt", "le", "gt",
@@ -21,167 +21,182 @@ __all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "pow", 
            "allclose"]
 
 
-class Add(Function):
+def _crossed(need):
+    """The inputs a product's backward reads: ``a`` for b's gradient, ``b`` for a's."""
+    return tuple(i for i, n in ((0, need[1]), (1, need[0])) if n)
+
+
+class _Binary(Function):
+    """The binary family: z = f(a, b) with broadcasting. A member defines ``f`` (on arrays) and
+    ``grads(g, a, b, out, m)``, the two gradients at the broadcast shape written with the math
+    functions of ``m`` (``_util.formula_operands``: Tensors while a graph is recorded, raw
+    arrays otherwise; None where ``needs_input_grad`` says no); the family sums each back to
+    its input's shape. ``crossed`` members read ``a`` only for b's gradient and ``b`` only for
+    a's."""
+
+    crossed = False
+
+    @staticmethod
+    def f(xp, a, b):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Binary member defines f")
+
+    def grads(self, g, a, b, out, m):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Binary member defines grads")
+
     def forward(self, a, b):
         self.shapes = (a.shape, b.shape)
-        return a + b
+        if self.crossed:
+            self.keeps_inputs = _crossed(self.needs_input_grad)
+        return self.f(array_namespace(a, b), a, b)
 
     def backward(self, g):
+        a, b = self.parents
+        m, gm, am, bm, out = formula_operands(
+            g, a, b, self.saved_output() if self.saves_output else None)
+        ga, gb = self.grads(gm, am, bm, out, m)
         sa, sb = self.shapes
-        return (unbroadcast(g, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(g, sb) if self.needs_input_grad[1] else None)
+        return (None if ga is None else unbroadcast(result(ga, g), sa),
+                None if gb is None else unbroadcast(result(gb, g), sb))
 
 
-class Subtract(Function):
+class Add(_Binary):
+    keeps_inputs = False
+    f = staticmethod(lambda xp, a, b: a + b)
+
+    def grads(self, g, a, b, out, m):
+        return g if self.needs_input_grad[0] else None, g if self.needs_input_grad[1] else None
+
+
+class Subtract(_Binary):
+    keeps_inputs = False
+    f = staticmethod(lambda xp, a, b: a - b)
+
+    def grads(self, g, a, b, out, m):
+        return g if self.needs_input_grad[0] else None, -g if self.needs_input_grad[1] else None
+
+
+class Multiply(_Binary):
+    crossed = True
+    f = staticmethod(lambda xp, a, b: a * b)
+
+    def grads(self, g, a, b, out, m):
+        return (g * b if self.needs_input_grad[0] else None,
+                g * a if self.needs_input_grad[1] else None)
+
+
+class Divide(_Binary):
+    f = staticmethod(lambda xp, a, b: a / b)
+
     def forward(self, a, b):
-        self.shapes = (a.shape, b.shape)
-        return a - b
+        self.keeps_inputs = (0, 1) if self.needs_input_grad[1] else (1,)
+        return super().forward(a, b)
 
-    def backward(self, g):
-        sa, sb = self.shapes
-        return (unbroadcast(g, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(-g, sb) if self.needs_input_grad[1] else None)
-
-
-class Multiply(Function):
-    def forward(self, a, b):
-        self.a, self.b = (a if self.needs_input_grad[1] else None,
-                          b if self.needs_input_grad[0] else None)
-        self.shapes = (a.shape, b.shape)
-        return a * b
-
-    def backward(self, g):
-        sa, sb = self.shapes
-        return (unbroadcast(g * self.b, sa) if self.needs_input_grad[0] else None,
-                unbroadcast(g * self.a, sb) if self.needs_input_grad[1] else None)
-
-
-class Divide(Function):
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        return a / b
-
-    def backward(self, g):
-        a, b = self.a, self.b
-        ga = unbroadcast(g / b, a.shape) if self.needs_input_grad[0] else None
-        gb = unbroadcast(-g * a / (b * b), b.shape) if self.needs_input_grad[1] else None
-        return ga, gb
+    def grads(self, g, a, b, out, m):
+        return (g / b if self.needs_input_grad[0] else None,
+                -g * a / (b * b) if self.needs_input_grad[1] else None)
 
 
 class Negative(Function):
+    keeps_inputs = False
+
     def forward(self, a):
         return -a
 
     def backward(self, g):
-        return -g
+        m, gm = formula_operands(g)
+        return result(-gm, g)
 
 
 class PowerScalar(Function):
     """x ** p for a Python-number exponent p."""
 
     def forward(self, a, exponent):
-        self.a, self.p = a, exponent
+        self.p = exponent
         xp = array_namespace(a)
         if exponent == 2:
             return a * a
         return xp.pow(a, xp.asarray(exponent, dtype=a.dtype))
 
     def backward(self, g):
-        a, p = self.a, self.p
-        xp = array_namespace(a)
-        if p == 2:
-            return g * (a + a)
+        p = self.p
         if p == 1:
             return g
         if p == 0:
-            return xp.zeros(g.shape, dtype=g.dtype)
-        return g * (p * xp.pow(a, xp.asarray(p - 1, dtype=a.dtype)))
+            return const(g._device.xp.zeros(g.shape, dtype=g.dtype), g)
+        m, gm, a = formula_operands(g, self.parents[0])
+        return result(gm * (a + a) if p == 2 else gm * (p * a ** (p - 1)), g)
 
 
 class RPowerScalar(Function):
     """c ** x for a Python-number base c > 0."""
 
+    keeps_inputs = False
+    saves_output = True
+
     def forward(self, a, base):
         xp = array_namespace(a)
-        self.out = xp.pow(xp.asarray(base, dtype=a.dtype), a)
         self.logc = float(math.log(base))
-        return self.out
+        return xp.pow(xp.asarray(base, dtype=a.dtype), a)
 
     def backward(self, g):
-        return g * self.out * self.logc
+        return g * self.saved_output() * self.logc
 
 
-class Power(Function):
+class Power(_Binary):
     """a ** b for two tensors, with PyTorch's gradients: zero for ``a`` where b == 0, zero for
     ``b`` where a == 0 and b >= 0 (a negative base gives nan there, as PyTorch)."""
 
-    def forward(self, a, b):
-        xp = array_namespace(a, b)
-        self.a, self.b = a, b
-        self.out = xp.pow(a, b)
-        return self.out
+    saves_output = True
+    f = staticmethod(lambda xp, a, b: xp.pow(a, b))
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        a, b = self.a, self.b
-        zero = xp.asarray(0, dtype=g.dtype)
+    def grads(self, g, a, b, out, m):
         ga = gb = None
         if self.needs_input_grad[0]:
-            ga = xp.where(b == 0, zero, g * b * xp.pow(a, b - 1))
-            ga = unbroadcast(ga, a.shape)
+            ga = m.where(b == 0, 0.0, g * b * a ** (b - 1))
         if self.needs_input_grad[1]:
-            safe = xp.where(a == 0, xp.asarray(1, dtype=a.dtype), a)
-            gb = xp.where(xp.logical_and(a == 0, b >= 0), zero, g * self.out * xp.log(safe))
-            gb = unbroadcast(gb, b.shape)
+            safe = m.where(a == 0, 1.0, a)
+            gb = m.where(m.logical_and(a == 0, b >= 0), 0.0, g * out * m.log(safe))
         return ga, gb
 
 
-class Maximum(Function):
-    def forward(self, a, b):
-        xp = array_namespace(a, b)
+class _Select(_Binary):
+    """Picks each element from one of two operands by a mask saved in forward (maximum,
+    minimum, where): the gradient goes where the element came from."""
+
+    keeps_inputs = False
+
+    def grads(self, g, a, b, out, m):
+        mask = saved(self.mask, g)
+        return (m.where(mask, g, 0.0) if self.needs_input_grad[0] else None,
+                m.where(mask, 0.0, g) if self.needs_input_grad[1] else None)
+
+
+class Maximum(_Select):
+    def f(self, xp, a, b):
         self.mask = a >= b  # ties go to the first operand
-        self.shapes = (a.shape, b.shape)
         return xp.maximum(a, b)
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        zero = xp.asarray(0, dtype=g.dtype)
-        sa, sb = self.shapes
-        return (unbroadcast(xp.where(self.mask, g, zero), sa) if self.needs_input_grad[0] else None,
-                unbroadcast(xp.where(self.mask, zero, g), sb) if self.needs_input_grad[1] else None)
 
-
-class Minimum(Function):
-    def forward(self, a, b):
-        xp = array_namespace(a, b)
+class Minimum(_Select):
+    def f(self, xp, a, b):
         self.mask = a <= b
-        self.shapes = (a.shape, b.shape)
         return xp.minimum(a, b)
 
-    backward = Maximum.backward
 
-
-class Where(Function):
+class Where(_Select):
     """where(cond, a, b); cond is a bool array passed as a parameter (no gradient)."""
 
     def forward(self, a, b, cond):
-        xp = array_namespace(a, b)
-        self.cond = cond
+        self.mask = cond
         self.shapes = (a.shape, b.shape)
-        return xp.where(cond, a, b)
-
-    def backward(self, g):
-        xp = array_namespace(g)
-        zero = xp.asarray(0, dtype=g.dtype)
-        sa, sb = self.shapes
-        return (unbroadcast(xp.where(self.cond, g, zero), sa) if self.needs_input_grad[0] else None,
-                unbroadcast(xp.where(self.cond, zero, g), sb) if self.needs_input_grad[1] else None)
+        return array_namespace(a, b).where(cond, a, b)
 
 
 class Clip(Function):
+    keeps_inputs = False
+
     def forward(self, a, min=None, max=None):
         xp = array_namespace(a)
-        self.mask = None
         out = a
         mask = None
         if min is not None:
@@ -199,27 +214,29 @@ class Clip(Function):
     def backward(self, g):
         if self.mask is None:
             return g
-        xp = array_namespace(g)
-        return xp.where(self.mask, g, xp.asarray(0, dtype=g.dtype))
+        return where(const(self.mask, g), g, 0.0)
 
 
 class AsType(Function):
+    keeps_inputs = False
+
     def forward(self, a, dtype):
-        xp = array_namespace(a)
         self.src = a.dtype
-        return xp.astype(a, dtype)
+        return array_namespace(a).astype(a, dtype)
 
     def backward(self, g):
-        return array_namespace(g).astype(g, self.src)
+        return AsType.apply(g, dtype=self.src)
 
 
 class ToDevice(Function):
+    keeps_inputs = False
+
     def forward(self, a, device):
         self.src = device_of(a)
         return device.asarray(a)
 
     def backward(self, g):
-        return self.src.asarray(g)
+        return to_device(g, self.src)
 
 
 # ---------------------------------------------------------------- public wrappers

@@ -8,9 +8,9 @@ import math
 from array_api_compat import array_namespace
 
 from .._helpers import as_tensor
-from ..autograd import Function
 from ._dtypes import to_float
 from .special import erf_array
+from .unary import _Unary
 
 __all__ = ["erfinv"]
 
@@ -45,14 +45,14 @@ def erfinv_array(x):
     return xp.where(xp.abs(x) > 1, xp.asarray(math.nan, dtype=x.dtype), y)
 
 
-class ErfInv(Function):
-    def forward(self, a):
-        self.out = erfinv_array(a)
-        return self.out
+class ErfInv(_Unary):
+    """A member of the unary math family: d/dx erfinv(x) = sqrt(pi)/2 * exp(erfinv(x)^2)."""
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        return g * (math.sqrt(math.pi) / 2) * xp.exp(self.out * self.out)
+    saves = "out"
+    f = staticmethod(lambda xp, a: erfinv_array(a))
+
+    def d(self, a, out, m):
+        return (math.sqrt(math.pi) / 2) * m.exp(out * out)
 
 
 def erfinv(input):

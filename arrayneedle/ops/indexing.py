@@ -10,7 +10,7 @@ from ..autograd import Function, Tensor
 from ..backend import dtype_name
 from ._util import check_index_range, one_axis
 from .elementwise import astype, where
-from .shape import getitem, take
+from .shape import Take, cat, getitem, take
 from .sorting import _linear_index
 
 __all__ = ["masked_fill", "tril", "triu", "diag", "scatter", "scatter_add", "cumsum", "cumprod"]
@@ -72,8 +72,16 @@ def diag(input, diagonal=0):
     raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {a.shape}")
 
 
+def _taken(g, lin, shape):
+    """The elements of ``g`` at the flat positions ``lin``, shaped ``shape`` (the gradient of
+    the src that a scatter placed there)."""
+    return Take.apply(g.reshape(-1), indices=lin, axis=0).reshape(shape)
+
+
 class Scatter(Function):
     """``a`` with ``src`` written at ``index`` along ``axis`` (each position at most once)."""
+
+    keeps_inputs = False
 
     def forward(self, a, src, index, axis):
         xp = array_namespace(a, src)
@@ -90,12 +98,8 @@ class Scatter(Function):
         return xp.where(self.hit, placed, a)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        ga = xp.where(self.hit, xp.zeros_like(g), g) if self.needs_input_grad[0] else None
-        gs = None
-        if self.needs_input_grad[1]:
-            gs = xp.reshape(xp.take(xp.reshape(g, (-1,)), self.lin), self.src_shape)
-        return ga, gs
+        ga = where(Tensor._wrap(self.hit, g._device), 0.0, g) if self.needs_input_grad[0] else None
+        return ga, _taken(g, self.lin, self.src_shape) if self.needs_input_grad[1] else None
 
 
 def _scatter_args(name, input, dim, index, src):
@@ -135,6 +139,8 @@ class ScatterAdd(Function):
     """a + zeros with ``src`` added at ``index`` along ``axis`` (repeats accumulate); ``src``
     has ``index``'s shape."""
 
+    keeps_inputs = False
+
     def forward(self, a, src, index, axis):
         xp = array_namespace(a, src)
         self.lin, self.src_shape = _linear_index(xp, a.shape, index, axis), src.shape
@@ -144,11 +150,7 @@ class ScatterAdd(Function):
         return a + xp.reshape(kernels.index_add((n,), self.lin, xp.reshape(src, (-1,))), a.shape)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        gs = None
-        if self.needs_input_grad[1]:
-            gs = xp.reshape(xp.take(xp.reshape(g, (-1,)), self.lin), self.src_shape)
-        return g, gs
+        return g, _taken(g, self.lin, self.src_shape) if self.needs_input_grad[1] else None
 
 
 def scatter_add(input, dim, index, src):
@@ -159,44 +161,44 @@ def scatter_add(input, dim, index, src):
 
 
 class CumSum(Function):
+    keeps_inputs = False
+
     def forward(self, a, axis):
         self.axis = axis
         return array_namespace(a).cumulative_sum(a, axis=axis)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        return xp.flip(xp.cumulative_sum(xp.flip(g, axis=self.axis), axis=self.axis),
-                       axis=self.axis)
+        ax = self.axis
+        return CumSum.apply(g.flip(ax), axis=ax).flip(ax)
 
 
 class CumProd(Function):
     """Cumulative product. Backward: sum_{j>=i} g_j * out_j / a_i when no factor is zero;
     with zeros, the products that skip factor i are formed explicitly (n x n per row)."""
 
+    saves_output = True
+
     def forward(self, a, axis):
-        xp = array_namespace(a)
-        self.a, self.axis = a, axis
-        self.out = xp.cumulative_prod(a, axis=axis)
-        return self.out
+        self.axis = axis
+        return array_namespace(a).cumulative_prod(a, axis=axis)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a, ax, out = self.a, self.axis, self.out
-        if not bool(xp.any(a == 0)):
-            rc = xp.flip(xp.cumulative_sum(xp.flip(g * out, axis=ax), axis=ax), axis=ax)
-            return rc / a
-        a_l, g_l = xp.moveaxis(a, ax, -1), xp.moveaxis(g, ax, -1)
+        a, ax = self.parents[0], self.axis
+        xp = a._device.xp
+        if not bool(xp.any(a._array == 0)):
+            out = self.saved_output()
+            return CumSum.apply((g * out).flip(ax), axis=ax).flip(ax) / a
+        a_l, g_l = a.movedim(ax, -1), g.movedim(ax, -1)
         n = a_l.shape[-1]
         i = xp.arange(n)[:, None]
         k = xp.arange(n)[None, :]
-        one = xp.ones_like(a_l[..., None, :])
         # c[..., i, j] = prod_{i<k<=j} a_k ; prefix[..., i] = prod_{k<i} a_k
-        c = xp.cumulative_prod(xp.where(k > i, a_l[..., None, :], one), axis=-1)
-        ones = xp.ones_like(a_l[..., :1])
-        prefix = xp.cumulative_prod(xp.concat([ones, a_l[..., :-1]], axis=-1), axis=-1)
-        upper = xp.astype(k >= i, g.dtype)
-        grad = prefix * xp.sum(c * upper * g_l[..., None, :], axis=-1)
-        return xp.moveaxis(grad, -1, ax)
+        c = where(Tensor._wrap(k > i, a._device), a_l.unsqueeze(-2), 1.0).cumprod(-1)
+        ones = Tensor._wrap(xp.ones(a_l.shape[:-1] + (1,), dtype=a._array.dtype), a._device)
+        prefix = cat([ones, a_l.narrow(-1, 0, n - 1)], -1).cumprod(-1)
+        upper = Tensor._wrap(xp.astype(k >= i, a._array.dtype), a._device)
+        grad = prefix * (c * upper * g_l.unsqueeze(-2)).sum(-1)
+        return grad.movedim(-1, ax)
 
 
 def cumsum(input, dim, *, dtype=None):

@@ -5,7 +5,7 @@ from array_api_compat import array_namespace
 
 from .._helpers import as_tensor, operands
 from ..backend import dtype_name
-from ..autograd import Function
+from ..autograd import Function, Tensor, is_grad_enabled
 from ._util import unbroadcast
 from .shape import reshape
 
@@ -32,19 +32,28 @@ class MatMul(Function):
     """a @ b for a, b with ndim >= 2 (the op wrapper lifts 1-D operands)."""
 
     def forward(self, a, b):
-        self.a = a if self.needs_input_grad[1] else None
-        self.b = b if self.needs_input_grad[0] else None
-        self.shapes = (a.shape, b.shape)
+        # backward reads a only for b's gradient and b only for a's (so a weight changed in
+        # place before backward is harmless when the input needs no gradient, as PyTorch)
+        self.keeps_inputs = tuple(i for i, n in ((0, self.needs_input_grad[1]),
+                                                 (1, self.needs_input_grad[0])) if n)
         return array_namespace(a, b).matmul(a, b)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        sa, sb = self.shapes
+        a, b = self.parents
         ga = gb = None
+        if not is_grad_enabled():  # the same products on the raw arrays: no Tensor overhead
+            xp = g._device.xp
+            if self.needs_input_grad[0]:
+                ga = Tensor._wrap(unbroadcast(xp.matmul(g._array, xp.matrix_transpose(b._array)),
+                                              a.shape), a._device)
+            if self.needs_input_grad[1]:
+                gb = Tensor._wrap(unbroadcast(xp.matmul(xp.matrix_transpose(a._array), g._array),
+                                              b.shape), b._device)
+            return ga, gb
         if self.needs_input_grad[0]:
-            ga = unbroadcast(xp.matmul(g, xp.matrix_transpose(self.b)), sa)
+            ga = unbroadcast(MatMul.apply(g, b.mT), a.shape)
         if self.needs_input_grad[1]:
-            gb = unbroadcast(xp.matmul(xp.matrix_transpose(self.a), g), sb)
+            gb = unbroadcast(MatMul.apply(a.mT, g), b.shape)
         return ga, gb
 
 

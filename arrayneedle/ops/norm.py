@@ -2,50 +2,68 @@
 channel_affine, each a fused Function.
 
 Composing these from elementwise ops would cost a dozen passes and saved temporaries per
-call; the fused backwards need only the centred input (or x_hat) and 1/std.
+call; the fused backwards need only the centred input (or x_hat) and 1/std. That fused
+backward runs while no graph is recorded; under ``create_graph`` each backward is instead
+composed of Tensor ops from the inputs (``normalized`` and ``normalized_input_grad``), so
+gradients of gradients flow through the statistics too.
 """
 from __future__ import annotations
 
 from array_api_compat import array_namespace
 
 from .. import kernels
-from .._helpers import as_tensor
-from ..autograd import Function, Tensor
+from .._helpers import as_tensor, wrap_grads
+from ..autograd import Function, Tensor, is_grad_enabled
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "channel_affine"]
 
 
+def normalized(x, axes, eps):
+    """``(x_hat, inv_std)`` of the Tensor ``x`` over ``axes`` (keepdims) in Tensor ops: the
+    differentiable twin of the fused forwards, for backward formulas under create_graph."""
+    d = x - x.mean(dim=axes, keepdim=True)
+    inv_std = ((d * d).mean(dim=axes, keepdim=True) + eps).rsqrt()
+    return d * inv_std, inv_std
+
+
+def normalized_input_grad(gy, xhat, inv_std, axes):
+    """The gradient through ``x_hat = (x - mean) * inv_std`` (statistics over ``axes``) of the
+    gradient ``gy`` of x_hat, in Tensor ops: ``inv_std * (gy - mean(gy) - x_hat *
+    mean(gy * x_hat))``."""
+    gm = gy.mean(dim=axes, keepdim=True)
+    gxm = (gy * xhat).mean(dim=axes, keepdim=True)
+    return inv_std * (gy - gm - xhat * gxm)
+
+
 class Normalize(Function):
-    def forward(self, x, axes, mean, var, eps):
+    """x_hat = (x - mean) / sqrt(var + eps), statistics over ``axes`` (layer_norm). The raw
+    backward reads the output x_hat (``saves_output``: changing it in place is refused)."""
+
+    saves_output = True
+
+    def forward(self, x, axes, eps):
         xp = array_namespace(x)
-        self.axes = axes
-        self.inv_std = 1.0 / xp.sqrt(var + eps)
-        self.xhat = (x - mean) * self.inv_std
+        self.axes, self.eps = axes, eps
+        mean = xp.mean(x, axis=axes, keepdims=True)
+        d = x - mean
+        self.inv_std = 1.0 / xp.sqrt(xp.mean(d * d, axis=axes, keepdims=True) + eps)
+        self.xhat = d * self.inv_std
         return self.xhat
 
     def backward(self, g):
-        xp = array_namespace(g)
-        xhat = self.xhat
+        if is_grad_enabled():
+            xhat, inv_std = normalized(self.parents[0], self.axes, self.eps)
+            return normalized_input_grad(g, xhat, inv_std, self.axes)
+        xp = array_namespace(g.array)
+        g, xhat = g.array, self.xhat
         gm = xp.mean(g, axis=self.axes, keepdims=True)
         gxm = xp.mean(g * xhat, axis=self.axes, keepdims=True)
-        return (g - gm - xhat * gxm) * self.inv_std
+        return Tensor._wrap((g - gm - xhat * gxm) * self.inv_std, self.parents[0].device)
 
 
-def moments(x, axes):
-    """Mean and (population) variance of a raw array over ``axes``, keepdims."""
-    xp = array_namespace(x)
-    mean = xp.mean(x, axis=axes, keepdims=True)
-    d = x - mean
-    var = xp.mean(d * d, axis=axes, keepdims=True)
-    return mean, var
-
-
-def normalize(x, axes, eps=1e-5, mean=None, var=None):
-    """x_hat of a Tensor over ``axes``; uses the given statistics (raw arrays) if any."""
-    axes = tuple(a % x.ndim for a in axes)
-    if mean is None:
-        mean, var = moments(x.array, axes)
-    return Normalize.apply(x, axes=axes, mean=mean, var=var, eps=eps)
+def normalize(x, axes, eps=1e-5):
+    """x_hat of a Tensor over ``axes``."""
+    return Normalize.apply(x, axes=tuple(a % x.ndim for a in axes), eps=eps)
 
 
 # ---------------------------------------------------------------- BatchNorm (channel axis 1)
@@ -80,17 +98,21 @@ class BatchNorm(Function):
     where separate normalise, multiply and add Functions would take about 8 and 11.
 
     Inputs: x, then optionally weight and bias (C,); params: ``centered`` (x - mean) and
-    ``inv_std`` (C,) from ``batch_moments``."""
+    ``inv_std`` (C,) from ``batch_moments``, and the ``eps`` they were made with."""
 
-    def forward(self, x, *affine, centered, inv_std):
+    def forward(self, x, *affine, centered, inv_std, eps):
         w = affine[0] if affine else None
         scale = inv_std if w is None else w * inv_std
         y = kernels.channel_affine(centered, scale, affine[1] if affine else None)
-        self.d, self.inv_std, self.w = centered, inv_std, w
+        self.d, self.inv_std, self.w, self.eps = centered, inv_std, w, eps
         return y
 
     def backward(self, g):
-        xp = array_namespace(g)
+        if is_grad_enabled():
+            return batch_norm_graph_grads(g, self.parents, self.needs_input_grad, self.eps)
+        return wrap_grads(self._grads(array_namespace(g.array), g.array), g.device)
+
+    def _grads(self, xp, g):
         need = self.needs_input_grad
         d, s, w = self.d, self.inv_std, self.w
         n = g.size // g.shape[1] if g.shape[1] else 1
@@ -102,6 +124,28 @@ class BatchNorm(Function):
         if w is None:
             return gx
         return gx, (gd * s if need[1] else None), (gsum if need[2] else None)
+
+
+def _channel_shape(x):
+    """The shape that broadcasts a (C,) Tensor over axis 1 of ``x`` (N, C, ...)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batch_norm_graph_grads(g, parents, need, eps):
+    """Batch norm's gradients (input, then weight and bias when given) in Tensor ops, with the
+    batch statistics recomputed from the input Tensor: differentiable again."""
+    x = parents[0]
+    axes = (0,) + tuple(range(2, x.ndim))
+    xhat, inv_std = normalized(x, axes, eps)
+    w = parents[1] if len(parents) > 1 else None
+    gx = None
+    if need[0]:
+        gy = g if w is None else g * w.reshape(_channel_shape(x))
+        gx = normalized_input_grad(gy, xhat, inv_std, axes)
+    if w is None:
+        return gx
+    return (gx, (g * xhat).sum(dim=axes) if need[1] else None,
+            g.sum(dim=axes) if need[2] else None)
 
 
 def batch_norm_input_grad(g, d, s, w, gsum, gd, n):
@@ -134,7 +178,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training:
         xp = array_namespace(x.array)
         mean, var, d = batch_moments(x.array)
-        y = BatchNorm.apply(x, *params, centered=d, inv_std=1.0 / xp.sqrt(var + eps))
+        y = BatchNorm.apply(x, *params, centered=d, inv_std=1.0 / xp.sqrt(var + eps),
+                            eps=eps)
         n = x.numel() // x.shape[1]
         if running_mean is not None:
             running_mean.array = running_mean.array * (1 - momentum) + mean * momentum
@@ -183,12 +228,18 @@ class ChannelAffine(Function):
         return kernels.channel_affine(x, scale, shift)
 
     def backward(self, g):
-        xp = array_namespace(g)
         need = self.needs_input_grad
+        if is_grad_enabled():
+            x, scale, _ = self.parents
+            axes = (0,) + tuple(range(2, x.ndim))
+            return (g * scale.reshape(_channel_shape(x)) if need[0] else None,
+                    (g * x).sum(dim=axes) if need[1] else None,
+                    g.sum(dim=axes) if need[2] else None)
+        xp, dev, g = array_namespace(g.array), g.device, g.array
         gx = kernels.channel_affine(g, self.scale, None) if need[0] else None
         gs = per_channel_dot(xp, g, self.x) if need[1] else None
         gb = per_channel_sum(xp, g) if need[2] else None
-        return gx, gs, gb
+        return wrap_grads((gx, gs, gb), dev)
 
 
 def channel_affine(x, scale, shift):
@@ -226,10 +277,35 @@ class GroupNorm(Function):
         if affine:
             y += xp.reshape(affine[1], (1, G, C // G, 1))
         self.d, self.inv, self.w, self.K, self.shape = d, inv, w, K, tuple(x.shape)
+        self.groups, self.eps = G, eps
         return xp.reshape(y, x.shape)
 
     def backward(self, g):
-        xp = array_namespace(g)
+        if is_grad_enabled():
+            return self._graph_grads(g)
+        return wrap_grads(self._grads(array_namespace(g.array), g.array), g.device)
+
+    def _graph_grads(self, g):
+        """The gradients in Tensor ops from the inputs (differentiable again): the statistics
+        over each sample's groups, viewed as (N, G, C/G * M)."""
+        need = self.needs_input_grad
+        x = self.parents[0]
+        N, C = x.shape[:2]
+        G = self.groups
+        xhat, inv_std = normalized(x.reshape((N, G, -1)), (2,), self.eps)
+        w = self.parents[1] if len(self.parents) > 1 else None
+        gx = None
+        if need[0]:
+            gy = g if w is None else g * w.reshape(_channel_shape(x))
+            gx = normalized_input_grad(gy.reshape((N, G, -1)), xhat, inv_std, (2,))
+            gx = gx.reshape(x.shape)
+        if w is None:
+            return gx
+        axes = (0,) + tuple(range(2, x.ndim))
+        return (gx, (g * xhat.reshape(x.shape)).sum(dim=axes) if need[1] else None,
+                g.sum(dim=axes) if need[2] else None)
+
+    def _grads(self, xp, g):
         need = self.needs_input_grad
         d, inv, w, K = self.d, self.inv, self.w, self.K
         N, G, Cg, M = d.shape

@@ -16,7 +16,8 @@ from .._helpers import as_tensor
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
 from ._dtypes import is_float_dtype
-from .unary import math_op
+from ._util import const
+from .unary import _Unary, math_op
 
 __all__ = ["sign", "sgn", "floor", "ceil", "trunc", "fix", "frac", "round", "square", "rsqrt",
            "reciprocal", "log1p", "expm1", "log2", "log10", "exp2", "tan", "asin", "acos", "atan",
@@ -31,44 +32,41 @@ def is_floating_point(input) -> bool:
     return is_float_dtype(as_tensor(input).array.dtype)
 
 
-class _Unary(Function):
-    """y = f(x) with dy/dx = d(x, y); ``saves`` names what backward reads ("a", "out", both)."""
-    saves = "a"
-
-    @staticmethod
-    def f(xp, a):  # pragma: no cover - every subclass sets it
-        raise NotImplementedError("a _Unary subclass sets f (made by _unary)")
-
-    def forward(self, a):
-        out = self.f(array_namespace(a), a)
-        if self.needs_input_grad[0]:
-            self.a = a if "a" in self.saves else None
-            self.out = out if "out" in self.saves else None
-        return out
-
-    def backward(self, g):
-        return g * self.d(array_namespace(g), self.a, self.out)
-
-
-def _unary(name, f, d, saves="a"):
-    return type(name, (_Unary,), {"f": staticmethod(f), "d": staticmethod(d), "saves": saves,
-                                  "__qualname__": name})
-
-
 class _Step(Function):
     """A piecewise-constant function: zero gradient, as PyTorch's floor/ceil/round/sign."""
+
+    keeps_inputs = False
 
     def forward(self, a, fn=None):
         self.shape, self.dtype = a.shape, a.dtype
         return fn(array_namespace(a), a)
 
     def backward(self, g):
-        return array_namespace(g).zeros(self.shape, dtype=self.dtype)
+        return Tensor._wrap(array_namespace(g._array).zeros(self.shape, dtype=self.dtype),
+                            g._device)
 
 
-def _stepfun(name, f, int_identity=True):
-    cls = type(name.capitalize(), (_Step,), {"__qualname__": name.capitalize()})
+class Sign(_Step):
+    pass
 
+
+class Floor(_Step):
+    pass
+
+
+class Ceil(_Step):
+    pass
+
+
+class Trunc(_Step):
+    pass
+
+
+class Round(_Step):
+    pass
+
+
+def _stepfun(cls, name, f, int_identity=True):
     def op(input):
         t = as_tensor(input)
         if int_identity and not is_floating_point(t):
@@ -85,13 +83,12 @@ def _sign(xp, a):
     return xp.sign(a)
 
 
-sign = _stepfun("sign", _sign, int_identity=False)
+sign = _stepfun(Sign, "sign", _sign, int_identity=False)
 sgn = sign
-floor = _stepfun("floor", lambda xp, a: xp.floor(a))
-ceil = _stepfun("ceil", lambda xp, a: xp.ceil(a))
-trunc = _stepfun("trunc", lambda xp, a: xp.trunc(a))
+floor = _stepfun(Floor, "floor", lambda xp, a: xp.floor(a))
+ceil = _stepfun(Ceil, "ceil", lambda xp, a: xp.ceil(a))
+trunc = _stepfun(Trunc, "trunc", lambda xp, a: xp.trunc(a))
 fix = trunc
-_Round = type("Round", (_Step,), {"__qualname__": "Round"})
 
 
 def round(input, *, decimals=0):
@@ -102,32 +99,144 @@ def round(input, *, decimals=0):
         return Tensor._wrap(t.array, t._device)
     d = int(decimals)
     if d == 0:
-        return _Round.apply(t, fn=lambda xp, a: xp.round(a))
+        return Round.apply(t, fn=lambda xp, a: xp.round(a))
     s = 10.0 ** abs(d)
     if d > 0:
-        return _Round.apply(t, fn=lambda xp, a: xp.round(a * s) / s)
-    return _Round.apply(t, fn=lambda xp, a: xp.round(a / s) * s)
+        return Round.apply(t, fn=lambda xp, a: xp.round(a * s) / s)
+    return Round.apply(t, fn=lambda xp, a: xp.round(a / s) * s)
 
 
-Frac = _unary("Frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, o: 1.0, saves="")
-Square = _unary("Square", lambda xp, a: a * a, lambda xp, a, o: 2 * a)
-Rsqrt = _unary("Rsqrt", lambda xp, a: 1 / xp.sqrt(a), lambda xp, a, o: -0.5 * o * o * o, "out")
-Reciprocal = _unary("Reciprocal", lambda xp, a: 1 / a, lambda xp, a, o: -(o * o), "out")
-Log1p = _unary("Log1p", lambda xp, a: xp.log1p(a), lambda xp, a, o: 1 / (1 + a))
-Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, o: o + 1, "out")
-Log2 = _unary("Log2", lambda xp, a: xp.log2(a), lambda xp, a, o: 1 / (a * _LN2))
-Log10 = _unary("Log10", lambda xp, a: xp.log10(a), lambda xp, a, o: 1 / (a * _LN10))
-# the array API has no exp2: 2^x = exp(x ln 2)
-Exp2 = _unary("Exp2", lambda xp, a: xp.exp(a * _LN2), lambda xp, a, o: o * _LN2, "out")
-Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, o: 1 + o * o, "out")
-Asin = _unary("Asin", lambda xp, a: xp.asin(a), lambda xp, a, o: 1 / xp.sqrt(1 - a * a))
-Acos = _unary("Acos", lambda xp, a: xp.acos(a), lambda xp, a, o: -1 / xp.sqrt(1 - a * a))
-Atan = _unary("Atan", lambda xp, a: xp.atan(a), lambda xp, a, o: 1 / (1 + a * a))
-Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, o: xp.cosh(a))
-Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, o: xp.sinh(a))
-Asinh = _unary("Asinh", lambda xp, a: xp.asinh(a), lambda xp, a, o: 1 / xp.sqrt(a * a + 1))
-Acosh = _unary("Acosh", lambda xp, a: xp.acosh(a), lambda xp, a, o: 1 / xp.sqrt(a * a - 1))
-Atanh = _unary("Atanh", lambda xp, a: xp.atanh(a), lambda xp, a, o: 1 / (1 - a * a))
+class Frac(_Unary):
+    saves = ""
+    f = staticmethod(lambda xp, a: a - xp.trunc(a))
+
+    def d(self, a, out, m):
+        return 1.0
+
+
+class Square(_Unary):
+    f = staticmethod(lambda xp, a: a * a)
+
+    def d(self, a, out, m):
+        return 2 * a
+
+
+class Rsqrt(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: 1 / xp.sqrt(a))
+
+    def d(self, a, out, m):
+        return -0.5 * out * out * out
+
+
+class Reciprocal(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: 1 / a)
+
+    def d(self, a, out, m):
+        return -(out * out)
+
+
+class Log1p(_Unary):
+    f = staticmethod(lambda xp, a: xp.log1p(a))
+
+    def d(self, a, out, m):
+        return 1 / (1 + a)
+
+
+class Expm1(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.expm1(a))
+
+    def d(self, a, out, m):
+        return out + 1
+
+
+class Log2(_Unary):
+    f = staticmethod(lambda xp, a: xp.log2(a))
+
+    def d(self, a, out, m):
+        return 1 / (a * _LN2)
+
+
+class Log10(_Unary):
+    f = staticmethod(lambda xp, a: xp.log10(a))
+
+    def d(self, a, out, m):
+        return 1 / (a * _LN10)
+
+
+class Exp2(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.exp(a * _LN2))  # the array API has no exp2
+
+    def d(self, a, out, m):
+        return out * _LN2
+
+
+class Tan(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.tan(a))
+
+    def d(self, a, out, m):
+        return 1 + out * out
+
+
+class Asin(_Unary):
+    f = staticmethod(lambda xp, a: xp.asin(a))
+
+    def d(self, a, out, m):
+        return 1 / m.sqrt(1 - a * a)
+
+
+class Acos(_Unary):
+    f = staticmethod(lambda xp, a: xp.acos(a))
+
+    def d(self, a, out, m):
+        return -1 / m.sqrt(1 - a * a)
+
+
+class Atan(_Unary):
+    f = staticmethod(lambda xp, a: xp.atan(a))
+
+    def d(self, a, out, m):
+        return 1 / (1 + a * a)
+
+
+class Sinh(_Unary):
+    f = staticmethod(lambda xp, a: xp.sinh(a))
+
+    def d(self, a, out, m):
+        return m.cosh(a)
+
+
+class Cosh(_Unary):
+    f = staticmethod(lambda xp, a: xp.cosh(a))
+
+    def d(self, a, out, m):
+        return m.sinh(a)
+
+
+class Asinh(_Unary):
+    f = staticmethod(lambda xp, a: xp.asinh(a))
+
+    def d(self, a, out, m):
+        return 1 / m.sqrt(a * a + 1)
+
+
+class Acosh(_Unary):
+    f = staticmethod(lambda xp, a: xp.acosh(a))
+
+    def d(self, a, out, m):
+        return 1 / m.sqrt(a * a - 1)
+
+
+class Atanh(_Unary):
+    f = staticmethod(lambda xp, a: xp.atanh(a))
+
+    def d(self, a, out, m):
+        return 1 / (1 - a * a)
+
 
 frac = math_op(Frac, "frac")
 square = math_op(Square, "square", keep_int=True)
@@ -150,6 +259,8 @@ atanh = arctanh = math_op(Atanh, "atanh")
 
 
 class NanToNum(Function):
+    keeps_inputs = False
+
     """nan -> ``nan``, +inf -> ``posinf``, -inf -> ``neginf``; the gradient passes where the
     input was finite and is zero elsewhere (PyTorch's rule)."""
 
@@ -164,8 +275,7 @@ class NanToNum(Function):
         return xp.where(out == -xp.inf, xp.asarray(lo, dtype=a.dtype), out)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        return xp.where(self.finite, g, xp.asarray(0, dtype=g.dtype))
+        return g.where(const(self.finite, g), 0.0)
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):

@@ -2,11 +2,14 @@
 padding, floor or ceil mode output size, dilation, PyTorch's indices and divisors."""
 from __future__ import annotations
 
+from functools import partial
+
 from array_api_compat import array_namespace
 
 from .. import kernels
 from .._helpers import as_tensor, pair
 from ..autograd import Function, Tensor
+from .linear_map import linear_map
 from .shape import pad, squeeze, unsqueeze
 
 __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "MaxPool2dDilated", "AvgPool2d",
@@ -15,7 +18,10 @@ __all__ = ["max_pool2d", "avg_pool2d", "MaxPool2d", "MaxPool2dDilated", "AvgPool
 
 class MaxPool2d(Function):
     """Max over (possibly overlapping) windows; the gradient of each window goes to its one
-    maximum (the first in row-major window order on ties)."""
+    maximum (the first in row-major window order on ties): a LinearMap through the saved
+    argmax, whose adjoint gathers at those maxima (``window_max_gather``)."""
+
+    keeps_inputs = False  # backward reads only the argmax
 
     def forward(self, x, kernel_size, stride, padding, arg_out=None):
         self.params = (kernel_size, stride, padding)
@@ -29,7 +35,36 @@ class MaxPool2d(Function):
         return out
 
     def backward(self, g):
-        return kernels.maxpool_backward(g, self.arg, self.x_shape, *self.params)
+        k, s, p = self.params
+        return linear_map(g, partial(kernels.maxpool_backward, arg=self.arg,
+                                     x_shape=self.x_shape, kernel_size=k, stride=s, padding=p),
+                          partial(window_max_gather, arg=self.arg, kernel_size=k, stride=s,
+                                  padding=p, dilation=(1, 1)))
+
+
+def window_max_rows_cols(xp, arg, kernel_size, stride, padding, dilation):
+    """Row and column, in the input plane, of each window's maximum from its flat tap index
+    ``arg`` (N, C, OH, OW): PyTorch's ``return_indices`` is ``rows * W + cols``."""
+    OH, OW = arg.shape[-2:]
+    (_, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    arg = xp.astype(arg, xp.int64)
+    rows = xp.reshape(xp.arange(OH) * sh - ph, (OH, 1)) + (arg // kw) * dh
+    cols = xp.reshape(xp.arange(OW) * sw - pw, (1, OW)) + (arg % kw) * dw
+    return rows, cols
+
+
+def window_max_gather(t, arg, kernel_size, stride, padding, dilation):
+    """``t`` (N, C, H, W) read at each window's maximum -> (N, C, OH, OW): the adjoint of
+    routing each window's gradient to its maximum. A tap in the padding (possible only for a
+    window of -inf) reads 0, as the routing drops it."""
+    xp = array_namespace(t)
+    N, C, H, W = t.shape
+    rows, cols = window_max_rows_cols(xp, arg, kernel_size, stride, padding, dilation)
+    inside = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)
+    plane = xp.reshape(xp.arange(N * C, dtype=xp.int64) * (H * W), (N, C, 1, 1))
+    flat = plane + xp.clip(rows, 0, H - 1) * W + xp.clip(cols, 0, W - 1)
+    v = xp.reshape(xp.take(xp.reshape(t, (-1,)), xp.reshape(flat, (-1,))), flat.shape)
+    return xp.where(inside, v, xp.zeros_like(v))
 
 
 def _windows(xp, x, kernel_size, stride, dilation):
@@ -46,9 +81,27 @@ def _scatter_taps(xp, gw, x_shape, kernel_size, stride, dilation):
                           dilation)
 
 
+def _route_to_taps(g, arg, x_shape, kernel_size, stride, dilation):
+    """``g`` (N, C, OH, OW) added into ``x_shape`` at each window's tap ``arg`` (C, N, OH, OW)
+    (dilated max-pooling's gradient)."""
+    xp = array_namespace(g)
+    kk = kernel_size[0] * kernel_size[1]
+    taps = xp.reshape(xp.arange(kk), (1, kk, 1, 1, 1))
+    hit = xp.astype(taps == arg[:, None, ...], g.dtype)
+    gt = xp.reshape(kernels.swap01(g), (g.shape[1], 1) + (g.shape[0],) + g.shape[2:])
+    return _scatter_taps(xp, hit * gt, x_shape, kernel_size, stride, dilation)
+
+
+def _gather_taps(t, arg, kernel_size, stride, dilation):
+    """Adjoint of ``_route_to_taps``: ``t`` read at each window's tap ``arg`` (C, N, OH, OW)."""
+    return window_max_gather(t, kernels.swap01(arg), kernel_size, stride, (0, 0), dilation)
+
+
 class MaxPool2dDilated(Function):
     """Max-pooling with dilated windows, of an input already padded with -inf: the windows
     as im2col columns, max and argmax over the taps (kh*kw times the input's memory)."""
+
+    keeps_inputs = False
 
     def forward(self, x, kernel_size, stride, dilation, arg_out=None):
         xp = array_namespace(x)
@@ -63,30 +116,45 @@ class MaxPool2dDilated(Function):
         return out
 
     def backward(self, g):
-        xp = array_namespace(g)
-        kk = self.geom[0][0] * self.geom[0][1]
-        taps = xp.reshape(xp.arange(kk), (1, kk, 1, 1, 1))
-        hit = xp.astype(taps == self.arg[:, None, ...], g.dtype)
-        gt = xp.reshape(kernels.swap01(g), (g.shape[1], 1) + (g.shape[0],) + g.shape[2:])
-        return _scatter_taps(xp, hit * gt, self.x_shape, *self.geom)
+        k, s, d = self.geom
+        return linear_map(g, partial(_route_to_taps, arg=self.arg, x_shape=self.x_shape,
+                                     kernel_size=k, stride=s, dilation=d),
+                          partial(_gather_taps, arg=self.arg, kernel_size=k, stride=s,
+                                  dilation=d))
+
+
+def _window_means(x, kernel_size, stride, divisor):
+    """Window sums of the NCHW ``x`` divided by ``divisor`` (OH, OW)."""
+    xp = array_namespace(x)
+    win = _windows(xp, x, kernel_size, stride, (1, 1))
+    return kernels.swap01(xp.sum(win, axis=1)) / divisor
+
+
+def _spread_windows(g, x_shape, kernel_size, stride, divisor):
+    """Adjoint of ``_window_means``: each window's ``g / divisor`` added over the window."""
+    xp = array_namespace(g)
+    kk = kernel_size[0] * kernel_size[1]
+    gt = kernels.swap01(g / divisor)  # (C, N, OH, OW)
+    gw = xp.broadcast_to(gt[:, None, ...], (gt.shape[0], kk) + tuple(gt.shape[1:]))
+    return _scatter_taps(xp, gw, x_shape, kernel_size, stride, (1, 1))
 
 
 class AvgPool2d(Function):
-    """Window sums of an input already zero-padded, divided by ``divisor`` (OH, OW)."""
+    """Window sums of an input already zero-padded, divided by ``divisor`` (OH, OW); linear,
+    with the adjoint ``_spread_windows`` as its backward (a LinearMap)."""
+
+    keeps_inputs = False
 
     def forward(self, x, kernel_size, stride, divisor):
-        xp = array_namespace(x)
-        self.geom = (kernel_size, stride, (1, 1))
-        self.x_shape, self.divisor = tuple(x.shape), divisor
-        win = _windows(xp, x, kernel_size, stride, (1, 1))
-        return kernels.swap01(xp.sum(win, axis=1)) / divisor
+        self.geom = (kernel_size, stride, divisor)
+        self.x_shape = tuple(x.shape)
+        return _window_means(x, kernel_size, stride, divisor)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        kk = self.geom[0][0] * self.geom[0][1]
-        gt = kernels.swap01(g / self.divisor)  # (C, N, OH, OW)
-        gw = xp.broadcast_to(gt[:, None, ...], (gt.shape[0], kk) + tuple(gt.shape[1:]))
-        return _scatter_taps(xp, gw, self.x_shape, *self.geom)
+        k, s, div = self.geom
+        return linear_map(g, partial(_spread_windows, x_shape=self.x_shape, kernel_size=k,
+                                     stride=s, divisor=div),
+                          partial(_window_means, kernel_size=k, stride=s, divisor=div))
 
 
 # ---------------------------------------------------------------- public wrappers
@@ -145,7 +213,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     x, k, s, p, d = _pool_args("max_pool2d", x, kernel_size, stride, padding, dilation)
     if x.ndim == 3:
         return _unbatched(max_pool2d, x, k, s, p, d, ceil_mode, return_indices)
-    (OH, OW), extra = _geometry("max_pool2d", x, k, s, p, d, ceil_mode)
+    _, extra = _geometry("max_pool2d", x, k, s, p, d, ceil_mode)
     H, W = x.shape[2:]
     sink = [] if return_indices else None
     if d == (1, 1):
@@ -159,10 +227,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     if not return_indices:
         return out
     xp = x.device.xp
-    arg = sink[0]
-    rows = xp.reshape(xp.arange(OH) * s[0] - p[0], (OH, 1)) + (arg // k[1]) * d[0]
-    cols = xp.reshape(xp.arange(OW) * s[1] - p[1], (1, OW)) + (arg % k[1]) * d[1]
-    idx = xp.astype(rows * W + cols, xp.int64)
+    rows, cols = window_max_rows_cols(xp, sink[0], k, s, p, d)
+    idx = rows * W + cols
     return out, Tensor._wrap(idx, x.device)
 
 

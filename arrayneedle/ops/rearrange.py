@@ -18,13 +18,15 @@ __all__ = ["roll", "tile", "repeat_interleave", "diff", "cross", "unique"]
 
 
 class Roll(Function):
+    keeps_inputs = False
+
     def forward(self, a, shifts=None, dims=None):
         self.shifts, self.dims = shifts, dims
         return array_namespace(a).roll(a, shift=shifts, axis=dims)
 
     def backward(self, g):
         back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
-        return array_namespace(g).roll(g, shift=back, axis=self.dims)
+        return Roll.apply(g, shifts=back, dims=self.dims)
 
 
 def _ints(x):

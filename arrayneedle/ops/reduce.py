@@ -12,9 +12,10 @@ from array_api_compat import array_namespace
 from .._helpers import as_tensor
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
-from ._util import dim_arg, expand_reduced, keep_arg, normalize_axes
+from ._util import (TENSOR_MATH, dim_arg, expand_reduced, formula_operands, keep_arg,
+                    normalize_axes, result, saved)
 from .elementwise import astype, negative, subtract
-from .shape import reshape
+from .shape import cat, reshape
 from .unary import exp, sqrt
 
 __all__ = ["sum", "mean", "prod", "amax", "amin", "var", "std", "logsumexp", "norm", "all",
@@ -25,23 +26,48 @@ def _reduced_shape(shape, axes):
     return tuple(s for i, s in enumerate(shape) if i not in axes)
 
 
-class Sum(Function):
-    def forward(self, a, axis=None, keepdims=False):
-        self.shape, self.axes, self.keepdims = a.shape, normalize_axes(axis, a.ndim), keepdims
-        return array_namespace(a).sum(a, axis=self.axes, keepdims=keepdims)
+class _Reduction(Function):
+    """The reduction family: over ``axis`` (None, an int or a tuple) with ``keepdims``. A member
+    defines ``reduce(xp, a, **params)`` on arrays; ``expand(g)`` puts a gradient back at the
+    input's shape (the reduced axes re-inserted and broadcast)."""
 
-    def backward(self, g):
+    def reduce(self, xp, a):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Reduction member defines reduce")
+
+    def forward(self, a, axis=None, keepdims=False, **params):
+        self.shape, self.axes, self.keepdims = a.shape, normalize_axes(axis, a.ndim), keepdims
+        return self.reduce(array_namespace(a), a, **params)
+
+    def expand(self, g):
         return expand_reduced(g, self.shape, self.axes, self.keepdims)
 
+    def kept(self, out):
+        """``out`` (a reduced array with keepdims) in the shape forward returns."""
+        if self.keepdims:
+            return out
+        return array_namespace(out).reshape(out, _reduced_shape(self.shape, self.axes))
 
-class Mean(Function):
-    def forward(self, a, axis=None, keepdims=False):
-        self.shape, self.axes, self.keepdims = a.shape, normalize_axes(axis, a.ndim), keepdims
-        self.n = math.prod(a.shape[ax] for ax in self.axes)
-        return array_namespace(a).mean(a, axis=self.axes, keepdims=keepdims)
+
+class Sum(_Reduction):
+    keeps_inputs = False
+
+    def reduce(self, xp, a):
+        return xp.sum(a, axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, g):
-        return expand_reduced(g * (1.0 / self.n), self.shape, self.axes, self.keepdims)
+        return self.expand(g)
+
+
+class Mean(_Reduction):
+    keeps_inputs = False
+
+    def reduce(self, xp, a):
+        self.n = math.prod(a.shape[ax] for ax in self.axes)
+        return xp.mean(a, axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, g):
+        m, gm = formula_operands(g)
+        return result(self.expand(gm * (1.0 / self.n)), g)
 
 
 class Prod(Function):
@@ -49,80 +75,79 @@ class Prod(Function):
     (exclusive cumulative products from both ends), so zeros need no division."""
 
     def forward(self, a, axis=0, keepdims=False):
-        xp = array_namespace(a)
-        self.a, self.axis, self.keepdims = a, axis, keepdims
-        return xp.prod(a, axis=axis, keepdims=keepdims)
+        self.axis, self.keepdims = axis, keepdims
+        return array_namespace(a).prod(a, axis=axis, keepdims=keepdims)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a, ax = self.a, self.axis
-        ones = xp.ones_like(a[(slice(None),) * ax + (slice(0, 1), Ellipsis)])
-        left = xp.cumulative_prod(xp.concat([ones, a], axis=ax), axis=ax)
-        left = left[(slice(None),) * ax + (slice(0, a.shape[ax]), Ellipsis)]
-        rev = xp.flip(a, axis=ax)
-        right = xp.cumulative_prod(xp.concat([ones, rev], axis=ax), axis=ax)
-        right = xp.flip(right[(slice(None),) * ax + (slice(0, a.shape[ax]), Ellipsis)], axis=ax)
+        a, ax = self.parents[0], self.axis
+        n = a.shape[ax]
+        one = Tensor._wrap(a._device.xp.ones(a.shape[:ax] + (1,) + a.shape[ax + 1:],
+                                              dtype=a._array.dtype), a._device)
+        left = cat([one, a.narrow(ax, 0, n - 1)], ax).cumprod(ax)
+        right = cat([one, a.flip(ax).narrow(ax, 0, n - 1)], ax).cumprod(ax).flip(ax)
         return expand_reduced(g, a.shape, (ax,), self.keepdims) * left * right
 
 
-class Amax(Function):
+class Amax(_Reduction):
     """Max over axes; the gradient is shared equally between tied maxima (as torch.amax)."""
 
-    def forward(self, a, axis=None, keepdims=False):
-        xp = array_namespace(a)
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
+    keeps_inputs = False
+
+    def reduce(self, xp, a):
         m = xp.max(a, axis=self.axes, keepdims=True)
-        self.mask = a == m
-        return m if keepdims else xp.reshape(m, _reduced_shape(a.shape, self.axes))
+        if self.needs_input_grad[0]:
+            mask = xp.astype(a == m, a.dtype)
+            self.share = mask / xp.sum(mask, axis=self.axes, keepdims=True)
+        return self.kept(m)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        mask = xp.astype(self.mask, g.dtype)
-        count = xp.sum(mask, axis=self.axes, keepdims=True)
-        g = expand_reduced(g, mask.shape, self.axes, self.keepdims)
-        return g * mask / count
+        m, gm = formula_operands(g)
+        return result(self.expand(gm) * saved(self.share, gm), g)
 
 
-class Var(Function):
+class Var(_Reduction):
     """Variance with ``correction`` (1: unbiased, PyTorch's default; 0: population)."""
 
-    def forward(self, a, axis=None, keepdims=False, correction=1):
-        xp = array_namespace(a)
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
+    def reduce(self, xp, a, correction=1):
         n = math.prod(a.shape[ax] for ax in self.axes)
         self.denom = builtins.max(n - correction, 0)
-        self.centered = a - xp.mean(a, axis=self.axes, keepdims=True)
-        return xp.sum(self.centered * self.centered, axis=self.axes, keepdims=keepdims) / self.denom
+        centered = a - xp.mean(a, axis=self.axes, keepdims=True)
+        self.centered = centered if self.needs_input_grad[0] else None
+        return xp.sum(centered * centered, axis=self.axes, keepdims=self.keepdims) / self.denom
 
     def backward(self, g):
-        g = expand_reduced(g, self.centered.shape, self.axes, self.keepdims)
-        return g * self.centered * (2.0 / self.denom)
+        m, gm, a = formula_operands(g, self.parents[0])
+        c = self.centered if m is not TENSOR_MATH else a - a.mean(self.axes, keepdim=True)
+        return result(self.expand(gm) * c * (2.0 / self.denom), g)
 
 
-class LogSumExp(Function):
-    def forward(self, a, axis=None, keepdims=False):
-        xp = array_namespace(a)
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
+class LogSumExp(_Reduction):
+    saves_output = True
+
+    def reduce(self, xp, a):
         m = xp.max(a, axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
         e = xp.exp(a - m)
         s = xp.sum(e, axis=self.axes, keepdims=True)
         out = xp.log(s) + m
-        self.softmax = e / s
-        return out if keepdims else xp.reshape(out, _reduced_shape(a.shape, self.axes))
+        self.softmax = e / s if self.needs_input_grad[0] else None
+        return self.kept(out)
 
     def backward(self, g):
-        g = expand_reduced(g, self.softmax.shape, self.axes, self.keepdims)
-        return g * self.softmax
+        m, gm, a = formula_operands(g, self.parents[0])
+        # the softmax kept by forward, or as a function of a where a graph is recorded
+        softmax = (self.softmax if m is not TENSOR_MATH
+                   else m.exp(a - self.expand(self.saved_output())))
+        return result(self.expand(gm) * softmax, g)
 
 
-class Norm(Function):
+class Norm(_Reduction):
     """Vector p-norm over axes. The gradient at a zero vector is 0 (as PyTorch), not nan."""
 
-    def forward(self, a, p=2.0, axis=None, keepdims=False):
-        xp = array_namespace(a)
-        self.a, self.p = a, p
-        self.axes, self.keepdims = normalize_axes(axis, a.ndim), keepdims
+    saves_output = True
+
+    def reduce(self, xp, a, p=2.0):
+        self.p = p
         if p == math.inf:
             n = xp.max(xp.abs(a), axis=self.axes, keepdims=True)
         elif p == 1:
@@ -131,25 +156,27 @@ class Norm(Function):
             n = xp.sqrt(xp.sum(a * a, axis=self.axes, keepdims=True))
         else:
             n = xp.sum(xp.abs(a) ** p, axis=self.axes, keepdims=True) ** (1.0 / p)
-        self.n = n
-        return n if keepdims else xp.reshape(n, _reduced_shape(a.shape, self.axes))
+        return self.kept(n)
 
     def backward(self, g):
-        xp = array_namespace(g)
-        a, n, p = self.a, self.n, self.p
-        g = xp.reshape(g, n.shape)
-        zero = xp.asarray(0, dtype=a.dtype)
-        safe = xp.where(n == 0, xp.ones_like(n), n)
+        p = self.p
+        m, gm, a, n = formula_operands(g, self.parents[0], self.saved_output())
+        kshape = tuple(1 if i in self.axes else s for i, s in enumerate(a.shape))
+        n, gm = m.reshape(n, kshape), m.reshape(gm, kshape)
+        zero = n == 0
+        safe = m.where(zero, 1.0, n)
         if p == math.inf:
-            mask = xp.astype(xp.abs(a) == n, a.dtype)
-            d = xp.sign(a) * mask / xp.sum(mask, axis=self.axes, keepdims=True)
+            xp = g._device.xp
+            a_raw, n_raw = self.parents[0]._array, xp.reshape(self.saved_output()._array, kshape)
+            mask = xp.astype(xp.abs(a_raw) == n_raw, a_raw.dtype)
+            d = m.sign(a) * saved(mask / xp.sum(mask, axis=self.axes, keepdims=True), gm)
         elif p == 1:
-            d = xp.sign(a)
+            d = m.sign(a)
         elif p == 2:
             d = a / safe
         else:
-            d = xp.sign(a) * xp.abs(a) ** (p - 1) / safe ** (p - 1)
-        return xp.where(n == 0, zero, g * d)
+            d = m.sign(a) * m.abs(a) ** (p - 1) / safe ** (p - 1)
+        return result(m.where(zero, 0.0, gm * d), g)
 
 
 # ---------------------------------------------------------------- public wrappers

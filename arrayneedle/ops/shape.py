@@ -10,7 +10,8 @@ from array_api_compat import array_namespace
 from .. import kernels
 from .._helpers import as_tensor, same_device, shape_arg
 from ..autograd import Function, Tensor
-from ._util import check_array_index, check_index_range, dim_arg, one_axis, unbroadcast
+from ._util import (adjoint, check_array_index, check_index_range, dim_arg, one_axis,
+                    unbroadcast)
 
 __all__ = ["reshape", "broadcast_to", "permute", "transpose", "flip", "stack", "concat", "cat",
            "split", "chunk", "tensor_split", "pad", "getitem", "take", "index_select", "flatten",
@@ -18,15 +19,21 @@ __all__ = ["reshape", "broadcast_to", "permute", "transpose", "flip", "stack", "
 
 
 class Reshape(Function):
+    keeps_inputs = False
+    is_view = True
+
     def forward(self, a, shape):
         self.shape = a.shape
         return array_namespace(a).reshape(a, shape)
 
     def backward(self, g):
-        return array_namespace(g).reshape(g, self.shape)
+        return adjoint(Reshape, g, shape=self.shape)
 
 
 class BroadcastTo(Function):
+    keeps_inputs = False
+    is_view = True
+
     def forward(self, a, shape):
         self.shape = a.shape
         return array_namespace(a).broadcast_to(a, shape)
@@ -36,24 +43,32 @@ class BroadcastTo(Function):
 
 
 class Permute(Function):
+    keeps_inputs = False
+    is_view = True
+
     def forward(self, a, axes):
         self.inverse = tuple(sorted(range(len(axes)), key=lambda i: axes[i]))
         return array_namespace(a).permute_dims(a, axes)
 
     def backward(self, g):
-        return array_namespace(g).permute_dims(g, self.inverse)
+        return adjoint(Permute, g, axes=self.inverse)
 
 
 class Flip(Function):
+    keeps_inputs = False
+    is_view = True
+
     def forward(self, a, axis):
         self.axis = axis
         return array_namespace(a).flip(a, axis=axis)
 
     def backward(self, g):
-        return array_namespace(g).flip(g, axis=self.axis)
+        return adjoint(Flip, g, axis=self.axis)
 
 
 class Concat(Function):
+    keeps_inputs = False
+
     def forward(self, *arrays, axis=0):
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]
@@ -64,27 +79,32 @@ class Concat(Function):
         ax = self.axis % g.ndim
         for n, need in zip(self.sizes, self.needs_input_grad):
             idx = (slice(None),) * ax + (slice(start, start + n), Ellipsis)
-            out.append(g[idx] if need else None)
+            out.append(adjoint(GetItem, g, index=idx) if need else None)
             start += n
         return tuple(out)
 
 
 class Stack(Function):
+    keeps_inputs = False
+
     def forward(self, *arrays, axis=0):
         self.axis = axis
         return array_namespace(*arrays).stack(arrays, axis=axis)
 
     def backward(self, g):
         ax = self.axis % g.ndim
-        return tuple(g[(slice(None),) * ax + (i, Ellipsis)] if need else None
-                     for i, need in enumerate(self.needs_input_grad))
+        return tuple(adjoint(GetItem, g, index=(slice(None),) * ax + (i, Ellipsis)) if need
+                     else None for i, need in enumerate(self.needs_input_grad))
 
 
 class Pad(Function):
     """Constant padding; ``pad_width`` is ((before, after), ...) per axis, like numpy.pad."""
 
+    keeps_inputs = False
+
     def forward(self, a, pad_width, value=0.0):
         xp = array_namespace(a)
+        self.pad_width = pad_width
         shape = tuple(s + lo + hi for s, (lo, hi) in zip(a.shape, pad_width))
         self.index = tuple(slice(lo, lo + s) for s, (lo, _) in zip(a.shape, pad_width))
         out = xp.full(shape, value, dtype=a.dtype) if value else xp.zeros(shape, dtype=a.dtype)
@@ -92,7 +112,7 @@ class Pad(Function):
         return out
 
     def backward(self, g):
-        return g[self.index]
+        return adjoint(GetItem, g, index=self.index)
 
 
 def _is_basic(index):
@@ -101,23 +121,42 @@ def _is_basic(index):
 
 
 class GetItem(Function):
-    """x[index]: basic slicing, or integer-array indexing (gradient scatter-added)."""
+    """x[index]: basic slicing (a view), or integer-array indexing."""
+
+    keeps_inputs = False
 
     def forward(self, a, index):
-        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        self.shape, self.index = a.shape, index
+        self.is_view = _is_basic(index)
         return a[index]
 
     def backward(self, g):
-        xp = array_namespace(g)
-        if _is_basic(self.index):
-            out = xp.zeros(self.shape, dtype=self.dtype)
-            out[self.index] = g
+        return adjoint(IndexAdd, g, index=self.index, shape=self.shape)
+
+
+class IndexAdd(Function):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated integer indices accumulate):
+    the adjoint of ``x[index]``, whose own adjoint is ``x[index]`` again."""
+
+    keeps_inputs = False
+
+    def forward(self, g, index, shape):
+        self.index = index
+        if _is_basic(index):
+            out = array_namespace(g).zeros(shape, dtype=g.dtype)
+            out[index] = g
             return out
-        return kernels.index_add(self.shape, self.index, g)
+        return kernels.index_add(shape, index, g)
+
+    def backward(self, gg):
+        return GetItem.apply(gg, index=self.index)
 
 
 class Take(Function):
-    """take(x, indices, axis): rows gathered by an integer array (as Embedding needs)."""
+    """take(x, indices, axis): slices along ``axis`` gathered by an integer array (as
+    Embedding needs); with ``padding_idx`` that slice gets no gradient."""
+
+    keeps_inputs = False
 
     def forward(self, a, indices, axis=0, padding_idx=None):
         xp = array_namespace(a)
@@ -128,17 +167,37 @@ class Take(Function):
         return xp.reshape(out, a.shape[:self.axis] + tuple(indices.shape) + a.shape[self.axis + 1:])
 
     def backward(self, g):
+        return TakeAdjoint.apply(g, indices=self.indices, axis=self.axis, shape=self.shape,
+                                 padding_idx=self.padding_idx)
+
+
+class TakeAdjoint(Function):
+    """The adjoint of ``Take``: zeros of ``shape`` with the slices of ``g`` added at
+    ``indices`` along ``axis`` (the ``padding_idx`` slice left at zero)."""
+
+    keeps_inputs = False
+
+    def forward(self, g, indices, axis, shape, padding_idx=None):
         xp = array_namespace(g)
-        ax = self.axis
-        flat = xp.reshape(self.indices, (-1,))
-        g = xp.reshape(g, self.shape[:ax] + (flat.shape[0],) + self.shape[ax + 1:])
-        if ax != 0:
-            g = xp.moveaxis(g, ax, 0)
-        shape0 = (self.shape[ax],) + self.shape[:ax] + self.shape[ax + 1:]
+        self.indices, self.axis, self.padding_idx = indices, axis, padding_idx
+        flat = xp.reshape(indices, (-1,))
+        g = xp.reshape(g, shape[:axis] + (flat.shape[0],) + shape[axis + 1:])
+        if axis != 0:
+            g = xp.moveaxis(g, axis, 0)
+        shape0 = (shape[axis],) + shape[:axis] + shape[axis + 1:]
         out = kernels.index_add(shape0, flat, g)
-        if self.padding_idx is not None:  # embedding's padding row gets no gradient
-            out[self.padding_idx, ...] = 0
-        return xp.moveaxis(out, 0, ax) if ax != 0 else out
+        if padding_idx is not None:  # embedding's padding row gets no gradient
+            out[padding_idx, ...] = 0
+        return xp.moveaxis(out, 0, axis) if axis != 0 else out
+
+    def backward(self, gg):
+        if self.padding_idx is not None:  # the padding slice never received anything
+            xp = gg._device.xp
+            keep = xp.ones(gg.shape[self.axis], dtype=gg._array.dtype)
+            keep[self.padding_idx] = 0
+            gg = gg * Tensor._wrap(xp.reshape(keep, (-1,) + (1,) * (gg.ndim - self.axis - 1)),
+                                   gg._device)
+        return Take.apply(gg, indices=self.indices, axis=self.axis)
 
 
 # ---------------------------------------------------------------- public wrappers

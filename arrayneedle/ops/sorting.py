@@ -2,9 +2,10 @@
 argsort, and gather (the differentiable take-along-an-axis they share)."""
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace
 
-from .. import kernels
 from .._helpers import as_tensor, same_device
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
@@ -12,7 +13,7 @@ from . import return_types
 from ._util import check_index_range, dim_arg, keep_arg, one_axis
 from .elementwise import maximum, minimum, negative
 from .reduce import amax
-from .shape import squeeze
+from .shape import TakeAdjoint, squeeze
 
 __all__ = ["max", "min", "argmax", "argmin", "topk", "sort", "argsort", "gather"]
 
@@ -42,6 +43,8 @@ class Gather(Function):
     """out[..., i, ...] = a[..., index[..., i, ...], ...] along ``axis``; the gradient is
     scatter-added back (repeated indices accumulate)."""
 
+    keeps_inputs = False
+
     def forward(self, a, index, axis):
         xp = array_namespace(a)
         self.shape = a.shape
@@ -50,12 +53,9 @@ class Gather(Function):
         return xp.reshape(flat, tuple(index.shape))
 
     def backward(self, g):
-        xp = array_namespace(g)
-        n = 1
-        for s in self.shape:
-            n *= s
-        out = kernels.index_add((n,), self.lin, xp.reshape(g, (-1,)))
-        return xp.reshape(out, self.shape)
+        n = math.prod(self.shape)
+        return TakeAdjoint.apply(g.reshape(-1), indices=self.lin, axis=0,
+                                 shape=(n,)).reshape(self.shape)
 
 
 def _gather_raw(a: Tensor, index_array, axis):

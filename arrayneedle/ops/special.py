@@ -1,5 +1,4 @@
-"""erf and the activations beyond unary.py: gelu (exact via erf, or PyTorch's tanh
-approximation), leaky_relu, elu, softplus.
+"""erf, a member of the unary math family (gelu, which uses it, is in activation.py).
 
 The array API has no erf, so ``Erf`` evaluates W. J. Cody's rational approximations (the
 CALERF routine of SPECFUN, relative error below 1e-16 in float64) with namespace ops; the
@@ -12,9 +11,9 @@ from array_api_compat import array_namespace
 
 from .._helpers import as_tensor
 from ._dtypes import to_float
-from ..autograd import Function
+from .unary import _Unary
 
-__all__ = ["erf", "gelu", "leaky_relu", "elu", "softplus"]
+__all__ = ["erf", "erf_array"]
 
 _A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
       3.20937758913846947e03, 1.85777706184603153e-1)
@@ -71,99 +70,14 @@ def erf_array(x):
     return xp.where(y <= _THRESH, small, big)
 
 
-class Erf(Function):
-    def forward(self, a):
-        self.a = a
-        return erf_array(a)
+class Erf(_Unary):
+    f = staticmethod(lambda xp, a: erf_array(a))
 
-    def backward(self, g):
-        xp = array_namespace(g)
-        return g * (2 / math.sqrt(math.pi)) * xp.exp(-self.a * self.a)
-
-
-_K_TANH = math.sqrt(2 / math.pi)
-
-
-class GELU(Function):
-    """x * Phi(x) (``approximate="none"``) or PyTorch's tanh approximation (``"tanh"``)."""
-
-    def forward(self, a, approximate="none"):
-        xp = array_namespace(a)
-        self.a, self.approximate = a, approximate
-        if approximate == "tanh":
-            self.t = xp.tanh(_K_TANH * (a + 0.044715 * a * a * a))
-            return 0.5 * a * (1 + self.t)
-        self.cdf = 0.5 * (1 + erf_array(a * (1 / math.sqrt(2))))
-        return a * self.cdf
-
-    def backward(self, g):
-        xp = array_namespace(g)
-        a = self.a
-        if self.approximate == "tanh":
-            t = self.t
-            inner = _K_TANH * (1 + 3 * 0.044715 * a * a)
-            return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner)
-        pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
-        return g * (self.cdf + a * pdf)
-
-
-class LeakyReLU(Function):
-    def forward(self, a, negative_slope=0.01):
-        xp = array_namespace(a)
-        self.pos, self.slope = a > 0, negative_slope
-        return xp.where(self.pos, a, a * negative_slope)
-
-    def backward(self, g):
-        return array_namespace(g).where(self.pos, g, g * self.slope)
-
-
-class ELU(Function):
-    def forward(self, a, alpha=1.0):
-        xp = array_namespace(a)
-        self.pos, self.alpha = a > 0, alpha
-        self.em1 = xp.expm1(xp.minimum(a, xp.asarray(0, dtype=a.dtype)))
-        return xp.where(self.pos, a, alpha * self.em1)
-
-    def backward(self, g):
-        return array_namespace(g).where(self.pos, g, g * (self.alpha * (self.em1 + 1)))
-
-
-class Softplus(Function):
-    """log(1 + exp(beta x)) / beta, linear where beta x > threshold (as PyTorch)."""
-
-    def forward(self, a, beta=1.0, threshold=20.0):
-        xp = array_namespace(a)
-        bx = a * beta
-        self.lin = bx > threshold
-        capped = xp.minimum(bx, xp.asarray(threshold, dtype=a.dtype))
-        self.sig = 0.5 * (xp.tanh(0.5 * capped) + 1)
-        soft = (xp.maximum(capped, xp.asarray(0, dtype=a.dtype))
-                + xp.log1p(xp.exp(-xp.abs(capped)))) / beta
-        return xp.where(self.lin, a, soft)
-
-    def backward(self, g):
-        return array_namespace(g).where(self.lin, g, g * self.sig)
+    def d(self, a, out, m):
+        return (2 / math.sqrt(math.pi)) * m.exp(-a * a)
 
 
 # ---------------------------------------------------------------- public wrappers
 def erf(input):
     """The error function (differentiable)."""
     return Erf.apply(to_float(as_tensor(input)))
-
-
-def gelu(input, approximate="none"):
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(to_float(as_tensor(input)), approximate=approximate)
-
-
-def leaky_relu(input, negative_slope=0.01):
-    return LeakyReLU.apply(to_float(as_tensor(input)), negative_slope=float(negative_slope))
-
-
-def elu(input, alpha=1.0):
-    return ELU.apply(to_float(as_tensor(input)), alpha=float(alpha))
-
-
-def softplus(input, beta=1.0, threshold=20.0):
-    return Softplus.apply(to_float(as_tensor(input)), beta=float(beta), threshold=float(threshold))

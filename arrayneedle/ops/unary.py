@@ -1,122 +1,97 @@
-"""Unary elementwise ops: exp, log, sqrt, abs, sin, cos, tanh and the activations."""
+"""The unary math family (``_Unary``: y = f(x) with a differentiable derivative d(x, y)):
+exp, log, sqrt, abs, sin, cos, tanh here; the rest of the family (tan, asin, log1p...) in
+pointwise.py, erf in special.py, sigmoid with the activations (activation.py)."""
 from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from .. import kernels
 from .._helpers import as_tensor
 from ..autograd import Function
 from ._dtypes import to_float
+from ._util import formula_operands, result
 
-__all__ = ["exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "silu"]
+__all__ = ["exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "math_op"]
 
 
-class Exp(Function):
+class _Unary(Function):
+    """The unary math family: y = f(x) with dy/dx = ``d(a, out, m)``, an expression of the input
+    ``a`` and/or the output ``out`` with the math functions of ``m`` (``_util.formula_operands``:
+    Tensors while a graph is recorded, so the derivative is itself differentiable; raw arrays
+    otherwise). ``saves`` names what ``d`` reads: "a", "out", both ("a out") or neither ("")."""
+
+    saves = "a"
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls.keeps_inputs = "a" in cls.saves.split()
+        cls.saves_output = "out" in cls.saves.split()
+
+    @staticmethod
+    def f(xp, a):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Unary member defines f")
+
+    def d(self, a, out, m):  # pragma: no cover - every member defines it
+        raise NotImplementedError("a _Unary member defines d")
+
     def forward(self, a):
-        self.out = array_namespace(a).exp(a)
-        return self.out
+        return self.f(array_namespace(a), a)
 
     def backward(self, g):
-        return g * self.out
+        m, gm, a, out = formula_operands(g, self.parents[0] if self.keeps_inputs else None,
+                                         self.saved_output() if self.saves_output else None)
+        return result(gm * self.d(a, out, m), g)
 
 
-class Log(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).log(a)
+class Exp(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.exp(a))
 
-    def backward(self, g):
-        return g / self.a
-
-
-class Sqrt(Function):
-    def forward(self, a):
-        self.out = array_namespace(a).sqrt(a)
-        return self.out
-
-    def backward(self, g):
-        return g / (2 * self.out)
-
-
-class Abs(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).abs(a)
-
-    def backward(self, g):
-        xp = array_namespace(g)
-        return g * xp.sign(self.a)
-
-
-class Sin(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).sin(a)
-
-    def backward(self, g):
-        return g * array_namespace(g).cos(self.a)
-
-
-class Cos(Function):
-    def forward(self, a):
-        self.a = a
-        return array_namespace(a).cos(a)
-
-    def backward(self, g):
-        return -g * array_namespace(g).sin(self.a)
-
-
-class Tanh(Function):
-    def forward(self, a):
-        self.out = array_namespace(a).tanh(a)
-        return self.out
-
-    def backward(self, g):
-        o = self.out
-        return g * (1 - o * o)
-
-
-def _sigmoid(xp, a):
-    # 0.5 * (1 + tanh(a / 2)): one transcendental, no overflow for large |a|
-    return 0.5 * (xp.tanh(0.5 * a) + 1)
-
-
-class Sigmoid(Function):
-    def forward(self, a):
-        self.out = _sigmoid(array_namespace(a), a)
-        return self.out
-
-    def backward(self, g):
-        o = self.out
-        return g * o * (1 - o)
-
-
-class ReLU(Function):
-    def forward(self, a):
-        # kernels.relu: on NumPy threaded, and maximum against a 0-d zero of a's dtype (a
-        # Python 0 misses NumPy's vectorised loop; figure in BENCHMARKS.md)
-        out = kernels.relu(a)
-        # backward needs out > 0 (== a > 0, nan included): keep the output, as PyTorch does,
-        # instead of a mask pass in forward (never under no_grad)
-        self.out = out if self.needs_input_grad[0] else None
+    def d(self, a, out, m):
         return out
 
-    def backward(self, g):
-        # g * (out > 0): differs from where(out > 0, g, 0) only where the input was <= 0 and
-        # g is inf or nan (nan instead of 0)
-        return kernels.relu_backward(g, self.out)
+
+class Log(_Unary):
+    f = staticmethod(lambda xp, a: xp.log(a))
+
+    def d(self, a, out, m):
+        return 1 / a
 
 
-class SiLU(Function):
-    def forward(self, a):
-        xp = array_namespace(a)
-        self.a = a
-        self.s = _sigmoid(xp, a)
-        return a * self.s
+class Sqrt(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.sqrt(a))
 
-    def backward(self, g):
-        s = self.s
-        return g * (s * (1 + self.a * (1 - s)))
+    def d(self, a, out, m):
+        return 0.5 / out
+
+
+class Abs(_Unary):
+    f = staticmethod(lambda xp, a: xp.abs(a))
+
+    def d(self, a, out, m):
+        return m.sign(a)
+
+
+class Sin(_Unary):
+    f = staticmethod(lambda xp, a: xp.sin(a))
+
+    def d(self, a, out, m):
+        return m.cos(a)
+
+
+class Cos(_Unary):
+    f = staticmethod(lambda xp, a: xp.cos(a))
+
+    def d(self, a, out, m):
+        return -m.sin(a)
+
+
+class Tanh(_Unary):
+    saves = "out"
+    f = staticmethod(lambda xp, a: xp.tanh(a))
+
+    def d(self, a, out, m):
+        return 1 - out * out
 
 
 # ---------------------------------------------------------------- public wrappers
@@ -139,6 +114,3 @@ abs = math_op(Abs, "abs", keep_int=True)
 sin = math_op(Sin, "sin")
 cos = math_op(Cos, "cos")
 tanh = math_op(Tanh, "tanh")
-sigmoid = math_op(Sigmoid, "sigmoid")
-relu = math_op(ReLU, "relu", keep_int=True)
-silu = math_op(SiLU, "silu")

@@ -124,6 +124,8 @@ def contiguous(input):
 
 
 class Clone(Function):
+    keeps_inputs = False
+
     def forward(self, a):
         return array_namespace(a).asarray(a, copy=True)
 

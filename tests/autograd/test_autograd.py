@@ -60,7 +60,7 @@ def test_backward_nonscalar_needs_grad():
         (x * 2).backward()
     (x * 2).backward(an.Tensor([1.0, 10.0]))
     np.testing.assert_allclose(x.grad.numpy(), [2, 20])
-    with pytest.raises(ValueError, match="grad has shape"):
+    with pytest.raises(ValueError, match="Mismatch in shape"):
         (x * 2).backward(an.Tensor([1.0]))
 
 
@@ -75,7 +75,7 @@ def test_graph_is_freed_after_backward():
     node = y._ctx
     y.backward()
     assert node.parents == () and not node.__dict__
-    with pytest.raises(RuntimeError, match="already freed"):
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         y.backward()
 
 

@@ -48,9 +48,9 @@ def test_grad_by_hand_intermediate_inputs_and_grad_outputs():
     # several outputs: their gradients add
     (gx,) = an.autograd.grad([z, x.sum()], x)
     np.testing.assert_allclose(gx.detach().numpy(), [7, 13, 19])
-    with pytest.raises(RuntimeError, match="already freed"):
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         an.autograd.grad(z, x)
-    with pytest.raises(RuntimeError, match="already freed"):
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         z.backward()
 
 
@@ -71,8 +71,6 @@ def test_grad_errors_and_unused_inputs():
     x = an.Tensor([1.0, 2.0], requires_grad=True)
     u = an.Tensor([5.0], requires_grad=True)
     y = (x * 2.0).sum()
-    with pytest.raises(RuntimeError, match="higher-order gradients are not supported"):
-        an.autograd.grad(y, x, create_graph=True)
     with pytest.raises(RuntimeError, match="not have been used"):
         an.autograd.grad(y, [x, u], retain_graph=True)
     gx, gu = an.autograd.grad(y, [x, u], allow_unused=True, retain_graph=True)

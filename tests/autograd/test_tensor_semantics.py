@@ -18,7 +18,8 @@ def _torch():
 def _step_then_backward(modify):
     lin = nn.Linear(3, 2)
     opt = an.optim.SGD(lin.parameters(), lr=0.1)
-    x = an.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    # the input needs a gradient, so backward reads the weight (x's gradient is g @ W)
+    x = an.tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
     loss = lin(x).sum()
     if modify:
         loss.backward()
