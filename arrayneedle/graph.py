@@ -158,17 +158,6 @@ def _free(ctx):
 
 def _run(ctx, t, g, create_graph):
     """ctx's backward for the gradient ``g`` of its output ``t``: a tuple of Tensors/None."""
-    if ctx.legacy_backward:
-        if create_graph:
-            raise RuntimeError(f"{ctx.name()}: its derivative is not implemented as "
-                               f"differentiable operations yet, so it cannot be differentiated "
-                               f"twice (create_graph=True)")
-        res = (_observed(ctx, "backward", ctx.backward, (g._array,), {}) if _function_hooks
-               else ctx.backward(g._array))
-        if not isinstance(res, (tuple, list)):
-            res = (res,)
-        return tuple(None if r is None else Tensor._wrap(r, p._device)
-                     for r, p in zip(res, ctx.parents))
     ctx._output = t
     try:
         res = (_observed(ctx, "backward", ctx.backward, (g,), {}) if _function_hooks

@@ -67,9 +67,6 @@ class Function:
     keeps_inputs = True
     saves_output = False
     is_view = False
-    # Transition: a Function whose backward still maps raw arrays to raw arrays (no double
-    # backward through it yet; create_graph=True through it raises).
-    legacy_backward = False
 
     def saved_output(self) -> "Tensor":
         """This node's output as a Tensor connected to the graph (its gradient flows back
@@ -122,7 +119,7 @@ class Function:
         fn.parents = tensors
         fn._output = None
         res = Tensor._wrap(out, dev, requires_grad=True, ctx=fn)
-        _record_versions(fn, tensors, out, res)
+        _record_versions(fn, tensors, res)
         return res
 
 
@@ -132,16 +129,16 @@ def _share_version(view, base):
     view._vc = base._vc
 
 
-def _record_versions(fn, tensors, out, res):
+def _record_versions(fn, tensors, res):
     """Remember the version and creator of every input and, when the Function keeps its own
-    output (``saves_output``, or a legacy Function holding the output array), the output's
-    counter. Only graph-building calls get here, so untracked forwards pay nothing."""
+    output (``saves_output``), the output's counter. Only graph-building calls get here, so
+    untracked forwards pay nothing."""
     fn.versions = tuple(0 if t._vc is None else t._vc[0] for t in tensors)
     fn.creators = tuple(t._ctx for t in tensors)
     fn._out_vc = None
     if fn.is_view:
         _share_version(res, tensors[0])
-    elif fn.saves_output or (fn.legacy_backward and any(v is out for v in fn.__dict__.values())):
+    elif fn.saves_output:
         res._vc = [0]
         fn._out_vc = res._vc
 

@@ -1,12 +1,6 @@
 """Second derivatives of every op in the op table: ``autograd.gradgradcheck`` (float64, finite
 differences of the gradient computed with ``create_graph=True``) on NumPy and on
-array-api-strict arrays.
-
-A row whose graph still holds a Function with a raw-array backward (``legacy_backward``, the
-kernel ops until their conversion) must instead refuse ``create_graph=True`` with a clear
-error: the test asserts one or the other, so a converted kernel moves to the gradgradcheck
-side without any change here.
-"""
+array-api-strict arrays (the kernel ops' rows included: conv, pooling, the norms)."""
 import pytest
 
 import arrayneedle as an
@@ -21,28 +15,8 @@ TABLE = OPS + INDEX_OPS + LAYER_OPS + ROWS
 PORTABLE = OPS + LAYER_OPS + ROWS  # INDEX_OPS build NumPy index arrays
 
 
-def _legacy_nodes(out):
-    """The Functions with a raw-array backward in the graph of ``out``."""
-    seen, stack, found = set(), [out], []
-    while stack:
-        t = stack.pop()
-        ctx = t._ctx
-        if ctx is None or id(ctx) in seen:
-            continue
-        seen.add(id(ctx))
-        if ctx.legacy_backward:
-            found.append(type(ctx).__name__)
-        stack.extend(p for p in ctx.parents if p.requires_grad)
-    return found
-
-
 def _check(fn, arrays):
     ts = [an.Tensor(a, requires_grad=True) for a in arrays]
-    legacy = _legacy_nodes(fn(*ts))
-    if legacy:
-        with pytest.raises(RuntimeError, match="cannot be differentiated twice"):
-            gradgradcheck(fn, ts)
-        return
     assert gradcheck(fn, ts, atol=1e-6, rtol=1e-5)
     assert gradgradcheck(fn, ts, atol=1e-6, rtol=1e-5)
 
