@@ -23,6 +23,7 @@ from .base import (
     SchedulerOutput,
     spaced_timesteps,
 )
+from .configio import scheduler_from_pretrained
 from .ddpm import DDIMScheduler, DDPMScheduler
 from .dpmsolver import DPMSolverMultistepScheduler
 from .euler import (
@@ -49,6 +50,7 @@ __all__ = [
     "get_scheduler",
     "model_evaluations",
     "sample_loop",
+    "scheduler_from_pretrained",
     "sampling_mode",
     "spaced_timesteps",
 ]
