@@ -22,7 +22,7 @@ from ..pretrained import (
     write_config,
 )
 
-__all__ = ["ConfigIO", "INERT", "scheduler_from_pretrained"]
+__all__ = ["ConfigIO", "INERT", "OWN_KEYS", "scheduler_from_pretrained"]
 
 # diffusers options not implemented here -> the test a value passes when it changes nothing
 INERT = {
@@ -45,6 +45,8 @@ INERT = {
     "skip_prk_steps": lambda v: True,               # PNDM's, meaningless to the others
     "set_alpha_to_one": lambda v: True,             # DDIM / PNDM's final alpha
 }
+# this package's options that diffusers' schedulers lack -> their default (diffusers' behaviour)
+OWN_KEYS = {"step_to_visited": False}
 # a DPM-Solver config's variance_type says whether the model predicts its variance
 _LEARNED_VARIANCE = ("learned", "learned_range")
 
@@ -108,8 +110,12 @@ class ConfigIO:
             raise FolderError(f"{folder}/{SCHEDULER_CONFIG_NAME}: {e}") from None
 
     def save_pretrained(self, save_directory):
-        """Write ``scheduler_config.json`` (diffusers' keys) to ``save_directory``."""
-        write_config(save_directory, SCHEDULER_CONFIG_NAME, type(self).__name__, self.config)
+        """Write ``scheduler_config.json`` (diffusers' keys) to ``save_directory``. This
+        package's own options (``OWN_KEYS``) are written only where they differ from their
+        default, so a scheduler that behaves as diffusers' writes only diffusers' keys."""
+        config = {k: v for k, v in self.config.items()
+                  if k not in OWN_KEYS or v != OWN_KEYS[k]}
+        write_config(save_directory, SCHEDULER_CONFIG_NAME, type(self).__name__, config)
         return save_directory
 
 

@@ -42,6 +42,22 @@ def test_scheduler_configs_cross_both_ways_with_the_same_timesteps(name, config,
             assert back.config[k] == v, k
 
 
+def test_step_to_visited_is_written_only_where_it_departs_from_diffusers(tmp_path):
+    """DDIM's own option (not a diffusers key) stays out of a folder that behaves as
+    diffusers'; set, it is written and read back, and diffusers (which ignores it) loads it."""
+    import json
+    S.DDIMScheduler().save_pretrained(tmp_path / "plain")
+    assert "step_to_visited" not in json.loads((tmp_path / "plain" /
+                                                "scheduler_config.json").read_text())
+    S.DDIMScheduler(step_to_visited=True).save_pretrained(tmp_path / "own")
+    assert S.scheduler_from_pretrained(tmp_path / "own").config["step_to_visited"] is True
+    assert diffusers.DDIMScheduler.from_pretrained(tmp_path / "own").config[
+        "num_train_timesteps"] == 1000
+    # a DDPM config with it builds a DDPM scheduler (the key is another scheduler's: dropped)
+    assert isinstance(S.DDPMScheduler.from_config(S.DDIMScheduler(step_to_visited=True)),
+                      S.DDPMScheduler)
+
+
 def test_the_ddpm_cifar10_scheduler_config_loads(tmp_path):
     import json
     (tmp_path / "scheduler_config.json").write_text(json.dumps(DDPM_CIFAR10_32_SCHEDULER))
@@ -103,6 +119,7 @@ def _patched_noise(seed):
     ("ddim", {"timestep_spacing": "linspace", "num_train_timesteps": 199}, {"eta": 0.0}),
     ("ddpm", {"variance_type": "fixed_large"}, {}),
     ("ddpm", {"timestep_spacing": "trailing"}, {}),
+    ("ddpm", {"timestep_spacing": "trailing", "num_train_timesteps": 199}, {}),
 ])
 def test_pipelines_follow_diffusers_trajectory_from_the_same_noise(kind, config, call,
                                                                     tiny_unet, tmp_path):
