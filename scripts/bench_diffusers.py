@@ -20,8 +20,17 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tests"))  # diffusers_helpers: the configs
+# the configs and the random-weight model (tests/diffusers_helpers.py, which the tests check)
+_HELPERS = os.path.join(ROOT, "tests", "diffusers_helpers.py")
+
+
+def _helpers():
+    """tests/diffusers_helpers.py, loaded by path (the scripts leave sys.path alone)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("diffusers_helpers", _HELPERS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _steps(model_call, step, x, n):
@@ -83,10 +92,9 @@ def _prepare(folder, batches):
     import numpy as np
     from diffusers import DDPMScheduler
 
-    from diffusers_helpers import (DDPM_CIFAR10_32, DDPM_CIFAR10_32_SCHEDULER,
-                                   perturbed_diffusers_unet)
-    perturbed_diffusers_unet(DDPM_CIFAR10_32, scale=0.01).save_pretrained(folder)
-    DDPMScheduler(**{k: v for k, v in DDPM_CIFAR10_32_SCHEDULER.items()
+    h = _helpers()
+    h.perturbed_diffusers_unet(h.DDPM_CIFAR10_32, scale=0.01).save_pretrained(folder)
+    DDPMScheduler(**{k: v for k, v in h.DDPM_CIFAR10_32_SCHEDULER.items()
                      if not k.startswith("_")}).save_pretrained(folder)
     noise = np.random.default_rng(0).standard_normal((max(batches), 3, 32, 32), dtype=np.float32)
     path = os.path.join(folder, "noise.npy")
@@ -110,7 +118,8 @@ def main(argv=None):
     batches = [int(b) for b in a.batch.split(",")]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads),
                OPENBLAS_NUM_THREADS=str(a.threads), ARRAYNEEDLE_NUM_THREADS=str(a.threads),
-               PYTHONPATH=ROOT)
+               PYTHONPATH=os.pathsep.join([ROOT] + [p for p in os.environ.get(
+                   "PYTHONPATH", "").split(os.pathsep) if p]))
     import numpy as np
     with tempfile.TemporaryDirectory() as folder:
         noise = _prepare(folder, batches)
