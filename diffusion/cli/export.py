@@ -40,11 +40,7 @@ def export(checkpoint, out, raw=False, fmt="safetensors"):
         raise UsageError(f"{out}: the output must end in .safetensors")
     check_out_file(out)
     ck = load_checkpoint(checkpoint)
-    ema = ck.get("ema")
-    weights = None if raw or not isinstance(ema, dict) else ema.get("ema_model")
-    kind = "raw" if weights is None else "EMA"
-    if weights is None:
-        weights = ck["model"]
+    weights, kind = _weights(ck, raw)
     cfg = {k: ck["config"][k] for k in MODEL_KEYS + ("in_channels",) if k in ck["config"]}
     try:
         an.save_file(weights, out, metadata={CONFIG_KEY: json.dumps(cfg),
@@ -56,6 +52,7 @@ def export(checkpoint, out, raw=False, fmt="safetensors"):
 
 
 def _weights(ck, raw):
+    """(weights, "EMA" or "raw"): the EMA weights unless ``raw`` or the checkpoint has none."""
     ema = ck.get("ema")
     weights = None if raw or not isinstance(ema, dict) else ema.get("ema_model")
     return (ck["model"], "raw") if weights is None else (weights, "EMA")

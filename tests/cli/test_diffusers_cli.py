@@ -1,10 +1,8 @@
 """The commands with diffusers folders: sample one, fine-tune one (resume as any run), train
 diffusers' architecture from a config, export a run so diffusers loads it; hostile folders
 exit 2 with one line."""
-import importlib.util
 import json
 import os
-import pathlib
 
 import diffusers  # first: importing torch alone takes seconds
 import numpy as np
@@ -13,19 +11,9 @@ import torch
 
 import arrayneedle as an
 from diffusers_helpers import perturbed_diffusers_unet, rel_err
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_dscript_{name}",
-                                                  ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-train_script, sample_script, export_script = _load("train"), _load("sample"), _load("export")
+from diffusion.cli import export as export_script  # the commands scripts/*.py run
+from diffusion.cli import sample as sample_script
+from diffusion.cli import train as train_script
 
 UNET = {"sample_size": 8, "block_out_channels": [8, 16], "norm_num_groups": 4,
         "down_block_types": ["DownBlock2D", "AttnDownBlock2D"], "attention_head_dim": 8,
