@@ -10,6 +10,8 @@ from .schedulers import SCHEDULERS, from_diffusion, get_scheduler, sample_loop
 from .gaussian import SAMPLERS, GaussianDiffusion, extract, normalize, unnormalize
 from .unet import Attention, ResBlock, SimpleUnet, SinusoidalPosEmb, Unet
 from .ema import EMA
+from .unets import UNet2DModel
+from .pipelines import DDIMPipeline, DDPMPipeline
 from .config import TrainConfig
 from .trainer import Trainer
 from .datasets import (CIFAR10Dataset, ImageArrayDataset, ImageFolder, MNISTDataset,
@@ -22,4 +24,5 @@ __all__ = ["SCHEDULES", "linear_beta_schedule", "cosine_beta_schedule", "quadrat
            "SinusoidalPosEmb", "EMA", "SyntheticLandscapes", "ImageFolder", "MNISTDataset",
            "CIFAR10Dataset", "ImageArrayDataset", "load_mnist", "load_cifar10", "read_idx",
            "resize_images", "schedulers", "SCHEDULERS", "get_scheduler", "from_diffusion",
-           "sample_loop", "quality", "TrainConfig", "Trainer"]
+           "sample_loop", "quality", "UNet2DModel", "DDPMPipeline",
+           "DDIMPipeline", "TrainConfig", "Trainer"]

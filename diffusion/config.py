@@ -36,12 +36,13 @@ __all__ = ["TrainConfig", "DEFAULTS", "CHOICES", "MODEL_KEYS", "RESUME_FLAGS", "
            "DEFAULT_STEPS", "upgrade_config"]
 
 # the values the flags accept (scripts/train.py and scripts/sample.py take them from here)
-CHOICES = dict(model=("simple", "unet"), schedule=("linear", "cosine"),
+CHOICES = dict(model=("simple", "unet", "diffusers"), schedule=("linear", "cosine"),
                loss=("l1", "l2", "huber"), sampler=SAMPLERS)
 DEFAULT_WIDTHS = {"simple": (32, 64, 128), "unet": (32, 64, 128)}
 # what must match between a checkpoint and a resumed run
 MODEL_KEYS = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss",
-              "data", "dataset_size", "batch_size", "seed")
+              "data", "dataset_size", "batch_size", "seed", "unet_config", "scheduler_config",
+              "init_from")
 # optimizer flags that, given on resume, replace the checkpoint's values (else it keeps them)
 RESUME_FLAGS = ("lr", "warmup", "ema_decay", "grad_clip")
 DEFAULT_STEPS = 2000  # the run's length when neither steps nor epochs is given
@@ -82,13 +83,21 @@ class TrainConfig:
     progress: bool = True
     dist_backend: str | None = None
     data_fingerprint: str | None = None  # of the data folder when the run was configured
+    # model "diffusers" (diffusion/interop.py): diffusers' UNet2DModel config, the scheduler
+    # config of the folder it came from, and that folder (--init-from: fine-tune its weights)
+    init_from: str | None = None
+    unet_config: dict | None = None
+    scheduler_config: dict | None = None
 
     # ---- building ----
     @classmethod
     def from_flags(cls, flags):
         """The config of command-line values (a dict or a TrainConfig; None: the default),
         checked as values and against this machine. Raises UsageError naming the flag."""
-        values = _merge(cls, flags, keep_none=("data",))
+        from .interop import apply_diffusers_flags
+        if isinstance(flags, TrainConfig):
+            flags = flags.to_dict()
+        values = _merge(cls, apply_diffusers_flags(dict(flags)), keep_none=("data",))
         if isinstance(values["widths"], str):
             values["widths"] = _parse_widths(values["widths"])
         elif values["widths"] is None and values["model"] in DEFAULT_WIDTHS:
@@ -109,7 +118,8 @@ class TrainConfig:
         # the keys that build the model are never filled in: a config without them is refused
         stored = upgrade_config(config)
         values.update({k: stored.get(k) for k in _MODEL_BUILD})
-        return cls(**_check_values(values, source))
+        from .interop import check_run_config
+        return cls(**check_run_config(_check_values(values, source), source))
 
     @classmethod
     def defaults(cls):
@@ -147,7 +157,8 @@ DEFAULTS = TrainConfig.defaults()
 # the keys that build the model: a checkpoint must state each
 _MODEL_BUILD = ("model", "widths", "image_size", "in_channels", "timesteps", "schedule", "loss")
 # keys whose stored None means None (not "use the default")
-_NULLABLE = ("data", "widths", "steps", "epochs", "resume", "dist_backend", "data_fingerprint")
+_NULLABLE = ("data", "widths", "steps", "epochs", "resume", "dist_backend", "data_fingerprint",
+             "init_from", "unet_config", "scheduler_config")
 
 
 def upgrade_config(cfg):

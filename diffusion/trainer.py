@@ -74,7 +74,11 @@ class Trainer:
         self.world.agree(failure, UsageError)
         cfg = self.cfg
         an.manual_seed(cfg.seed)
-        self.model = build_model(cfg).to(self.device)
+        self.model = build_model(cfg)
+        if ck is None and cfg.init_from:  # fine-tune: a fresh run starts from its weights
+            from .interop import init_weights
+            init_weights(self.model, cfg)
+        self.model.to(self.device)
         self.diffusion = build_diffusion(cfg, self.model).to(self.device)
         self.ema = EMA(self.model, decay=cfg.ema_decay)
         self.opt = an.optim.Adam(self.model.parameters(), lr=cfg.lr)

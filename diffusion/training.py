@@ -34,6 +34,9 @@ __all__ = ["UsageError", "TrainingDiverged", "TrainConfig", "Trainer", "DEFAULTS
 def build_model(cfg):
     """The denoiser named by the config (a TrainConfig or a dict of its model keys)."""
     from .unet import SimpleUnet, Unet
+    if cfg["model"] == "diffusers":  # diffusers' UNet2DModel of cfg["unet_config"]
+        from .interop import build_diffusers_model
+        return build_diffusers_model(cfg)
     widths = tuple(cfg["widths"])
     if cfg["model"] == "simple":
         return SimpleUnet(widths, in_channels=cfg["in_channels"])
@@ -45,8 +48,9 @@ def build_diffusion(cfg, model=None):
     """The diffusion (schedule, loss) of the config, around ``model`` (the default model of
     its sampling and loss calls; any other can be passed to them as ``model=``)."""
     from .gaussian import GaussianDiffusion
+    from .interop import diffusion_kwargs
     return GaussianDiffusion(model, timesteps=cfg["timesteps"], beta_schedule=cfg["schedule"],
-                             loss_type=cfg["loss"])
+                             loss_type=cfg["loss"], **diffusion_kwargs(cfg))
 
 
 def load_checkpoint(path, device=None):

@@ -438,7 +438,7 @@ CLI_ROWS = [
     CliRow("train-ckpt-timesteps-1e8", "train", _t("--resume", _cfg(timesteps=10 ** 8)),
            r"config timesteps must be at most 100000"),
     CliRow("train-ckpt-model-exec", "train", _t("--resume", _cfg(model="exec")),
-           r"config model must be one of simple, unet, got 'exec'"),
+           r"config model must be one of simple, unet, diffusers, got 'exec'"),
     CliRow("train-ckpt-bogus-optimizer", "train",
            _t("--resume", _set("optimizer", {"x": 1}), "--steps", "4"),
            r"its optimizer state is malformed or does not fit its config "

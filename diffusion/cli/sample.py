@@ -4,10 +4,14 @@
     python scripts/sample.py --checkpoint ... --sampler dpm++2m --steps 20
     python scripts/sample.py --checkpoint ... --sampler ddpm --gif denoise.gif
     python scripts/sample.py --checkpoint model.safetensors --out grid.png
+    python scripts/sample.py --checkpoint ddpm-cifar10-32 --sampler ddim --steps 50  # diffusers
 
-Uses the EMA weights when the checkpoint has them. A ``.safetensors`` weights file (written by
-scripts/export.py) carries its model configuration in its metadata; for one without, give the
-configuration with ``--config run/config.json`` (a JSON object of the run's config keys).
+Uses the EMA weights when the checkpoint has them. A diffusers folder (config.json +
+diffusion_pytorch_model.safetensors and its scheduler_config.json, a pipeline folder with unet/
+and scheduler/, or a Hub cache snapshot) samples with its own noise schedule. A
+``.safetensors`` weights file (written by scripts/export.py) carries its model configuration
+in its metadata; for one without, give the configuration with ``--config run/config.json``
+(a JSON object of the run's config keys).
 Bad flags or checkpoints exit with code 2 and one line before anything is sampled or written.
 """
 import argparse
@@ -18,6 +22,7 @@ import sys
 import arrayneedle as an
 from arrayneedle.safetensors_io import read_metadata
 from diffusion.gaussian import DDIM_STEPS, SOLVER_STEPS
+from diffusion.interop import check_run_config, read_diffusers_folder
 from diffusion.runfolder import check_checkpoint_file
 from diffusion.training import (
     CHOICES,
@@ -44,7 +49,8 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint.npz from train.py, or a .safetensors weights file")
+                   help="checkpoint.npz from train.py, a .safetensors weights file, or a "
+                        "diffusers folder")
     p.add_argument("--config", default=None,
                    help="JSON config for a .safetensors file without one in its metadata")
     p.add_argument("--n", type=int, default=16, help="number of images")
@@ -99,6 +105,9 @@ def _read_config_file(path):
 def load_weights(path, config=None):
     """(config, weights, step, kind) from a training checkpoint or a .safetensors file; the
     config is checked as strictly as flags before anything is built."""
+    if os.path.isdir(path):
+        cfg, weights = read_diffusers_folder(path)
+        return cfg, weights, None, "diffusers folder's"
     check_checkpoint_file(path, f"--checkpoint {path}", weights_ok=True)
     if path.endswith(".safetensors"):
         try:
@@ -116,8 +125,8 @@ def load_weights(path, config=None):
         else:
             raise UsageError(f"{path} holds weights without a model config; give "
                              f"--config run/config.json (or export with scripts/export.py)")
-        cfg = check_config(upgrade_config(cfg) if isinstance(cfg, dict) else cfg, CHOICES,
-                           source)
+        cfg = check_run_config(check_config(upgrade_config(cfg) if isinstance(cfg, dict)
+                                            else cfg, CHOICES, source), source)
         try:
             weights = an.load_file(path)
         except ValueError as e:
@@ -183,7 +192,7 @@ def main(argv=None):
     except UsageError as e:
         print(f"sample.py: error: {e}", file=sys.stderr)
         return 2
-    print(f"using the {kind} weights of step {step}")
+    print(f"using the {kind} weights" + ("" if step is None else f" of step {step}"))
     model.to(device)
     diffusion.to(device)
     an.manual_seed(a.seed)

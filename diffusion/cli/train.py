@@ -2,6 +2,8 @@
 
     python scripts/train.py                               # built-in landscapes, CPU
     python scripts/train.py --data ~/photos --device cuda --image-size 64 --steps 20000
+    python scripts/train.py --init-from ddpm-cifar10-32 --data ~/photos --steps 500  # fine-tune
+    python scripts/train.py --model diffusers --unet-config unet.json   # diffusers' UNet2DModel
 
 Writes to --out: checkpoint.npz (resumable), log.jsonl (loss per step), samples_*.png grids
 from the EMA weights, and a final samples.png. Bad flags or data exit with code 2 without
@@ -36,15 +38,26 @@ def build_parser():
     p.add_argument("--data", default=None,
                    help="folder of images (JPEG/PNG/BMP/WebP, recursive); default: the built-in "
                         "SyntheticLandscapes")
-    p.add_argument("--image-size", type=int, default=d["image_size"])
+    p.add_argument("--image-size", type=int, default=None,
+                   help=f"default {d['image_size']}, or the sample_size of --init-from / "
+                        f"--unet-config")
     p.add_argument("--grayscale", action="store_true", help="train on 1-channel images")
-    p.add_argument("--model", choices=CHOICES["model"], default=d["model"],
-                   help="simple: the original needle UNet; unet: residual UNet with attention")
+    p.add_argument("--model", choices=CHOICES["model"], default=None,
+                   help="simple: the original needle UNet; unet: residual UNet with attention; "
+                        "diffusers: diffusers' UNet2DModel (with --unet-config or --init-from); "
+                        "default unet")
+    p.add_argument("--unet-config", default=None, metavar="JSON",
+                   help="a diffusers UNet2DModel config.json: train that architecture")
+    p.add_argument("--init-from", default=None, metavar="FOLDER",
+                   help="a diffusers model folder (config.json + diffusion_pytorch_model."
+                        "safetensors, [scheduler_config.json]; a pipeline folder or a Hub "
+                        "snapshot): fine-tune it, with its noise schedule")
     widths = ",".join(map(str, DEFAULT_WIDTHS[d["model"]]))
     p.add_argument("--widths", "--channels", dest="widths", default=None,
                    help=f"comma-separated layer widths per level (default {widths}; the image "
                         f"size must divide by 2**(levels-1))")
-    p.add_argument("--timesteps", type=int, default=d["timesteps"])
+    p.add_argument("--timesteps", type=int, default=None,
+                   help=f"default {d['timesteps']}, or --init-from's")
     p.add_argument("--schedule", choices=CHOICES["schedule"], default=d["schedule"])
     p.add_argument("--loss", choices=CHOICES["loss"], default=d["loss"])
     p.add_argument("--batch-size", type=int, default=d["batch_size"])

@@ -23,6 +23,7 @@ from .base import (
     SchedulerOutput,
     spaced_timesteps,
 )
+from .configio import scheduler_from_pretrained
 from .ddpm import DDIMScheduler, DDPMScheduler
 from .dpmsolver import DPMSolverMultistepScheduler
 from .euler import (
@@ -49,6 +50,7 @@ __all__ = [
     "get_scheduler",
     "model_evaluations",
     "sample_loop",
+    "scheduler_from_pretrained",
     "sampling_mode",
     "spaced_timesteps",
 ]
@@ -87,7 +89,9 @@ def from_diffusion(diffusion, name, **config):
     objective as ``prediction_type`` and its x0 clipping where the scheduler has one
     (``config`` overrides, e.g. ``clip_sample=False``). DDIM uses ``timestep_spacing=
     "trailing"`` (T - 1 down to about T / n, as Song et al.'s code); ``sample_loop`` steps it
-    with ``use_clipped_model_output=True`` (eps re-derived from the clipped x0)."""
+    with ``use_clipped_model_output=True`` (eps re-derived from the clipped x0) and
+    ``step_to_visited=True``: each step lands on the next visited timestep, as the reference
+    code's loop (diffusers' ``t - T // n`` differs where the spacing is uneven)."""
     host = getattr(diffusion, "_host", None)
     betas = host["betas"] if host is not None else diffusion.betas.numpy()
     kw = {"num_train_timesteps": len(betas), "trained_betas": betas,
@@ -98,6 +102,7 @@ def from_diffusion(diffusion, name, **config):
         kw["clip_sample"] = bool(diffusion.clip_denoised)
     if cls is DDIMScheduler:
         kw["timestep_spacing"] = "trailing"
+        kw["step_to_visited"] = True
     return get_scheduler(name, **{**kw, **config})
 
 

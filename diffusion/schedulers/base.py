@@ -17,12 +17,14 @@ import arrayneedle as an
 from arrayneedle import ops
 from arrayneedle.autograd import Tensor
 
+from ..pretrained import Config
 from ..schedules import (
     cosine_beta_schedule,
     linear_beta_schedule,
     quadratic_beta_schedule,
     sigmoid_beta_schedule,
 )
+from .configio import ConfigIO
 
 __all__ = ["BETA_SCHEDULES", "PREDICTION_TYPES", "TIMESTEP_SPACINGS", "Scheduler",
            "SchedulerOutput", "spaced_timesteps"]
@@ -33,6 +35,8 @@ PREDICTION_TYPES = {"epsilon": ("epsilon", "eps", "pred_noise"),
                     "v_prediction": ("v_prediction", "v", "pred_v")}
 # diffusers' beta_schedule names -> this package's schedules. "linear" and "scaled_linear"
 # take diffusers' beta_start / beta_end as given (no 1000/T scaling).
+# the schedule tables are float64 arrays of this length: a config cannot ask for terabytes
+MAX_TRAIN_TIMESTEPS = 1_000_000
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "cosine", "sigmoid")
 TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
 
@@ -148,11 +152,13 @@ def sigma_to_t(sigma, log_sigmas):
     return ((1 - w) * low + w * high).reshape(sigma.shape)
 
 
-class Scheduler:
+class Scheduler(ConfigIO):
     """The base of the schedulers: owns the training schedule (``betas``, ``alphas``,
     ``alphas_cumprod``, host float64 arrays) and the inference state (``timesteps``,
     ``num_inference_steps``, ``step_index``). ``config`` holds the constructor's arguments,
-    as in diffusers, so ``type(s)(**s.config)`` rebuilds a scheduler."""
+    as in diffusers, so ``type(s)(**s.config)`` rebuilds a scheduler; ``from_config``,
+    ``from_pretrained`` and ``save_pretrained`` read and write diffusers'
+    ``scheduler_config.json`` (``configio``)."""
 
     order = 1
 
@@ -160,15 +166,15 @@ class Scheduler:
                  prediction_type, **config):
         if isinstance(num_train_timesteps, bool) or \
                 not isinstance(num_train_timesteps, (int, np.integer)) \
-                or num_train_timesteps < 2:
-            raise ValueError(f"num_train_timesteps must be an integer >= 2, got "
-                             f"{num_train_timesteps!r}")
+                or not 2 <= num_train_timesteps <= MAX_TRAIN_TIMESTEPS:
+            raise ValueError(f"num_train_timesteps must be an integer in [2, "
+                             f"{MAX_TRAIN_TIMESTEPS}], got {num_train_timesteps!r}")
         self.betas = make_betas(num_train_timesteps, beta_start, beta_end, beta_schedule,
                                 trained_betas)
         self.alphas = 1.0 - self.betas
         self.alphas_cumprod = np.cumprod(self.alphas)
         prediction_type = _canonical_prediction(prediction_type)
-        self.config = dict(num_train_timesteps=len(self.betas), beta_start=beta_start,
+        self.config = Config(num_train_timesteps=len(self.betas), beta_start=beta_start,
                            beta_end=beta_end, beta_schedule=beta_schedule,
                            trained_betas=None if trained_betas is None else self.betas.copy(),
                            prediction_type=prediction_type, **config)

@@ -1,4 +1,14 @@
-"""DDPM (Ho et al. 2020) and DDIM (Song et al. 2021) as diffusers-style schedulers."""
+"""DDPM (Ho et al. 2020) and DDIM (Song et al. 2021) as diffusers-style schedulers.
+
+Where a step goes, as in diffusers: ``DDPMScheduler`` steps to the next timestep in
+``timesteps``; ``DDIMScheduler`` from ``t`` to ``t - T // n`` (T training timesteps, n inference
+steps), so that a scheduler built from a diffusers config (or by hand) follows diffusers'
+trajectory. ``DDIMScheduler(step_to_visited=True)`` (what ``from_diffusion`` gives
+``GaussianDiffusion``'s own DDIM sampling) steps instead to the next visited timestep, as Song
+et al.'s code does. The two rules agree wherever the spacing is even (``leading``, or n dividing
+T); they differ for ``trailing`` / ``linspace`` spacing with n not dividing T, where the DDIM
+rule lands between the visited timesteps.
+"""
 from __future__ import annotations
 
 import math
@@ -25,16 +35,17 @@ class _Discrete(Scheduler):
 
     def previous_timestep(self, timestep):
         """The timestep after ``timestep`` in ``timesteps`` (-1 after the last): the step goes
-        there. Where the spacing is even (leading, or n dividing T) this is diffusers' DDIM
-        rule ``t - T // n``; where it is not, the sample still lands on the next visited
-        timestep. A timestep not in ``timesteps`` steps back ``T // n``."""
+        there (diffusers' DDPM rule). A timestep not in ``timesteps`` steps back ``T // n``."""
         t = int(timestep)
         where = np.nonzero(self.timesteps == t)[0]
         if len(where) == 0:
-            return t - self.num_train_timesteps // (self.num_inference_steps or
-                                                    self.num_train_timesteps)
+            return self._stride_back(t)
         i = int(where[0]) + 1
         return int(self.timesteps[i]) if i < len(self.timesteps) else -1
+
+    def _stride_back(self, t):
+        return t - self.num_train_timesteps // (self.num_inference_steps or
+                                                self.num_train_timesteps)
 
     def _predict(self, model_output, sample, t, need_eps=False, clipped_eps=False):
         """(x0, eps) predicted at training timestep t, in the float operations of Ho et al.'s
@@ -110,20 +121,29 @@ class DDPMScheduler(_Discrete):
 
 class DDIMScheduler(_Discrete):
     """DDIM (Song et al. 2021): ``eta=0`` is deterministic given x_T, ``eta=1`` is DDPM-like.
-    Arguments and defaults as diffusers' ``DDIMScheduler``; ``GaussianDiffusion`` runs it with
-    ``timestep_spacing="trailing"``. Each step goes to the next visited timestep (diffusers:
-    ``t - T // n``, the same wherever the spacing is even)."""
+    Arguments and defaults as diffusers' ``DDIMScheduler``, plus ``step_to_visited`` (not
+    diffusers'; see the module docstring): False (the default) steps to ``t - T // n`` as
+    diffusers does; ``GaussianDiffusion`` runs it with ``timestep_spacing="trailing"`` and
+    ``step_to_visited=True`` (each step to the next visited timestep, as Song et al.)."""
 
     def __init__(self, num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02,
                  beta_schedule="linear", trained_betas=None, clip_sample=True,
                  set_alpha_to_one=True, steps_offset=0, prediction_type="epsilon",
-                 clip_sample_range=1.0, timestep_spacing="leading"):
+                 clip_sample_range=1.0, timestep_spacing="leading", step_to_visited=False):
         super().__init__(num_train_timesteps, beta_start, beta_end, beta_schedule, trained_betas,
                          prediction_type, clip_sample=clip_sample,
                          set_alpha_to_one=set_alpha_to_one, steps_offset=steps_offset,
-                         clip_sample_range=clip_sample_range, timestep_spacing=timestep_spacing)
+                         clip_sample_range=clip_sample_range, timestep_spacing=timestep_spacing,
+                         step_to_visited=bool(step_to_visited))
         spaced_timesteps(1, self.num_train_timesteps, timestep_spacing, steps_offset)
         self.final_alpha_cumprod = 1.0 if set_alpha_to_one else float(self.alphas_cumprod[0])
+
+    def previous_timestep(self, timestep):
+        """Where the step from ``timestep`` goes (below 0: to the final alpha): ``t - T // n``
+        (diffusers' DDIM rule); with ``step_to_visited`` the next timestep in ``timesteps``."""
+        if self.config["step_to_visited"]:
+            return super().previous_timestep(timestep)
+        return self._stride_back(int(timestep))
 
     def step(self, model_output, timestep, sample, eta=0.0, use_clipped_model_output=False,
              generator=None, variance_noise=None, return_dict=True):

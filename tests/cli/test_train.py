@@ -351,7 +351,7 @@ def test_a_checkpoint_config_must_state_its_model(tmp_path):
     cfg = TrainConfig.from_flags({"out": str(tmp_path / "o"), "widths": "4,8", "image_size": 8})
     for key, msg in (("widths", "config widths must list 2 to 8 widths, got None"),
                      ("timesteps", "config timesteps must be an integer, got None"),
-                     ("model", "config model must be one of simple, unet, got None")):
+                     ("model", "config model must be one of simple, unet, diffusers, got None")):
         stored = cfg.to_dict()
         del stored[key]
         with pytest.raises(UsageError, match=f"^checkpoint c: {msg}"):

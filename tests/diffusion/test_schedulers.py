@@ -437,8 +437,10 @@ def test_config_rebuilds_the_scheduler():
 
 
 def test_one_spacing_rule_for_every_scheduler():
-    """Every scheduler takes its timesteps from spaced_timesteps; DDIM steps to the next
-    visited timestep even where the spacing is uneven (T = 60 in 16 steps: 3.75 apart)."""
+    """Every scheduler takes its timesteps from spaced_timesteps. Where the spacing is uneven
+    (T = 60 in 16 steps: 3.75 apart) DDPM steps to the next visited timestep and DDIM by
+    diffusers' rule t - T // n, or to the next visited with step_to_visited (GaussianDiffusion's
+    own), as diffusers' DDPMScheduler and DDIMScheduler do."""
     from diffusion.schedulers import spaced_timesteps
     np.testing.assert_array_equal(spaced_timesteps(4, 100, "trailing"), [99, 74, 49, 24])
     np.testing.assert_array_equal(spaced_timesteps(4, 100, "leading", 1), [76, 51, 26, 1])
@@ -455,5 +457,15 @@ def test_one_spacing_rule_for_every_scheduler():
                                           else want, err_msg=f"{name} {spacing}")
     s = DDIMScheduler(num_train_timesteps=60, timestep_spacing="trailing")
     s.set_timesteps(16)
-    ts = list(s.timesteps)
-    assert [s.previous_timestep(t) for t in ts] == ts[1:] + [-1]
+    ts = [int(t) for t in s.timesteps]
+    assert [s.previous_timestep(t) for t in ts] == [t - 60 // 16 for t in ts]
+    assert [s.previous_timestep(t) for t in ts] != ts[1:] + [-1]  # uneven: the rules differ
+    for s in (DDIMScheduler(num_train_timesteps=60, timestep_spacing="trailing",
+                            step_to_visited=True),
+              DDPMScheduler(num_train_timesteps=60, timestep_spacing="trailing")):
+        s.set_timesteps(16)
+        assert [s.previous_timestep(t) for t in ts] == ts[1:] + [-1]
+    # GaussianDiffusion's DDIM lands on visited timesteps; a DDIM it did not make keeps
+    # diffusers' rule
+    assert GaussianDiffusion(None, timesteps=60).scheduler("ddim").config["step_to_visited"]
+    assert get_scheduler("ddim").config["step_to_visited"] is False
