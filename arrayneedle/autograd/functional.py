@@ -302,23 +302,31 @@ def _scalar_output(func, inputs, name):
     return outputs
 
 
+def _scalar_first_derivative(func, inputs, v, create_graph, strict, name):
+    """The shared start of vhp and hvp: checked inputs and v, the scalar output and its
+    gradient with a graph (to differentiate again)."""
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", name)
+    inputs = _preprocess(inputs, create_graph, need_graph=True)
+    v = _v_tuple(v, name)
+    if v is not None:
+        v = _preprocess(v, create_graph, need_graph=False)
+        _validate_v(v, inputs, is_inputs_tuple)
+    elif len(inputs) != 1 or inputs[0].numel() != 1:
+        raise RuntimeError("The vector v can only be None if the input to the user-provided "
+                           "function is a single Tensor with a single element.")
+    outputs = _scalar_output(func, inputs, name)
+    _check_requires_grad(outputs, "outputs", strict)
+    jac = _autograd_grad(outputs, inputs, create_graph=True)
+    _check_requires_grad(jac, "jacobian", strict)
+    return is_inputs_tuple, inputs, v, outputs, jac
+
+
 def vhp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(inputs), v^T H)`` for a scalar ``func``, as
     ``torch.autograd.functional.vhp``."""
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vhp")
-        inputs = _preprocess(inputs, create_graph, need_graph=True)
-        v = _v_tuple(v, "vhp")
-        if v is not None:
-            v = _preprocess(v, create_graph, need_graph=False)
-            _validate_v(v, inputs, is_inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided "
-                               "function is a single Tensor with a single element.")
-        outputs = _scalar_output(func, inputs, "vhp")
-        _check_requires_grad(outputs, "outputs", strict)
-        jac = _autograd_grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict)
+        is_inputs_tuple, inputs, v, outputs, jac = _scalar_first_derivative(
+            func, inputs, v, create_graph, strict, "vhp")
         grad_res = _autograd_grad(jac, inputs, v, create_graph=create_graph)
         vhp_ = _fill_in_zeros(grad_res, inputs, strict, create_graph, "double_back")
     outputs = _postprocess(outputs, create_graph)
@@ -331,19 +339,8 @@ def hvp(func, inputs, v=None, create_graph=False, strict=False):
     (by the double-vjp trick; equal to ``vhp`` for a twice continuously differentiable
     function)."""
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
-        inputs = _preprocess(inputs, create_graph, need_graph=True)
-        v = _v_tuple(v, "hvp")
-        if v is not None:
-            v = _preprocess(v, create_graph, need_graph=False)
-            _validate_v(v, inputs, is_inputs_tuple)
-        elif len(inputs) != 1 or inputs[0].numel() != 1:
-            raise RuntimeError("The vector v can only be None if the input to the user-provided "
-                               "function is a single Tensor with a single element.")
-        outputs = _scalar_output(func, inputs, "hvp")
-        _check_requires_grad(outputs, "outputs", strict)
-        jac = _autograd_grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict)
+        is_inputs_tuple, inputs, v, outputs, jac = _scalar_first_derivative(
+            func, inputs, v, create_graph, strict, "hvp")
         grad_jac = tuple(_zeros_like(t, requires_grad=True) for t in inputs)
         double_back = _autograd_grad(jac, inputs, grad_jac, create_graph=True)
         _check_requires_grad(jac, "hessian", strict)
