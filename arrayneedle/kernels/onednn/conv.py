@@ -34,11 +34,9 @@ def _build_forward(x_shape, w_shape, y_shape, with_bias, geom):
     return build
 
 
-def conv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
-    """``conv2d(x, w) + bias`` as a new NCHW array of ``y_shape``."""
-    geom = _geometry(stride, padding, dilation)
-    key = ("conv_fwd", x.shape, w.shape, y_shape, bias is not None, stride, padding, dilation)
-    e = rt.cached(key, _build_forward(x.shape, w.shape, y_shape, bias is not None, geom))
+def _run_forward(rt, e, x, w, bias):
+    """Run a cached convolution or deconvolution forward ``e`` (bias fused when given) into a
+    new NCHW array."""
     y = e.dst.new()
     args = [(L.ARG_SRC, e.src.md, e.src.into(rt, x)), (L.ARG_WEIGHTS, e.wei.md, e.wei.into(rt, w)),
             (L.ARG_DST, e.dst.md, y)]
@@ -46,6 +44,14 @@ def conv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
         args.append((L.ARG_BIAS, e.bias, bias))
     execute(rt, e.prim, args, e.scratch)
     return e.dst.out(rt, y)
+
+
+def conv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
+    """``conv2d(x, w) + bias`` as a new NCHW array of ``y_shape``."""
+    geom = _geometry(stride, padding, dilation)
+    key = ("conv_fwd", x.shape, w.shape, y_shape, bias is not None, stride, padding, dilation)
+    e = rt.cached(key, _build_forward(x.shape, w.shape, y_shape, bias is not None, geom))
+    return _run_forward(rt, e, x, w, bias)
 
 
 def _build_backward_data(x_shape, w_shape, y_shape, geom):
@@ -136,10 +142,4 @@ def deconv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
     geom = _geometry(stride, padding, dilation)
     key = ("deconv_fwd", x.shape, w.shape, y_shape, bias is not None, stride, padding, dilation)
     e = rt.cached(key, _build_deconv(x.shape, w.shape, y_shape, bias is not None, geom))
-    y = e.dst.new()
-    args = [(L.ARG_SRC, e.src.md, e.src.into(rt, x)), (L.ARG_WEIGHTS, e.wei.md, e.wei.into(rt, w)),
-            (L.ARG_DST, e.dst.md, y)]
-    if bias is not None:
-        args.append((L.ARG_BIAS, e.bias, bias))
-    execute(rt, e.prim, args, e.scratch)
-    return e.dst.out(rt, y)
+    return _run_forward(rt, e, x, w, bias)
