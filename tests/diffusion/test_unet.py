@@ -118,6 +118,51 @@ def test_simple_unet_matches_a_pytorch_build_of_the_original():
         np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-4, err_msg=mode)
 
 
+@pytest.mark.parametrize("config, size", [
+    # the trainer's default (diffusion/training.py build_model, the README's first command)
+    (dict(widths=(32, 64, 128), groups=8), 16),
+    # two levels, attention at both, four heads over 16 and 32 channels, one input channel
+    (dict(widths=(16, 32), groups=4, attention_at=(0, 1), heads=4, in_channels=1), 8),
+])
+def test_unet_matches_its_pytorch_twin_in_outputs_and_gradients(config, size):
+    torch = pytest.importorskip("torch")
+    from torch_twin import torch_unet
+
+    an.manual_seed(3)
+    ours = Unet(**config)
+    ref = torch_unet(**config)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ref.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
+                         for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(1)
+    c = config.get("in_channels", 3)
+    x = rng.standard_normal((3, c, size, size)).astype(np.float32)
+    noise = rng.standard_normal(x.shape).astype(np.float32)
+    ts = np.array([0, 417, 999])
+
+    out = ours(an.tensor(x), an.tensor(ts))
+    loss = ((out - an.tensor(noise)) ** 2).mean()
+    loss.backward()
+    tout = ref(torch.from_numpy(x), torch.from_numpy(ts))
+    tloss = ((tout - torch.from_numpy(noise)) ** 2).mean()
+    tloss.backward()
+
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-4,
+                               atol=1e-4)
+    assert float(loss.item()) == pytest.approx(float(tloss.item()), rel=1e-5)
+    grads = dict(ref.named_parameters())
+    ours_p = dict(ours.named_parameters())
+    assert set(ours_p) == set(grads)
+    for name, p in ours_p.items():
+        expect = grads[name].grad.numpy()
+        got = p.grad.numpy()
+        assert got.dtype == np.float32, name
+        # float32 sums over a few thousand terms: relative to the gradient's own scale
+        scale = float(np.abs(expect).max())
+        np.testing.assert_allclose(got, expect, rtol=1e-3, atol=2e-4 * scale + 1e-7,
+                                   err_msg=name)
+
+
 def test_unet_attention_and_structure():
     m = Unet(dim=8, dim_mults=(1, 2, 4), groups=4, heads=2)
     kinds = {n: type(mod) for n, mod in m.named_modules()}
