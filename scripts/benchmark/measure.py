@@ -31,17 +31,20 @@ def _timed(runners, steps, warmup):
     return times, [summary(t, loads[i] if loads else None) for i, t in enumerate(times)]
 
 
-def run_size(dev, worker, size, batch, steps, warmup, tmpdir):
+def run_size(dev, worker, size, batch, steps, warmup, tmpdir, model="simple"):
+    """Training and sampling steps of ``model`` ("simple" or "unet") at ``size`` x ``size``,
+    beside PyTorch's twin when ``worker`` runs, and their per-op tables."""
     sync = dev.synchronize
-    work = AnWorkload(dev, size, batch)
-    r = {"size": size, "batch": batch}
+    work = AnWorkload(dev, size, batch, model=model)
+    r = {"model": model, "size": size, "batch": batch}
+    tag = f"[{model} {size}x{size} b{batch}]"
     if worker is not None:
-        path = os.path.join(tmpdir, f"unet{size}.npz")
+        path = os.path.join(tmpdir, f"{model}{size}_{batch}.npz")
         coefs = work.export(path)
-        rep = worker.request({"cmd": "unet", "npz": path, "coefs": coefs})
+        rep = worker.request({"cmd": "unet", "npz": path, "coefs": coefs, "model": model})
         r["torch_weights_copied"] = rep["weights_copied"]
         r["torch_max_abs_diff"] = rep["max_abs_diff"]
-        print(f"[{size}x{size}] PyTorch twin: weights copied {rep['weights_copied']}, same "
+        print(f"{tag} PyTorch twin: weights copied {rep['weights_copied']}, same "
               f"forward output to {rep['max_abs_diff']:.2e}", flush=True)
     runners = [Local(work.train_step, sync)] + ([Remote(worker, "train")] if worker else [])
     _, sums = _timed(runners, steps, warmup)
@@ -49,7 +52,7 @@ def run_size(dev, worker, size, batch, steps, warmup, tmpdir):
     if worker:
         r["train"]["torch"] = sums[1]
         r["train"].update(_ratios(sums[0], sums[1]))
-    print(f"[{size}x{size}] training step done", flush=True)
+    print(f"{tag} training step done", flush=True)
     runners = [Local(work.sample_step, sync), Local(work.ddim_two_steps, sync)] + (
         [Remote(worker, "sample")] if worker else [])
     times, sums = _timed(runners, steps, warmup)
@@ -65,7 +68,7 @@ def run_size(dev, worker, size, batch, steps, warmup, tmpdir):
         r["sample"].update(_ratios(sa, st))
         r["sample"].update(torch_ddpm_images_per_s=batch / (T_STEPS * st["median_s"]),
                            torch_ddim_images_per_s=batch / (DDIM_STEPS * st["median_s"]))
-    print(f"[{size}x{size}] sampling step done", flush=True)
+    print(f"{tag} sampling step done", flush=True)
     wait_quiet()
     ins = instrumented_step(work, sync)
     r["ops"] = ins

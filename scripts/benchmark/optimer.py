@@ -4,8 +4,9 @@ hook (``arrayneedle.autograd.register_function_hook``).
 Every Function's forward and backward is timed between device synchronisations and summed per
 category. Functions that run inside a BatchNorm layer's forward are attributed to
 ``batchnorm2d``: its forward is the whole layer's wall time (batch statistics included), its
-backward the Functions it created. Every convolution is listed with its shapes, times and
-FLOPs.
+backward the Functions it created. Matrix products inside the Unet's ``Attention`` layers
+(projections, q k^T, attention times v) are counted as ``attention matmuls``, apart from the
+Linear layers' matmuls. Every convolution is listed with its shapes, times and FLOPs.
 """
 from __future__ import annotations
 
@@ -14,18 +15,20 @@ from collections import defaultdict
 
 import arrayneedle as an
 from arrayneedle.autograd import register_function_hook
+from diffusion import Attention
 
 from .adapters import forward_hooks
 
 _SPECIAL = {"ReLU": "relu", "MaxPool2d": "max_pool2d", "MatMul": "matmul (Linear)",
-            "Stack": "stack (skip concat)", "Normalize": "batchnorm2d",
-            "BatchNorm": "batchnorm2d"}
-_SHAPE = frozenset({"Reshape", "BroadcastTo", "Permute", "Flip", "Concat", "Pad", "GetItem",
-                    "Take"})
-_REDUCE = frozenset({"Sum", "Mean", "Max", "Var", "LogSumExp"})
+            "Stack": "stack (skip concat)", "Concat": "concat (skip concat)",
+            "Normalize": "batchnorm2d", "BatchNorm": "batchnorm2d", "GroupNorm": "groupnorm",
+            "SiLU": "silu", "Softmax": "softmax", "LogSoftmax": "softmax",
+            "LogSumExp": "softmax"}  # (softmax composed as exp(x - logsumexp(x)))
+_SHAPE = frozenset({"Reshape", "BroadcastTo", "Permute", "Flip", "Pad", "GetItem", "Take"})
+_REDUCE = frozenset({"Sum", "Mean", "Max", "Var"})
 _ELEMENTWISE = frozenset({
     "Add", "Subtract", "Multiply", "Divide", "Negative", "PowerScalar", "RPowerScalar", "Exp",
-    "Log", "Sqrt", "Abs", "Sin", "Cos", "Tanh", "Sigmoid", "SiLU", "Maximum", "Minimum", "Where",
+    "Log", "Sqrt", "Abs", "Sin", "Cos", "Tanh", "Sigmoid", "Maximum", "Minimum", "Where",
     "Clip", "AsType", "ToDevice"})
 
 
@@ -82,12 +85,15 @@ class OpTimer:
         self._tags = {}  # id(Function) -> (category, conv record), from its forward to backward
         self._handles = []
         self._bn_t0 = 0.0
+        self._attention = 0  # depth of Attention forwards running now
 
     def install(self, model):
         self._handles.append(register_function_hook(self._on_function))
         for m in model.modules():
             if isinstance(m, (an.nn.BatchNorm1d, an.nn.BatchNorm2d)):
                 self._handles.append(forward_hooks(m, self._bn_enter, self._bn_exit))
+            elif isinstance(m, Attention):
+                self._handles.append(forward_hooks(m, self._attn_enter, self._attn_exit))
         return self
 
     def uninstall(self):
@@ -116,6 +122,12 @@ class OpTimer:
         self.calls["batchnorm2d"] += 1
         self.scope = None
 
+    def _attn_enter(self, module):
+        self._attention += 1
+
+    def _attn_exit(self, module):
+        self._attention -= 1
+
     # ---- every Function ----
     def _on_function(self, fn, phase, arrays, params):
         if phase == "backward":
@@ -126,6 +138,8 @@ class OpTimer:
                 self._tags[id(fn)] = (self.scope, None)
             return None
         cat = op_category(type(fn))
+        if self._attention and cat == "matmul (Linear)":
+            cat = "attention matmuls"
         self.sync()
         t0 = time.perf_counter()
 

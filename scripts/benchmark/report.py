@@ -24,8 +24,12 @@ def _fmt_times(label, d, width=30):
     return line
 
 
+_TITLES = {"simple": "SimpleUnet", "unet": "Unet (residual, the trainer's default)"}
+
+
 def print_size_report(size, r):
-    print(f"\n=== {size}x{size}, batch {r['batch']} (medians; arrayneedle / PyTorch) ===")
+    title = _TITLES[r.get("model", "simple")]
+    print(f"\n=== {title}, {size}x{size}, batch {r['batch']} (medians; arrayneedle / PyTorch) ===")
     tr, sa = r["train"], r["sample"]
     print(_fmt_times("training step", tr))
     print(_fmt_times("sampling step (p_sample)", sa))

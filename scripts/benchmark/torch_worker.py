@@ -17,7 +17,7 @@ import traceback
 
 import numpy as np
 
-from . import CHANNELS, T_STEPS, TIME_EMB
+from . import CHANNELS, T_STEPS, TIME_EMB, UNET_GROUPS, UNET_WIDTHS
 from .harness import run_block
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,12 +25,15 @@ _BENCH = os.path.join(_ROOT, "scripts", "bench.py")
 _TWIN = os.path.join(_ROOT, "tests", "torch_twin.py")
 
 
-def build_torch_unet():
-    """The SimpleUnet in PyTorch (``tests/torch_twin.py``, which tests/test_unet.py checks
-    against ours), same attribute names."""
+def build_torch_unet(model="simple"):
+    """The SimpleUnet (``model="simple"``) or the residual Unet (``"unet"``) in PyTorch
+    (``tests/torch_twin.py``, which tests/diffusion/test_unet.py checks against ours), same
+    attribute names."""
     spec = importlib.util.spec_from_file_location("torch_twin", _TWIN)
     twin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(twin)
+    if model == "unet":
+        return twin.torch_unet(widths=UNET_WIDTHS, in_channels=3, groups=UNET_GROUPS)
     return twin.torch_simple_unet(CHANNELS, in_channels=3, time_emb_dim=TIME_EMB)
 
 
@@ -38,9 +41,9 @@ class TorchWorkload:
     """The PyTorch twin of ``workload.AnWorkload``: same weights (arrayneedle's state_dict),
     same inputs, same schedule arithmetic. ``data``: the arrays ``AnWorkload.export`` wrote."""
 
-    def __init__(self, torch, tdev, data, coefs):
+    def __init__(self, torch, tdev, data, coefs, model="simple"):
         self.torch = torch
-        self.model = build_torch_unet().to(tdev)
+        self.model = build_torch_unet(model).to(tdev)
         sd = {k[3:]: torch.tensor(data[k]) for k in data.files if k.startswith("sd/")}
         missing, unexpected = self.model.load_state_dict(sd, strict=False)
         self.weights_copied = not missing and not unexpected
@@ -189,7 +192,8 @@ def torch_worker_main(device, threads):
                 send({})
                 break
             if cmd == "unet":
-                tw = TorchWorkload(torch, tdev, np.load(msg["npz"]), msg["coefs"])
+                tw = TorchWorkload(torch, tdev, np.load(msg["npz"]), msg["coefs"],
+                                   msg.get("model", "simple"))
                 fns["train"], fns["sample"] = tw.train_step, tw.sample_step
                 reply = {"weights_copied": tw.weights_copied, "max_abs_diff": tw.max_abs_diff}
             elif cmd == "conv":

@@ -1,5 +1,5 @@
-"""The arrayneedle side of the benchmark: SimpleUnet + GaussianDiffusion + Adam on one device,
-with fixed inputs, and a cProfile of its training step."""
+"""The arrayneedle side of the benchmark: SimpleUnet or Unet + GaussianDiffusion + Adam on one
+device, with fixed inputs, and a cProfile of its training step."""
 from __future__ import annotations
 
 import cProfile
@@ -11,9 +11,9 @@ from contextlib import contextmanager
 
 import arrayneedle as an  # before NumPy: see arrayneedle's startup settings  # noqa: I001
 import numpy as np
-from diffusion import GaussianDiffusion, SimpleUnet
+from diffusion import GaussianDiffusion, SimpleUnet, Unet
 
-from . import CHANNELS, T_STEPS, TIME_EMB
+from . import CHANNELS, T_STEPS, TIME_EMB, UNET_GROUPS, UNET_WIDTHS
 
 # the schedule coefficients the PyTorch twin's sampling step needs (GaussianDiffusion buffers)
 _SAMPLE_COEFS = ("sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
@@ -21,13 +21,23 @@ _SAMPLE_COEFS = ("sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
                  "posterior_log_variance_clipped")
 
 
-class AnWorkload:
-    """SimpleUnet + GaussianDiffusion + Adam on one device, with fixed inputs."""
+def build_model(name):
+    """The benchmarked network: ``"simple"`` (SimpleUnet) or ``"unet"`` (the trainer's default
+    residual Unet)."""
+    if name == "unet":
+        return Unet(widths=UNET_WIDTHS, in_channels=3, groups=UNET_GROUPS)
+    return SimpleUnet(CHANNELS, in_channels=3, time_emb_dim=TIME_EMB)
 
-    def __init__(self, dev, size, batch, seed=0):
+
+class AnWorkload:
+    """SimpleUnet or Unet (``model``) + GaussianDiffusion + Adam on one device, with fixed
+    inputs."""
+
+    def __init__(self, dev, size, batch, seed=0, model="simple"):
         an.manual_seed(seed)
         self.dev = dev
-        self.model = SimpleUnet(CHANNELS, in_channels=3, time_emb_dim=TIME_EMB).to(dev)
+        self.model_name = model
+        self.model = build_model(model).to(dev)
         self.diff = GaussianDiffusion(self.model, timesteps=T_STEPS)
         self.opt = an.optim.Adam(self.model.parameters(), lr=1e-4)
         rng = np.random.default_rng(seed)
