@@ -17,6 +17,11 @@ ints or pairs; arrays are NCHW.
   layout change between a matmul's ``(O, N, OH, OW)`` and NCHW, either way).
 - ``channel_affine(x, scale, shift, out=None)`` -> ``x * scale[c] + shift[c]`` over axis 1
   of ``x`` (N, C, ...), ``scale``/``shift`` (C,) or None; ``out`` may be ``x`` (in place).
+- ``group_norm_forward(x, groups, weight, bias, eps, keep)`` -> ``(y, d, inv)``: group
+  normalisation of ``x`` (N, C, ...) over each sample's ``groups`` (statistics in two passes),
+  ``d = x - mean`` viewed as (N, G, C/G, M) (None unless ``keep``), ``inv = 1/sqrt(var + eps)``
+  (N, G); ``group_norm_backward(g, d, inv, weight, need)`` -> ``(gx, gw, gb)``, the gradients
+  that ``need`` (input, weight, bias) asks for, gx of shape (N, G, C/G, M).
 - ``relu(x)`` -> ``max(x, 0)``; ``relu_backward(g, y)`` -> ``g * (y > 0)`` for the output ``y``.
 - ``dilate(x, axes, dilation)``: ``dilation`` zeros after every element along ``axes``;
   ``undilate`` is its adjoint (every ``dilation+1``-th element).
@@ -48,7 +53,8 @@ from . import conv_reference, cpu, onednn, portable
 from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle re-exports)
 from .geometry import normalize
 
-__all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "im2col", "col2im",
+__all__ = ["index_add", "swap01", "channel_affine", "group_norm_forward",
+           "group_norm_backward", "relu", "relu_backward", "im2col", "col2im",
            "dilate", "undilate", "maxpool_forward", "maxpool_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d", "direct_conv",
            "cpu_kernels"]
@@ -85,6 +91,20 @@ def channel_affine(x, scale=None, shift=None, out=None):
         raise ValueError(f"channel_affine: out has shape {tuple(out.shape)}, "
                          f"expected {tuple(x.shape)}")
     return _impl(x).channel_affine(x, scale, shift, out)
+
+
+def group_norm_forward(x, groups, weight=None, bias=None, eps=1e-5, keep=True):
+    if x.ndim < 2 or groups < 1 or x.shape[1] % groups:
+        raise ValueError(f"group_norm_forward: expected (N, C, ...) with C divisible by "
+                         f"groups={groups}, got shape {tuple(x.shape)}")
+    return _impl(x).group_norm_forward(x, int(groups), weight, bias, eps, bool(keep))
+
+
+def group_norm_backward(g, d, inv, weight=None, need=(True, True, True)):
+    if g.size != d.size or d.ndim != 4:
+        raise ValueError(f"group_norm_backward: gradient of shape {tuple(g.shape)} does not "
+                         f"match the saved (N, G, C/G, M) {tuple(d.shape)}")
+    return _impl(g).group_norm_backward(g, d, inv, weight, tuple(bool(n) for n in need))
 
 
 def relu(x):

@@ -20,6 +20,7 @@ from .geometry import conv_geometry
 from ._parallel import parallel_for
 from .checks import check_col2im, check_maxpool_backward
 from . import conv_reference, onednn
+from .cpu_norm import group_norm_backward, group_norm_forward  # noqa: F401  (the contract's)
 
 _self = sys.modules[__name__]  # the reference convolutions call this module's im2col & co.
 

@@ -81,6 +81,8 @@ channel_affine = portable.channel_affine
 relu = portable.relu
 relu_backward = portable.relu_backward
 swap01 = portable.swap01
+group_norm_forward = portable.group_norm_forward
+group_norm_backward = portable.group_norm_backward
 
 
 def index_add(shape, index, values):

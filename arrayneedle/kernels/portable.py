@@ -159,3 +159,59 @@ def index_add(shape, index, values):
     onehot = xp.astype(idx[:, None] == xp.arange(shape[0])[None, :], values.dtype)  # (n, rows)
     flat = xp.reshape(values, (idx.shape[0], -1))
     return xp.reshape(xp.matmul(xp.matrix_transpose(onehot), flat), shape)
+
+
+def group_norm_forward(x, groups, weight, bias, eps, keep):
+    """``(y, d, inv)`` of group normalisation over each sample's groups of ``x`` (N, C, ...):
+    y = d * inv * weight + bias, d = x - mean viewed as (N, G, C/G, M) (None unless ``keep``),
+    inv = 1 / sqrt(var + eps) (N, G); statistics in two passes. ``weight``/``bias`` (C,) or
+    None. Every reduction is a contiguous last-axis one."""
+    xp = array_namespace(x)
+    N, C = x.shape[:2]
+    G = groups
+    xg = xp.reshape(x, (N, G, C // G, -1))
+    K = xg.shape[2] * xg.shape[3]
+    mean = xp.sum(xp.sum(xg, axis=3), axis=2) / K                      # (N, G)
+    d = xg - xp.reshape(mean, (N, G, 1, 1))
+    dd = xp.reshape(d, (N, G, -1))
+    inv = 1.0 / xp.sqrt(xp.vecdot(dd, dd, axis=-1) / K + eps)          # (N, G)
+    if weight is None:
+        y = d * xp.reshape(inv, (N, G, 1, 1))
+    else:
+        w = xp.reshape(weight, (1, G, C // G))
+        y = d * xp.reshape(xp.reshape(inv, (N, G, 1)) * w, (N, G, C // G, 1))
+    if bias is not None:
+        y += xp.reshape(bias, (1, G, C // G, 1))
+    return xp.reshape(y, x.shape), (d if keep else None), inv
+
+
+def group_norm_backward(g, d, inv, weight, need):
+    """``(gx, gw, gb)`` of ``group_norm_forward`` for the output gradient ``g`` from its ``d``
+    and ``inv``; ``need`` (input, weight, bias) says which to compute."""
+    xp = array_namespace(g, d)
+    N, G, Cg, M = d.shape
+    K = Cg * M
+    gg = xp.reshape(g, (N, G, Cg, M))
+    gsum = xp.sum(gg, axis=3)                        # (N, G, Cg): sum_m g
+    gd = xp.vecdot(gg, d, axis=-1)                   # (N, G, Cg): sum_m g * (x - mean)
+    w = None if weight is None else xp.reshape(weight, (1, G, Cg))
+    gx = None
+    if need[0]:
+        ws = gsum if w is None else gsum * w
+        wd = gd if w is None else gd * w
+        A = xp.sum(ws, axis=2) / K                   # mean over the group of g * w
+        B = inv * xp.sum(wd, axis=2) / K             # mean over the group of g * w * xhat
+        # gx = inv * (g*w - A - xhat * B), xhat = d * inv
+        if w is None:
+            gx = gg * xp.reshape(inv, (N, G, 1, 1))
+        else:
+            gx = gg * xp.reshape(xp.reshape(inv, (N, G, 1)) * w, (N, G, Cg, 1))
+        t = d * xp.reshape(-(inv * inv * B), (N, G, 1, 1))
+        t += xp.reshape(-(inv * A), (N, G, 1, 1))
+        gx += t
+    if w is None:
+        return gx, None, None
+    C = G * Cg
+    gw = xp.reshape(xp.sum(gd * xp.reshape(inv, (N, G, 1)), axis=0), (C,)) if need[1] else None
+    gb = xp.reshape(xp.sum(gsum, axis=0), (C,)) if need[2] else None
+    return gx, gw, gb

@@ -44,17 +44,33 @@ class MatMul(Function):
         if not is_grad_enabled():  # the same products on the raw arrays: no Tensor overhead
             xp = g._device.xp
             if self.needs_input_grad[0]:
-                ga = Tensor._wrap(unbroadcast(xp.matmul(g._array, xp.matrix_transpose(b._array)),
-                                              a.shape), a._device)
+                ga = Tensor._wrap(_operand_grad(xp, g._array, b._array, a.shape, 0), a._device)
             if self.needs_input_grad[1]:
-                gb = Tensor._wrap(unbroadcast(xp.matmul(xp.matrix_transpose(a._array), g._array),
-                                              b.shape), b._device)
+                gb = Tensor._wrap(_operand_grad(xp, a._array, g._array, b.shape, 1), b._device)
             return ga, gb
         if self.needs_input_grad[0]:
             ga = unbroadcast(MatMul.apply(g, b.mT), a.shape)
         if self.needs_input_grad[1]:
             gb = unbroadcast(MatMul.apply(a.mT, g), b.shape)
         return ga, gb
+
+
+def _operand_grad(xp, p, q, shape, which):
+    """The gradient of one matmul operand of ``shape`` from raw arrays: ``p @ q.mT`` (the left
+    operand's, ``which=0``: p the output gradient, q the right operand) or ``p.mT @ q`` (the
+    right's, ``which=1``: p the left operand, q the output gradient), summed over the batch
+    axes broadcasting added. A 2-D operand against a batched one (a weight applied to a batch
+    of matrices) gets one matrix product over the batch and its rows or columns
+    (``tensordot``), not a batch of products and a sum over a batch-sized temporary."""
+    batch = tuple(range(max(p.ndim, q.ndim) - 2))
+    if len(shape) == 2 and batch and p.ndim == q.ndim and p.shape[:-2] == q.shape[:-2]:
+        if which == 0:    # sum_b g_b @ b_b^T: contract the batch and the columns
+            return xp.tensordot(p, q, axes=(batch + (p.ndim - 1,), batch + (q.ndim - 1,)))
+        # sum_b a_b^T @ g_b: contract the batch and the rows
+        return xp.tensordot(p, q, axes=(batch + (p.ndim - 2,), batch + (q.ndim - 2,)))
+    if which == 0:
+        return unbroadcast(xp.matmul(p, xp.matrix_transpose(q)), shape)
+    return unbroadcast(xp.matmul(xp.matrix_transpose(p), q), shape)
 
 
 def matmul(a, b):

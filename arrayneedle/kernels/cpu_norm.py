@@ -1,0 +1,143 @@
+"""NumPy kernels of group normalisation: the fused forward and backward of ``GroupNorm``
+(``ops/norm.py``).
+
+Same contract and arithmetic as ``portable.group_norm_forward`` / ``group_norm_backward``:
+statistics in two passes (the mean, then the mean of the squared centred values), float32
+stays float32. The row sums (per sample and group, or per sample and channel) are BLAS
+matrix-vector products with a vector of ones: several times faster than NumPy's reductions
+over short rows, and threaded by the BLAS. The elementwise passes (centring, the per-channel
+affine map, the input gradient) take per-row factors, on which NumPy's loops are slow (they
+restart every row): on float32 arrays large enough to repay a call, oneDNN's binary primitive
+computes each in one pass with its post-op fused, on every core; otherwise NumPy does, split
+over the batch on the kernels' threads (``_parallel.py``). Each output element is computed by
+one thread in a fixed order, so the results do not depend on the thread count. Under
+``no_grad`` (``keep=False``) the centred values are written straight into the output.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import onednn
+from ._parallel import parallel_for
+
+__all__ = ["group_norm_forward", "group_norm_backward"]
+
+# below this many elements a oneDNN call costs more than it saves (about 16 us per call, and
+# its threads meet at a barrier): measured on the Unet's shapes, 2 cores
+ONEDNN_MIN_SIZE = 1 << 17
+
+
+def _row_sums(a2):
+    """Sums of the rows of the 2-D C-contiguous ``a2`` (a BLAS gemv)."""
+    return a2 @ np.ones(a2.shape[1], dtype=a2.dtype)
+
+
+def _row_dots(a2, b2):
+    """Row-wise dot products of two 2-D C-contiguous arrays: one BLAS dot per row for long
+    rows; for short ones (where a call per row costs more than the work) the product, then
+    its row sums."""
+    if a2.shape[1] >= 64:
+        return np.vecdot(a2, b2)
+    return _row_sums(a2 * b2)
+
+
+def _binary(out, a, alg, b, post=()):
+    """``out = a <alg> b`` then each ``(alg, array)`` of ``post`` (``("add", c)``: + c;
+    ``("sum", None)``: + what ``out`` held), all 3-D arrays broadcasting as NumPy; ``out``
+    may be ``a``. oneDNN where it computes on these arrays and they are large enough, else
+    NumPy split over axis 0."""
+    arrays = (a, b) + tuple(arr for _, arr in post if arr is not None)
+    rt = onednn.usable(out, *arrays) if a.size >= ONEDNN_MIN_SIZE else None
+    if rt is not None:
+        try:
+            return onednn.binary(rt, alg, *(np.ascontiguousarray(x) for x in (a, b)), out,
+                                 [(n, None if c is None else np.ascontiguousarray(c))
+                                  for n, c in post])
+        except onednn.DnnlError:
+            pass
+    ufunc = {"add": np.add, "mul": np.multiply, "sub": np.subtract}
+    whole = {id(x): x.shape[0] == a.shape[0] for x in arrays}
+
+    def rows(x, lo, hi):
+        return x[lo:hi] if whole[id(x)] else x
+
+    def part(lo, hi):
+        o = out[lo:hi]
+        if any(name == "sum" for name, _ in post):
+            o += ufunc[alg](rows(a, lo, hi), rows(b, lo, hi))
+        else:
+            ufunc[alg](rows(a, lo, hi), rows(b, lo, hi), out=o)
+        for name, c in post:
+            if c is not None:
+                ufunc[name](o, rows(c, lo, hi), out=o)
+
+    parallel_for(a.shape[0], part, out.nbytes)
+    return out
+
+
+def group_norm_forward(x, groups, weight, bias, eps, keep):
+    """``(y, d, inv)``: y = (x - mean) * inv * weight + bias over each sample's groups of
+    ``x`` (N, C, ...), d = x - mean viewed as (N, G, C/G, M) (None unless ``keep``), inv =
+    1 / sqrt(var + eps) (N, G). ``weight``/``bias`` (C,) or None."""
+    N, C = x.shape[:2]
+    G, Cg = groups, C // groups
+    x = np.ascontiguousarray(x)
+    xk = x.reshape(N, G, -1)
+    K = xk.shape[2]
+    M = K // Cg
+    dtype = np.result_type(x, *(a for a in (weight, bias) if a is not None))
+    y = np.empty((N, G, Cg, M), dtype=dtype)
+    d = np.empty((N, G, Cg, M), dtype=x.dtype) if keep or dtype != x.dtype else y
+    dk = d.reshape(N, G, K)
+    mean = _row_sums(xk.reshape(N * G, K)).reshape(N, G, 1) / K
+    _binary(dk, xk, "sub", mean)
+    # the BLAS sums round more than a pairwise sum: where a group's mean is large against
+    # its spread, what is left of the mean in d is taken out too (one more pass, only then)
+    delta = _row_sums(dk.reshape(N * G, K)).reshape(N, G, 1) / K
+    var = np.vecdot(dk, dk) / K                                           # (N, G)
+    if np.any(np.abs(delta[..., 0]) > np.finfo(d.dtype).eps * np.sqrt(var)):
+        _binary(dk, dk, "sub", delta)
+        var = np.vecdot(dk, dk) / K
+    inv = 1.0 / np.sqrt(var + eps)                                        # (N, G)
+    post = () if bias is None else (("add", bias.reshape(1, C, 1)),)
+    if weight is None:
+        _binary(y.reshape(N, G, K), dk, "mul", inv.reshape(N, G, 1), post=post)
+    else:
+        scale = (inv.reshape(N, G, 1) * weight.reshape(1, G, Cg)).reshape(N, C, 1)
+        _binary(y.reshape(N, C, M), d.reshape(N, C, M), "mul", scale, post=post)
+    return y.reshape(x.shape), (d if keep else None), inv
+
+
+def group_norm_backward(g, d, inv, weight, need):
+    """``(gx, gw, gb)`` of ``group_norm_forward`` for the output gradient ``g``, from its ``d``
+    and ``inv``; ``need`` (3 bools: input, weight, bias) says which to compute (the others are
+    None; gw and gb are None without a weight)."""
+    N, G, Cg, M = d.shape
+    C, K = G * Cg, Cg * M
+    gg = np.ascontiguousarray(g).reshape(N, C, M)
+    gsum = _row_sums(gg.reshape(N * C, M)).reshape(N, G, Cg)            # sum_m g
+    gd = _row_dots(gg.reshape(N * C, M), d.reshape(N * C, M)).reshape(N, G, Cg)  # g * (x - mean)
+    gx = None
+    if need[0]:
+        w = None if weight is None else weight.reshape(1, G, Cg)
+        ws = gsum if w is None else gsum * w
+        wd = gd if w is None else gd * w
+        A = np.add.reduce(ws, axis=2) / K                  # mean over the group of g * w
+        B = inv * np.add.reduce(wd, axis=2) / K            # ... of g * w * xhat
+        # gx = inv * (g*w - A - xhat * B), xhat = d * inv
+        gx = np.empty(d.shape, dtype=np.result_type(gg, d, inv))
+        gxk = gx.reshape(N, G, K)
+        # two passes where one with a post-op would do: oneDNN's fast kernels take a post-op
+        # operand per channel, not per sample and group
+        _binary(gxk, d.reshape(N, G, K), "mul", (-(inv * inv * B)).reshape(N, G, 1))
+        _binary(gxk, gxk, "add", (-(inv * A)).reshape(N, G, 1))
+        a = inv.reshape(N, G, 1) if w is None else inv.reshape(N, G, 1) * w   # (N, G, 1|Cg)
+        a = np.broadcast_to(a, (N, G, Cg)).reshape(N, C, 1)
+        _binary(gx.reshape(N, C, M), gg, "mul", a, post=(("sum", None),))
+    gw = gb = None
+    if weight is not None:
+        if need[1]:
+            gw = np.add.reduce(gd * inv.reshape(N, G, 1), axis=0).reshape(C)
+        if need[2]:
+            gb = np.add.reduce(gsum, axis=0).reshape(C)
+    return gx, gw, gb

@@ -1,0 +1,119 @@
+"""GroupNorm's fused kernels (``kernels.group_norm_forward`` / ``group_norm_backward``): float32
+within PyTorch's own float32 error from a float64 reference on shapes that take each path of
+the CPU kernels (NumPy on small arrays, oneDNN's binary primitive on large ones where it
+loads), including a group whose mean is much larger than its std; the portable kernels agree;
+``no_grad`` forwards keep nothing. Also the oneDNN binary primitive itself, and the gradient of
+a 2-D matmul operand against a batched one (one product over the batch)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import arrayneedle as an
+from arrayneedle import kernels
+from arrayneedle.kernels import onednn, portable
+
+ON = kernels.cpu_kernels()["kernels"] == "onednn"
+
+# (shape, groups, affine, mean, std): (32, 32, 16, 16) and (12, 32, 32, 32) are above the size
+# where the CPU kernels hand the elementwise passes to oneDNN
+CASES = [((2, 6, 5, 3), 3, True, 0.0, 1.0),
+         ((3, 8, 7), 2, False, 0.0, 1.0),
+         ((32, 32, 16, 16), 8, True, 0.0, 1.0),
+         ((12, 32, 32, 32), 8, False, 0.0, 1.0),
+         ((8, 16, 32, 32), 4, True, 100.0, 0.01),
+         ((2, 16, 4, 4), 4, True, 100.0, 0.01)]
+
+
+def _rel(a, ref):
+    return float(np.max(np.abs(np.asarray(a, np.float64) - ref)) / np.max(np.abs(ref)))
+
+
+def _torch(x, w, b, g, groups, dtype):
+    tx = torch.tensor(x.astype(dtype), requires_grad=True)
+    tw, tb = ((torch.tensor(a.astype(dtype), requires_grad=True) for a in (w, b)) if w is not None
+              else (None, None))
+    y = F.group_norm(tx, groups, tw, tb)
+    y.backward(torch.tensor(g.astype(dtype)))
+    out = [y.detach().numpy(), tx.grad.numpy()]
+    return out + ([tw.grad.numpy(), tb.grad.numpy()] if w is not None else [])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-g{c[1]}-m{c[3]}")
+def test_group_norm_float32_within_torch_error(case):
+    shape, groups, affine, mean, std = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape) * std + mean
+    w, b = (rng.standard_normal(shape[1]), rng.standard_normal(shape[1])) if affine else (None,
+                                                                                          None)
+    g = np.cos(np.arange(x.size)).reshape(shape)
+    ref, tor = _torch(x, w, b, g, groups, np.float64), _torch(x, w, b, g, groups, np.float32)
+    ax = an.tensor(x.astype(np.float32), requires_grad=True)
+    params = [an.tensor(a.astype(np.float32), requires_grad=True) for a in (w, b)] if affine \
+        else []
+    y = an.group_norm(ax, groups, *params)
+    y.backward(an.tensor(g.astype(np.float32)))
+    ours = [y.detach().numpy(), ax.grad.numpy()] + [p.grad.numpy() for p in params]
+    for name, a, t, r in zip(("y", "gx", "gw", "gb"), ours, tor, ref):
+        assert a.dtype == np.float32, name
+        assert _rel(a, r) <= 2 * _rel(t, r) + 2e-6, (name, _rel(a, r), _rel(t, r))
+    # the portable kernels (CuPy's, array-API libraries') meet the same bound
+    xf = x.astype(np.float32)
+    wf, bf = (w.astype(np.float32), b.astype(np.float32)) if affine else (None, None)
+    yp, dp, ip = portable.group_norm_forward(xf, groups, wf, bf, 1e-5, True)
+    gp = portable.group_norm_backward(g.astype(np.float32), dp, ip, wf, (True, True, True))
+    for name, a, t, r in zip(("y", "gx", "gw", "gb"), (yp, np.reshape(gp[0], shape)) + gp[1:],
+                             tor, ref):
+        assert _rel(a, r) <= 2 * _rel(t, r) + 2e-6, ("portable", name, _rel(a, r), _rel(t, r))
+    # under no_grad nothing is kept for backward, and the output is the same
+    with an.no_grad():
+        y2 = an.group_norm(an.tensor(xf), groups, *(an.tensor(a) for a in (wf, bf) if affine))
+    np.testing.assert_array_equal(y2.numpy(), ours[0])
+    _, d, _ = kernels.group_norm_forward(xf, groups, wf, bf, 1e-5, keep=False)
+    assert d is None
+
+
+def test_group_norm_kernel_rejects_a_channel_count_not_divisible_by_groups():
+    with pytest.raises(ValueError, match="divisible by groups=4"):
+        kernels.group_norm_forward(np.zeros((2, 6, 3), np.float32), 4)
+
+
+@pytest.mark.skipif(not ON, reason="oneDNN does not load here (its NumPy fallback is tested "
+                                   "through group_norm above)")
+def test_onednn_binary_broadcasts_and_fuses_post_ops():
+    rt = onednn.runtime()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 6, 10)).astype(np.float32)
+    b = rng.standard_normal((4, 6, 1)).astype(np.float32)
+    c = rng.standard_normal((1, 6, 1)).astype(np.float32)
+    out = np.empty_like(a)
+    np.testing.assert_allclose(onednn.binary(rt, "sub", a, b, out), a - b, rtol=1e-6)
+    np.testing.assert_allclose(onednn.binary(rt, "mul", a, b, out, [("add", c)]), a * b + c,
+                               rtol=1e-5, atol=1e-6)
+    acc = np.full_like(a, 2.0)
+    np.testing.assert_allclose(onednn.binary(rt, "mul", a, b, acc, [("sum", None)]),
+                               a * b + 2.0, rtol=1e-5, atol=1e-6)
+    inplace = a.copy()
+    onednn.binary(rt, "add", inplace, b, inplace)
+    np.testing.assert_allclose(inplace, a + b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_gradient_of_a_weight_applied_to_a_batch(dtype):
+    """W (O, C) @ x (B, C, N) and x (B, N, C) @ W (C, O): the 2-D operand's gradient sums
+    over the batch (one product over batch and rows), as torch's."""
+    rng = np.random.default_rng(1)
+    w1, x1 = rng.standard_normal((5, 4)), rng.standard_normal((3, 4, 6))
+    x2, w2 = rng.standard_normal((2, 3, 7, 4)), rng.standard_normal((4, 5))
+    for left, right in ((w1, x1), (x2, w2)):
+        ta, tb = (torch.tensor(v.astype(dtype), requires_grad=True) for v in (left, right))
+        g = np.sin(np.arange(np.prod(np.broadcast_shapes(left.shape[:-2], right.shape[:-2]))
+                             * left.shape[-2] * right.shape[-1]))
+        out = torch.matmul(ta, tb)
+        out.backward(torch.tensor(g.reshape(out.shape).astype(dtype)))
+        a, b = (an.tensor(v.astype(dtype), requires_grad=True) for v in (left, right))
+        an.matmul(a, b).backward(an.tensor(g.reshape(out.shape).astype(dtype)))
+        for ours, ref in ((a, ta), (b, tb)):
+            assert ours.grad.dtype == dtype and ours.grad.shape == tuple(ref.shape)
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(ours.grad.numpy(), ref.grad.numpy(), rtol=tol, atol=tol)
