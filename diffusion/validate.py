@@ -227,10 +227,10 @@ def estimate_memory(cfg, batch, training=True):
     if unet:
         tokens = (s // 2 ** (len(ws) - 1)) ** 2
         # three attention layers at the lowest resolution (down, middle, up), four heads of
-        # float32 (tokens x tokens) scores: training peaks at about 15 such arrays (scores and
+        # float32 (tokens x tokens) scores: training peaks at about 10 such arrays (scores and
         # probabilities kept for backward, their gradients and softmax's temporaries; measured
-        # 14.9 at 32-64 px with 2 levels, where the old count of 2 was 4.7x too low)
-        act += (14 if training else 2) * 4 * tokens * tokens * 4
+        # 9.9 at 32-48 px with 2 levels since softmax is one Function, 14.9 before it was)
+        act += (9 if training else 2) * 4 * tokens * tokens * 4
     copies = 5 if training else 1
     dataset = 0
     if training and cfg.get("data") is None and cfg.get("dataset_size"):  # built in, in memory
