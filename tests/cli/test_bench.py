@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # starts subprocesses
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BENCH = [sys.executable, str(ROOT / "scripts" / "bench.py")]
 SMOKE = ["--device", "cpu", "--quick", "--no-torch", "--wait-quiet", "0", "--sizes", "8",
-         "--steps", "1", "--warmup", "0"]
+         "--unet-sizes", "8:2", "--steps", "1", "--warmup", "0"]
 
 
 def test_bench_smoke_run_writes_json(tmp_path):
@@ -40,6 +40,16 @@ def test_bench_smoke_run_writes_json(tmp_path):
     assert roof["conv_flops"] > 0 and roof["matmul"]["gflops"] > 0
     assert roof["fraction_of_matmul"] == pytest.approx(
         roof["conv_gflops"] / roof["matmul"]["gflops"])
+    # the trainer's default residual Unet beside it (--model both, the default)
+    u = d["unet"]["8_b2"]
+    assert u["model"] == "unet" and u["size"] == 8 and u["batch"] == 2
+    assert u["train"]["an"]["median_s"] > 0 and u["sample"]["an"]["median_s"] > 0
+    rows = {o["op"]: o for o in u["ops"]["ops"]}
+    assert {"conv2d", "conv_transpose2d", "groupnorm", "silu", "softmax", "attention matmuls",
+            "concat (skip concat)"} <= set(rows)
+    # Unet((32, 64, 128), groups 8): 20 GroupNorms, 3 attention layers (4 matmuls each)
+    assert rows["groupnorm"]["calls"] == 20 and rows["attention matmuls"]["calls"] == 12
+    assert "batchnorm2d" not in rows
     conv = d["conv_issue3"]
     assert [c["w"][0] for c in conv] == [64, 128]
     for c in conv:
@@ -54,6 +64,9 @@ def test_bench_smoke_run_writes_json(tmp_path):
     (["--sizes", "a,b"], "comma-separated integers"),
     (["--steps", "0"], "--steps must be >= 1"),
     (["--batch", "0"], "--batch must be >= 1"),
+    (["--model", "big"], "--model"),
+    (["--unet-sizes", "18:4"], "multiples of 4"),
+    (["--unet-sizes", "16:x"], "SIZE:BATCH"),
 ])
 def test_bench_bad_flags_exit_2_and_keep_existing_json(tmp_path, flags, message):
     out = tmp_path / "bench.json"
@@ -78,6 +91,9 @@ def test_bench_pytorch_twin_gets_our_weights_and_agrees(tmp_path):
     s = d["sizes"]["8"]
     assert d["meta"]["torch"] and s["torch_max_abs_diff"] < 1e-4
     assert s["train"]["torch"]["median_s"] > 0 and s["sample"]["torch"]["median_s"] > 0
+    u = d["unet"]["8_b2"]  # the residual Unet's twin (tests/torch_twin.py torch_unet)
+    assert u["torch_weights_copied"] and u["torch_max_abs_diff"] < 1e-4
+    assert u["train"]["ratio_median"] > 0 and u["sample"]["ratio_median"] > 0
 
 
 @pytest.fixture
