@@ -60,8 +60,9 @@ def swap01(a):
 def channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=None):
     """``((x - center[c]) * scale[c] + shift[c] + add) * post_scale[c]`` over axis 1 of ``x``
     (N, C, ...), each term optional (None); ``add`` has ``x``'s shape; ``out`` may be ``x``.
-    Float32 goes through one oneDNN pass (``onednn.channel_chain``) where it loads, else NumPy
-    runs the terms as in-place passes per batch slice, in parallel."""
+    Float32 arrays of at least ``onednn.MIN_SIZE`` elements go through one oneDNN pass
+    (``onednn.channel_chain``) where it loads, else NumPy runs the terms as in-place passes per
+    batch slice, in parallel."""
     steps = [(op, v) for op, v in (("sub", center), ("mul", scale), ("add", shift),
                                    ("add", add), ("mul", post_scale)) if v is not None]
     if out is None:
@@ -71,8 +72,8 @@ def channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=
         if out is not x:
             out[...] = x
         return out
-    rt = onednn.usable(x, out, *(v for _, v in steps))
-    if rt is not None and x.size and x.ndim <= 6 and all(
+    rt = onednn.usable(x, out, *(v for _, v in steps)) if x.size >= onednn.MIN_SIZE else None
+    if rt is not None and x.ndim <= 6 and all(
             a.flags.c_contiguous for a in (x, out, *(v for _, v in steps))):
         return onednn.channel_chain(rt, x, steps, out)
     cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)

@@ -25,12 +25,12 @@ from . import _lib
 from ._core import Runtime
 from ._lib import DnnlError
 from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
-from .binary import channel_chain
+from .binary import MIN_SIZE, channel_chain
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 
 __all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
-           "MAX_TAPS", "channel_chain"]
+           "MAX_TAPS", "channel_chain", "MIN_SIZE"]
 
 _lock = threading.Lock()
 _state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}

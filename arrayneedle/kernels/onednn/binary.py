@@ -19,6 +19,9 @@ from ._core import execute
 
 ADD, MUL, SUB = 0x1fff0, 0x1fff1, 0x1fff5  # dnnl_binary_add / mul / sub
 OPS = {"add": ADD, "mul": MUL, "sub": SUB}
+# below this many elements a oneDNN call (about 16 us, its threads meeting at a barrier) costs
+# more than NumPy's two passes on one core (measured on the UNets' shapes, 2 cores)
+MIN_SIZE = 1 << 17
 _POST_OP_SRC1 = 32768  # DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1 = 32768 * (i + 1) | 2
 
 
