@@ -22,11 +22,6 @@ from ._parallel import parallel_for
 
 __all__ = ["group_norm_forward", "group_norm_backward"]
 
-# below this many elements a oneDNN call costs more than it saves (about 16 us per call, and
-# its threads meet at a barrier): measured on the Unet's shapes, 2 cores
-ONEDNN_MIN_SIZE = 1 << 17
-
-
 def _row_sums(a2):
     """Sums of the rows of the 2-D C-contiguous ``a2`` (a BLAS gemv)."""
     return a2 @ np.ones(a2.shape[1], dtype=a2.dtype)
@@ -47,7 +42,7 @@ def _binary(out, a, alg, b, post=()):
     may be ``a``. oneDNN where it computes on these arrays and they are large enough, else
     NumPy split over axis 0."""
     arrays = (a, b) + tuple(arr for _, arr in post if arr is not None)
-    rt = onednn.usable(out, *arrays) if a.size >= ONEDNN_MIN_SIZE else None
+    rt = onednn.usable(out, *arrays) if a.size >= onednn.MIN_SIZE else None
     if rt is not None:
         try:
             return onednn.binary(rt, alg, *(np.ascontiguousarray(x) for x in (a, b)), out,

@@ -1,8 +1,10 @@
 """oneDNN's CPU primitives through its C API (ctypes, no compiled extension): convolution,
-transposed convolution and max-pooling for float32 NCHW arrays, and broadcasting binary maps
-with fused post-ops (group normalisation's passes). (Batch normalisation stays on
-the NumPy kernels: oneDNN's own statistics lose precision when a channel's mean is much larger
-than its std, see BENCHMARKS.md.)
+transposed convolution and max-pooling for float32 NCHW arrays, and per-channel elementwise
+chains (``binary.py``) from which ``kernels/cpu.py`` builds channel_affine and batch
+normalisation, and broadcasting binary maps (group normalisation's passes, ``cpu_norm.py``).
+(oneDNN's own batch-normalisation primitive is not used: its statistics lose precision when a
+channel's mean is much larger than its std, and on plain NCHW layouts its ``ncsp_bnorm`` was
+slower than NumPy; see BENCHMARKS.md.)
 
 The library is the ``onednn-cpu-gomp`` wheel (oneDNN v3.2, needs only the system's
 ``libgomp.so.1``). It is loaded on first use; where it does not load (another platform, no
@@ -23,13 +25,13 @@ import numpy as np
 from . import _lib
 from ._core import Runtime
 from ._lib import DnnlError
-from .binary import binary
 from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
+from .binary import MIN_SIZE, binary, channel_chain
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 
-__all__ = ["runtime", "info", "usable", "DnnlError", "binary", "conv_forward", "conv_backward_data",
+__all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
-           "MAX_TAPS"]
+           "MAX_TAPS", "channel_chain", "binary", "MIN_SIZE"]
 
 _lock = threading.Lock()
 _state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}

@@ -1,66 +1,118 @@
-"""Elementwise binary maps with broadcasting through oneDNN's binary primitive, with binary
-(or accumulating ``sum``) post-ops fused into the same pass: e.g. ``x * scale[n, c] +
-shift[c]`` in one pass over ``x`` on every core, where NumPy takes two single-threaded passes
-(and runs slowly on per-row factors: its inner loop restarts every row).
+"""Per-channel elementwise chains through oneDNN's binary primitive with binary post-ops, in
+one pass over the arrays: ``y = (((x op1 v1) op2 v2) ...)`` where each ``v`` is a per-channel
+vector (C,) broadcast over axis 1 of ``x`` (N, C, ...) or a whole array of ``x``'s shape; and
+``binary``, whose operand may broadcast over any axes (e.g. one value per sample and channel,
+as group normalisation's passes need) and whose post-ops may accumulate into the output.
 
-Arrays are plain C-contiguous float32 of one number of dimensions (3 here); the second
-operand and each post-op operand may have 1 in any dimension (broadcast). ``out`` may be the
-first operand (in place)."""
+NumPy runs a per-channel ``x * scale + shift`` as two passes whose inner loops are one image
+row long; this is one vectorised pass (about 5x faster on a (12, 64, 32, 32) float32 array,
+BENCHMARKS.md). Batch normalisation is built from such chains (``kernels/cpu.py``): e.g. its
+forward ``((x - mean) * scale) + bias`` and its input gradient in one pass each. Plain layouts
+(no reorders); the output may be ``x`` itself (oneDNN computes in place).
+"""
 from __future__ import annotations
 
 import ctypes
 
+import numpy as np
+
 from . import _lib as L
 from ._core import execute
 
-ALGS = {"add": L.BINARY_ADD, "mul": L.BINARY_MUL, "sub": L.BINARY_SUB}
-_TAGS = {3: L.TAG_ABC, 4: L.TAG_NCHW}
+ADD, MUL, SUB = 0x1fff0, 0x1fff1, 0x1fff5  # dnnl_binary_add / mul / sub
+OPS = {"add": ADD, "mul": MUL, "sub": SUB}
+# below this many elements a oneDNN call (about 16 us, its threads meeting at a barrier) costs
+# more than NumPy's two passes on one core (measured on the UNets' shapes, 2 cores)
+MIN_SIZE = 1 << 17
+_POST_OP_SRC1 = 32768  # DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1 = 32768 * (i + 1) | 2
 
 
-def _build(alg, a_shape, b_shape, post):
+def _tag(ndim):
+    return ndim + 1  # dnnl_a, dnnl_ab, dnnl_abc... (plain row-major) are 2, 3, 4...
+
+
+def _build(shape, kinds):
+    """``kinds``: ``(op, per_channel)`` per step; the first is the primitive's own operand,
+    the others its post-ops."""
     def build(e):
-        lib, tag = e.lib, _TAGS[len(a_shape)]
-        attr, ops = L.P(), L.P()
-        L.check(lib.dnnl_primitive_attr_create(ctypes.byref(attr)), "primitive_attr_create")
-        try:
-            L.check(lib.dnnl_primitive_attr_set_scratchpad_mode(attr, L.SCRATCHPAD_USER),
-                    "set_scratchpad_mode")
-            L.check(lib.dnnl_post_ops_create(ctypes.byref(ops)), "post_ops_create")
+        tag = _tag(len(shape))
+        e.x = e.md(shape, tag)
+        e.vec = e.md((1, shape[1]) + (1,) * (len(shape) - 2), tag)
+        e.operand = [e.vec if per_channel else e.x for _, per_channel in kinds]
+        attr = e.attr()
+        if len(kinds) > 1:
+            post = ctypes.c_void_p()
+            L.check(e.lib.dnnl_post_ops_create(ctypes.byref(post)), "post_ops_create")
             try:
-                e.post = []
-                for name, shape in post:
-                    if name == "sum":
-                        L.check(lib.dnnl_post_ops_append_sum(ops, 1.0, 0, 0),  # dtype: dst's
-                                "post_ops_append_sum")
-                        e.post.append(None)
-                    else:
-                        md = e.md(shape, tag)
-                        L.check(lib.dnnl_post_ops_append_binary(ops, ALGS[name], md),
-                                "post_ops_append_binary")
-                        e.post.append(md)
-                L.check(lib.dnnl_primitive_attr_set_post_ops(attr, ops), "set_post_ops")
+                for op, per_channel in kinds[1:]:
+                    L.check(e.lib.dnnl_post_ops_append_binary(
+                        post, OPS[op], e.vec if per_channel else e.x), "post_ops_append_binary")
+                L.check(e.lib.dnnl_primitive_attr_set_post_ops(attr, post), "set_post_ops")
             finally:
-                lib.dnnl_post_ops_destroy(ops)
-            e.src0, e.src1, e.dst = e.md(a_shape, tag), e.md(b_shape, tag), e.md(a_shape, tag)
-            pd = e.pd("binary", lib.dnnl_binary_primitive_desc_create, ALGS[alg], e.src0,
-                      e.src1, e.dst, attr)
-        finally:
-            lib.dnnl_primitive_attr_destroy(attr)
+                e.lib.dnnl_post_ops_destroy(post)
+        pd = e.pd("binary", e.lib.dnnl_binary_primitive_desc_create, OPS[kinds[0][0]], e.x,
+                  e.operand[0], e.x, attr)
         e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
         return e
     return build
 
 
-def binary(rt, alg, a, b, out, post=()):
-    """``out = a <alg> b`` (alg "add", "mul" or "sub"), then for each ``(alg, array)`` of
-    ``post`` ``out = out <alg> array``; ``("sum", None)`` adds what ``out`` held before the
-    call. Returns ``out``."""
-    spec = tuple((name, None if arr is None else tuple(arr.shape)) for name, arr in post)
-    key = ("binary", alg, tuple(a.shape), tuple(b.shape), spec)
-    e = rt.cached(key, _build(alg, tuple(a.shape), tuple(b.shape), spec))
-    args = [(L.ARG_SRC_0, e.src0, a), (L.ARG_SRC_1, e.src1, b), (L.ARG_DST, e.dst, out)]
-    for i, ((_, arr), md) in enumerate(zip(post, e.post)):
+def channel_chain(rt, x, steps, out=None):
+    """``x`` through ``steps``: ``(op, operand)`` with op "add", "mul" or "sub" and operand a
+    (C,) vector (per channel) or an array of ``x``'s shape; every array C-contiguous float32.
+    Into ``out`` (a new array, or ``x`` itself) and returned."""
+    kinds = tuple((op, v.ndim == 1) for op, v in steps)
+    key = ("chain", x.shape, kinds)
+    e = rt.cached(key, _build(x.shape, kinds))
+    if out is None:
+        out = np.empty(x.shape, dtype=x.dtype)
+    args = [(L.ARG_SRC, e.x, x), (L.ARG_SRC_1, e.operand[0], steps[0][1]), (L.ARG_DST, e.x, out)]
+    for i, (_, v) in enumerate(steps[1:]):
+        args.append((_POST_OP_SRC1 * (i + 1) | L.ARG_SRC_1, e.operand[i + 1], v))
+    execute(rt, e.prim, args, e.scratch)
+    return out
+
+
+def _build_binary(op, shape, operand_shape, post):
+    """``post``: ``(op, shape)`` per binary post-op, or ``("sum", None)`` (accumulate)."""
+    def build(e):
+        tag = _tag(len(shape))
+        e.x, e.operand = e.md(shape, tag), e.md(operand_shape, tag)
+        e.post = [None if s is None else e.md(s, tag) for _, s in post]
+        attr = e.attr()
+        if post:
+            ops = ctypes.c_void_p()
+            L.check(e.lib.dnnl_post_ops_create(ctypes.byref(ops)), "post_ops_create")
+            try:
+                for (name, _), md in zip(post, e.post):
+                    if md is None:  # dst += what the output held (its own data type)
+                        L.check(e.lib.dnnl_post_ops_append_sum(ops, 1.0, 0, 0),
+                                "post_ops_append_sum")
+                    else:
+                        L.check(e.lib.dnnl_post_ops_append_binary(ops, OPS[name], md),
+                                "post_ops_append_binary")
+                L.check(e.lib.dnnl_primitive_attr_set_post_ops(attr, ops), "set_post_ops")
+            finally:
+                e.lib.dnnl_post_ops_destroy(ops)
+        pd = e.pd("binary", e.lib.dnnl_binary_primitive_desc_create, OPS[op], e.x, e.operand,
+                  e.x, attr)
+        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+        return e
+    return build
+
+
+def binary(rt, op, x, v, out, post=()):
+    """``out = x <op> v`` (op "add", "mul" or "sub"; ``v`` of x's number of dimensions, 1 on
+    any axis it broadcasts over), then each ``(op, array)`` of ``post`` likewise, or
+    ``("sum", None)``: plus what ``out`` held before. C-contiguous float32 arrays; ``out`` may
+    be ``x``. Returns ``out``. (oneDNN's fast kernels take a post-op operand per channel or
+    whole; other broadcasts there fall back to its slow reference kernel.)"""
+    spec = tuple((name, None if a is None else tuple(a.shape)) for name, a in post)
+    key = ("binary", op, x.shape, v.shape, spec)
+    e = rt.cached(key, _build_binary(op, tuple(x.shape), tuple(v.shape), spec))
+    args = [(L.ARG_SRC, e.x, x), (L.ARG_SRC_1, e.operand, v), (L.ARG_DST, e.x, out)]
+    for i, ((_, a), md) in enumerate(zip(post, e.post)):
         if md is not None:
-            args.append((L.ARG_POST_OP_BASE * (i + 1) | L.ARG_SRC_1, md, arr))
+            args.append((_POST_OP_SRC1 * (i + 1) | L.ARG_SRC_1, md, a))
     execute(rt, e.prim, args, e.scratch)
     return out
