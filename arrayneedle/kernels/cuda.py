@@ -80,6 +80,10 @@ def _i32(*values):
 channel_affine = portable.channel_affine
 relu = portable.relu
 relu_backward = portable.relu_backward
+silu, silu_backward = portable.silu, portable.silu_backward
+gelu, gelu_backward = portable.gelu, portable.gelu_backward
+sigmoid, sigmoid_backward = portable.sigmoid, portable.sigmoid_backward
+tanh, tanh_backward = portable.tanh, portable.tanh_backward
 swap01 = portable.swap01
 
 

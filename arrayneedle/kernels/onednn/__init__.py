@@ -1,5 +1,6 @@
 """oneDNN's CPU primitives through its C API (ctypes, no compiled extension): convolution,
-transposed convolution and max-pooling for float32 NCHW arrays. (Batch normalisation stays on
+transposed convolution and max-pooling for float32 NCHW arrays, and elementwise activations
+(``eltwise.py``) for float32 arrays of any shape. (Batch normalisation stays on
 the NumPy kernels: oneDNN's own statistics lose precision when a channel's mean is much larger
 than its std, see BENCHMARKS.md.)
 
@@ -22,12 +23,13 @@ import numpy as np
 from . import _lib
 from ._core import Runtime
 from ._lib import DnnlError
+from .eltwise import eltwise_backward, eltwise_forward
 from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 
 __all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
-           "MAX_TAPS"]
+           "MAX_TAPS", "eltwise_forward", "eltwise_backward"]
 
 _lock = threading.Lock()
 _state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}
