@@ -22,7 +22,7 @@ ints or pairs; arrays are NCHW.
   PyTorch's formulas; each backward takes the incoming gradient ``g`` and the forward's output
   ``y`` or input ``x`` as named:
   ``relu(x)`` -> ``max(x, 0)`` (nan stays nan), ``relu_backward(g, y)`` -> ``g`` where
-  ``y > 0``, else 0 (nan or inf in ``g`` where ``y <= 0`` may give 0 or nan);
+  not ``y <= 0`` (nan passes, as PyTorch), else 0 (or nan where ``g`` is inf or nan);
   ``silu(x)`` -> ``x * sigmoid(x)``, ``silu_backward(g, x)``;
   ``gelu(x, approximate="none")`` -> ``x * Phi(x)`` (``"tanh"``: PyTorch's tanh
   approximation), ``gelu_backward(g, x, approximate="none")``;

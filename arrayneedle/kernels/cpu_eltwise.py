@@ -70,8 +70,11 @@ def _relu(o, x):
 
 def _relu_backward(o, g, y):
     # g * mask, not where(mask, g, 0): NumPy's where branches per element, which a random mask
-    # makes slow (the two differ only where y <= 0 and g is inf or nan: nan here, 0 there)
-    np.multiply(g, y > 0, out=o)
+    # makes slow (the two differ only where the mask is 0 and g is inf or nan: nan here, 0
+    # there). The mask is not (y <= 0), as PyTorch's: a nan output passes g (so does oneDNN)
+    mask = np.less_equal(y, 0)
+    np.logical_not(mask, out=mask)
+    np.multiply(g, mask, out=o)
 
 
 def relu(x):
@@ -83,7 +86,7 @@ def relu(x):
 
 
 def relu_backward(g, y):
-    """``g * (y > 0)`` for the ReLU output ``y``."""
+    """``g`` where the ReLU output ``y`` is not ``<= 0`` (nan included, as PyTorch), else 0."""
     return _backward("relu", g, y, _relu_backward)
 
 

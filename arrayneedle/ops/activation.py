@@ -33,7 +33,7 @@ class Sigmoid(_KernelUnary):
 
 class ReLU(Function):
     keeps_inputs = False
-    saves_output = True  # backward needs out > 0 (== a > 0, nan included), as PyTorch's
+    saves_output = True  # backward needs not (out <= 0) (== not (a <= 0)), as PyTorch's
 
     def forward(self, a):
         # kernels.relu: oneDNN (float32) or threaded NumPy (BENCHMARKS.md)
@@ -44,7 +44,7 @@ class ReLU(Function):
         if not is_grad_enabled():
             return Tensor._wrap(kernels.relu_backward(g._array, out), g._device)
         xp = array_namespace(out)
-        return g * Tensor._wrap(xp.astype(out > 0, g._array.dtype), g._device)
+        return g * Tensor._wrap(xp.astype(xp.logical_not(out <= 0), g._array.dtype), g._device)
 
 
 class SiLU(Function):
