@@ -1,12 +1,15 @@
 """Activation kernels: the NumPy reference kernels (arrayneedle/kernels/cpu_eltwise.py) against
 oneDNN's eltwise primitive, forward and backward, float32, at the residual UNet's sizes.
 
-    python scripts/bench_eltwise.py [--threads 2] [--repeats 30]
+    python scripts/bench_eltwise.py [--threads 2] [--repeats 30] [--unet]
 
 Prints one line per (op, shape, direction): median milliseconds of each and the ratio. Both run
 with the same thread count (the NumPy kernels' ``parallel_for`` threads, oneDNN's OpenMP).
-Results go in BENCHMARKS.md ("Kernels and ops"); ``cpu_eltwise.ONEDNN`` lists the ops that
-measured faster on oneDNN."""
+``--unet`` adds the default residual ``Unet`` (batch 12, 32x32): a training step (forward,
+MSE, backward) and a ``no_grad`` forward, with the activations on oneDNN and on NumPy
+(everything else as it is).
+Results go in BENCHMARKS.md ("Kernels and ops"); ``cpu_eltwise.ONEDNN`` lists the kernels
+that measured faster on oneDNN."""
 import argparse
 import os
 import platform
@@ -18,6 +21,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--unet", action="store_true", help="also time the residual Unet's steps")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import numpy as np
@@ -29,8 +33,11 @@ def main():
     an.set_num_threads(args.threads)
     if onednn.runtime() is None:
         raise SystemExit(f"oneDNN does not load: {onednn.info()['reason']}")
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{args.threads} threads, {args.repeats} repeats, medians")
+    cpu = platform.machine()
+    with open("/proc/cpuinfo") as f:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    print(f"# {cpu}, {os.cpu_count()} CPUs, {args.threads} threads, {args.repeats} repeats, "
+          f"medians; CPU kernels: {onednn.info()['kernels']}")
     ops = {"relu": ("relu", "relu_backward", True, {}),
            "silu": ("silu", "silu_backward", False, {}),
            "gelu": ("gelu", "gelu_backward", False, {}),
@@ -47,12 +54,13 @@ def main():
         finally:
             cpu_eltwise.ONEDNN = saved
 
-    def timed(fn):
-        """Median ms of ``fn`` on oneDNN and on NumPy, the two alternating (a noisy host
-        slows both alike)."""
-        on, off = frozenset(ALGS), frozenset()
+    def timed(fn, repeats=args.repeats):
+        """Median ms of ``fn`` with every activation on oneDNN and on NumPy, the two
+        alternating (a noisy host slows both alike)."""
+        on = frozenset(ALGS) | {name + "_backward" for name in ALGS}
+        off = frozenset()
         once(fn, on), once(fn, off)
-        pairs = [(once(fn, on), once(fn, off)) for _ in range(args.repeats)]
+        pairs = [(once(fn, on), once(fn, off)) for _ in range(repeats)]
         return tuple(statistics.median(p) * 1e3 for p in zip(*pairs))
 
     rng = np.random.default_rng(0)
@@ -68,6 +76,29 @@ def main():
                 t_dnn, t_np = timed(call)
                 print(f"{name:9s} {str(shape):16s} {direction}  numpy {t_np:7.3f} ms  "
                       f"onednn {t_dnn:7.3f} ms  numpy/onednn {t_np / t_dnn:5.2f}x")
+    if args.unet:
+        unet_steps(an, timed, max(3, args.repeats // 10))
+
+
+def unet_steps(an, timed, repeats):
+    from diffusion.unet import Unet
+
+    an.manual_seed(0)
+    model = Unet()
+    x, t = an.randn(12, 3, 32, 32), an.randint(0, 1000, (12,))
+
+    def train():
+        model.zero_grad()
+        (model(x, t) ** 2).mean().backward()
+
+    def sample():
+        with an.no_grad():
+            model(x, t)
+
+    for what, fn in (("training step", train), ("no_grad forward", sample)):
+        t_dnn, t_np = timed(fn, repeats)
+        print(f"Unet (12, 3, 32, 32) {what}: activations on numpy {t_np:7.1f} ms  "
+              f"onednn {t_dnn:7.1f} ms  numpy/onednn {t_np / t_dnn:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 primitive (``onednn/eltwise.py``), re-exported by ``cpu.py``.
 
 Each NumPy kernel maps flat ranges of C-ordered arrays in parallel (``parallel_for``), a few
-passes per range while it is in cache; float32 stays float32. An op goes to oneDNN only where
-it measured faster (``ONEDNN``; figures in BENCHMARKS.md, "Kernels and ops") and the arrays
+passes per range while it is in cache; float32 stays float32. A kernel goes to oneDNN only
+where it measured faster (``ONEDNN``; figures in BENCHMARKS.md, "Kernels and ops") and the arrays
 are non-empty float32; a DnnlError falls back to the NumPy kernel."""
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import numpy as np
 from . import onednn
 from ._parallel import parallel_for
 
-# the kernels oneDNN computes (where it loads); tanh stays on NumPy, where oneDNN was not
-# faster at the UNet's larger size (BENCHMARKS.md)
-ONEDNN = frozenset({"relu", "silu", "gelu", "gelu_tanh", "sigmoid"})
+# the kernels oneDNN computes where it loads (ALGS names of onednn/eltwise.py, "_backward"
+# for the gradient); sigmoid's backward and tanh stay on NumPy, where oneDNN was not faster
+# at the UNet's sizes (memory-bound: one read of y and g either way; BENCHMARKS.md)
+ONEDNN = frozenset({"relu", "relu_backward", "silu", "silu_backward", "gelu", "gelu_backward",
+                    "gelu_tanh", "gelu_tanh_backward", "sigmoid"})
 _K_TANH = math.sqrt(2 / math.pi)
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -35,9 +37,10 @@ def _map(fn, out, *arrays):
     return out
 
 
-def _onednn(name, *arrays):
-    """The runtime where oneDNN computes ``name`` on ``arrays``, else None."""
-    return onednn.usable(*arrays) if name in ONEDNN else None
+def _onednn(kernel, *arrays):
+    """The runtime where oneDNN computes ``kernel`` (a name in ``ONEDNN``) on ``arrays``, else
+    None."""
+    return onednn.usable(*arrays) if kernel in ONEDNN else None
 
 
 def _forward(name, x, numpy_kernel):
@@ -51,7 +54,7 @@ def _forward(name, x, numpy_kernel):
 
 
 def _backward(name, g, data, numpy_kernel):
-    rt = _onednn(name, g, data)
+    rt = _onednn(name + "_backward", g, data)
     if rt is not None:
         try:
             return onednn.eltwise_backward(rt, name, np.ascontiguousarray(g),
