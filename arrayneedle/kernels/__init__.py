@@ -15,8 +15,14 @@ ints or pairs; arrays are NCHW.
   an array of ``x_shape`` summing every column entry into the pixel it came from.
 - ``swap01(a)`` -> ``a`` with its first two axes swapped, as a new C-contiguous array (the
   layout change between a matmul's ``(O, N, OH, OW)`` and NCHW, either way).
-- ``channel_affine(x, scale, shift, out=None)`` -> ``x * scale[c] + shift[c]`` over axis 1
-  of ``x`` (N, C, ...), ``scale``/``shift`` (C,) or None; ``out`` may be ``x`` (in place).
+- ``channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=None)`` ->
+  ``((x - center[c]) * scale[c] + shift[c] + add) * post_scale[c]`` over axis 1 of ``x``
+  (N, C, ...): ``center``/``scale``/``shift``/``post_scale`` (C,) or None, ``add`` an array of
+  ``x``'s shape or None; ``out`` may be ``x`` (in place). On float32 NumPy arrays one oneDNN
+  pass where it loads (batch normalisation's forward and input gradient are each one call).
+- ``channel_sum(a)`` -> the sum of ``a`` (N, C, ...) over every axis but 1, shape (C,);
+  ``channel_dot(a, b)`` -> that of ``a * b`` (no product array). Pairwise sums / dot products
+  per image row: as precise as NumPy's own reductions.
 - Activations, each a new array of ``x``'s shape and dtype (float32 NumPy arrays through
   oneDNN's eltwise primitive where it loads and measured faster, see ``cpu_eltwise.py``), with
   PyTorch's formulas; each backward takes the incoming gradient ``g`` and the forward's output
@@ -58,10 +64,10 @@ from . import conv_reference, cpu, onednn, portable
 from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle re-exports)
 from .geometry import normalize
 
-__all__ = ["index_add", "swap01", "channel_affine", "relu", "relu_backward", "silu",
-           "silu_backward", "gelu", "gelu_backward", "sigmoid", "sigmoid_backward", "tanh",
-           "tanh_backward", "im2col", "col2im",
-           "dilate", "undilate", "maxpool_forward", "maxpool_backward", "conv2d",
+__all__ = ["index_add", "swap01", "channel_affine", "channel_sum", "channel_dot", "relu",
+           "relu_backward", "silu", "silu_backward", "gelu", "gelu_backward", "sigmoid",
+           "sigmoid_backward", "tanh", "tanh_backward", "im2col", "col2im", "dilate", "undilate",
+           "maxpool_forward", "maxpool_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d", "direct_conv",
            "cpu_kernels"]
 
@@ -85,18 +91,39 @@ def swap01(a):
     return _impl(a).swap01(a)
 
 
-def channel_affine(x, scale=None, shift=None, out=None):
+def channel_affine(x, scale=None, shift=None, out=None, center=None, add=None,
+                   post_scale=None):
     if x.ndim < 2:
         raise ValueError(f"channel_affine needs an (N, C, ...) array, got shape {x.shape}")
     C = x.shape[1]
-    for name, a in (("scale", scale), ("shift", shift)):
+    for name, a in (("center", center), ("scale", scale), ("shift", shift),
+                    ("post_scale", post_scale)):
         if a is not None and tuple(a.shape) != (C,):
             raise ValueError(f"channel_affine: {name} must have shape ({C},) for an input "
                              f"of shape {tuple(x.shape)}, got {tuple(a.shape)}")
-    if out is not None and tuple(out.shape) != tuple(x.shape):
-        raise ValueError(f"channel_affine: out has shape {tuple(out.shape)}, "
-                         f"expected {tuple(x.shape)}")
-    return _impl(x).channel_affine(x, scale, shift, out)
+    for name, a in (("add", add), ("out", out)):
+        if a is not None and tuple(a.shape) != tuple(x.shape):
+            raise ValueError(f"channel_affine: {name} has shape {tuple(a.shape)}, "
+                             f"expected {tuple(x.shape)}")
+    return _impl(x).channel_affine(x, scale, shift, out, center, add, post_scale)
+
+
+def _check_channels(name, *arrays):
+    if arrays[0].ndim < 2:
+        raise ValueError(f"{name} needs an (N, C, ...) array, got shape {arrays[0].shape}")
+    if len(arrays) > 1 and tuple(arrays[1].shape) != tuple(arrays[0].shape):
+        raise ValueError(f"{name}: the arrays have shapes {tuple(arrays[0].shape)} and "
+                         f"{tuple(arrays[1].shape)}, expected the same")
+
+
+def channel_sum(a):
+    _check_channels("channel_sum", a)
+    return _impl(a).channel_sum(a)
+
+
+def channel_dot(a, b):
+    _check_channels("channel_dot", a, b)
+    return _impl(a).channel_dot(a, b)
 
 
 def relu(x):

@@ -60,30 +60,68 @@ def swap01(a):
     return out
 
 
-def channel_affine(x, scale, shift, out=None):
-    """``x * scale[c] + shift[c]`` over axis 1 of ``x`` (N, C, ...); ``scale`` or ``shift``
-    may be None; ``out`` may be ``x`` (in place). Two passes per batch slice, in parallel."""
-    cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    s = None if scale is None else scale.reshape(cs)
-    b = None if shift is None else shift.reshape(cs)
+def channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=None):
+    """``((x - center[c]) * scale[c] + shift[c] + add) * post_scale[c]`` over axis 1 of ``x``
+    (N, C, ...), each term optional (None); ``add`` has ``x``'s shape; ``out`` may be ``x``.
+    Float32 arrays of at least ``onednn.MIN_SIZE`` elements go through one oneDNN pass
+    (``onednn.channel_chain``) where it loads, else NumPy runs the terms as in-place passes per
+    batch slice, in parallel."""
+    steps = [(op, v) for op, v in (("sub", center), ("mul", scale), ("add", shift),
+                                   ("add", add), ("mul", post_scale)) if v is not None]
     if out is None:
-        out = np.empty(x.shape, dtype=np.result_type(x, *(a for a in (s, b) if a is not None)))
-    elif s is None and b is None and out is x:
+        dtype = np.result_type(x, *(v for _, v in steps))
+        out = np.empty(x.shape, dtype=dtype)
+    if not steps:
+        if out is not x:
+            out[...] = x
         return out
+    rt = onednn.usable(x, out, *(v for _, v in steps)) if x.size >= onednn.MIN_SIZE else None
+    if rt is not None and x.ndim <= 6 and all(
+            a.flags.c_contiguous for a in (x, out, *(v for _, v in steps))):
+        return onednn.channel_chain(rt, x, steps, out)
+    cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    ufunc = {"sub": np.subtract, "mul": np.multiply, "add": np.add}
+    # (ufunc, operand, whether it is a whole array sliced with the batch)
+    passes = [(ufunc[op], v, True) if v.ndim == x.ndim else (ufunc[op], v.reshape(cs), False)
+              for op, v in steps]
 
     def part(lo, hi):
-        o = out[lo:hi]
-        if s is not None:
-            np.multiply(x[lo:hi], s, out=o)
-            if b is not None:
-                np.add(o, b, out=o)
-        elif b is not None:
-            np.add(x[lo:hi], b, out=o)
-        else:
-            o[...] = x[lo:hi]
+        o, src = out[lo:hi], x[lo:hi]
+        for f, v, whole in passes:
+            f(src, v[lo:hi] if whole else v, out=o)
+            src = o
 
     parallel_for(x.shape[0], part, out.nbytes)
     return out
+
+
+def _channel_reduce(a, b):
+    """Per-channel sums of ``a`` (N, C, ...) or, with ``b``, of ``a * b`` (no product array):
+    a contiguous reduction over each image's channel rows (pairwise sums / dot products), the
+    batch slices in parallel, then over the batch."""
+    N, C = a.shape[:2]
+    a3 = a.reshape(N, C, -1)
+    b3 = None if b is None else b.reshape(N, C, -1)
+    rows = np.empty((N, C), dtype=np.result_type(a, b) if b is not None else a.dtype)
+
+    def part(lo, hi):
+        if b3 is None:
+            np.sum(a3[lo:hi], axis=-1, out=rows[lo:hi])
+        else:
+            rows[lo:hi] = np.vecdot(a3[lo:hi], b3[lo:hi], axis=-1)
+
+    parallel_for(N, part, a.nbytes // 4)
+    return np.sum(rows, axis=0)
+
+
+def channel_sum(a):
+    """Sum of ``a`` (N, C, ...) over every axis but 1 -> (C,)."""
+    return _channel_reduce(np.ascontiguousarray(a), None)
+
+
+def channel_dot(a, b):
+    """Sum of ``a * b`` (same shape (N, C, ...)) over every axis but 1 -> (C,)."""
+    return _channel_reduce(np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
 def im2col(x, kernel_size, stride, padding, dilation):

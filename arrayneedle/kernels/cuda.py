@@ -78,6 +78,8 @@ def _i32(*values):
 
 # layout copies and elementwise maps: CuPy's own (already GPU) ufuncs through the portable code
 channel_affine = portable.channel_affine
+channel_sum = portable.channel_sum
+channel_dot = portable.channel_dot
 relu = portable.relu
 relu_backward = portable.relu_backward
 silu, silu_backward = portable.silu, portable.silu_backward

@@ -35,23 +35,45 @@ def swap01(a):
     return xp.reshape(flat, shape)
 
 
-def channel_affine(x, scale, shift, out=None):
-    """``x * scale[c] + shift[c]`` over axis 1 (either may be None); into ``out`` if given."""
+def channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=None):
+    """``((x - center[c]) * scale[c] + shift[c] + add) * post_scale[c]`` over axis 1, each term
+    optional; into ``out`` if given (``out`` may be ``x``: in place, no temporary)."""
     xp = array_namespace(x)
     cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    steps = [(op, v if v.ndim == x.ndim else xp.reshape(v, cs))
+             for op, v in (("sub", center), ("mul", scale), ("add", shift), ("add", add),
+                           ("mul", post_scale)) if v is not None]
     if out is x:  # in place: no temporary (the conv bias add on CuPy)
-        if scale is not None:
-            x *= xp.reshape(scale, cs)
-        if shift is not None:
-            x += xp.reshape(shift, cs)
+        for op, v in steps:
+            if op == "sub":
+                x -= v
+            elif op == "mul":
+                x *= v
+            else:
+                x += v
         return x
-    y = x if scale is None else x * xp.reshape(scale, cs)
-    if shift is not None:
-        y = y + xp.reshape(shift, cs)
+    y = x
+    for op, v in steps:
+        y = y - v if op == "sub" else (y * v if op == "mul" else y + v)
     if out is None:
         return y if y is not x else xp.asarray(x, copy=True)
     out[...] = y
     return out
+
+
+def channel_sum(a):
+    """Sum of ``a`` (N, C, ...) over every axis but 1 -> (C,)."""
+    xp = array_namespace(a)
+    N, C = a.shape[:2]
+    return xp.sum(xp.sum(xp.reshape(a, (N, C, -1)), axis=-1), axis=0)
+
+
+def channel_dot(a, b):
+    """Sum of ``a * b`` over every axis but 1 -> (C,), without the product array."""
+    xp = array_namespace(a)
+    N, C = a.shape[:2]
+    return xp.sum(xp.vecdot(xp.reshape(a, (N, C, -1)), xp.reshape(b, (N, C, -1)), axis=-1),
+                  axis=0)
 
 
 def relu(x):

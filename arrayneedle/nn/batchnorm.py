@@ -20,8 +20,7 @@ from . import init
 from .._helpers import wrap_grads
 from ..autograd import Function, Tensor, is_grad_enabled
 from ..backend import device as _device, device_of, get_dtype
-from ..ops.norm import (batch_norm_graph_grads, batch_norm_input_grad, per_channel_dot,
-                        per_channel_sum)
+from ..ops.norm import batch_norm_graph_grads, batch_norm_input_grad
 from .module import Module, zeros_parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm"]
@@ -88,9 +87,9 @@ def _global_moments(x):
     xp = array_namespace(x)
     C = x.shape[1]
     n = x.size // C if C else 0
-    mean = per_channel_sum(xp, x) / max(n, 1)
-    d = kernels.channel_affine(x, None, -mean)
-    m2 = per_channel_dot(xp, d, d)
+    mean = kernels.channel_sum(x) / max(n, 1)
+    d = kernels.channel_affine(x, center=mean)
+    m2 = kernels.channel_dot(d, d)
     W = _world()
     if W == 1:
         return mean, m2 / max(n, 1), d, n
@@ -134,8 +133,8 @@ class _SyncBatchNormFn(Function):
     def _grads(self, xp, g):
         need = self.needs_input_grad
         d, s, w, n = self.d, self.inv_std, self.w, self.count
-        gsum = per_channel_sum(xp, g)       # local sum(g)
-        gd = per_channel_dot(xp, g, d)      # local sum(g * (x - mean))
+        gsum = kernels.channel_sum(g)       # local sum(g)
+        gd = kernels.channel_dot(g, d)      # local sum(g * (x - mean))
         gx = None
         if need[0]:
             tsum, tgd = gsum, gd

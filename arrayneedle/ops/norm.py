@@ -67,60 +67,50 @@ def normalize(x, axes, eps=1e-5):
 
 
 # ---------------------------------------------------------------- BatchNorm (channel axis 1)
-def per_channel_sum(xp, a):
-    """Sum of ``a`` (N, C, ...) over every axis but 1 -> (C,): a contiguous last-axis sum,
-    then over the batch."""
-    N, C = a.shape[:2]
-    return xp.sum(xp.sum(xp.reshape(a, (N, C, -1)), axis=-1), axis=0)
-
-
-def per_channel_dot(xp, a, b):
-    """Sum of ``a * b`` over every axis but 1 -> (C,), without the product array."""
-    N, C = a.shape[:2]
-    return xp.sum(xp.vecdot(xp.reshape(a, (N, C, -1)), xp.reshape(b, (N, C, -1)), axis=-1),
-                  axis=0)
-
-
 def batch_moments(x):
     """Per-channel mean and (population) variance of a raw (N, C, ...) array, both (C,), and
-    the centred array ``x - mean`` they were computed from."""
-    xp = array_namespace(x)
+    the centred array ``x - mean`` they were computed from (two passes: precise when a
+    channel's mean is much larger than its std)."""
     n = x.size // x.shape[1] if x.shape[1] else 1
-    mean = per_channel_sum(xp, x) / n
-    d = kernels.channel_affine(x, None, -mean)  # x - mean
-    var = per_channel_dot(xp, d, d) / n
-    return mean, var, d
+    mean = kernels.channel_sum(x) / n
+    d = kernels.channel_affine(x, center=mean)  # x - mean
+    return mean, kernels.channel_dot(d, d) / n, d
 
 
 class BatchNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias with batch statistics over every axis
-    but 1, in one Function: forward 2 passes over ``x`` after the statistics, backward 6,
-    where separate normalise, multiply and add Functions would take about 8 and 11.
+    but 1, in one Function: the forward is one pass after the statistics, the backward
+    recomputes ``x - mean`` and then takes two reductions and one pass (``kernels``: oneDNN
+    chains on float32 CPU arrays), where separate normalise, multiply and add Functions would
+    take about 8 and 11 passes and keep their temporaries.
 
-    Inputs: x, then optionally weight and bias (C,); params: ``centered`` (x - mean) and
-    ``inv_std`` (C,) from ``batch_moments``, and the ``eps`` they were made with."""
+    Inputs: x, then optionally weight and bias (C,); params: ``mean`` and ``var`` (C,) and
+    ``centered`` (x - mean) from ``batch_moments`` (its buffer becomes the output), and
+    ``eps``. Backward reads ``x`` (saved, as PyTorch's: changing it in place is refused)."""
 
-    def forward(self, x, *affine, centered, inv_std, eps):
+    def forward(self, x, *affine, mean, var, centered, eps):
+        xp = array_namespace(x)
         w = affine[0] if affine else None
-        scale = inv_std if w is None else w * inv_std
-        y = kernels.channel_affine(centered, scale, affine[1] if affine else None)
-        self.d, self.inv_std, self.w, self.eps = centered, inv_std, w, eps
-        return y
+        inv_std = 1.0 / xp.sqrt(var + eps)
+        self.x, self.mean, self.inv_std, self.w, self.eps = x, mean, inv_std, w, eps
+        return kernels.channel_affine(centered, inv_std if w is None else w * inv_std,
+                                      affine[1] if affine else None, out=centered)
 
     def backward(self, g):
         if is_grad_enabled():
             return batch_norm_graph_grads(g, self.parents, self.needs_input_grad, self.eps)
-        return wrap_grads(self._grads(array_namespace(g.array), g.array), g.device)
+        return wrap_grads(self._grads(g.array), g.device)
 
-    def _grads(self, xp, g):
+    def _grads(self, g):
         need = self.needs_input_grad
-        d, s, w = self.d, self.inv_std, self.w
+        s, w = self.inv_std, self.w
         n = g.size // g.shape[1] if g.shape[1] else 1
-        gsum = per_channel_sum(xp, g)      # sum(g)
-        gd = per_channel_dot(xp, g, d)     # sum(g * (x - mean)); sum(g * xhat) = gd * s
+        d = kernels.channel_affine(self.x, center=self.mean)  # x - mean, again
+        gsum = kernels.channel_sum(g)      # sum(g)
+        gd = kernels.channel_dot(g, d)     # sum(g * (x - mean)); sum(g * xhat) = gd * s
         gx = None
         if need[0]:
-            gx = batch_norm_input_grad(g, d, s, w, gsum, gd, n)
+            gx = batch_norm_input_grad(g, d, s, w, gsum, gd, n, out=d)
         if w is None:
             return gx
         return gx, (gd * s if need[1] else None), (gsum if need[2] else None)
@@ -148,14 +138,14 @@ def batch_norm_graph_grads(g, parents, need, eps):
             g.sum(dim=axes) if need[2] else None)
 
 
-def batch_norm_input_grad(g, d, s, w, gsum, gd, n):
-    """Batch norm's input gradient from the per-channel sums over its ``n`` positions:
-    gx = a * (g - mean(g) - xhat * mean(g * xhat)) with a = w * inv_std (SyncBatchNorm passes
-    sums over the global batch)."""
+def batch_norm_input_grad(g, d, s, w, gsum, gd, n, out=None):
+    """Batch norm's input gradient from the centred input ``d`` and the per-channel sums over
+    its ``n`` positions: gx = a * (g - mean(g) - xhat * mean(g * xhat)) with a = w * inv_std,
+    as one pass ``a * (d * k + m + g)`` (SyncBatchNorm passes sums over the global batch);
+    into ``out`` if given (it may be ``d``)."""
     a = s if w is None else w * s
-    gx = kernels.channel_affine(g, a, -(a * gsum) / n)
-    gx += kernels.channel_affine(d, -(a * s * s * gd) / n)
-    return gx
+    return kernels.channel_affine(d, -(s * s * gd) / n, -gsum / n, out=out, add=g,
+                                  post_scale=a)
 
 
 def _both_or_neither(name, weight, bias):
@@ -176,10 +166,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise ValueError(f"batch_norm: input must be (N, C, ...), got shape {x.shape}")
     params = _both_or_neither("batch_norm", weight, bias)
     if training:
-        xp = array_namespace(x.array)
         mean, var, d = batch_moments(x.array)
-        y = BatchNorm.apply(x, *params, centered=d, inv_std=1.0 / xp.sqrt(var + eps),
-                            eps=eps)
+        y = BatchNorm.apply(x, *params, mean=mean, var=var, centered=d, eps=eps)
         n = x.numel() // x.shape[1]
         if running_mean is not None:
             running_mean.array = running_mean.array * (1 - momentum) + mean * momentum
@@ -190,8 +178,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are required when "
                          "training=False")
-    # one per-channel affine map with the running statistics folded in
     inv = 1.0 / x.device.xp.sqrt(running_var.array + eps)
+    if not (is_grad_enabled() and any(t is not None and t.requires_grad
+                                      for t in (x, weight, bias))):
+        # nothing to differentiate (sampling): one pass (x - mean) * scale + bias
+        scale = inv if weight is None else weight.array * inv
+        return Tensor.from_array(kernels.channel_affine(
+            x.array, scale, None if bias is None else bias.array, center=running_mean.array),
+            x.device)
+    # one per-channel affine map with the running statistics folded in
     scale = Tensor.from_array(inv, x.device)
     shift = Tensor.from_array(-running_mean.array * inv, x.device)
     if weight is not None:  # differentiable in weight and bias (fine-tuning with frozen stats)
@@ -235,10 +230,10 @@ class ChannelAffine(Function):
             return (g * scale.reshape(_channel_shape(x)) if need[0] else None,
                     (g * x).sum(dim=axes) if need[1] else None,
                     g.sum(dim=axes) if need[2] else None)
-        xp, dev, g = array_namespace(g.array), g.device, g.array
+        dev, g = g.device, g.array
         gx = kernels.channel_affine(g, self.scale, None) if need[0] else None
-        gs = per_channel_dot(xp, g, self.x) if need[1] else None
-        gb = per_channel_sum(xp, g) if need[2] else None
+        gs = kernels.channel_dot(g, self.x) if need[1] else None
+        gb = kernels.channel_sum(g) if need[2] else None
         return wrap_grads((gx, gs, gb), dev)
 
 

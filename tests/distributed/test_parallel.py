@@ -92,10 +92,10 @@ def test_set_num_threads_rejects_bad_values(threads, bad):
 
 # ------------------------------------------------------------- kernels: 1 thread == n threads
 def _on(n, fn, *args):
-    """``fn(*args)`` with the kernels on ``n`` threads; with n > 1 it also checks that some
-    kernel call really was split into several ranges."""
+    """``fn(*args)`` with the NumPy kernels (oneDNN switched off) on ``n`` threads; with n > 1
+    it also checks that some kernel call really was split into several ranges."""
     ranges = []
-    real = cpu.parallel_for
+    real, usable = cpu.parallel_for, cpu.onednn.usable
 
     def recording(count, body, nbytes):
         def rec(lo, hi):
@@ -105,10 +105,11 @@ def _on(n, fn, *args):
 
     an.set_num_threads(n)
     cpu.parallel_for = recording
+    cpu.onednn.usable = lambda *arrays: None
     try:
         out = fn(*args)
     finally:
-        cpu.parallel_for = real
+        cpu.parallel_for, cpu.onednn.usable = real, usable
         an.set_num_threads(None)
     assert len(ranges) > 1 if n > 1 else ranges
     return out

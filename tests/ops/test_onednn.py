@@ -362,3 +362,102 @@ def test_double_backward_through_the_direct_convolutions(transpose):
         return w.grad.numpy().astype(np.float64)
 
     np.testing.assert_allclose(run(np.float32), run(np.float64), rtol=1e-4, atol=1e-4)
+
+
+# (shape, terms): the per-channel chains of kernels.channel_affine, in oneDNN's one pass
+CHAIN_CASES = [((12, 64, 16, 16), ("scale", "shift")),
+               ((3, 5), ("center", "scale")),
+               ((2, 7, 11), ("shift",)),
+               ((2, 3, 4, 5, 6), ("center", "scale", "shift", "add", "post_scale")),
+               ((8, 16, 40, 40), ("center", "scale", "shift", "add", "post_scale")),
+               ((1, 8, 5, 5), ("scale", "add")),
+               ((4096, 40), ("center", "scale")),
+               ((2, 16, 64, 80), ("center",))]
+
+
+def _chain_args(shape, terms, seed=0):
+    rng = np.random.default_rng(seed)
+    vec = {t: rng.standard_normal(shape[1]).astype(np.float32)
+           for t in ("center", "scale", "shift", "post_scale")}
+    args = {t: vec[t] for t in terms if t in vec}
+    if "add" in terms:
+        args["add"] = rng.standard_normal(shape).astype(np.float32)
+    return rng.standard_normal(shape).astype(np.float32), args
+
+
+@pytest.mark.parametrize("shape,terms", CHAIN_CASES)
+def test_channel_affine_chain_matches_numpy_kernel_and_torch(shape, terms, monkeypatch):
+    x, args = _chain_args(shape, terms)
+    cs = (1, shape[1]) + (1,) * (len(shape) - 2)
+    t = {k: torch.tensor(v, dtype=torch.float64) for k, v in args.items()}
+    ref = torch.tensor(x, dtype=torch.float64)
+    for k, op in (("center", "sub"), ("scale", "mul"), ("shift", "add"), ("add", "add"),
+                  ("post_scale", "mul")):
+        if k in t:
+            v = t[k] if k == "add" else t[k].reshape(cs)
+            ref = ref - v if op == "sub" else (ref * v if op == "mul" else ref + v)
+    ref = ref.numpy()
+    fast = kernels.channel_affine(x, **args)
+    inplace = x.copy()
+    assert kernels.channel_affine(inplace, out=inplace, **args) is inplace
+    monkeypatch.setattr(cpu.onednn, "usable", lambda *a: None)
+    numpy_kernel = kernels.channel_affine(x, **args)
+    for y in (fast, inplace, numpy_kernel):
+        assert y.dtype == np.float32 and y.shape == shape
+        assert _rel(y, ref) < 1e-6
+    np.testing.assert_allclose(fast, numpy_kernel, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not ON, reason="oneDNN kernels not loaded (ARRAYNEEDLE_KERNELS=numpy)")
+def test_channel_affine_runs_as_one_onednn_pass_for_float32_only():
+    rt = onednn.runtime()
+    rt.clear_cache()
+    x, args = _chain_args((2, 4, 3, 3), ("center", "scale", "shift"))
+    kernels.channel_affine(x, **args)  # too small to repay a oneDNN call: NumPy
+    assert len(rt.cache) == 0
+    x, args = _chain_args((2, 4, 128, 128), ("center", "scale", "shift"))
+    kernels.channel_affine(x, **args)
+    assert [k[0] for k in rt.cache] == ["chain"]
+    kernels.channel_affine(x.astype(np.float64), **{k: v.astype(np.float64)
+                                                     for k, v in args.items()})
+    kernels.channel_affine(x[:, :, ::2], **args)  # not contiguous: NumPy
+    assert len(rt.cache) == 1
+
+
+@pytest.mark.parametrize("shape", [(12, 64, 16, 16), (3, 5), (2, 3, 7)])
+def test_channel_sum_and_dot_are_precise_and_match_numpy(shape):
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal(shape) * 0.01 + 100).astype(np.float32)
+    b = rng.standard_normal(shape).astype(np.float32)
+    axes = (0,) + tuple(range(2, len(shape)))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    s, d = kernels.channel_sum(a), kernels.channel_dot(a, b)
+    assert s.dtype == d.dtype == np.float32 and s.shape == d.shape == (shape[1],)
+    assert _rel(s, a64.sum(axis=axes)) < 1e-6
+    assert _rel(d, (a64 * b64).sum(axis=axes)) < 1e-5
+    np.testing.assert_allclose(s, a.sum(axis=axes, dtype=np.float64), rtol=1e-6)
+
+
+def test_batch_norm_eval_without_grad_matches_torch():
+    """Sampling's batch norm (eval, no_grad) is one pass ``(x - running_mean) * scale + bias``
+    and agrees with PyTorch's eval batch norm, with and without affine parameters."""
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((4, 6, 5, 5)) * 0.1 + 30).astype(np.float32)
+    rm = (rng.standard_normal(6) * 0.1 + 30).astype(np.float32)
+    rv = (rng.random(6) * 0.02 + 0.005).astype(np.float32)
+    w, b = rng.standard_normal(6).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    for affine in (True, False):
+        ref = F.batch_norm(torch.tensor(x, dtype=torch.float64), torch.tensor(rm).double(),
+                           torch.tensor(rv).double(), torch.tensor(w).double() if affine
+                           else None, torch.tensor(b).double() if affine else None,
+                           training=False).numpy()
+        tor = F.batch_norm(torch.tensor(x), torch.tensor(rm), torch.tensor(rv),
+                           torch.tensor(w) if affine else None,
+                           torch.tensor(b) if affine else None, training=False).numpy()
+        with an.no_grad():
+            y = an.nn.functional.batch_norm(an.tensor(x), an.tensor(rm), an.tensor(rv),
+                                            an.tensor(w) if affine else None,
+                                            an.tensor(b) if affine else None,
+                                            training=False).numpy()
+        assert y.dtype == np.float32
+        assert _rel(y, ref) <= 2 * _rel(tor, ref) + 1e-6

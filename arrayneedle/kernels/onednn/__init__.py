@@ -1,8 +1,10 @@
 """oneDNN's CPU primitives through its C API (ctypes, no compiled extension): convolution,
-transposed convolution and max-pooling for float32 NCHW arrays, and elementwise activations
-(``eltwise.py``) for float32 arrays of any shape. (Batch normalisation stays on
-the NumPy kernels: oneDNN's own statistics lose precision when a channel's mean is much larger
-than its std, see BENCHMARKS.md.)
+transposed convolution and max-pooling for float32 NCHW arrays; per-channel elementwise
+chains (``binary.py``) from which ``kernels/cpu.py`` builds channel_affine and batch
+normalisation; elementwise activations (``eltwise.py``) for float32 arrays of any shape.
+(oneDNN's own batch-normalisation primitive is not used: its statistics lose
+precision when a channel's mean is much larger than its std, and on plain NCHW layouts its
+``ncsp_bnorm`` was slower than NumPy; see BENCHMARKS.md.)
 
 The library is the ``onednn-cpu-gomp`` wheel (oneDNN v3.2, needs only the system's
 ``libgomp.so.1``). It is loaded on first use; where it does not load (another platform, no
@@ -25,11 +27,12 @@ from ._core import Runtime
 from ._lib import DnnlError
 from .eltwise import eltwise_backward, eltwise_forward
 from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
+from .binary import MIN_SIZE, channel_chain
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 
 __all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
-           "MAX_TAPS", "eltwise_forward", "eltwise_backward"]
+           "MAX_TAPS", "channel_chain", "MIN_SIZE", "eltwise_forward", "eltwise_backward"]
 
 _lock = threading.Lock()
 _state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}

@@ -109,7 +109,16 @@ class Entry:
 
     def __init__(self, rt):
         self.rt, self.lib = rt, rt.lib
-        self._mds, self._pds, self._prims = [], [], []
+        self._mds, self._pds, self._prims, self._attrs = [], [], [], []
+
+    def attr(self):
+        """A new primitive attribute with the caller's scratchpad (post-ops go on it)."""
+        attr = P()
+        check(self.lib.dnnl_primitive_attr_create(ctypes.byref(attr)), "primitive_attr_create")
+        self._attrs.append(attr)
+        check(self.lib.dnnl_primitive_attr_set_scratchpad_mode(attr, L.SCRATCHPAD_USER),
+              "set_scratchpad_mode")
+        return attr
 
     def md(self, shape, tag, dtype=L.F32):
         md = P()
@@ -164,7 +173,9 @@ class Entry:
             self.lib.dnnl_primitive_desc_destroy(pd)
         for md in self._mds:
             self.lib.dnnl_memory_desc_destroy(md)
-        self._mds, self._pds, self._prims = [], [], []
+        for attr in self._attrs:
+            self.lib.dnnl_primitive_attr_destroy(attr)
+        self._mds, self._pds, self._prims, self._attrs = [], [], [], []
 
 
 def execute(rt, prim, args, scratchpad=None):

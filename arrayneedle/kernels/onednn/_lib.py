@@ -34,9 +34,12 @@ QUERY_DST, QUERY_DIFF_DST, QUERY_WORKSPACE, QUERY_SCRATCHPAD = 133, 134, 135, 13
 QUERY_IMPL_INFO = 8
 SCRATCHPAD_USER = 1
 ARG_SRC, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 17, 33, 41
+ARG_SRC_1 = 2
 ARG_DIFF_SRC, ARG_DIFF_DST, ARG_DIFF_WEIGHTS, ARG_DIFF_BIAS = 129, 145, 161, 169
 ARG_WORKSPACE, ARG_SCRATCHPAD = 64, 80
 ARG_FROM, ARG_TO = 1, 17
+ARG_MEAN, ARG_VARIANCE, ARG_SCALE, ARG_SHIFT = 49, 50, 51, 52
+ARG_DIFF_SCALE, ARG_DIFF_SHIFT = 255, 256
 
 ENV = "ARRAYNEEDLE_KERNELS"  # "numpy": never load oneDNN; unset or "auto": load it if possible
 WHEEL = "onednn-cpu-gomp"
@@ -74,6 +77,13 @@ _SIGNATURES = {
     "dnnl_memory_destroy": (ctypes.c_int, [P]),
     "dnnl_primitive_attr_create": (ctypes.c_int, [ctypes.POINTER(P)]),
     "dnnl_primitive_attr_set_scratchpad_mode": (ctypes.c_int, [P, ctypes.c_int]),
+    "dnnl_primitive_attr_destroy": (ctypes.c_int, [P]),
+    "dnnl_primitive_attr_set_post_ops": (ctypes.c_int, [P, P]),
+    "dnnl_post_ops_create": (ctypes.c_int, [ctypes.POINTER(P)]),
+    "dnnl_post_ops_destroy": (ctypes.c_int, [P]),
+    "dnnl_post_ops_append_binary": (ctypes.c_int, [P, ctypes.c_int, P]),
+    "dnnl_binary_primitive_desc_create": (ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P,
+                                                         P, P, P]),
     "dnnl_primitive_desc_query_md": (P, [P, ctypes.c_int, ctypes.c_int]),
     "dnnl_primitive_desc_query": (ctypes.c_int, [P, ctypes.c_int, ctypes.c_int, P]),
     "dnnl_primitive_desc_destroy": (ctypes.c_int, [P]),
@@ -94,6 +104,12 @@ _SIGNATURES = {
     "dnnl_deconvolution_forward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, P, P,
                        DIMS, DIMS, DIMS, DIMS, P]),
+    "dnnl_batch_normalization_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, ctypes.c_float, ctypes.c_uint,
+                       P]),
+    "dnnl_batch_normalization_backward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
+                       ctypes.c_uint, P, P]),
     "dnnl_pooling_forward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, DIMS, DIMS, DIMS,
                        DIMS, DIMS, P]),
