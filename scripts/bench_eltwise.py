@@ -5,9 +5,9 @@ oneDNN's eltwise primitive, forward and backward, float32, at the residual UNet'
 
 Prints one line per (op, shape, direction): median milliseconds of each and the ratio. Both run
 with the same thread count (the NumPy kernels' ``parallel_for`` threads, oneDNN's OpenMP).
-``--unet`` adds the default residual ``Unet`` (batch 12, 32x32): a training step (forward,
-MSE, backward) and a ``no_grad`` forward, with the activations on oneDNN and on NumPy
-(everything else as it is).
+``--unet`` adds the default residual ``Unet`` and ``SimpleUnet((32, 64, 128))`` (batch 12,
+32x32): a training step (forward, MSE, backward) and a ``no_grad`` forward each, with the
+activations on oneDNN and on NumPy (everything else as it is).
 Results go in BENCHMARKS.md ("Kernels and ops"); ``cpu_eltwise.ONEDNN`` lists the kernels
 that measured faster on oneDNN."""
 import argparse
@@ -81,25 +81,24 @@ def main():
 
 
 def unet_steps(an, timed, repeats):
-    from diffusion.unet import Unet
+    from diffusion.unet import SimpleUnet, Unet
 
     an.manual_seed(0)
-    model = Unet()
     x, t = an.randn(12, 3, 32, 32), an.randint(0, 1000, (12,))
+    for label, model in (("Unet()", Unet()), ("SimpleUnet((32, 64, 128))",
+                                              SimpleUnet((32, 64, 128)))):
+        def train(model=model):
+            model.zero_grad()
+            (model(x, t) ** 2).mean().backward()
 
-    def train():
-        model.zero_grad()
-        (model(x, t) ** 2).mean().backward()
+        def sample(model=model):
+            with an.no_grad():
+                model(x, t)
 
-    def sample():
-        with an.no_grad():
-            model(x, t)
-
-    for what, fn in (("training step", train), ("no_grad forward", sample)):
-        t_dnn, t_np = timed(fn, repeats)
-        print(f"Unet (12, 3, 32, 32) {what}: activations on numpy {t_np:7.1f} ms  "
-              f"onednn {t_dnn:7.1f} ms  numpy/onednn {t_np / t_dnn:5.2f}x")
-
+        for what, fn in (("training step", train), ("no_grad forward", sample)):
+            t_dnn, t_np = timed(fn, repeats)
+            print(f"{label} (12, 3, 32, 32) {what}: activations on numpy {t_np:7.1f} ms  "
+                  f"onednn {t_dnn:7.1f} ms  numpy/onednn {t_np / t_dnn:5.2f}x")
 
 if __name__ == "__main__":
     main()
