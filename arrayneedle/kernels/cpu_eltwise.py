@@ -43,11 +43,17 @@ def _onednn(kernel, *arrays):
     return onednn.usable(*arrays) if kernel in ONEDNN else None
 
 
+def _c(a):
+    """``a`` as a C-contiguous array of its own shape (np.ascontiguousarray makes a 0-d array
+    1-d)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
 def _forward(name, x, numpy_kernel):
     rt = _onednn(name, x)
     if rt is not None:
         try:
-            return onednn.eltwise_forward(rt, name, np.ascontiguousarray(x))
+            return onednn.eltwise_forward(rt, name, _c(x))
         except onednn.DnnlError:
             pass
     return _map(numpy_kernel, np.empty(x.shape, dtype=x.dtype), x)
@@ -57,8 +63,7 @@ def _backward(name, g, data, numpy_kernel):
     rt = _onednn(name + "_backward", g, data)
     if rt is not None:
         try:
-            return onednn.eltwise_backward(rt, name, np.ascontiguousarray(g),
-                                           np.ascontiguousarray(data))
+            return onednn.eltwise_backward(rt, name, _c(g), _c(data))
         except onednn.DnnlError:
             pass
     return _map(numpy_kernel, np.empty(g.shape, dtype=g.dtype), g, data)

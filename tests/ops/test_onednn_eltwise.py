@@ -121,6 +121,18 @@ def test_non_contiguous_input_gives_a_contiguous_result(name):
         np.testing.assert_array_equal(a, c)
 
 
+@pytest.mark.parametrize("name", OPS)
+def test_zero_dimensional_arrays_keep_their_shape(name):
+    x, g = np.array(-0.75, np.float32), np.array(2.0, np.float32)
+    y, gx = _ours(name, x, g)
+    assert y.shape == gx.shape == () and y.dtype == gx.dtype == np.float32
+    for a, r in zip((y, gx), _torch(name, x, g)):
+        np.testing.assert_allclose(a, r, rtol=1e-6, atol=1e-6)
+    t = an.tensor(-0.75, requires_grad=True)
+    OP_CASES[name][0](t).backward()
+    assert t.grad.shape == ()
+
+
 def _forbid_onednn(monkeypatch):
     def refuse(*args):
         raise AssertionError("oneDNN was called")
