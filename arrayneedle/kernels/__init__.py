@@ -28,7 +28,17 @@ ints or pairs; arrays are NCHW.
   ``d = x - mean`` viewed as (N, G, C/G, M) (None unless ``keep``), ``inv = 1/sqrt(var + eps)``
   (N, G); ``group_norm_backward(g, d, inv, weight, need)`` -> ``(gx, gw, gb)``, the gradients
   that ``need`` (input, weight, bias) asks for, gx of shape (N, G, C/G, M).
-- ``relu(x)`` -> ``max(x, 0)``; ``relu_backward(g, y)`` -> ``g * (y > 0)`` for the output ``y``.
+- Activations, each a new array of ``x``'s shape and dtype (float32 NumPy arrays through
+  oneDNN's eltwise primitive where it loads and measured faster, see ``cpu_eltwise.py``), with
+  PyTorch's formulas; each backward takes the incoming gradient ``g`` and the forward's output
+  ``y`` or input ``x`` as named:
+  ``relu(x)`` -> ``max(x, 0)`` (nan stays nan), ``relu_backward(g, y)`` -> ``g`` where
+  not ``y <= 0`` (nan passes, as PyTorch), else 0 (or nan where ``g`` is inf or nan);
+  ``silu(x)`` -> ``x * sigmoid(x)``, ``silu_backward(g, x)``;
+  ``gelu(x, approximate="none")`` -> ``x * Phi(x)`` (``"tanh"``: PyTorch's tanh
+  approximation), ``gelu_backward(g, x, approximate="none")``;
+  ``sigmoid(x)``, ``sigmoid_backward(g, y)`` -> ``g * y * (1 - y)``;
+  ``tanh(x)``, ``tanh_backward(g, y)`` -> ``g * (1 - y * y)``.
 - ``dilate(x, axes, dilation)``: ``dilation`` zeros after every element along ``axes``;
   ``undilate`` is its adjoint (every ``dilation+1``-th element).
 - ``maxpool_forward(x, kernel_size, stride, padding)`` -> ``(out, arg)``, ``arg`` an integer
@@ -60,8 +70,10 @@ from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle 
 from .geometry import normalize
 
 __all__ = ["index_add", "swap01", "channel_affine", "channel_sum", "channel_dot",
-           "group_norm_forward", "group_norm_backward", "relu", "relu_backward", "im2col",
-           "col2im", "dilate", "undilate", "maxpool_forward", "maxpool_backward", "conv2d",
+           "group_norm_forward", "group_norm_backward", "relu",
+           "relu_backward", "silu", "silu_backward", "gelu", "gelu_backward", "sigmoid",
+           "sigmoid_backward", "tanh", "tanh_backward", "im2col", "col2im", "dilate", "undilate",
+           "maxpool_forward", "maxpool_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d", "direct_conv",
            "cpu_kernels"]
 
@@ -140,6 +152,44 @@ def relu(x):
 
 def relu_backward(g, y):
     return _impl(g).relu_backward(g, y)
+
+
+def silu(x):
+    return _impl(x).silu(x)
+
+
+def silu_backward(g, x):
+    return _impl(g).silu_backward(g, x)
+
+
+def _approximate(approximate):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return approximate
+
+
+def gelu(x, approximate="none"):
+    return _impl(x).gelu(x, _approximate(approximate))
+
+
+def gelu_backward(g, x, approximate="none"):
+    return _impl(g).gelu_backward(g, x, _approximate(approximate))
+
+
+def sigmoid(x):
+    return _impl(x).sigmoid(x)
+
+
+def sigmoid_backward(g, y):
+    return _impl(g).sigmoid_backward(g, y)
+
+
+def tanh(x):
+    return _impl(x).tanh(x)
+
+
+def tanh_backward(g, y):
+    return _impl(g).tanh_backward(g, y)
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):

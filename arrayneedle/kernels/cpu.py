@@ -1,4 +1,5 @@
-"""NumPy kernels: im2col/col2im, max-pooling, layout copies, elementwise maps, index_add.
+"""NumPy kernels: im2col/col2im, max-pooling, layout copies, elementwise maps, index_add (the
+activations, relu & co., are in ``cpu_eltwise.py``).
 
 No Python loops over batch, channels or pixels: every loop below runs over kernel taps only.
 
@@ -21,6 +22,8 @@ from ._parallel import parallel_for
 from .checks import check_col2im, check_maxpool_backward
 from . import conv_reference, onednn
 from .cpu_norm import group_norm_backward, group_norm_forward  # noqa: F401  (the contract's)
+from .cpu_eltwise import (gelu, gelu_backward, relu, relu_backward, sigmoid,  # noqa: F401
+                          sigmoid_backward, silu, silu_backward, tanh, tanh_backward)
 
 _self = sys.modules[__name__]  # the reference convolutions call this module's im2col & co.
 
@@ -120,32 +123,6 @@ def channel_sum(a):
 def channel_dot(a, b):
     """Sum of ``a * b`` (same shape (N, C, ...)) over every axis but 1 -> (C,)."""
     return _channel_reduce(np.ascontiguousarray(a), np.ascontiguousarray(b))
-
-
-def relu(x):
-    """``max(x, 0)`` (nan stays nan) as a new C-contiguous array, in parallel."""
-    out = np.empty(x.shape, dtype=x.dtype)  # C order whatever x's layout: out.reshape is a view
-    zero = np.zeros((), dtype=x.dtype)
-    flat, oflat = x.reshape(-1), out.reshape(-1)
-
-    def part(lo, hi):
-        np.maximum(flat[lo:hi], zero, out=oflat[lo:hi])
-
-    parallel_for(flat.shape[0], part, out.nbytes)
-    return out
-
-
-def relu_backward(g, y):
-    """``g * (y > 0)`` for the ReLU output ``y``, in parallel (g * mask, not where(mask, g, 0):
-    NumPy's where branches per element, which a random mask makes slow)."""
-    out = np.empty(g.shape, dtype=g.dtype)  # C order: out.reshape(-1) is a view
-    gf, yf, of = g.reshape(-1), y.reshape(-1), out.reshape(-1)
-
-    def part(lo, hi):
-        np.multiply(gf[lo:hi], yf[lo:hi] > 0, out=of[lo:hi])
-
-    parallel_for(gf.shape[0], part, out.nbytes)
-    return out
 
 
 def im2col(x, kernel_size, stride, padding, dilation):

@@ -6,6 +6,8 @@ maps). Same contracts as ``cpu.py``.
 """
 from __future__ import annotations
 
+import math
+
 from array_api_compat import array_namespace, is_array_api_obj
 
 from .geometry import conv_geometry
@@ -81,7 +83,58 @@ def relu(x):
 
 def relu_backward(g, y):
     xp = array_namespace(g)
-    return g * xp.astype(y > 0, g.dtype)
+    return g * xp.astype(xp.logical_not(y <= 0), g.dtype)  # a nan output passes g (PyTorch)
+
+
+def sigmoid(x):
+    # 0.5 * (1 + tanh(x / 2)): one transcendental, no overflow for large |x|
+    return 0.5 * (array_namespace(x).tanh(0.5 * x) + 1)
+
+
+def sigmoid_backward(g, y):
+    return g * (y * (1 - y))
+
+
+def tanh(x):
+    return array_namespace(x).tanh(x)
+
+
+def tanh_backward(g, y):
+    return g * (1 - y * y)
+
+
+def silu(x):
+    return x * sigmoid(x)
+
+
+def silu_backward(g, x):
+    s = sigmoid(x)
+    return g * (s * (1 + x * (1 - s)))
+
+
+_K_TANH = math.sqrt(2 / math.pi)
+
+
+def _gelu_parts(x, approximate):
+    """``(t, None)``: the tanh of PyTorch's approximation, or ``(None, cdf)``: Phi(x)."""
+    if approximate == "tanh":
+        return array_namespace(x).tanh(_K_TANH * (x + 0.044715 * x * x * x)), None
+    from ..ops.special import erf_array  # (ops imports kernels: imported at first use)
+    return None, 0.5 * (1 + erf_array(x * (1 / math.sqrt(2))))
+
+
+def gelu(x, approximate="none"):
+    t, cdf = _gelu_parts(x, approximate)
+    return 0.5 * x * (1 + t) if cdf is None else x * cdf
+
+
+def gelu_backward(g, x, approximate="none"):
+    t, cdf = _gelu_parts(x, approximate)
+    if cdf is None:
+        inner = _K_TANH * (1 + 3 * 0.044715 * x * x)
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner)
+    pdf = array_namespace(x).exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+    return g * (cdf + x * pdf)
 
 
 def _tap(a, i0, j0, sh, sw, OH, OW):

@@ -1,9 +1,11 @@
 """The activations, PyTorch's names and formulas: relu, sigmoid, silu, gelu (exact via erf, or
 PyTorch's tanh approximation), leaky_relu, elu, softplus.
 
-Each backward is made of differentiable ops; where it can reuse what forward computed (a mask,
-the sigmoid) it does so only when no graph is being recorded, and recomputes it as a function
-of the input when one is, so both paths give the same values."""
+relu, sigmoid, silu and gelu compute with the kernels (``kernels.silu`` & co.: oneDNN for float32
+NumPy arrays where it pays, threaded NumPy, or the array's namespace), forward and, where no
+graph is being recorded, backward; while one is, each backward is made of differentiable ops
+of the input (or output), so both paths give the same values. The others' backwards reuse what
+forward computed (a mask, the sigmoid) only when no graph is being recorded."""
 from __future__ import annotations
 
 import math
@@ -15,20 +17,15 @@ from .._helpers import as_tensor
 from ..autograd import Function, Tensor, is_grad_enabled
 from ._dtypes import to_float
 from ._util import TENSOR_MATH, formula_operands, result, saved
-from .special import Erf, erf_array
-from .unary import _Unary, math_op
+from .special import Erf
+from .unary import _KernelUnary, math_op
 
 __all__ = ["relu", "sigmoid", "silu", "gelu", "leaky_relu", "elu", "softplus"]
 
 
-def _sigmoid(xp, a):
-    # 0.5 * (1 + tanh(a / 2)): one transcendental, no overflow for large |a|
-    return 0.5 * (xp.tanh(0.5 * a) + 1)
-
-
-class Sigmoid(_Unary):
-    saves = "out"
-    f = staticmethod(_sigmoid)
+class Sigmoid(_KernelUnary):
+    kernel = staticmethod(kernels.sigmoid)
+    kernel_backward = staticmethod(kernels.sigmoid_backward)
 
     def d(self, a, out, m):
         return out * (1 - out)
@@ -36,36 +33,33 @@ class Sigmoid(_Unary):
 
 class ReLU(Function):
     keeps_inputs = False
-    saves_output = True  # backward needs out > 0 (== a > 0, nan included), as PyTorch's
+    saves_output = True  # backward needs not (out <= 0) (== not (a <= 0)), as PyTorch's
 
     def forward(self, a):
-        # kernels.relu: on NumPy threaded, and maximum against a 0-d zero of a's dtype (a
-        # Python 0 misses NumPy's vectorised loop; figure in BENCHMARKS.md)
+        # kernels.relu: oneDNN (float32) or threaded NumPy (BENCHMARKS.md)
         return kernels.relu(a)
 
     def backward(self, g):
         out = self.saved_output()._array
         if not is_grad_enabled():
-            # g * (out > 0): differs from where(out > 0, g, 0) only where the input was <= 0
-            # and g is inf or nan (nan instead of 0)
             return Tensor._wrap(kernels.relu_backward(g._array, out), g._device)
         xp = array_namespace(out)
-        return g * Tensor._wrap(xp.astype(out > 0, g._array.dtype), g._device)
+        return g * Tensor._wrap(xp.astype(xp.logical_not(out <= 0), g._array.dtype), g._device)
 
 
 class SiLU(Function):
+    """x * sigmoid(x); backward is one kernel of the input where no graph is recorded, the
+    differentiable formula where one is."""
+
     def forward(self, a):
-        xp = array_namespace(a)
-        s = _sigmoid(xp, a)
-        self.s = s if self.needs_input_grad[0] else None
-        return a * s
+        return kernels.silu(a)
 
     def backward(self, g):
-        m, gm, a = formula_operands(g, self.parents[0])
-        # the sigmoid kept by forward where no graph is recorded, recomputed (differentiable)
-        # where one is
-        s = self.s if m is not TENSOR_MATH else a.sigmoid()
-        return result(gm * (s * (1 + a * (1 - s))), g)
+        a = self.parents[0]
+        if not is_grad_enabled():
+            return Tensor._wrap(kernels.silu_backward(g._array, a._array), g._device)
+        s = a.sigmoid()
+        return g * (s * (1 + a * (1 - s)))
 
 
 _K_TANH = math.sqrt(2 / math.pi)
@@ -73,28 +67,25 @@ _K_TANH = math.sqrt(2 / math.pi)
 
 class GELU(Function):
     """x * Phi(x) (``approximate="none"``) or PyTorch's tanh approximation (``"tanh"``).
-    Backward reuses what forward computed where no graph is recorded and recomputes it
-    (differentiably) where one is."""
+    Backward is one kernel of the input where no graph is recorded, the differentiable formula
+    where one is."""
 
     def forward(self, a, approximate="none"):
-        xp = array_namespace(a)
         self.approximate = approximate
-        if approximate == "tanh":
-            self.t = xp.tanh(_K_TANH * (a + 0.044715 * a * a * a))
-            return 0.5 * a * (1 + self.t)
-        self.cdf = 0.5 * (1 + erf_array(a * (1 / math.sqrt(2))))
-        return a * self.cdf
+        return kernels.gelu(a, approximate)
 
     def backward(self, g):
-        m, gm, a = formula_operands(g, self.parents[0])
-        fast = m is not TENSOR_MATH
+        a = self.parents[0]
+        if not is_grad_enabled():
+            return Tensor._wrap(kernels.gelu_backward(g._array, a._array, self.approximate),
+                                g._device)
         if self.approximate == "tanh":
-            t = self.t if fast else m.tanh(_K_TANH * (a + 0.044715 * a * a * a))
+            t = (_K_TANH * (a + 0.044715 * a * a * a)).tanh()
             inner = _K_TANH * (1 + 3 * 0.044715 * a * a)
-            return result(gm * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner), g)
-        cdf = self.cdf if fast else 0.5 * (1 + Erf.apply(a * (1 / math.sqrt(2))))
-        pdf = m.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
-        return result(gm * (cdf + a * pdf), g)
+            return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner)
+        cdf = 0.5 * (1 + Erf.apply(a * (1 / math.sqrt(2))))
+        pdf = (-0.5 * a * a).exp() * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + a * pdf)
 
 
 class LeakyReLU(Function):

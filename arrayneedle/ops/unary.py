@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from .. import kernels
 from .._helpers import as_tensor
-from ..autograd import Function
+from ..autograd import Function, Tensor, is_grad_enabled
 from ._dtypes import to_float
 from ._util import formula_operands, result
 
@@ -40,6 +41,23 @@ class _Unary(Function):
         m, gm, a, out = formula_operands(g, self.parents[0] if self.keeps_inputs else None,
                                          self.saved_output() if self.saves_output else None)
         return result(gm * self.d(a, out, m), g)
+
+
+class _KernelUnary(_Unary):
+    """A member computed by a kernel pair (``kernels.tanh`` & co.: threaded on NumPy, oneDNN
+    where it pays): ``kernel(x)`` forward, ``kernel_backward(g, out)`` for the gradient where
+    no graph is recorded; while one is, the differentiable formula ``d`` of the output."""
+
+    saves = "out"
+
+    def forward(self, a):  # in place of f
+        return self.kernel(a)
+
+    def backward(self, g):
+        if is_grad_enabled():
+            return super().backward(g)
+        return Tensor._wrap(self.kernel_backward(g._array, self.saved_output()._array),
+                            g._device)
 
 
 class Exp(_Unary):
@@ -86,9 +104,8 @@ class Cos(_Unary):
         return -m.sin(a)
 
 
-class Tanh(_Unary):
-    saves = "out"
-    f = staticmethod(lambda xp, a: xp.tanh(a))
+class Tanh(_KernelUnary):
+    kernel, kernel_backward = staticmethod(kernels.tanh), staticmethod(kernels.tanh_backward)
 
     def d(self, a, out, m):
         return 1 - out * out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import arrayneedle as an
-from arrayneedle.kernels import _parallel, cpu, portable
+from arrayneedle.kernels import _parallel, cpu, cpu_eltwise, portable
 
 
 @pytest.fixture
@@ -104,12 +104,13 @@ def _on(n, fn, *args):
         real(count, rec, nbytes)
 
     an.set_num_threads(n)
-    cpu.parallel_for = recording
+    cpu.parallel_for = cpu_eltwise.parallel_for = recording  # (the activations live there)
     cpu.onednn.usable = lambda *arrays: None
     try:
         out = fn(*args)
     finally:
-        cpu.parallel_for, cpu.onednn.usable = real, usable
+        cpu.parallel_for = cpu_eltwise.parallel_for = real
+        cpu.onednn.usable = usable
         an.set_num_threads(None)
     assert len(ranges) > 1 if n > 1 else ranges
     return out
@@ -223,7 +224,20 @@ def test_elementwise_kernels_same_bits_on_one_and_three_threads():
     b1, b3 = _on(1, cpu.relu_backward, g, y1), _on(3, cpu.relu_backward, g, y3)
     np.testing.assert_array_equal(b1, b3)
     np.testing.assert_array_equal(b3, portable.relu_backward(g, y1))
-    np.testing.assert_array_equal(b3, np.where(x > 0, g, np.float32(0)))
+    # g where not x <= 0: a nan output passes its gradient, as PyTorch's threshold_backward
+    np.testing.assert_array_equal(b3, np.where(~(x <= 0), g, np.float32(0)))
+
+
+def test_activation_kernels_same_bits_on_one_and_three_threads():
+    x, g = _big((6, 40, 32, 32)), _big((6, 40, 32, 32), seed=5)
+    x[0, 0, 0, :3] = [np.nan, -np.inf, np.inf]
+    calls = [(cpu.silu, x), (cpu.silu_backward, g, x), (cpu.gelu, x),
+             (cpu.gelu_backward, g, x), (cpu.gelu, x, "tanh"), (cpu.gelu_backward, g, x, "tanh"),
+             (cpu.sigmoid, x), (cpu.sigmoid_backward, g, x), (cpu.tanh, x),
+             (cpu.tanh_backward, g, x)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for fn, *args in calls:
+            np.testing.assert_array_equal(_on(1, fn, *args), _on(3, fn, *args), fn.__name__)
 
 
 def test_channel_affine_checks_shapes():

@@ -1,10 +1,11 @@
 """oneDNN's CPU primitives through its C API (ctypes, no compiled extension): convolution,
-transposed convolution and max-pooling for float32 NCHW arrays, and per-channel elementwise
+transposed convolution and max-pooling for float32 NCHW arrays; per-channel elementwise
 chains (``binary.py``) from which ``kernels/cpu.py`` builds channel_affine and batch
-normalisation, and broadcasting binary maps (group normalisation's passes, ``cpu_norm.py``).
-(oneDNN's own batch-normalisation primitive is not used: its statistics lose precision when a
-channel's mean is much larger than its std, and on plain NCHW layouts its ``ncsp_bnorm`` was
-slower than NumPy; see BENCHMARKS.md.)
+normalisation, and broadcasting binary maps (group normalisation's passes, ``cpu_norm.py``);
+elementwise activations (``eltwise.py``) for float32 arrays of any shape. (oneDNN's own
+batch-normalisation primitive is not used: its statistics lose precision when a channel's mean
+is much larger than its std, and on plain NCHW layouts its ``ncsp_bnorm`` was slower than
+NumPy; see BENCHMARKS.md.)
 
 The library is the ``onednn-cpu-gomp`` wheel (oneDNN v3.2, needs only the system's
 ``libgomp.so.1``). It is loaded on first use; where it does not load (another platform, no
@@ -25,13 +26,15 @@ import numpy as np
 from . import _lib
 from ._core import Runtime
 from ._lib import DnnlError
+from .eltwise import eltwise_backward, eltwise_forward
 from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
 from .binary import MIN_SIZE, binary, channel_chain
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 
 __all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
-           "MAX_TAPS", "channel_chain", "binary", "MIN_SIZE"]
+           "MAX_TAPS", "channel_chain", "binary", "MIN_SIZE", "eltwise_forward",
+           "eltwise_backward"]
 
 _lock = threading.Lock()
 _state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}

@@ -24,6 +24,11 @@ FORWARD_TRAINING, FORWARD_INFERENCE = 64, 96
 BACKWARD, BACKWARD_DATA, BACKWARD_WEIGHTS = 128, 160, 192
 CONVOLUTION_DIRECT, DECONVOLUTION_DIRECT = 1, 10
 POOLING_MAX = 511
+# dnnl_alg_kind_t eltwise values (v3.2: relu = 0x20 and the rest in order; *_use_dst_for_bwd
+# from 0x100)
+ELTWISE_RELU, ELTWISE_TANH, ELTWISE_LOGISTIC = 0x20, 0x21, 0x29
+ELTWISE_GELU_TANH, ELTWISE_SWISH, ELTWISE_GELU_ERF = 0x2b, 0x2c, 0x31
+ELTWISE_RELU_USE_DST, ELTWISE_TANH_USE_DST, ELTWISE_LOGISTIC_USE_DST = 0x100, 0x101, 0x104
 QUERY_SRC, QUERY_DIFF_SRC, QUERY_WEIGHTS, QUERY_DIFF_WEIGHTS = 129, 130, 131, 132
 QUERY_DST, QUERY_DIFF_DST, QUERY_WORKSPACE, QUERY_SCRATCHPAD = 133, 134, 135, 136
 QUERY_IMPL_INFO = 8
@@ -110,6 +115,12 @@ _SIGNATURES = {
     "dnnl_pooling_forward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, DIMS, DIMS, DIMS,
                        DIMS, DIMS, P]),
+    "dnnl_eltwise_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, ctypes.c_float,
+                       ctypes.c_float, P]),
+    "dnnl_eltwise_backward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
+                       ctypes.c_float, P, P]),
     "dnnl_pooling_backward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, DIMS, DIMS, DIMS, DIMS, DIMS,
                        P, P]),
