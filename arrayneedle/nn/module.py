@@ -45,6 +45,18 @@ def _children_of(value, prefix, out):
             _children_of(v, f"{prefix}.{k}", out)
 
 
+def _modules_in(value, out):
+    """Append the Modules inside an attribute value (itself, or in lists, tuples and dicts)."""
+    if isinstance(value, Module):
+        out.append(value)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _modules_in(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _modules_in(v, out)
+
+
 # what load_state_dict returns, as PyTorch's
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -209,8 +221,23 @@ class Module:
                 yield n, m
 
     def children(self):
-        for _, m in self.named_children():
-            yield m
+        """The direct submodules, each once, in ``named_children``'s order (without building
+        their names: ``train``/``eval`` walk the tree with it)."""
+        if type(self)._items is not Module._items:  # containers list their entries themselves
+            for _, m in self.named_children():
+                yield m
+            return
+        out = []
+        bufs = self.__dict__.get("_buffer_names", ())
+        for k, v in self.__dict__.items():
+            if isinstance(v, (Module, list, tuple, dict)) and not k.startswith("_") \
+                    and k not in bufs:
+                _modules_in(v, out)
+        seen = set()
+        for m in out:
+            if id(m) not in seen:
+                seen.add(id(m))
+                yield m
 
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
         """This module and every submodule, depth first in registration order (as PyTorch),
