@@ -23,11 +23,11 @@ ints or pairs; arrays are NCHW.
 - ``channel_sum(a)`` -> the sum of ``a`` (N, C, ...) over every axis but 1, shape (C,);
   ``channel_dot(a, b)`` -> that of ``a * b`` (no product array). Pairwise sums / dot products
   per image row: as precise as NumPy's own reductions.
-- ``group_norm_forward(x, groups, weight, bias, eps, keep)`` -> ``(y, d, inv)``: group
-  normalisation of ``x`` (N, C, ...) over each sample's ``groups`` (statistics in two passes),
-  ``d = x - mean`` viewed as (N, G, C/G, M) (None unless ``keep``), ``inv = 1/sqrt(var + eps)``
-  (N, G); ``group_norm_backward(g, d, inv, weight, need)`` -> ``(gx, gw, gb)``, the gradients
-  that ``need`` (input, weight, bias) asks for, gx of shape (N, G, C/G, M).
+- ``group_norm_forward(x, groups, weight, bias, eps, keep)`` -> ``(y, saved)``: group
+  normalisation of ``x`` (N, C, ...) over each sample's ``groups`` (statistics in two passes
+  per group), ``saved`` what the backward needs (None unless ``keep``; opaque: each library
+  keeps its own); ``group_norm_backward(g, saved, weight, need)`` -> ``(gx, gw, gb)``, the
+  gradients that ``need`` (input, weight, bias) asks for (gx of ``g``'s size, any shape).
 - Activations, each a new array of ``x``'s shape and dtype (float32 NumPy arrays through
   oneDNN's eltwise primitive where it loads and measured faster, see ``cpu_eltwise.py``), with
   PyTorch's formulas; each backward takes the incoming gradient ``g`` and the forward's output
@@ -139,11 +139,11 @@ def group_norm_forward(x, groups, weight=None, bias=None, eps=1e-5, keep=True):
     return _impl(x).group_norm_forward(x, int(groups), weight, bias, eps, bool(keep))
 
 
-def group_norm_backward(g, d, inv, weight=None, need=(True, True, True)):
-    if g.size != d.size or d.ndim != 4:
-        raise ValueError(f"group_norm_backward: gradient of shape {tuple(g.shape)} does not "
-                         f"match the saved (N, G, C/G, M) {tuple(d.shape)}")
-    return _impl(g).group_norm_backward(g, d, inv, weight, tuple(bool(n) for n in need))
+def group_norm_backward(g, saved, weight=None, need=(True, True, True)):
+    if saved is None:
+        raise ValueError("group_norm_backward: nothing was saved (the forward ran with "
+                         "keep=False)")
+    return _impl(g).group_norm_backward(g, saved, weight, tuple(bool(n) for n in need))
 
 
 def relu(x):

@@ -237,10 +237,10 @@ def index_add(shape, index, values):
 
 
 def group_norm_forward(x, groups, weight, bias, eps, keep):
-    """``(y, d, inv)`` of group normalisation over each sample's groups of ``x`` (N, C, ...):
-    y = d * inv * weight + bias, d = x - mean viewed as (N, G, C/G, M) (None unless ``keep``),
-    inv = 1 / sqrt(var + eps) (N, G); statistics in two passes. ``weight``/``bias`` (C,) or
-    None. Every reduction is a contiguous last-axis one."""
+    """``(y, saved)`` of group normalisation over each sample's groups of ``x`` (N, C, ...):
+    y = d * inv * weight + bias with d = x - mean viewed as (N, G, C/G, M) and inv = 1 /
+    sqrt(var + eps) (N, G); ``saved`` = ``(d, inv)`` (None unless ``keep``). Statistics in two
+    passes; every reduction is a contiguous last-axis one. ``weight``/``bias`` (C,) or None."""
     xp = array_namespace(x)
     N, C = x.shape[:2]
     G = groups
@@ -257,12 +257,13 @@ def group_norm_forward(x, groups, weight, bias, eps, keep):
         y = d * xp.reshape(xp.reshape(inv, (N, G, 1)) * w, (N, G, C // G, 1))
     if bias is not None:
         y += xp.reshape(bias, (1, G, C // G, 1))
-    return xp.reshape(y, x.shape), (d if keep else None), inv
+    return xp.reshape(y, x.shape), ((d, inv) if keep else None)
 
 
-def group_norm_backward(g, d, inv, weight, need):
-    """``(gx, gw, gb)`` of ``group_norm_forward`` for the output gradient ``g`` from its ``d``
-    and ``inv``; ``need`` (input, weight, bias) says which to compute."""
+def group_norm_backward(g, saved, weight, need):
+    """``(gx, gw, gb)`` of ``group_norm_forward`` for the output gradient ``g`` from what it
+    saved; ``need`` (input, weight, bias) says which to compute."""
+    d, inv = saved
     xp = array_namespace(g, d)
     N, G, Cg, M = d.shape
     K = Cg * M

@@ -248,8 +248,9 @@ def channel_affine(x, scale, shift):
 class GroupNorm(Function):
     """y = (x - mean_g) / sqrt(var_g + eps) * weight + bias, statistics per sample and group of
     channels, affine per channel, in one Function (``kernels.group_norm_forward`` /
-    ``group_norm_backward``; on NumPy arrays BLAS row sums and, on large float32 ones, oneDNN
-    passes: ``kernels/cpu_norm.py``), where a Normalize, a Multiply and an Add Function would
+    ``group_norm_backward``; on float32 NumPy arrays oneDNN's layer normalisation of the
+    (N * G, C/G * M) view plus one affine pass, else BLAS row sums and NumPy passes:
+    ``kernels/cpu_norm.py``), where a Normalize, a Multiply and an Add Function would
     take about 9 passes forward and 12 backward. Statistics in two passes (mean, then the mean
     of the squared centred values). Under ``no_grad`` nothing is kept for backward.
 
@@ -259,7 +260,7 @@ class GroupNorm(Function):
     def forward(self, x, *affine, groups, eps):
         w, b = affine if affine else (None, None)
         keep = any(self.needs_input_grad)
-        y, self.d, self.inv = kernels.group_norm_forward(x, groups, w, b, eps, keep)
+        y, self.saved = kernels.group_norm_forward(x, groups, w, b, eps, keep)
         self.w = w if keep else None
         self.groups, self.eps, self.shape = groups, eps, tuple(x.shape)
         return y
@@ -268,7 +269,7 @@ class GroupNorm(Function):
         if is_grad_enabled():
             return self._graph_grads(g)
         need = self.needs_input_grad + (False, False)
-        gx, gw, gb = kernels.group_norm_backward(g.array, self.d, self.inv, self.w, need[:3])
+        gx, gw, gb = kernels.group_norm_backward(g.array, self.saved, self.w, need[:3])
         if gx is not None:
             gx = array_namespace(gx).reshape(gx, self.shape)
         return wrap_grads(gx if self.w is None else (gx, gw, gb), g.device)

@@ -60,8 +60,8 @@ def test_group_norm_float32_within_torch_error(case):
     # the portable kernels (CuPy's, array-API libraries') meet the same bound
     xf = x.astype(np.float32)
     wf, bf = (w.astype(np.float32), b.astype(np.float32)) if affine else (None, None)
-    yp, dp, ip = portable.group_norm_forward(xf, groups, wf, bf, 1e-5, True)
-    gp = portable.group_norm_backward(g.astype(np.float32), dp, ip, wf, (True, True, True))
+    yp, sp = portable.group_norm_forward(xf, groups, wf, bf, 1e-5, True)
+    gp = portable.group_norm_backward(g.astype(np.float32), sp, wf, (True, True, True))
     for name, a, t, r in zip(("y", "gx", "gw", "gb"), (yp, np.reshape(gp[0], shape)) + gp[1:],
                              tor, ref):
         assert _rel(a, r) <= 2 * _rel(t, r) + 2e-6, ("portable", name, _rel(a, r), _rel(t, r))
@@ -69,8 +69,8 @@ def test_group_norm_float32_within_torch_error(case):
     with an.no_grad():
         y2 = an.group_norm(an.tensor(xf), groups, *(an.tensor(a) for a in (wf, bf) if affine))
     np.testing.assert_array_equal(y2.numpy(), ours[0])
-    _, d, _ = kernels.group_norm_forward(xf, groups, wf, bf, 1e-5, keep=False)
-    assert d is None
+    _, saved = kernels.group_norm_forward(xf, groups, wf, bf, 1e-5, keep=False)
+    assert saved is None
 
 
 def test_group_norm_kernel_rejects_a_channel_count_not_divisible_by_groups():
@@ -117,3 +117,32 @@ def test_matmul_gradient_of_a_weight_applied_to_a_batch(dtype):
             assert ours.grad.dtype == dtype and ours.grad.shape == tuple(ref.shape)
             tol = 1e-5 if dtype == np.float32 else 1e-12
             np.testing.assert_allclose(ours.grad.numpy(), ref.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(not ON, reason="oneDNN does not load here (the NumPy kernels are tested "
+                                   "through group_norm above)")
+def test_group_norm_runs_on_onednn_layer_norm_and_agrees_with_the_numpy_kernels(monkeypatch):
+    """Float32 arrays from ``LAYER_NORM_MIN_SIZE`` elements are normalised by oneDNN's layer
+    normalisation of the (N * G, C/G * M) view; the NumPy kernels give the same results, and a
+    backward whose process lost oneDNN (a forked child) recomputes with NumPy."""
+    from arrayneedle.kernels import cpu_norm
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((4, 16, 12, 12)) * 3 + 5).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    w, b = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    assert x.size >= cpu_norm.LAYER_NORM_MIN_SIZE
+    rt = onednn.runtime()
+    rt.clear_cache()
+    y, saved = kernels.group_norm_forward(x, 4, w, b, 1e-5, keep=True)
+    grads = kernels.group_norm_backward(g, saved, w)
+    assert saved[0] == "layer_norm"
+    assert {"ln_fwd", "ln_bwd"} <= {k[0] for k in rt.cache}
+    monkeypatch.setattr(cpu_norm, "LAYER_NORM_MIN_SIZE", 1 << 40)
+    y_np, saved_np = kernels.group_norm_forward(x, 4, w, b, 1e-5, keep=True)
+    assert saved_np[0] == "centered"
+    np.testing.assert_allclose(y, y_np, rtol=1e-5, atol=1e-5)
+    for a, r in zip(grads, kernels.group_norm_backward(g, saved_np, w)):
+        np.testing.assert_allclose(np.reshape(a, np.shape(r)), r, rtol=1e-4, atol=1e-5)
+    monkeypatch.setattr(onednn, "runtime", lambda: None)
+    for a, r in zip(kernels.group_norm_backward(g, saved, w), grads):
+        np.testing.assert_allclose(np.reshape(a, np.shape(r)), r, rtol=1e-4, atol=1e-5)

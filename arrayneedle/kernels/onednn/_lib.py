@@ -112,6 +112,12 @@ _SIGNATURES = {
     "dnnl_batch_normalization_backward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
                        ctypes.c_uint, P, P]),
+    "dnnl_layer_normalization_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
+                       ctypes.c_uint, P]),
+    "dnnl_layer_normalization_backward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, P, ctypes.c_float,
+                       ctypes.c_uint, P, P]),
     "dnnl_pooling_forward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, DIMS, DIMS, DIMS,
                        DIMS, DIMS, P]),

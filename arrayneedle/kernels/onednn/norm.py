@@ -1,0 +1,62 @@
+"""Layer normalisation over the rows of a 2-D float32 array through oneDNN's
+layer-normalization primitive (no scale or shift), forward and backward. Group normalisation
+runs on it (``kernels/cpu_norm.py``): its statistics are per row of ``x`` viewed as
+(N * groups, C/groups * H * W), each row's two passes (the mean, then the centred squares) in
+cache, so one memory pass computes the statistics and the normalised output. Plain layouts:
+no reorders. (oneDNN's *batch*-normalization primitive is not used: see ``binary.py``.)"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _lib as L
+from ._core import execute
+
+_PLAIN_2D, _PLAIN_1D = 3, 2  # dnnl_ab, dnnl_a
+
+
+def _forward_pd(e, shape, eps):
+    e.x, e.stat = e.md(shape, _PLAIN_2D), e.md(shape[:1], _PLAIN_1D)
+    return e.pd("layer_normalization_forward",
+                e.lib.dnnl_layer_normalization_forward_primitive_desc_create,
+                L.FORWARD_TRAINING, e.x, e.x, e.stat, eps, 0, e.rt.attr)
+
+
+def _build_forward(shape, eps):
+    def build(e):
+        pd = _forward_pd(e, shape, eps)
+        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+        return e
+    return build
+
+
+def layer_norm_forward(rt, x, eps):
+    """``(y, mean, var)``: each row of the C-contiguous (R, K) float32 ``x`` normalised,
+    ``(x - mean) / sqrt(var + eps)``, with its mean and (population) variance (R,)."""
+    e = rt.cached(("ln_fwd", x.shape, float(eps)), _build_forward(x.shape, float(eps)))
+    y = np.empty(x.shape, dtype=x.dtype)
+    mean, var = np.empty(x.shape[:1], x.dtype), np.empty(x.shape[:1], x.dtype)
+    execute(rt, e.prim, [(L.ARG_SRC, e.x, x), (L.ARG_DST, e.x, y), (L.ARG_MEAN, e.stat, mean),
+                         (L.ARG_VARIANCE, e.stat, var)], e.scratch)
+    return y, mean, var
+
+
+def _build_backward(shape, eps):
+    def build(e):
+        hint = _forward_pd(e, shape, eps)
+        pd = e.pd("layer_normalization_backward",
+                  e.lib.dnnl_layer_normalization_backward_primitive_desc_create,
+                  L.BACKWARD, e.x, e.x, e.x, e.stat, eps, 0, hint, e.rt.attr)
+        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+        return e
+    return build
+
+
+def layer_norm_backward(rt, g, x, mean, var, eps):
+    """The gradient in ``x`` of ``layer_norm_forward``'s output, through the row statistics,
+    from the output gradient ``g`` (both (R, K), C-contiguous float32)."""
+    e = rt.cached(("ln_bwd", x.shape, float(eps)), _build_backward(x.shape, float(eps)))
+    gx = np.empty(x.shape, dtype=x.dtype)
+    execute(rt, e.prim, [(L.ARG_SRC, e.x, x), (L.ARG_MEAN, e.stat, mean),
+                         (L.ARG_VARIANCE, e.stat, var), (L.ARG_DIFF_DST, e.x, g),
+                         (L.ARG_DIFF_SRC, e.x, gx)], e.scratch)
+    return gx
