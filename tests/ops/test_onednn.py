@@ -240,6 +240,26 @@ def test_primitive_cache_reuses_and_bounds_its_entries(monkeypatch):
     for size in range(6, 12):
         kernels.conv2d(np.ones((1, 2, size, size), np.float32), w, None, 1, 1)
     assert len(rt.cache) == n + 2  # least recently used entries dropped (and destroyed)
+    # the memory objects bound to a primitive go with it: one binding per live primitive
+    live = {p.value for e in rt.cache.values() for p in e._prims}
+    assert rt.bound and {k[0] for k in rt.bound} <= live
+
+
+@pytest.mark.skipif(not ON, reason="oneDNN does not load here")
+def test_bound_memory_objects_follow_each_calls_buffers():
+    """A primitive's memory objects are made once and re-pointed at every call's arrays: calls
+    with new inputs (and outputs) of the same shape compute on those, not the first call's."""
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    for _ in range(3):
+        x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+        ref = conv_reference.conv2d(cpu, x, w, None, (3, 3), (1, 1), (1, 1), (1, 1))
+        np.testing.assert_allclose(kernels.conv2d(x, w, None, 1, 1), ref, rtol=1e-5,
+                                   atol=1e-5)
+        a = rng.standard_normal((4, 16, 64, 64)).astype(np.float32)
+        s = rng.standard_normal(16).astype(np.float32)
+        np.testing.assert_array_equal(kernels.channel_affine(a, s),
+                                      a * s.reshape(1, -1, 1, 1))
 
 
 @pytest.mark.parametrize("mean,std", [(0.0, 1.0), (100.0, 0.01)])

@@ -75,6 +75,7 @@ _SIGNATURES = {
     "dnnl_memory_desc_get_size": (ctypes.c_size_t, [P]),
     "dnnl_memory_create": (ctypes.c_int, [ctypes.POINTER(P), P, P, P]),
     "dnnl_memory_destroy": (ctypes.c_int, [P]),
+    "dnnl_memory_set_data_handle": (ctypes.c_int, [P, P]),
     "dnnl_primitive_attr_create": (ctypes.c_int, [ctypes.POINTER(P)]),
     "dnnl_primitive_attr_set_scratchpad_mode": (ctypes.c_int, [P, ctypes.c_int]),
     "dnnl_primitive_attr_destroy": (ctypes.c_int, [P]),
