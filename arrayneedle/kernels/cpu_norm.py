@@ -1,17 +1,21 @@
-"""NumPy kernels of group normalisation: the fused forward and backward of ``GroupNorm``
+"""CPU kernels of group normalisation: the fused forward and backward of ``GroupNorm``
 (``ops/norm.py``).
 
-Same contract and arithmetic as ``portable.group_norm_forward`` / ``group_norm_backward``:
-statistics in two passes (the mean, then the mean of the squared centred values), float32
-stays float32. The row sums (per sample and group, or per sample and channel) are BLAS
-matrix-vector products with a vector of ones: several times faster than NumPy's reductions
-over short rows, and threaded by the BLAS. The elementwise passes (centring, the per-channel
-affine map, the input gradient) take per-row factors, on which NumPy's loops are slow (they
-restart every row): on float32 arrays large enough to repay a call, oneDNN's binary primitive
-computes each in one pass with its post-op fused, on every core; otherwise NumPy does, split
-over the batch on the kernels' threads (``_parallel.py``). Each output element is computed by
-one thread in a fixed order, so the results do not depend on the thread count. Under
-``no_grad`` (``keep=False``) the centred values are written straight into the output.
+Float32 arrays of at least ``LAYER_NORM_MIN_SIZE`` elements (where oneDNN loads) run as oneDNN's
+layer normalisation of ``x`` viewed as (N * groups, C/groups * M), whose rows are the groups:
+statistics and x_hat in one memory pass, then one affine pass (the end of this file). The others
+run on the NumPy kernels below, with the same contract and arithmetic as
+``portable.group_norm_forward`` / ``group_norm_backward``: statistics in two passes (the mean,
+then the mean of the squared centred values), float32 stays float32. The row sums (per sample
+and group, or per sample and channel) are BLAS matrix-vector products with a vector of ones:
+several times faster than NumPy's reductions over short rows, and threaded by the BLAS. The
+elementwise passes (centring, the per-channel affine map, the input gradient) take per-row
+factors, on which NumPy's loops are slow (they restart every row): on float32 arrays large
+enough to repay a call, oneDNN's binary primitive computes each in one pass with its post-op
+fused, on every core; otherwise NumPy does, split over the batch on the kernels' threads
+(``_parallel.py``). Each output element is computed by one thread in a fixed order, so the
+results do not depend on the thread count. Under ``no_grad`` (``keep=False``) the centred values
+are written straight into the output.
 """
 from __future__ import annotations
 
