@@ -1,8 +1,8 @@
-"""Per-channel elementwise chains through oneDNN's binary primitive with binary post-ops, in
-one pass over the arrays: ``y = (((x op1 v1) op2 v2) ...)`` where each ``v`` is a per-channel
-vector (C,) broadcast over axis 1 of ``x`` (N, C, ...) or a whole array of ``x``'s shape; and
-``binary``, whose operand may broadcast over any axes (e.g. one value per sample and channel,
-as group normalisation's passes need) and whose post-ops may accumulate into the output.
+"""Elementwise chains through oneDNN's binary primitive with binary post-ops, in one pass over
+the arrays: ``binary`` computes ``y = (((x op1 v1) op2 v2) ...)`` with operands that broadcast
+over any axes (e.g. one value per sample and channel, as group normalisation's passes need)
+and post-ops that may accumulate into the output; ``channel_chain`` is the same with per-channel
+vectors (C,) broadcast over axis 1 of ``x`` (N, C, ...) or whole arrays of ``x``'s shape.
 
 NumPy runs a per-channel ``x * scale + shift`` as two passes whose inner loops are one image
 row long; this is one vectorised pass (about 5x faster on a (12, 64, 32, 32) float32 array,
@@ -29,48 +29,6 @@ _POST_OP_SRC1 = 32768  # DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1 = 32
 
 def _tag(ndim):
     return ndim + 1  # dnnl_a, dnnl_ab, dnnl_abc... (plain row-major) are 2, 3, 4...
-
-
-def _build(shape, kinds):
-    """``kinds``: ``(op, per_channel)`` per step; the first is the primitive's own operand,
-    the others its post-ops."""
-    def build(e):
-        tag = _tag(len(shape))
-        e.x = e.md(shape, tag)
-        e.vec = e.md((1, shape[1]) + (1,) * (len(shape) - 2), tag)
-        e.operand = [e.vec if per_channel else e.x for _, per_channel in kinds]
-        attr = e.attr()
-        if len(kinds) > 1:
-            post = ctypes.c_void_p()
-            L.check(e.lib.dnnl_post_ops_create(ctypes.byref(post)), "post_ops_create")
-            try:
-                for op, per_channel in kinds[1:]:
-                    L.check(e.lib.dnnl_post_ops_append_binary(
-                        post, OPS[op], e.vec if per_channel else e.x), "post_ops_append_binary")
-                L.check(e.lib.dnnl_primitive_attr_set_post_ops(attr, post), "set_post_ops")
-            finally:
-                e.lib.dnnl_post_ops_destroy(post)
-        pd = e.pd("binary", e.lib.dnnl_binary_primitive_desc_create, OPS[kinds[0][0]], e.x,
-                  e.operand[0], e.x, attr)
-        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
-        return e
-    return build
-
-
-def channel_chain(rt, x, steps, out=None):
-    """``x`` through ``steps``: ``(op, operand)`` with op "add", "mul" or "sub" and operand a
-    (C,) vector (per channel) or an array of ``x``'s shape; every array C-contiguous float32.
-    Into ``out`` (a new array, or ``x`` itself) and returned."""
-    kinds = tuple((op, v.ndim == 1) for op, v in steps)
-    key = ("chain", x.shape, kinds)
-    e = rt.cached(key, _build(x.shape, kinds))
-    if out is None:
-        out = np.empty(x.shape, dtype=x.dtype)
-    args = [(L.ARG_SRC, e.x, x), (L.ARG_SRC_1, e.operand[0], steps[0][1]), (L.ARG_DST, e.x, out)]
-    for i, (_, v) in enumerate(steps[1:]):
-        args.append((_POST_OP_SRC1 * (i + 1) | L.ARG_SRC_1, e.operand[i + 1], v))
-    execute(rt, e.prim, args, e.scratch)
-    return out
 
 
 def _build_binary(op, shape, operand_shape, post):
@@ -108,7 +66,7 @@ def binary(rt, op, x, v, out, post=()):
     be ``x``. Returns ``out``. (oneDNN's fast kernels take a post-op operand per channel or
     whole; other broadcasts there fall back to its slow reference kernel.)"""
     spec = tuple((name, None if a is None else tuple(a.shape)) for name, a in post)
-    key = ("binary", op, x.shape, v.shape, spec)
+    key = ("chain", op, x.shape, v.shape, spec)  # one binary op and its post-ops
     e = rt.cached(key, _build_binary(op, tuple(x.shape), tuple(v.shape), spec))
     args = [(L.ARG_SRC, e.x, x), (L.ARG_SRC_1, e.operand, v), (L.ARG_DST, e.x, out)]
     for i, ((_, a), md) in enumerate(zip(post, e.post)):
@@ -116,3 +74,15 @@ def binary(rt, op, x, v, out, post=()):
             args.append((_POST_OP_SRC1 * (i + 1) | L.ARG_SRC_1, md, a))
     execute(rt, e.prim, args, e.scratch)
     return out
+
+
+def channel_chain(rt, x, steps, out=None):
+    """``x`` through ``steps``: ``(op, operand)`` with op "add", "mul" or "sub" and operand a
+    (C,) vector (per channel) or an array of ``x``'s shape; every array C-contiguous float32.
+    Into ``out`` (a new array, or ``x`` itself) and returned. ``binary`` with the vectors
+    broadcast over axis 1."""
+    cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    operands = [(op, v.reshape(cs) if v.ndim == 1 else v) for op, v in steps]
+    if out is None:
+        out = np.empty(x.shape, dtype=x.dtype)
+    return binary(rt, operands[0][0], x, operands[0][1], out, operands[1:])
