@@ -34,27 +34,16 @@ def zeros_parameter(shape, device=None, dtype="float32") -> Parameter:
 
 
 def _children_of(value, prefix, out):
-    """Collect (name, Module|Parameter) inside attributes, lists, tuples and dicts."""
+    """Collect (name, Module|Parameter) inside attributes, lists, tuples and dicts; with
+    ``prefix`` None the names are not built (None throughout: ``Module.children``)."""
     if isinstance(value, (Module, Parameter)):
         out.append((prefix, value))
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _children_of(v, f"{prefix}.{i}", out)
+            _children_of(v, None if prefix is None else f"{prefix}.{i}", out)
     elif isinstance(value, dict):
         for k, v in value.items():
-            _children_of(v, f"{prefix}.{k}", out)
-
-
-def _modules_in(value, out):
-    """Append the Modules inside an attribute value (itself, or in lists, tuples and dicts)."""
-    if isinstance(value, Module):
-        out.append(value)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _modules_in(v, out)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _modules_in(v, out)
+            _children_of(v, None if prefix is None else f"{prefix}.{k}", out)
 
 
 # what load_state_dict returns, as PyTorch's
@@ -232,10 +221,10 @@ class Module:
         for k, v in self.__dict__.items():
             if isinstance(v, (Module, list, tuple, dict)) and not k.startswith("_") \
                     and k not in bufs:
-                _modules_in(v, out)
+                _children_of(v, None, out)
         seen = set()
-        for m in out:
-            if id(m) not in seen:
+        for _, m in out:
+            if isinstance(m, Module) and id(m) not in seen:
                 seen.add(id(m))
                 yield m
 
