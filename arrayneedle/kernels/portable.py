@@ -7,6 +7,7 @@ maps). Same contracts as ``cpu.py``.
 from __future__ import annotations
 
 import math
+import operator
 
 from array_api_compat import array_namespace, is_array_api_obj
 
@@ -35,6 +36,10 @@ def swap01(a):
     return xp.reshape(flat, shape)
 
 
+_OPS = {"sub": operator.sub, "mul": operator.mul, "add": operator.add}
+_INPLACE = {"sub": operator.isub, "mul": operator.imul, "add": operator.iadd}
+
+
 def channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=None):
     """``((x - center[c]) * scale[c] + shift[c] + add) * post_scale[c]`` over axis 1, each term
     optional; into ``out`` if given (``out`` may be ``x``: in place, no temporary)."""
@@ -45,16 +50,11 @@ def channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=
                            ("mul", post_scale)) if v is not None]
     if out is x:  # in place: no temporary (the conv bias add on CuPy)
         for op, v in steps:
-            if op == "sub":
-                x -= v
-            elif op == "mul":
-                x *= v
-            else:
-                x += v
+            x = _INPLACE[op](x, v)
         return x
     y = x
     for op, v in steps:
-        y = y - v if op == "sub" else (y * v if op == "mul" else y + v)
+        y = _OPS[op](y, v)
     if out is None:
         return y if y is not x else xp.asarray(x, copy=True)
     out[...] = y
