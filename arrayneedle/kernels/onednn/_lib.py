@@ -20,6 +20,13 @@ SUCCESS = 0
 CPU = 1
 F32, U8, S32 = 3, 6, 4
 TAG_ANY, TAG_A, TAG_NCHW, TAG_OIHW, TAG_IOHW = 1, 2, 5, 5, 25
+
+
+def plain_tag(ndim):
+    """The row-major tag of ``ndim`` dimensions: dnnl_a, dnnl_ab, dnnl_abc... are 2, 3, 4..."""
+    return ndim + 1
+
+
 FORWARD_TRAINING, FORWARD_INFERENCE = 64, 96
 BACKWARD, BACKWARD_DATA, BACKWARD_WEIGHTS = 128, 160, 192
 CONVOLUTION_DIRECT, DECONVOLUTION_DIRECT = 1, 10

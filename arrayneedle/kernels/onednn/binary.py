@@ -27,14 +27,10 @@ MIN_SIZE = 1 << 17
 _POST_OP_SRC1 = 32768  # DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1 = 32768 * (i + 1) | 2
 
 
-def _tag(ndim):
-    return ndim + 1  # dnnl_a, dnnl_ab, dnnl_abc... (plain row-major) are 2, 3, 4...
-
-
 def _build_binary(op, shape, operand_shape, post):
     """``post``: ``(op, shape)`` per binary post-op, or ``("sum", None)`` (accumulate)."""
     def build(e):
-        tag = _tag(len(shape))
+        tag = L.plain_tag(len(shape))
         e.x, e.operand = e.md(shape, tag), e.md(operand_shape, tag)
         e.post = [None if s is None else e.md(s, tag) for _, s in post]
         attr = e.attr()

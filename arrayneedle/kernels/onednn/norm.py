@@ -11,11 +11,8 @@ import numpy as np
 from . import _lib as L
 from ._core import execute
 
-_PLAIN_2D, _PLAIN_1D = 3, 2  # dnnl_ab, dnnl_a
-
-
 def _forward_pd(e, shape, eps):
-    e.x, e.stat = e.md(shape, _PLAIN_2D), e.md(shape[:1], _PLAIN_1D)
+    e.x, e.stat = e.md(shape, L.plain_tag(2)), e.md(shape[:1], L.TAG_A)
     return e.pd("layer_normalization_forward",
                 e.lib.dnnl_layer_normalization_forward_primitive_desc_create,
                 L.FORWARD_TRAINING, e.x, e.x, e.stat, eps, 0, e.rt.attr)
