@@ -7,6 +7,7 @@ import pytest
 
 import arrayneedle as an
 import arrayneedle.nn as nn
+from memory_check import growth_over_steps
 
 
 def test_tensor_construction_dtypes():
@@ -124,7 +125,6 @@ def test_no_reference_cycles_after_step():
 
 
 def test_memory_flat_across_training_steps():
-    import tracemalloc
     model = nn.Sequential(nn.Linear(64, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 64))
     opt = an.optim.Adam(model.parameters(), lr=1e-3)
     x = an.randn(128, 64)
@@ -135,18 +135,7 @@ def test_memory_flat_across_training_steps():
         loss.backward()
         opt.step()
 
-    gc.disable()
-    try:
-        for _ in range(3):
-            step()
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(20):
-            step()
-        grown = tracemalloc.get_traced_memory()[0] - base
-        tracemalloc.stop()
-    finally:
-        gc.enable()
+    grown = growth_over_steps(step)
     assert grown < 256 * 1024, f"memory grew by {grown} bytes over 20 steps"
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 import arrayneedle as an
 from arrayneedle import kernels
 from arrayneedle.kernels import conv_reference, cpu, onednn
+from memory_check import growth_over_steps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ON = kernels.cpu_kernels()["kernels"] == "onednn"
@@ -289,10 +290,8 @@ def test_batch_norm_float32_within_torch_error_even_for_a_large_mean(mean, std):
 
 
 def test_memory_flat_across_conv_training_steps():
-    """The flat-memory check of tests/test_autograd.py on a convolutional net (conv, conv
+    """The flat-memory check of tests/autograd/test_autograd.py on a convolutional net (conv, conv
     transpose, max-pool: the oneDNN path where it loads): no buffer outlives its step."""
-    import gc
-    import tracemalloc
     nn = an.nn
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1))
@@ -304,18 +303,7 @@ def test_memory_flat_across_conv_training_steps():
         nn.MSELoss()(model(x), x).backward()
         opt.step()
 
-    gc.disable()
-    try:
-        for _ in range(3):
-            step()
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(20):
-            step()
-        grown = tracemalloc.get_traced_memory()[0] - base
-        tracemalloc.stop()
-    finally:
-        gc.enable()
+    grown = growth_over_steps(step)
     assert grown < 256 * 1024, f"memory grew by {grown} bytes over 20 steps"
 
 
