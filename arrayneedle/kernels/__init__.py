@@ -57,6 +57,13 @@ ints or pairs; arrays are NCHW.
   (Cin, Cout, kh, kw) and the output shape (output padding included) -> the adjoint of
   ``conv2d`` in its input, plus bias. ``direct_conv(x)`` says whether these compute without
   im2col columns (then they beat the im2col algorithms of ``ops/conv.py``).
+- ``matmul(a, b)`` -> ``a @ b`` for arrays of at least 2 dimensions, batch axes broadcast as
+  NumPy's ``matmul`` (operands of one dtype), a new C-contiguous array; float32 NumPy products
+  large enough to repay a call go through oneDNN's matmul primitive where it loads (strided
+  views without a copy), others through the library's ``matmul`` (``cpu_matmul.py``).
+  ``matmul_batch_sum(a, b)`` -> the sum over the batch of ``a_i @ b_i`` for ``a`` (..., M, K)
+  and ``b`` (..., K, N) of one batch shape: (M, N) (a weight's gradient when the weight was
+  applied to every matrix of a batch), one product over the folded batch.
 - ``index_add(shape, index, values)`` -> ``zeros(shape)`` with ``values`` added at ``index``
   (repeated indices accumulate: the gradient of integer-array indexing). The portable path
   takes one integer array along axis 0.
@@ -75,7 +82,7 @@ __all__ = ["index_add", "swap01", "channel_affine", "channel_sum", "channel_dot"
            "sigmoid_backward", "tanh", "tanh_backward", "im2col", "col2im", "dilate", "undilate",
            "maxpool_forward", "maxpool_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d", "direct_conv",
-           "cpu_kernels"]
+           "cpu_kernels", "matmul", "matmul_batch_sum"]
 
 
 def _impl(array):
@@ -225,6 +232,24 @@ def maxpool_forward(x, kernel_size, stride, padding=0, with_arg=True):
 def maxpool_backward(grad, arg, x_shape, kernel_size, stride, padding=0):
     k, s, p, _ = normalize(kernel_size, stride, padding)
     return _impl(grad).maxpool_backward(grad, arg, tuple(int(v) for v in x_shape), k, s, p)
+
+
+def matmul(a, b):
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"matmul: the kernel takes operands of at least 2 dimensions, got "
+                         f"shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shape mismatch, {tuple(a.shape)} @ {tuple(b.shape)} (inner "
+                         f"dimensions {a.shape[-1]} and {b.shape[-2]} differ)")
+    return _impl(a).matmul(a, b)
+
+
+def matmul_batch_sum(a, b):
+    if (a.ndim < 2 or a.ndim != b.ndim or tuple(a.shape[:-2]) != tuple(b.shape[:-2])
+            or a.shape[-1] != b.shape[-2]):
+        raise ValueError(f"matmul_batch_sum: expected (..., M, K) and (..., K, N) with one "
+                         f"batch shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return _impl(a).matmul_batch_sum(a, b)
 
 
 # ---------------------------------------------------------------- direct convolutions

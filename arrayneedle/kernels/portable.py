@@ -36,6 +36,18 @@ def swap01(a):
     return xp.reshape(flat, shape)
 
 
+def matmul(a, b):
+    """``a @ b`` through the namespace's ``matmul``."""
+    return array_namespace(a, b).matmul(a, b)
+
+
+def matmul_batch_sum(a, b):
+    """The sum over the batch of ``a_i @ b_i``: one ``tensordot`` over the batch and K."""
+    batch = tuple(range(a.ndim - 2))
+    return array_namespace(a, b).tensordot(a, b, axes=(batch + (a.ndim - 1,),
+                                                        batch + (b.ndim - 2,)))
+
+
 _OPS = {"sub": operator.sub, "mul": operator.mul, "add": operator.add}
 _INPLACE = {"sub": operator.isub, "mul": operator.imul, "add": operator.iadd}
 

@@ -32,11 +32,13 @@ from .conv import conv_backward_data, conv_backward_weights, conv_forward, decon
 from .binary import MIN_SIZE, binary, channel_chain
 from .norm import layer_norm_backward, layer_norm_forward
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
+from .matmul import element_strides, matmul
 
 __all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
            "MAX_TAPS", "channel_chain", "binary", "MIN_SIZE", "eltwise_forward",
-           "eltwise_backward", "layer_norm_forward", "layer_norm_backward"]
+           "eltwise_backward", "layer_norm_forward", "layer_norm_backward", "matmul",
+           "element_strides"]
 
 _lock = threading.Lock()
 _state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}

@@ -77,6 +77,8 @@ _SIGNATURES = {
     "dnnl_stream_create": (ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_uint]),
     "dnnl_memory_desc_create_with_tag": (ctypes.c_int, [ctypes.POINTER(P), ctypes.c_int, DIMS,
                                                         ctypes.c_int, ctypes.c_int]),
+    "dnnl_memory_desc_create_with_strides": (ctypes.c_int, [ctypes.POINTER(P), ctypes.c_int,
+                                                            DIMS, ctypes.c_int, DIMS]),
     "dnnl_memory_desc_destroy": (ctypes.c_int, [P]),
     "dnnl_memory_desc_equal": (ctypes.c_int, [P, P]),
     "dnnl_memory_desc_get_size": (ctypes.c_size_t, [P]),
@@ -135,6 +137,7 @@ _SIGNATURES = {
     "dnnl_eltwise_backward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
                        ctypes.c_float, P, P]),
+    "dnnl_matmul_primitive_desc_create": (ctypes.c_int, [ctypes.POINTER(P), P, P, P, P, P, P]),
     "dnnl_pooling_backward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, DIMS, DIMS, DIMS, DIMS, DIMS,
                        P, P]),
