@@ -59,17 +59,14 @@ def _operand_grad(xp, p, q, shape, which):
     operand's, ``which=0``: p the output gradient, q the right operand) or ``p.mT @ q`` (the
     right's, ``which=1``: p the left operand, q the output gradient), summed over the batch
     axes broadcasting added. A 2-D operand against a batched one (a weight applied to a batch
-    of matrices) gets one matrix product over the batch and its rows or columns
-    (``tensordot``), not a batch of products and a sum over a batch-sized temporary."""
-    batch = tuple(range(max(p.ndim, q.ndim) - 2))
-    if len(shape) == 2 and batch and p.ndim == q.ndim and p.shape[:-2] == q.shape[:-2]:
-        if which == 0:    # sum_b g_b @ b_b^T: contract the batch and the columns
-            return xp.tensordot(p, q, axes=(batch + (p.ndim - 1,), batch + (q.ndim - 1,)))
-        # sum_b a_b^T @ g_b: contract the batch and the rows
-        return xp.tensordot(p, q, axes=(batch + (p.ndim - 2,), batch + (q.ndim - 2,)))
-    if which == 0:
-        return unbroadcast(xp.matmul(p, xp.matrix_transpose(q)), shape)
-    return unbroadcast(xp.matmul(xp.matrix_transpose(p), q), shape)
+    of matrices) gets one matrix product over the batch folded into its rows or columns
+    (``kernels.matmul_batch_sum``), not a batch of products and a sum over a batch-sized
+    temporary."""
+    mt = xp.matrix_transpose
+    left, right = (p, mt(q)) if which == 0 else (mt(p), q)
+    if len(shape) == 2 and p.ndim == q.ndim > 2 and p.shape[:-2] == q.shape[:-2]:
+        return kernels.matmul_batch_sum(left, right)
+    return unbroadcast(kernels.matmul(left, right), shape)
 
 
 def matmul(a, b):
