@@ -4,11 +4,16 @@ attention's products and their gradients.
 
     python scripts/bench_matmul.py [--shapes 12:128:64,32:128:16] [--heads 4] [--repeats 50]
     python scripts/bench_matmul.py --sweep      # the size from which oneDNN pays (MIN_WORK)
+    python scripts/bench_matmul.py --unet 20    # Unet steps, matmuls on oneDNN vs NumPy
 
 ``--shapes`` is ``batch:channels:positions`` (8x8 = 64 positions). Prints one line per product:
-median milliseconds of each and NumPy / oneDNN. NumPy and oneDNN alternate in one process (a
-noisy host slows both alike); PyTorch runs the same products with its own threads in a child
-process. Results go in BENCHMARKS.md ("Kernels and ops")."""
+median milliseconds of each and NumPy / oneDNN. NumPy and oneDNN alternate in one process (a noisy
+host slows both alike; the fastest of 7 block medians); PyTorch runs the same products with its own
+threads in a child process. ``--unet N``: N pairs of the default residual ``Unet``'s training step
+(and of its ``no_grad`` forward) at 32x32 batch 12 and 16x16 batch 32, one with the matmuls as
+shipped (``cpu_matmul.MIN_WORK``) and one with every matmul on NumPy (or the two thresholds of
+``--works A,B``), alternating; prints the medians and the median of the per-pair ratios. Results go
+in BENCHMARKS.md ("Kernels and ops")."""
 import argparse
 import json
 import os
@@ -49,6 +54,16 @@ def median_ms(fn, repeats):
     return statistics.median(times) * 1e3
 
 
+def alternating(ref, ours, repeats, blocks=7):
+    """The fastest of ``blocks`` alternating block medians of each (``repeats`` calls in all):
+    a noisy host slows blocks, not the lower envelope."""
+    tr, to = [], []
+    for _ in range(blocks):
+        tr.append(median_ms(ref, repeats // blocks + 1))
+        to.append(median_ms(ours, repeats // blocks + 1))
+    return min(tr), min(to)
+
+
 def torch_child(args):
     import numpy as np
     import torch
@@ -68,7 +83,8 @@ def torch_child(args):
             else:  # PyTorch's own weight gradient of W @ y: a bmm and a sum over the batch
                 fn = lambda ta=ta, tb=tb: torch.matmul(ta, tb).sum(0)  # noqa: E731
             with torch.no_grad():
-                out[f"{B}:{C}:{N} {name}"] = median_ms(fn, args.repeats)
+                out[f"{B}:{C}:{N} {name}"] = min(median_ms(fn, args.repeats // 7 + 1)
+                                                 for _ in range(7))
     print(json.dumps(out))
 
 
@@ -79,6 +95,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--unet", type=int, default=0, metavar="PAIRS")
+    ap.add_argument("--works", default=None, metavar="A,B",
+                    help="with --unet: the two MIN_WORK values compared (default: the "
+                         "shipped one and inf, every matmul on NumPy)")
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.shapes = [tuple(int(v) for v in s.split(":")) for s in args.shapes.split(",")]
@@ -97,17 +117,22 @@ def main():
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
     print(f"# {cpu}, {os.cpu_count()} CPUs, {args.threads} threads, {args.repeats} repeats, "
           f"medians in ms, load {os.getloadavg()[0]:.2f}")
+    if args.unet:
+        works = ((cpu_matmul.MIN_WORK, float("inf")) if args.works is None
+                 else tuple(float(w) for w in args.works.split(",")))
+        return unet_pairs(an, cpu_matmul, args.unet, works)
     if args.sweep:
         saved, cpu_matmul.MIN_WORK = cpu_matmul.MIN_WORK, 0
         rng = np.random.default_rng(0)
         print(f"{'B x M x K x N':>20} {'work':>9} {'numpy':>8} {'onednn':>8} {'ratio':>6}")
-        for B, M, K, N in [(1, 16, 16, 16), (1, 32, 32, 32), (4, 16, 16, 16), (1, 64, 32, 64),
-                           (4, 32, 32, 32), (8, 32, 32, 32), (16, 16, 32, 16), (1, 128, 64, 64),
-                           (16, 32, 32, 32), (1, 128, 128, 128), (48, 16, 32, 16)]:
+        for B, M, K, N in [(1, 32, 32, 32), (4, 32, 32, 32), (16, 32, 32, 32), (1, 128, 64, 64),
+                           (48, 16, 32, 16), (128, 16, 32, 16), (4, 64, 64, 64), (1, 128, 128, 128),
+                           (12, 64, 32, 64), (8, 64, 64, 64), (48, 32, 16, 32), (12, 128, 32, 64),
+                           (16, 64, 64, 64), (1, 256, 256, 256), (48, 64, 32, 64)]:
             a = rng.standard_normal((B, M, K)).astype(np.float32)
             b = rng.standard_normal((B, K, N)).astype(np.float32)
-            tn = median_ms(lambda: np.matmul(a, b), args.repeats)
-            to = median_ms(lambda: kernels.matmul(a, b), args.repeats)
+            tn, to = alternating(lambda: np.matmul(a, b), lambda: kernels.matmul(a, b),
+                                 args.repeats)
             print(f"{f'{B}x{M}x{K}x{N}':>20} {B * M * K * N:>9} {tn:8.4f} {to:8.4f} "
                   f"{tn / to:6.2f}")
         cpu_matmul.MIN_WORK = saved
@@ -129,14 +154,46 @@ def main():
                 axes = ((0, 2), (0, 1))
                 ref = lambda: np.tensordot(a, b, axes=axes)  # noqa: E731
                 ours = lambda: kernels.matmul_batch_sum(a, b)  # noqa: E731
-            tn, to = [], []
-            for _ in range(5):  # alternating blocks
-                tn.append(median_ms(ref, args.repeats // 5 + 1))
-                to.append(median_ms(ours, args.repeats // 5 + 1))
-            tn, to = statistics.median(tn), statistics.median(to)
+            tn, to = alternating(ref, ours, args.repeats)
             tt = torch_ms[f"{B}:{C}:{N} {name}"]
             print(f"{f'{B}:{C}:{N}':>10} {name:<26} {tn:8.4f} {to:8.4f} {tt:8.4f} "
                   f"{tn / to:6.2f}")
+
+
+def unet_pairs(an, cpu_matmul, pairs, works):
+    from diffusion.unet import Unet
+
+    shipped = cpu_matmul.MIN_WORK
+    first, second = works
+    an.manual_seed(0)
+    model = Unet()
+    for size, batch in ((32, 12), (16, 32)):
+        x, t = an.randn(batch, 3, size, size), an.randint(0, 1000, (batch,))
+
+        def train():
+            model.zero_grad()
+            (model(x, t) ** 2).mean().backward()
+
+        def sample():
+            with an.no_grad():
+                model(x, t)
+
+        for what, fn in (("training step", train), ("no_grad forward", sample)):
+            times = {first: [], second: []}
+            for i in range(pairs + 1):
+                for work in ((first, second) if i % 2 else (second, first)):
+                    cpu_matmul.MIN_WORK = work
+                    t0 = time.perf_counter()
+                    fn()
+                    if i:  # the first pair warms up
+                        times[work].append(time.perf_counter() - t0)
+            cpu_matmul.MIN_WORK = shipped
+            ta, tb = times[first], times[second]
+            ratio = statistics.median(b / a for a, b in zip(ta, tb))
+            print(f"Unet {size}x{size} b{batch} {what:16s} MIN_WORK={first:g} "
+                  f"{statistics.median(ta) * 1e3:7.1f} ms  MIN_WORK={second:g} "
+                  f"{statistics.median(tb) * 1e3:7.1f} ms  second/first per pair {ratio:5.2f}x"
+                  f"  load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

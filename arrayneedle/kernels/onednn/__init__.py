@@ -3,7 +3,8 @@ transposed convolution and max-pooling for float32 NCHW arrays; per-channel elem
 chains (``binary.py``) from which ``kernels/cpu.py`` builds channel_affine and batch
 normalisation, and broadcasting binary maps (group normalisation's passes, ``cpu_norm.py``);
 elementwise activations (``eltwise.py``) for float32 arrays of any shape; layer normalisation
-of rows (``norm.py``), on which group normalisation runs. (oneDNN's own
+of rows (``norm.py``), on which group normalisation runs; matrix products of float32 arrays of
+any positive strides, batch axes broadcast (``matmul.py``). (oneDNN's own
 batch-normalisation primitive is not used: its statistics lose precision when a channel's mean
 is much larger than its std, and on plain NCHW layouts its ``ncsp_bnorm`` was slower than
 NumPy; see BENCHMARKS.md.)
@@ -14,8 +15,9 @@ wheel, no libgomp) or ``ARRAYNEEDLE_KERNELS=numpy`` is set, ``runtime()`` is Non
 ``kernels/cpu.py`` computes with its NumPy kernels. ``info()`` says which path runs and why.
 Only ``kernels/cpu.py`` calls this package (the kernel contract is ``kernels/__init__.py``).
 
-Everything here takes C-contiguous float32 arrays and returns new ones; the layouts the
-primitives choose (channel-blocked, ``format_tag_any``) stay inside each call.
+Everything here takes C-contiguous float32 arrays (``matmul``: strided views too) and returns
+new ones; the layouts the primitives choose (channel-blocked, ``format_tag_any``) stay inside
+each call.
 """
 from __future__ import annotations
 
