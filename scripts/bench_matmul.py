@@ -96,6 +96,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--unet", type=int, default=0, metavar="PAIRS")
+    ap.add_argument("--blas-ab", action="store_true",
+                    help="with --unet: OpenBLAS on its own threads vs on 1 thread "
+                         "(threadpoolctl), the matmuls as shipped")
     ap.add_argument("--works", default=None, metavar="A,B",
                     help="with --unet: the two MIN_WORK values compared (default: the "
                          "shipped one and inf, every matmul on NumPy)")
@@ -120,7 +123,7 @@ def main():
     if args.unet:
         works = ((cpu_matmul.MIN_WORK, float("inf")) if args.works is None
                  else tuple(float(w) for w in args.works.split(",")))
-        return unet_pairs(an, cpu_matmul, args.unet, works)
+        return unet_pairs(an, cpu_matmul, args.unet, works, args.blas_ab)
     if args.sweep:
         saved, cpu_matmul.MIN_WORK = cpu_matmul.MIN_WORK, 0
         rng = np.random.default_rng(0)
@@ -160,10 +163,26 @@ def main():
                   f"{tn / to:6.2f}")
 
 
-def unet_pairs(an, cpu_matmul, pairs, works):
+def unet_pairs(an, cpu_matmul, pairs, works, blas_ab):
+    """Alternating pairs of steps under two settings: two ``MIN_WORK`` values, or (``blas_ab``)
+    OpenBLAS with its default threads against one thread."""
     from diffusion.unet import Unet
 
     shipped = cpu_matmul.MIN_WORK
+    if blas_ab:
+        import threadpoolctl
+        ctl = threadpoolctl.ThreadpoolController()
+        default = max(p["num_threads"] for p in ctl.info() if p["user_api"] == "blas")
+        works = (default, 1)
+        label = "OpenBLAS threads"
+
+        def setting(n):
+            ctl.limit(limits=int(n), user_api="blas")
+    else:
+        label = "MIN_WORK"
+
+        def setting(w):
+            cpu_matmul.MIN_WORK = w
     first, second = works
     an.manual_seed(0)
     model = Unet()
@@ -182,16 +201,17 @@ def unet_pairs(an, cpu_matmul, pairs, works):
             times = {first: [], second: []}
             for i in range(pairs + 1):
                 for work in ((first, second) if i % 2 else (second, first)):
-                    cpu_matmul.MIN_WORK = work
+                    setting(work)
                     t0 = time.perf_counter()
                     fn()
                     if i:  # the first pair warms up
                         times[work].append(time.perf_counter() - t0)
+            setting(first)
             cpu_matmul.MIN_WORK = shipped
             ta, tb = times[first], times[second]
             ratio = statistics.median(b / a for a, b in zip(ta, tb))
-            print(f"Unet {size}x{size} b{batch} {what:16s} MIN_WORK={first:g} "
-                  f"{statistics.median(ta) * 1e3:7.1f} ms  MIN_WORK={second:g} "
+            print(f"Unet {size}x{size} b{batch} {what:16s} {label}={first:g} "
+                  f"{statistics.median(ta) * 1e3:7.1f} ms  {label}={second:g} "
                   f"{statistics.median(tb) * 1e3:7.1f} ms  second/first per pair {ratio:5.2f}x"
                   f"  load {os.getloadavg()[0]:.2f}")
 
