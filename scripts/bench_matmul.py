@@ -107,9 +107,9 @@ def main():
     args.shapes = [tuple(int(v) for v in s.split(":")) for s in args.shapes.split(",")]
     if args.torch_child:
         return torch_child(args)
+    import arrayneedle as an  # before NumPy: its OpenBLAS settings (arrayneedle/_startup.py)
     import numpy as np
 
-    import arrayneedle as an
     from arrayneedle import kernels
     from arrayneedle.kernels import cpu_matmul, onednn
 
@@ -185,7 +185,7 @@ def unet_pairs(an, cpu_matmul, pairs, works, blas_ab):
             cpu_matmul.MIN_WORK = w
     first, second = works
     an.manual_seed(0)
-    model = Unet()
+    model = Unet(widths=(32, 64, 128), groups=8)  # scripts/bench.py's (the trainer's default)
     for size, batch in ((32, 12), (16, 32)):
         x, t = an.randn(batch, 3, size, size), an.randint(0, 1000, (batch,))
 

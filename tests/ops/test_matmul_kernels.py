@@ -134,6 +134,26 @@ def test_onednn_errors_fall_back_to_numpy(monkeypatch):
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.skipif(not ON, reason="oneDNN does not load here")
+def test_a_refused_primitive_is_not_cached_and_leaves_nothing_behind():
+    rt = onednn.runtime()
+    a, b = _rand(np.random.default_rng(9), (5, 7)), _rand(np.random.default_rng(9), (2, 7, 3))
+    before = dict(rt.cache)
+    with pytest.raises(onednn.DnnlError, match="matmul"):
+        onednn.matmul(rt, a, b)  # ranks differ: the binding's caller must pad them
+    assert dict(rt.cache) == before
+
+
+def test_element_strides_of_views():
+    x = np.zeros((4, 6, 8), np.float32)
+    assert onednn.element_strides(x) == (48, 8, 1)
+    assert onednn.element_strides(x.mT) == (48, 1, 8)
+    assert onednn.element_strides(x[:, ::2, 1:5]) == (48, 16, 1)
+    assert onednn.element_strides(x[:1, :, :1]) == (48, 8, 1)  # extent 1: C-contiguous stride
+    assert onednn.element_strides(x[:, ::-1]) is None
+    assert onednn.element_strides(np.broadcast_to(x[:1], (4, 6, 8))) is None
+
+
 def _batch_sum_views(rng):
     g, y = _rand(rng, (4, 9, 6)), _rand(rng, (4, 5, 6))
     x, w = _rand(rng, (2, 3, 6, 5)), _rand(rng, (2, 3, 6, 9))

@@ -50,26 +50,39 @@ def _md(e, shape, strides):
 
 
 def _dense(shape):
-    return element_strides(np.empty(shape, np.float32)) if 0 not in shape else None
+    """The element strides of a C-contiguous array of ``shape``."""
+    out, inner = [], 1
+    for n in reversed(shape):
+        out.append(inner)
+        inner *= n
+    return tuple(reversed(out))
 
 
 def _build(a_shape, a_strides, b_shape, b_strides, out_shape):
     def build(e):
-        plain = e.md(out_shape, L.plain_tag(len(out_shape)))
-        strided = [_md(e, a_shape, a_strides), _md(e, b_shape, b_strides)]
+        try:
+            return _describe(e, a_shape, a_strides, b_shape, b_strides, out_shape)
+        except L.DnnlError:
+            e.close()  # the descriptors made before the refusal
+            raise
+    return build
+
+
+def _describe(e, a_shape, a_strides, b_shape, b_strides, out_shape):
+    plain = e.md(out_shape, L.plain_tag(len(out_shape)))
+    strided = [_md(e, a_shape, a_strides), _md(e, b_shape, b_strides)]
+    pd = e.pd("matmul", e.lib.dnnl_matmul_primitive_desc_create, *strided, None, plain,
+              e.rt.attr)
+    e.dense = (False, False)
+    if e.impl(pd).startswith("ref"):  # no fast kernel for these strides: copy instead
+        e.dense = (a_strides != _dense(a_shape), b_strides != _dense(b_shape))
+        strided = [e.md(s, L.plain_tag(len(s))) if d else m
+                   for s, d, m in zip((a_shape, b_shape), e.dense, strided)]
         pd = e.pd("matmul", e.lib.dnnl_matmul_primitive_desc_create, *strided, None, plain,
                   e.rt.attr)
-        e.dense = (False, False)
-        if e.impl(pd).startswith("ref"):  # no fast kernel for these strides: copy instead
-            e.dense = (a_strides != _dense(a_shape), b_strides != _dense(b_shape))
-            strided = [e.md(s, L.plain_tag(len(s))) if d else m
-                       for s, d, m in zip((a_shape, b_shape), e.dense, strided)]
-            pd = e.pd("matmul", e.lib.dnnl_matmul_primitive_desc_create, *strided, None,
-                      plain, e.rt.attr)
-        e.a, e.b, e.out = strided[0], strided[1], plain
-        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
-        return e
-    return build
+    e.a, e.b, e.out = strided[0], strided[1], plain
+    e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
+    return e
 
 
 def matmul(rt, a, b, a_strides=None, b_strides=None):
