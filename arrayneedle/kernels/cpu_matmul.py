@@ -17,9 +17,11 @@ import numpy as np
 
 from . import onednn
 
-# multiply-adds (batch * M * N * K) from which oneDNN beats NumPy's matmul (measured on the
-# Unets' shapes, 2 cores; BENCHMARKS.md)
-MIN_WORK = 1 << 15
+# multiply-adds (batch * M * N * K) from which oneDNN's matmul beats NumPy's: a oneDNN call
+# costs 20-25 us however small (its two OpenMP threads meeting), NumPy's small sgemms a few us;
+# they cross near 2.5M (bench_matmul.py --sweep; in the Unet's step 2M beat 32k by 3-5%, and
+# the Linear layers' 0.8-2M products were slower on oneDNN; BENCHMARKS.md)
+MIN_WORK = 1 << 22
 MAX_NDIM = 12  # oneDNN's DNNL_MAX_NDIMS
 
 
