@@ -23,8 +23,8 @@ from ._core import dims, execute
 def element_strides(a):
     """The strides of ``a`` in elements, or None where one is not a positive multiple of the
     item size (reversed or broadcast views: the caller copies). An axis of extent 1 gets the
-    stride a C-contiguous array would have there, so views that differ only in the stride of
-    such an axis share one primitive."""
+    span of the axes inside it (a C-contiguous array's stride there), so views that differ
+    only in the stride of such an axis share one primitive."""
     size = a.itemsize
     out = [0] * a.ndim
     inner = 1
