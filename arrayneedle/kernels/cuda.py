@@ -86,6 +86,7 @@ silu, silu_backward = portable.silu, portable.silu_backward
 gelu, gelu_backward = portable.gelu, portable.gelu_backward
 sigmoid, sigmoid_backward = portable.sigmoid, portable.sigmoid_backward
 tanh, tanh_backward = portable.tanh, portable.tanh_backward
+softmax, softmax_backward = portable.softmax, portable.softmax_backward
 swap01 = portable.swap01
 group_norm_forward = portable.group_norm_forward
 group_norm_backward = portable.group_norm_backward
