@@ -74,6 +74,7 @@ def main():
     from arrayneedle import kernels
     from arrayneedle.kernels import cpu_softmax, onednn
 
+    import numpy as np
     an.set_num_threads(args.threads)
     rt = onednn.runtime()
     if rt is None:
@@ -90,10 +91,11 @@ def main():
         ax = axis % len(shape)
         y = kernels.softmax(x, axis)
         pairs = {  # name: (NumPy, oneDNN, dispatch)
-            "fwd": (lambda: cpu_softmax._rows(cpu_softmax._softmax, x.copy(), ax, x),
+            "fwd": (lambda: cpu_softmax._rows(cpu_softmax._softmax, np.empty_like(x), ax, x),
                     lambda: onednn.softmax_forward(rt, x, ax),
                     lambda: kernels.softmax(x, axis)),
-            "bwd": (lambda: cpu_softmax._rows(cpu_softmax._softmax_backward, g.copy(), ax, g, y),
+            "bwd": (lambda: cpu_softmax._rows(cpu_softmax._softmax_backward, np.empty_like(g),
+                                              ax, g, y),
                     lambda: onednn.softmax_backward(rt, g, y, ax),
                     lambda: kernels.softmax_backward(g, y, axis))}
         row = {}

@@ -5,9 +5,9 @@ oneDNN computes where it measured faster (BENCHMARKS.md, "Kernels and ops"): flo
 of at least ``MIN_FORWARD`` / ``MIN_BACKWARD`` elements whose softmax axis is the last one
 of more than one element (on another axis oneDNN runs its scalar reference kernel, tens of
 times slower than NumPy). Its forward would make a row holding nan or ``+inf`` finite
-(PyTorch: all nan), so an input whose maximum is not finite (one read pass, ~5% of the call)
-stays on NumPy; its backward is plain arithmetic and agrees with PyTorch on nan and inf. A
-DnnlError falls back to NumPy.
+(PyTorch: all nan), so an input whose maximum is not finite (``np.max``: one read pass, 7-10%
+of a oneDNN call) stays on NumPy; its backward is plain arithmetic and agrees with PyTorch on
+nan and inf. A DnnlError falls back to NumPy.
 
 The NumPy kernels view the array as (outer, n, inner) and run their passes in place on
 slices of whole rows, in parallel (``parallel_for``); float32 stays float32."""
@@ -20,8 +20,8 @@ from ._parallel import parallel_for
 from .onednn.softmax import collapsed
 
 # the smallest arrays (elements) oneDNN computes: below them its ~15 us per call lose to NumPy
-MIN_FORWARD = 2048
-MIN_BACKWARD = 16384
+MIN_FORWARD = 4096
+MIN_BACKWARD = 8192
 
 
 def _rt(axis, min_size, *arrays):
