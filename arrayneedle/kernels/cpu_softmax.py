@@ -17,6 +17,7 @@ import numpy as np
 
 from . import onednn
 from ._parallel import parallel_for
+from .cpu_eltwise import _c
 from .onednn.softmax import collapsed
 
 # the smallest arrays (elements) oneDNN computes: below them its ~15 us per call lose to NumPy
@@ -29,10 +30,6 @@ def _rt(axis, min_size, *arrays):
     if a.size < min_size or axis != a.ndim - 1 or a.shape[axis] < 2:
         return None
     return onednn.usable(*arrays)
-
-
-def _c(a):
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _rows(fn, out, axis, *arrays):
