@@ -89,6 +89,7 @@ tanh, tanh_backward = portable.tanh, portable.tanh_backward
 swap01 = portable.swap01
 group_norm_forward = portable.group_norm_forward
 group_norm_backward = portable.group_norm_backward
+group_norm_silu = portable.group_norm_silu
 
 
 def index_add(shape, index, values):
