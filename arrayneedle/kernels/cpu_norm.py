@@ -3,7 +3,9 @@
 
 Float32 arrays of at least ``LAYER_NORM_MIN_SIZE`` elements (where oneDNN loads) run as oneDNN's
 layer normalisation of ``x`` viewed as (N * groups, C/groups * M), whose rows are the groups:
-statistics and x_hat in one memory pass, then one affine pass (the end of this file). The others
+statistics and x_hat in one memory pass, then one affine pass (SiLU may follow as a post-op);
+the backward is PyTorch's: per-(sample, channel) sums of g and g * x in one read, then
+``gx = alpha * g + beta * x + gamma`` in one oneDNN pass (the end of this file). The others
 run on the NumPy kernels below, with the same contract and arithmetic as
 ``portable.group_norm_forward`` / ``group_norm_backward``: statistics in two passes (the mean,
 then the mean of the squared centred values), float32 stays float32. The row sums (per sample
