@@ -28,6 +28,8 @@ ints or pairs; arrays are NCHW.
   per group), ``saved`` what the backward needs (None unless ``keep``; opaque: each library
   keeps its own); ``group_norm_backward(g, saved, weight, need)`` -> ``(gx, gw, gb)``, the
   gradients that ``need`` (input, weight, bias) asks for (gx of ``g``'s size, any shape).
+  ``group_norm_silu(x, groups, weight, bias, eps)`` -> SiLU of the group normalisation, for
+  inference (nothing kept): on oneDNN the SiLU is a post-op of the affine pass.
 - Activations, each a new array of ``x``'s shape and dtype (float32 NumPy arrays through
   oneDNN's eltwise primitive where it loads and measured faster, see ``cpu_eltwise.py``), with
   PyTorch's formulas; each backward takes the incoming gradient ``g`` and the forward's output
@@ -76,7 +78,7 @@ from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle 
 from .geometry import normalize
 
 __all__ = ["index_add", "swap01", "channel_affine", "channel_sum", "channel_dot",
-           "group_norm_forward", "group_norm_backward", "relu",
+           "group_norm_forward", "group_norm_backward", "group_norm_silu", "relu",
            "relu_backward", "silu", "silu_backward", "gelu", "gelu_backward", "sigmoid",
            "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward", "im2col",
            "col2im", "dilate", "undilate",
@@ -139,11 +141,20 @@ def channel_dot(a, b):
     return _impl(a).channel_dot(a, b)
 
 
-def group_norm_forward(x, groups, weight=None, bias=None, eps=1e-5, keep=True):
+def _check_groups(name, x, groups):
     if x.ndim < 2 or groups < 1 or x.shape[1] % groups:
-        raise ValueError(f"group_norm_forward: expected (N, C, ...) with C divisible by "
+        raise ValueError(f"{name}: expected (N, C, ...) with C divisible by "
                          f"groups={groups}, got shape {tuple(x.shape)}")
+
+
+def group_norm_forward(x, groups, weight=None, bias=None, eps=1e-5, keep=True):
+    _check_groups("group_norm_forward", x, groups)
     return _impl(x).group_norm_forward(x, int(groups), weight, bias, eps, bool(keep))
+
+
+def group_norm_silu(x, groups, weight=None, bias=None, eps=1e-5):
+    _check_groups("group_norm_silu", x, groups)
+    return _impl(x).group_norm_silu(x, int(groups), weight, bias, eps)
 
 
 def group_norm_backward(g, saved, weight=None, need=(True, True, True)):

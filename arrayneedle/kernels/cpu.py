@@ -21,7 +21,8 @@ from .geometry import conv_geometry
 from ._parallel import parallel_for
 from .checks import check_col2im, check_maxpool_backward
 from . import conv_reference, onednn
-from .cpu_norm import group_norm_backward, group_norm_forward  # noqa: F401  (the contract's)
+from .cpu_norm import (group_norm_backward, group_norm_forward,  # noqa: F401  (the contract's)
+                       group_norm_silu)
 from .cpu_eltwise import (gelu, gelu_backward, relu, relu_backward, sigmoid,  # noqa: F401
                           sigmoid_backward, silu, silu_backward, tanh, tanh_backward)
 from .cpu_softmax import softmax, softmax_backward  # noqa: F401  (the contract's)

@@ -90,6 +90,7 @@ softmax, softmax_backward = portable.softmax, portable.softmax_backward
 swap01 = portable.swap01
 group_norm_forward = portable.group_norm_forward
 group_norm_backward = portable.group_norm_backward
+group_norm_silu = portable.group_norm_silu
 
 
 def index_add(shape, index, values):

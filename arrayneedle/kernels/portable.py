@@ -275,6 +275,12 @@ def group_norm_forward(x, groups, weight, bias, eps, keep):
     return xp.reshape(y, x.shape), ((d, inv) if keep else None)
 
 
+def group_norm_silu(x, groups, weight, bias, eps):
+    """SiLU of ``group_norm_forward``'s output (nothing kept)."""
+    y, _ = group_norm_forward(x, groups, weight, bias, eps, False)
+    return silu(y)
+
+
 def group_norm_backward(g, saved, weight, need):
     """``(gx, gw, gb)`` of ``group_norm_forward`` for the output gradient ``g`` from what it
     saved; ``need`` (input, weight, bias) says which to compute."""

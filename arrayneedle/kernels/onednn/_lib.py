@@ -93,6 +93,8 @@ _SIGNATURES = {
     "dnnl_post_ops_append_binary": (ctypes.c_int, [P, ctypes.c_int, P]),
     "dnnl_post_ops_append_sum": (ctypes.c_int, [P, ctypes.c_float, ctypes.c_int32,
                                                 ctypes.c_int]),
+    "dnnl_post_ops_append_eltwise": (ctypes.c_int, [P, ctypes.c_int, ctypes.c_float,
+                                                    ctypes.c_float]),
     "dnnl_binary_primitive_desc_create": (ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P,
                                                          P, P, P]),
     "dnnl_primitive_desc_query_md": (P, [P, ctypes.c_int, ctypes.c_int]),
