@@ -1,6 +1,7 @@
 """Reductions with PyTorch's signatures: sum, mean, prod, amax, amin, var, std, logsumexp, norm,
-all, any (``dim``/``keepdim``, with the array API's ``axis``/``keepdims`` as aliases), and the
-softmaxes built on logsumexp. max/min/argmax/topk/sort live in ``sorting.py``."""
+all, any (``dim``/``keepdim``, with the array API's ``axis``/``keepdims`` as aliases), softmax
+(one Function on ``kernels.softmax``) and log_softmax (built on logsumexp).
+max/min/argmax/topk/sort live in ``sorting.py``."""
 from __future__ import annotations
 
 import builtins
