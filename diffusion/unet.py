@@ -168,10 +168,17 @@ class ResBlock(nn.Module):
 
     def forward(self, x, temb):
         """``temb``: the activated time embedding (B, time_dim)."""
-        h = self.conv1(ops.silu(self.norm1(x)))
+        h = self.conv1(norm_silu(self.norm1, x))
         h = h + ops.reshape(self.time_proj(temb), (x.shape[0], self.out_ch, 1, 1))
-        h = self.conv2(self.dropout(ops.silu(self.norm2(h))))
+        h = self.conv2(self.dropout(norm_silu(self.norm2, h)))
         return h + self.skip(x)
+
+
+def norm_silu(norm, x):
+    """``silu(norm(x))`` for an ``nn.GroupNorm`` ``norm``, as one op (``ops.group_norm_silu``:
+    the same values and gradients; under ``no_grad`` the SiLU is fused into the
+    normalisation's last memory pass). ``norm``'s parameters and state_dict are unchanged."""
+    return ops.group_norm_silu(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
 
 
 class Attention(nn.Module):
@@ -314,4 +321,4 @@ class Unet(nn.Module):
         h = self.mid_block2(self.mid_attn(self.mid_block1(h, temb)), temb)
         for level in self.ups:
             h = level(h, skips.pop(), temb)
-        return self.final_conv(ops.silu(self.final_norm(h)))
+        return self.final_conv(norm_silu(self.final_norm, h))

@@ -28,6 +28,8 @@ ints or pairs; arrays are NCHW.
   per group), ``saved`` what the backward needs (None unless ``keep``; opaque: each library
   keeps its own); ``group_norm_backward(g, saved, weight, need)`` -> ``(gx, gw, gb)``, the
   gradients that ``need`` (input, weight, bias) asks for (gx of ``g``'s size, any shape).
+  ``group_norm_silu(x, groups, weight, bias, eps)`` -> SiLU of the group normalisation, for
+  inference (nothing kept): on oneDNN the SiLU is a post-op of the affine pass.
 - Activations, each a new array of ``x``'s shape and dtype (float32 NumPy arrays through
   oneDNN's eltwise primitive where it loads and measured faster, see ``cpu_eltwise.py``), with
   PyTorch's formulas; each backward takes the incoming gradient ``g`` and the forward's output
@@ -39,6 +41,12 @@ ints or pairs; arrays are NCHW.
   approximation), ``gelu_backward(g, x, approximate="none")``;
   ``sigmoid(x)``, ``sigmoid_backward(g, y)`` -> ``g * y * (1 - y)``;
   ``tanh(x)``, ``tanh_backward(g, y)`` -> ``g * (1 - y * y)``.
+- ``softmax(x, axis)`` -> ``exp(x - max) / sum(exp(x - max))`` along the one ``axis`` (an
+  int, negative counts from the end), a new array of ``x``'s shape and dtype; a row holding
+  nan or +inf, or all -inf, gives nan, as PyTorch. ``softmax_backward(g, y, axis)`` ->
+  ``y * (g - sum(g * y, axis))`` from the incoming gradient ``g`` and the forward's output
+  ``y``. Float32 NumPy arrays through oneDNN's softmax primitive where it loads and measured
+  faster (the axis the last one, see ``cpu_softmax.py``).
 - ``dilate(x, axes, dilation)``: ``dilation`` zeros after every element along ``axes``;
   ``undilate`` is its adjoint (every ``dilation+1``-th element).
 - ``maxpool_forward(x, kernel_size, stride, padding)`` -> ``(out, arg)``, ``arg`` an integer
@@ -77,9 +85,10 @@ from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle 
 from .geometry import normalize
 
 __all__ = ["index_add", "swap01", "channel_affine", "channel_sum", "channel_dot",
-           "group_norm_forward", "group_norm_backward", "relu",
+           "group_norm_forward", "group_norm_backward", "group_norm_silu", "relu",
            "relu_backward", "silu", "silu_backward", "gelu", "gelu_backward", "sigmoid",
-           "sigmoid_backward", "tanh", "tanh_backward", "im2col", "col2im", "dilate", "undilate",
+           "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward", "im2col",
+           "col2im", "dilate", "undilate",
            "maxpool_forward", "maxpool_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d", "direct_conv",
            "cpu_kernels", "matmul", "matmul_batch_sum"]
@@ -139,11 +148,20 @@ def channel_dot(a, b):
     return _impl(a).channel_dot(a, b)
 
 
-def group_norm_forward(x, groups, weight=None, bias=None, eps=1e-5, keep=True):
+def _check_groups(name, x, groups):
     if x.ndim < 2 or groups < 1 or x.shape[1] % groups:
-        raise ValueError(f"group_norm_forward: expected (N, C, ...) with C divisible by "
+        raise ValueError(f"{name}: expected (N, C, ...) with C divisible by "
                          f"groups={groups}, got shape {tuple(x.shape)}")
+
+
+def group_norm_forward(x, groups, weight=None, bias=None, eps=1e-5, keep=True):
+    _check_groups("group_norm_forward", x, groups)
     return _impl(x).group_norm_forward(x, int(groups), weight, bias, eps, bool(keep))
+
+
+def group_norm_silu(x, groups, weight=None, bias=None, eps=1e-5):
+    _check_groups("group_norm_silu", x, groups)
+    return _impl(x).group_norm_silu(x, int(groups), weight, bias, eps)
 
 
 def group_norm_backward(g, saved, weight=None, need=(True, True, True)):
@@ -197,6 +215,24 @@ def tanh(x):
 
 def tanh_backward(g, y):
     return _impl(g).tanh_backward(g, y)
+
+
+def _softmax_axis(axis, ndim):
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -ndim <= axis < ndim:
+        raise ValueError(f"softmax: axis must be an int in [{-ndim}, {ndim}) for an array of "
+                         f"{ndim} dimension(s), got {axis!r}")
+    return axis % ndim
+
+
+def softmax(x, axis):
+    return _impl(x).softmax(x, _softmax_axis(axis, x.ndim))
+
+
+def softmax_backward(g, y, axis):
+    if tuple(g.shape) != tuple(y.shape):
+        raise ValueError(f"softmax_backward: g has shape {tuple(g.shape)} and y "
+                         f"{tuple(y.shape)}, expected the same")
+    return _impl(g).softmax_backward(g, y, _softmax_axis(axis, g.ndim))
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):

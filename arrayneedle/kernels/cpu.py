@@ -1,5 +1,5 @@
 """NumPy kernels: im2col/col2im, max-pooling, layout copies, elementwise maps, index_add (the
-activations, relu & co., are in ``cpu_eltwise.py``).
+activations, relu & co., are in ``cpu_eltwise.py``, softmax in ``cpu_softmax.py``).
 
 No Python loops over batch, channels or pixels: every loop below runs over kernel taps only.
 
@@ -21,10 +21,12 @@ from .geometry import conv_geometry
 from ._parallel import parallel_for
 from .checks import check_col2im, check_maxpool_backward
 from . import conv_reference, onednn
-from .cpu_norm import group_norm_backward, group_norm_forward  # noqa: F401  (the contract's)
+from .cpu_norm import (group_norm_backward, group_norm_forward,  # noqa: F401  (the contract's)
+                       group_norm_silu)
 from .cpu_matmul import matmul, matmul_batch_sum  # noqa: F401  (the contract's)
 from .cpu_eltwise import (gelu, gelu_backward, relu, relu_backward, sigmoid,  # noqa: F401
                           sigmoid_backward, silu, silu_backward, tanh, tanh_backward)
+from .cpu_softmax import softmax, softmax_backward  # noqa: F401  (the contract's)
 
 _self = sys.modules[__name__]  # the reference convolutions call this module's im2col & co.
 

@@ -3,7 +3,9 @@
 
 Float32 arrays of at least ``LAYER_NORM_MIN_SIZE`` elements (where oneDNN loads) run as oneDNN's
 layer normalisation of ``x`` viewed as (N * groups, C/groups * M), whose rows are the groups:
-statistics and x_hat in one memory pass, then one affine pass (the end of this file). The others
+statistics and x_hat in one memory pass, then one affine pass (SiLU may follow as a post-op);
+the backward is PyTorch's: per-(sample, channel) sums of g and g * x in one read, then
+``gx = alpha * g + beta * x + gamma`` in one oneDNN pass (the end of this file). The others
 run on the NumPy kernels below, with the same contract and arithmetic as
 ``portable.group_norm_forward`` / ``group_norm_backward``: statistics in two passes (the mean,
 then the mean of the squared centred values), float32 stays float32. The row sums (per sample
@@ -23,8 +25,9 @@ import numpy as np
 
 from . import onednn
 from ._parallel import parallel_for
+from .cpu_eltwise import silu
 
-__all__ = ["group_norm_forward", "group_norm_backward"]
+__all__ = ["group_norm_forward", "group_norm_backward", "group_norm_silu"]
 
 def _row_sums(a2):
     """Sums of the rows of the 2-D C-contiguous ``a2`` (a BLAS gemv)."""
@@ -154,38 +157,104 @@ def _runtime(x, *arrays):
     return onednn.usable(x, *arrays)
 
 
-def _layer_norm_forward(rt, x, groups, weight, bias, eps, keep):
+# rows of (N * C, M) summed per block of about this many bytes: a block of ``g`` is read from
+# memory once for both of its row sums (the second reads it from cache)
+_ROW_BLOCK_BYTES = 1 << 18
+
+
+def _row_sum_and_dot(g2, x2):
+    """``(sum_m g, sum_m g * x)`` per row of the C-contiguous (R, M) arrays ``g2`` and ``x2``:
+    in cache-sized blocks of rows (both sums of a block while it is in cache) on the kernels'
+    threads, without BLAS threads (which would contend with oneDNN's OpenMP threads). The
+    sums are ``einsum``'s vectorised loop and the dot products BLAS dots per row, or for short
+    rows (where a call per row costs more than its work) ``einsum``'s (measured: 2-4x faster
+    than NumPy's pairwise reductions over rows of 16-1024)."""
+    R, M = g2.shape
+    sg, sgx = np.empty(R, g2.dtype), np.empty(R, g2.dtype)
+    step = max(1, _ROW_BLOCK_BYTES // max(1, M * g2.itemsize))
+
+    def part(lo, hi):
+        for a in range(lo, hi, step):  # cache blocking: a few blocks per thread
+            b = min(hi, a + step)
+            np.einsum("ij->i", g2[a:b], out=sg[a:b])
+            if M >= 32:
+                sgx[a:b] = np.vecdot(g2[a:b], x2[a:b])
+            else:
+                np.einsum("ij,ij->i", g2[a:b], x2[a:b], out=sgx[a:b])
+
+    parallel_for(R, part, g2.nbytes // 4)
+    return sg, sgx
+
+
+def _layer_norm_forward(rt, x, groups, weight, bias, eps, keep, act=False):
     """Group normalisation as oneDNN layer normalisation of ``x`` viewed as (N * G, C/G * M)
-    (statistics and x_hat in one memory pass), then the per-channel affine map as one binary
-    pass (into x_hat's buffer unless it is kept for backward)."""
+    (statistics and x_hat in one memory pass), then the per-channel affine map (and with
+    ``act`` SiLU, a post-op) as one binary pass into x_hat's buffer. Keeps ``x`` and the
+    statistics, not x_hat, for backward."""
     N, C = x.shape[:2]
     x2 = np.ascontiguousarray(x).reshape(N * groups, -1)
     xhat, mean, var = onednn.layer_norm_forward(rt, x2, eps)
     y = xhat.reshape(N, C, -1)
     steps = [(op, v) for op, v in (("mul", weight), ("add", bias)) if v is not None]
     if steps:
-        y = onednn.channel_chain(rt, y, steps, None if keep else y)
-    saved = ("layer_norm", x2, xhat, mean, var, eps) if keep else None
+        y = onednn.channel_chain(rt, y, steps + ([("silu", None)] if act else []), y)
+    elif act:
+        y = onednn.eltwise_forward(rt, "silu", y)
+    saved = ("layer_norm", x2, mean, var, eps) if keep else None
     return y.reshape(x.shape), saved
 
 
 def _layer_norm_backward(rt, g, saved, weight, need):
-    _, x2, xhat, mean, var, eps = saved
-    R, K = x2.shape
+    """The gradients from ``x``, its per-(sample, group) mean and variance and ``g``: the
+    per-(sample, channel) sums of g and g * x in one blocked read, then the input gradient as
+    ``alpha * g + beta * x + gamma`` with per-(sample, channel) factors, one oneDNN binary
+    pass (PyTorch's CPU kernel has the same structure)."""
+    _, x2, mean, var, eps = saved
     N, C = g.shape[:2]
-    g3 = np.ascontiguousarray(g).reshape(N, C, -1)
+    G = x2.shape[0] // N
+    Cg, K = C // G, x2.shape[1]
+    M = K // Cg
+    g2 = np.ascontiguousarray(g).reshape(N * C, M)
+    sg, sgx = _row_sum_and_dot(g2, x2.reshape(N * C, M))
+    # the per-(sample, channel) factors in float64 (small arrays): sum g * x_hat is a
+    # difference of two sums, which float32 would round once more
+    sg, sgx = (v.astype(np.float64).reshape(N, G, Cg) for v in (sg, sgx))
+    mu = mean.astype(np.float64).reshape(N, G, 1)
+    inv = 1.0 / np.sqrt(var.astype(np.float64).reshape(N, G, 1) + eps)
+    sxh = inv * (sgx - mu * sg)                         # sum_m g * x_hat per (n, c)
     gx = gw = gb = None
     if need[0]:
-        gy = g3 if weight is None else onednn.channel_chain(rt, g3, [("mul", weight)])
-        gx = onednn.layer_norm_backward(rt, gy.reshape(R, K), x2, mean, var, eps)
+        w = np.ones((1, 1, Cg)) if weight is None else weight.astype(np.float64).reshape(1, G, Cg)
+        A = np.add.reduce(w * sg, axis=2, keepdims=True) / K     # mean over group of g * w
+        B = np.add.reduce(w * sxh, axis=2, keepdims=True) / K    # ... of g * w * x_hat
+        alpha = np.broadcast_to(inv * w, (N, G, Cg))
+        beta = np.broadcast_to(-inv * inv * B, (N, G, Cg))
+        gamma = np.broadcast_to(inv * (inv * B * mu - A), (N, G, Cg))
+        gx = _affine_pair(rt, g2.reshape(1, N * C, M), alpha, x2.reshape(1, N * C, M), beta,
+                          gamma)
     if weight is not None:
-        M = g3.shape[2]
         if need[1]:
-            gw = np.add.reduce(_row_dots(g3.reshape(N * C, M), xhat.reshape(N * C, M))
-                               .reshape(N, C), axis=0)
+            gw = np.add.reduce(sxh, axis=0).reshape(C).astype(g2.dtype)
         if need[2]:
-            gb = np.add.reduce(_row_sums(g3.reshape(N * C, M)).reshape(N, C), axis=0)
+            gb = np.add.reduce(sg, axis=0).reshape(C).astype(g2.dtype)
     return gx, gw, gb
+
+
+def _affine_pair(rt, g, alpha, x, beta, gamma):
+    """``alpha * g + beta * x + gamma`` over (1, R, M) arrays with factors per row (any shape
+    of R elements). One oneDNN pass, ``((g * alpha / beta) + x) * beta + gamma``, where every
+    beta is non-zero and the ratio stays finite; otherwise two (``beta * x + gamma``, then
+    ``+ alpha * g`` accumulated)."""
+    R = g.shape[1]
+    a, b, c = (np.ascontiguousarray(v, dtype=g.dtype).reshape(1, R, 1)
+               for v in (alpha, beta, gamma))
+    out = np.empty(g.shape, dtype=g.dtype)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = a / b
+    if np.all(np.isfinite(ratio)) and np.max(np.abs(ratio), initial=0.0) < 1e30:
+        return onednn.binary(rt, "mul", g, ratio, out, [("add", x), ("mul", b), ("add", c)])
+    onednn.binary(rt, "mul", x, b, out, [("add", c)])
+    return onednn.binary(rt, "mul", g, a, out, [("sum", None)])
 
 
 def group_norm_forward(x, groups, weight, bias, eps, keep):
@@ -203,6 +272,18 @@ def group_norm_forward(x, groups, weight, bias, eps, keep):
     return y, (("centered", d, inv) if keep else None)
 
 
+def group_norm_silu(x, groups, weight, bias, eps):
+    """SiLU of ``group_norm_forward``'s output (nothing kept): through oneDNN, the SiLU is a
+    post-op of the affine pass (one memory pass fewer than a separate activation)."""
+    rt = _runtime(x, *(a for a in (weight, bias) if a is not None))
+    if rt is not None:
+        try:
+            return _layer_norm_forward(rt, x, groups, weight, bias, eps, False, act=True)[0]
+        except onednn.DnnlError:
+            pass
+    return silu(_numpy_forward(x, groups, weight, bias, eps, False)[0])
+
+
 def group_norm_backward(g, saved, weight, need):
     """``(gx, gw, gb)`` of ``group_norm_forward`` for the output gradient ``g``; ``need``
     (input, weight, bias) says which to compute (gw and gb are None without a weight)."""
@@ -210,7 +291,7 @@ def group_norm_backward(g, saved, weight, need):
         rt = onednn.runtime()
         if rt is not None:  # (None only in a forked child: recompute from x_hat's inputs)
             return _layer_norm_backward(rt, g, saved, weight, need)
-        _, x2, _, _, _, eps = saved
+        _, x2, _, _, eps = saved
         N, C = g.shape[:2]
         _, d, inv = _numpy_forward(x2.reshape(g.shape), x2.shape[0] // N, None, None, eps,
                                    True)

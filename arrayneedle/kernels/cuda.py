@@ -86,10 +86,12 @@ silu, silu_backward = portable.silu, portable.silu_backward
 gelu, gelu_backward = portable.gelu, portable.gelu_backward
 sigmoid, sigmoid_backward = portable.sigmoid, portable.sigmoid_backward
 tanh, tanh_backward = portable.tanh, portable.tanh_backward
+softmax, softmax_backward = portable.softmax, portable.softmax_backward
 swap01 = portable.swap01
 matmul, matmul_batch_sum = portable.matmul, portable.matmul_batch_sum
 group_norm_forward = portable.group_norm_forward
 group_norm_backward = portable.group_norm_backward
+group_norm_silu = portable.group_norm_silu
 
 
 def index_add(shape, index, values):

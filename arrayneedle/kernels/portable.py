@@ -149,6 +149,21 @@ def gelu_backward(g, x, approximate="none"):
     return g * (cdf + x * pdf)
 
 
+def softmax(x, axis):
+    """exp(x - max) / sum along ``axis``: a row of -inf, one holding +inf and one holding nan
+    each give nan, as PyTorch (the max is not mapped to a finite value)."""
+    xp = array_namespace(x)
+    if math.prod(x.shape) == 0:
+        return xp.asarray(x, copy=True)
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    e /= xp.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+def softmax_backward(g, y, axis):
+    return y * (g - array_namespace(g).sum(g * y, axis=axis, keepdims=True))
+
+
 def _tap(a, i0, j0, sh, sw, OH, OW):
     return a[:, :, i0:i0 + sh * (OH - 1) + 1:sh, j0:j0 + sw * (OW - 1) + 1:sw]
 
@@ -270,6 +285,12 @@ def group_norm_forward(x, groups, weight, bias, eps, keep):
     if bias is not None:
         y += xp.reshape(bias, (1, G, C // G, 1))
     return xp.reshape(y, x.shape), ((d, inv) if keep else None)
+
+
+def group_norm_silu(x, groups, weight, bias, eps):
+    """SiLU of ``group_norm_forward``'s output (nothing kept)."""
+    y, _ = group_norm_forward(x, groups, weight, bias, eps, False)
+    return silu(y)
 
 
 def group_norm_backward(g, saved, weight, need):

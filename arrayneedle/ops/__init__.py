@@ -27,7 +27,7 @@ from .elementwise import (add, allclose, astype, clamp, clip, divide, eq, equal,
                           where)
 from .indexing import cumprod, cumsum, diag, masked_fill, scatter, scatter_add, tril, triu
 from .linalg import bmm, matmul, mm, outer
-from .norm import batch_norm, channel_affine, group_norm, layer_norm
+from .norm import batch_norm, channel_affine, group_norm, group_norm_silu, layer_norm
 from .pointwise import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctanh, asin,
                         asinh, atan, atanh, ceil, cosh, exp2, expm1, fix, floor, frac,
                         is_floating_point, isfinite, isinf, isnan, isneginf, isposinf, log1p,
@@ -63,7 +63,7 @@ __all__ = [
     "greater",
     "greater_equal", "flatten", "unsqueeze", "squeeze",
     "conv2d", "conv_transpose2d", "dilate", "undilate", "max_pool2d",
-    "batch_norm", "layer_norm", "group_norm", "channel_affine",
+    "batch_norm", "layer_norm", "group_norm", "group_norm_silu", "channel_affine",
     "pow", "eq", "ne", "lt", "le", "gt", "ge", "sub", "mul", "neg",
     "remainder", "fmod", "floor_divide", "div", "true_divide", "atan2", "arctan2", "hypot",
     "logaddexp", "lerp", "logical_not", "logical_and", "logical_or", "logical_xor",

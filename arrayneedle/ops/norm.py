@@ -15,7 +15,7 @@ from .. import kernels
 from .._helpers import as_tensor, wrap_grads
 from ..autograd import Function, Tensor, is_grad_enabled
 
-__all__ = ["batch_norm", "layer_norm", "group_norm", "channel_affine"]
+__all__ = ["batch_norm", "layer_norm", "group_norm", "group_norm_silu", "channel_affine"]
 
 
 def normalized(x, axes, eps):
@@ -257,19 +257,25 @@ class GroupNorm(Function):
     Inputs: x (N, C, ...), then optionally weight and bias (C,). Params: ``groups``, ``eps``.
     Internally x is viewed as (N, G, C/G, M); every reduction is a contiguous last-axis one."""
 
-    def forward(self, x, *affine, groups, eps):
+    def forward(self, x, *affine, groups, eps, silu=False):
         w, b = affine if affine else (None, None)
         keep = any(self.needs_input_grad)
-        y, self.saved = kernels.group_norm_forward(x, groups, w, b, eps, keep)
         self.w = w if keep else None
-        self.groups, self.eps, self.shape = groups, eps, tuple(x.shape)
+        self.groups, self.eps, self.shape, self.silu = groups, eps, tuple(x.shape), silu
+        if silu and not keep:  # inference: SiLU fused into the normalisation's last pass
+            self.saved = None
+            return kernels.group_norm_silu(x, groups, w, b, eps)
+        y, self.saved = kernels.group_norm_forward(x, groups, w, b, eps, keep)
+        if silu:  # the normalised output is SiLU's input, which its gradient reads
+            self.z, y = y, kernels.silu(y)
         return y
 
     def backward(self, g):
         if is_grad_enabled():
             return self._graph_grads(g)
         need = self.needs_input_grad + (False, False)
-        gx, gw, gb = kernels.group_norm_backward(g.array, self.saved, self.w, need[:3])
+        ga = kernels.silu_backward(g.array, self.z) if self.silu else g.array
+        gx, gw, gb = kernels.group_norm_backward(ga, self.saved, self.w, need[:3])
         if gx is not None:
             gx = array_namespace(gx).reshape(gx, self.shape)
         return wrap_grads(gx if self.w is None else (gx, gw, gb), g.device)
@@ -283,6 +289,12 @@ class GroupNorm(Function):
         G = self.groups
         xhat, inv_std = normalized(x.reshape((N, G, -1)), (2,), self.eps)
         w = self.parents[1] if len(self.parents) > 1 else None
+        if self.silu:  # through SiLU first: g * s * (1 + z * (1 - s)), z the normalised output
+            z = xhat.reshape(x.shape)
+            if w is not None:
+                z = z * w.reshape(_channel_shape(x)) + self.parents[2].reshape(_channel_shape(x))
+            s = z.sigmoid()
+            g = g * (s * (1 + z * (1 - s)))
         gx = None
         if need[0]:
             gy = g if w is None else g * w.reshape(_channel_shape(x))
@@ -295,16 +307,28 @@ class GroupNorm(Function):
                 g.sum(dim=axes) if need[2] else None)
 
 
+def _group_norm(name, input, num_groups, weight, bias, eps, silu):
+    x = as_tensor(input)
+    params = _both_or_neither(name, weight, bias)
+    if int(num_groups) < 1:
+        raise ValueError(f"{name}: num_groups must be >= 1, got {num_groups}")
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"{name}: the channel axis (dim 1) of shape {x.shape} must be "
+                         f"divisible by num_groups={num_groups}")
+    return GroupNorm.apply(x, *params, groups=int(num_groups), eps=float(eps), silu=silu)
+
+
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Group normalisation of ``input`` (N, C, ...), as ``torch.nn.functional.group_norm``:
     statistics over each sample's groups of C / num_groups channels (and all spatial
     positions), affine per channel. ``weight`` and ``bias`` (C,) come together or not at
     all."""
-    x = as_tensor(input)
-    params = _both_or_neither("group_norm", weight, bias)
-    if int(num_groups) < 1:
-        raise ValueError(f"group_norm: num_groups must be >= 1, got {num_groups}")
-    if x.ndim < 2 or x.shape[1] % num_groups:
-        raise ValueError(f"group_norm: the channel axis (dim 1) of shape {x.shape} must be "
-                         f"divisible by num_groups={num_groups}")
-    return GroupNorm.apply(x, *params, groups=int(num_groups), eps=float(eps))
+    return _group_norm("group_norm", input, num_groups, weight, bias, eps, False)
+
+
+def group_norm_silu(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """``silu(group_norm(input, num_groups, weight, bias, eps))`` as one Function (not a
+    PyTorch name: the pair that opens every residual block of a diffusion UNet). The same
+    values and gradients as the two ops; under ``no_grad`` the SiLU is fused into the
+    normalisation's last memory pass, and the graph has one node instead of two."""
+    return _group_norm("group_norm_silu", input, num_groups, weight, bias, eps, True)

@@ -1,6 +1,7 @@
 """Reductions with PyTorch's signatures: sum, mean, prod, amax, amin, var, std, logsumexp, norm,
-all, any (``dim``/``keepdim``, with the array API's ``axis``/``keepdims`` as aliases), and the
-softmaxes built on logsumexp. max/min/argmax/topk/sort live in ``sorting.py``."""
+all, any (``dim``/``keepdim``, with the array API's ``axis``/``keepdims`` as aliases), softmax
+(one Function on ``kernels.softmax``) and log_softmax (built on logsumexp).
+max/min/argmax/topk/sort live in ``sorting.py``."""
 from __future__ import annotations
 
 import builtins
@@ -9,6 +10,7 @@ import warnings
 
 from array_api_compat import array_namespace
 
+from .. import kernels
 from .._helpers import as_tensor
 from ..autograd import Function, Tensor
 from ..backend import dtype_name
@@ -142,26 +144,24 @@ class LogSumExp(_Reduction):
 
 
 class Softmax(Function):
-    """softmax along one axis in one Function: exp(x - max), divided in place by its sum (5
-    passes), where exp(x - logsumexp(x)) takes three Functions and about 8; the backward
-    y * (g - sum(g * y)) reads only the output."""
+    """softmax along one axis in one Function through ``kernels.softmax`` (oneDNN's softmax
+    primitive for float32 NumPy arrays where it pays, else exp(x - max) / sum in place), where
+    exp(x - logsumexp(x)) takes three Functions; the backward y * (g - sum(g * y)) reads only
+    the output: ``kernels.softmax_backward`` where no graph is recorded, differentiable ops of
+    the output where one is."""
 
     saves_output = True
     keeps_inputs = False
 
     def forward(self, a, axis):
-        xp = array_namespace(a)
         self.axis = axis
-        m = xp.max(a, axis=axis, keepdims=True)
-        e = xp.exp(a - xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
-        e /= xp.sum(e, axis=axis, keepdims=True)
-        return e
+        return kernels.softmax(a, axis)
 
     def backward(self, g):
         m, gm, y = formula_operands(g, self.saved_output())
         if m is TENSOR_MATH:
             return y * (gm - (gm * y).sum(self.axis, keepdim=True))
-        return result(y * (gm - m.sum(gm * y, axis=self.axis, keepdims=True)), g)
+        return result(kernels.softmax_backward(gm, y, self.axis), g)
 
 
 class Norm(_Reduction):
@@ -330,5 +330,5 @@ def softmax(input, dim=None, dtype=None, *, axis=None):
         dim = _implicit_dim("softmax", a.ndim)
     if a.ndim == 0:
         return exp(log_softmax(a, dim))
-    return Softmax.apply(a, axis=normalize_axes(dim, a.ndim))
+    return Softmax.apply(a, axis=normalize_axes(dim, a.ndim)[0])
 

@@ -17,6 +17,8 @@ import arrayneedle.nn.functional as F
 from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
+from ..unet import norm_silu
+
 __all__ = ["ACTIVATIONS", "timestep_embedding", "Timesteps", "TimestepEmbedding",
            "ResnetBlock2D", "Attention", "Downsample2D", "Upsample2D", "DownBlock2D",
            "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D", "UNetMidBlock2D"]
@@ -104,17 +106,21 @@ class ResnetBlock2D(nn.Module):
             if in_channels != out_channels else None
         self._act = activation(act_fn)
 
+    def _norm_act(self, norm, x):
+        """``act(norm(x))``: one fused op for SiLU (``norm_silu``)."""
+        return norm_silu(norm, x) if self._act is ops.silu else self._act(norm(x))
+
     def forward(self, input_tensor, temb):
         act = self._act
-        h = self.conv1(act(self.norm1(input_tensor)))
+        h = self.conv1(self._norm_act(self.norm1, input_tensor))
         b = input_tensor.shape[0]
         t = self.time_emb_proj(act(temb))
         if self.time_embedding_norm == "default":
-            h = self.norm2(h + ops.reshape(t, (b, self.out_channels, 1, 1)))
+            h = self._norm_act(self.norm2, h + ops.reshape(t, (b, self.out_channels, 1, 1)))
         else:
             t = ops.reshape(t, (b, 2, self.out_channels, 1, 1))
-            h = self.norm2(h) * (t[:, 0, ...] + 1.0) + t[:, 1, ...]
-        h = self.conv2(self.dropout(act(h)))
+            h = act(self.norm2(h) * (t[:, 0, ...] + 1.0) + t[:, 1, ...])
+        h = self.conv2(self.dropout(h))
         x = input_tensor if self.conv_shortcut is None else self.conv_shortcut(input_tensor)
         out = x + h
         return out if self.output_scale_factor == 1.0 else out * (1.0 / self.output_scale_factor)

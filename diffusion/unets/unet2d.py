@@ -22,6 +22,7 @@ from arrayneedle import nn, ops
 from arrayneedle.autograd import Tensor
 
 from ..pretrained import CONFIG_NAME, FolderError, write_config
+from ..unet import norm_silu
 from .blocks2d import (
     AttnDownBlock2D,
     AttnUpBlock2D,
@@ -163,7 +164,7 @@ class UNet2DModel(nn.Module):
             x = self.mid_block(x, emb)
         for block in self.up_blocks:
             x = block(x, skips, emb)
-        x = self.conv_out(ops.silu(self.conv_norm_out(x)))
+        x = self.conv_out(norm_silu(self.conv_norm_out, x))
         return UNet2DOutput(sample=x) if return_dict else (x,)
 
     # ------------------------------------------------------------------ folders

@@ -101,6 +101,8 @@ _TORCH_ROWS = {
     "scatter": lambda a, s: torch.scatter(a, 1, torch.tensor([[2, 0], [1, 3]]), s[:, :2]),
     "channel_affine": lambda x, s, b: x * s.reshape(1, -1, 1, 1) + b.reshape(1, -1, 1, 1),
     "channel_affine_2d": lambda x, s, b: x * s + b,
+    "group_norm_silu": lambda x, w, b: TF.silu(TF.group_norm(x, 2, w, b)),
+    "group_norm_silu_plain_3d": lambda x: TF.silu(TF.group_norm(x, 3)),
 }
 # torch defines no derivative for the divisor of remainder(number, tensor) (derivatives.yaml:
 # "not_implemented"); ours is the one of remainder(tensor, tensor), checked by gradgradcheck

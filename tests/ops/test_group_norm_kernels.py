@@ -136,7 +136,7 @@ def test_group_norm_runs_on_onednn_layer_norm_and_agrees_with_the_numpy_kernels(
     y, saved = kernels.group_norm_forward(x, 4, w, b, 1e-5, keep=True)
     grads = kernels.group_norm_backward(g, saved, w)
     assert saved[0] == "layer_norm"
-    assert {"ln_fwd", "ln_bwd"} <= {k[0] for k in rt.cache}
+    assert {"ln_fwd", "chain"} <= {k[0] for k in rt.cache}
     monkeypatch.setattr(cpu_norm, "LAYER_NORM_MIN_SIZE", 1 << 40)
     y_np, saved_np = kernels.group_norm_forward(x, 4, w, b, 1e-5, keep=True)
     assert saved_np[0] == "centered"
@@ -146,3 +146,60 @@ def test_group_norm_runs_on_onednn_layer_norm_and_agrees_with_the_numpy_kernels(
     monkeypatch.setattr(onednn, "runtime", lambda: None)
     for a, r in zip(kernels.group_norm_backward(g, saved, w), grads):
         np.testing.assert_allclose(np.reshape(a, np.shape(r)), r, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not ON, reason="oneDNN does not load here (the NumPy kernels are tested "
+                                   "through group_norm above)")
+def test_group_norm_backward_where_a_group_has_zero_weights():
+    """A group whose weights are all 0 has no gradient through its statistics (beta = 0): the
+    one-pass input gradient of the oneDNN path falls back to two passes and agrees with the
+    NumPy kernels."""
+    from arrayneedle.kernels import cpu_norm
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 16, 12, 12)).astype(np.float32)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    w, b = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+    w[4:8] = 0.0
+    _, saved = kernels.group_norm_forward(x, 4, w, b, 1e-5, keep=True)
+    assert saved[0] == "layer_norm"
+    d, inv = cpu_norm._numpy_forward(x, 4, None, None, 1e-5, True)[1:]
+    ref = cpu_norm._numpy_backward(g, d, inv, w, (True, True, True))
+    for a, r in zip(kernels.group_norm_backward(g, saved, w), ref):
+        np.testing.assert_allclose(np.reshape(a, np.shape(r)), r, rtol=1e-4, atol=1e-5)
+    assert not np.any(np.reshape(ref[0], x.shape)[:, 4:8])
+
+
+@pytest.mark.parametrize("shape, groups, affine", [((12, 32, 32, 32), 8, True),
+                                                    ((4, 16, 12, 12), 4, False),
+                                                    ((2, 6, 5, 3), 3, True)])
+def test_group_norm_silu_is_silu_of_group_norm(shape, groups, affine):
+    """The fused op: the values and gradients of ``silu(group_norm(...))`` (PyTorch's, within
+    its float32 error from float64), and under ``no_grad`` (SiLU fused into the last pass on
+    oneDNN) the values of the two ops on our kernels."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape) * 2 + 0.5
+    w, b = (rng.standard_normal(shape[1]), rng.standard_normal(shape[1])) if affine else (None,
+                                                                                          None)
+    g = np.cos(np.arange(x.size)).reshape(shape)
+    refs = []
+    for dtype in (np.float64, np.float32):
+        tx = torch.tensor(x.astype(dtype), requires_grad=True)
+        tp = [torch.tensor(a.astype(dtype), requires_grad=True) for a in (w, b)] if affine else []
+        ty = F.silu(F.group_norm(tx, groups, *tp))
+        ty.backward(torch.tensor(g.astype(dtype)))
+        refs.append([ty.detach().numpy(), tx.grad.numpy()] + [p.grad.numpy() for p in tp])
+    ax = an.tensor(x.astype(np.float32), requires_grad=True)
+    params = [an.tensor(a.astype(np.float32), requires_grad=True) for a in (w, b)] if affine \
+        else []
+    y = an.ops.group_norm_silu(ax, groups, *params)
+    y.backward(an.tensor(g.astype(np.float32)))
+    ours = [y.detach().numpy(), ax.grad.numpy()] + [p.grad.numpy() for p in params]
+    for name, a, t, r in zip(("y", "gx", "gw", "gb"), ours, refs[1], refs[0]):
+        assert a.dtype == np.float32, name
+        assert _rel(a, r) <= 2 * _rel(t, r) + 2e-6, (name, _rel(a, r), _rel(t, r))
+    with an.no_grad():
+        xs, ps = an.tensor(x.astype(np.float32)), [p.detach() for p in params]
+        fused = an.ops.group_norm_silu(xs, groups, *ps).numpy()
+        two = an.silu(an.group_norm(xs, groups, *ps)).numpy()
+    np.testing.assert_allclose(fused, two, rtol=1e-5, atol=1e-6)
+    assert _rel(fused, refs[0][0]) <= 2 * _rel(refs[1][0], refs[0][0]) + 2e-6

@@ -2,9 +2,10 @@
 transposed convolution and max-pooling for float32 NCHW arrays; per-channel elementwise
 chains (``binary.py``) from which ``kernels/cpu.py`` builds channel_affine and batch
 normalisation, and broadcasting binary maps (group normalisation's passes, ``cpu_norm.py``);
-elementwise activations (``eltwise.py``) for float32 arrays of any shape; layer normalisation
-of rows (``norm.py``), on which group normalisation runs; matrix products of float32 arrays of
-any positive strides, batch axes broadcast (``matmul.py``). (oneDNN's own
+elementwise activations (``eltwise.py``) for float32 arrays of any shape; softmax along one
+axis (``softmax.py``); layer normalisation of rows (``norm.py``), on which group
+normalisation runs; matrix products of float32 arrays of any positive strides, batch axes
+broadcast (``matmul.py``). (oneDNN's own
 batch-normalisation primitive is not used: its statistics lose precision when a channel's mean
 is much larger than its std, and on plain NCHW layouts its ``ncsp_bnorm`` was slower than
 NumPy; see BENCHMARKS.md.)
@@ -32,15 +33,16 @@ from ._lib import DnnlError
 from .eltwise import eltwise_backward, eltwise_forward
 from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
 from .binary import MIN_SIZE, binary, channel_chain
-from .norm import layer_norm_backward, layer_norm_forward
+from .norm import layer_norm_forward
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
+from .softmax import softmax_backward, softmax_forward
 from .matmul import element_strides, matmul
 
 __all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
            "MAX_TAPS", "channel_chain", "binary", "MIN_SIZE", "eltwise_forward",
-           "eltwise_backward", "layer_norm_forward", "layer_norm_backward", "matmul",
-           "element_strides"]
+           "eltwise_backward", "layer_norm_forward", "softmax_forward", "softmax_backward",
+           "matmul", "element_strides"]
 
 _lock = threading.Lock()
 _state = {"loaded": False, "rt": None, "reason": None, "omp_spin": False}

@@ -64,10 +64,16 @@ class Runtime:
                 self.cache.popitem()[1].close()
 
 
+def _address(a):
+    """The address of ``a``'s data as an int (ctypes passes it as a void*): the array
+    interface's, about twice as fast as ``a.ctypes.data``, which builds a helper object."""
+    return a.__array_interface__["data"][0]
+
+
 def empty_aligned(nbytes, dtype=np.float32):
     """A new 1-D array of ``nbytes`` bytes whose data starts on a 64-byte boundary."""
     raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
-    off = (-raw.ctypes.data) % ALIGN
+    off = (-_address(raw)) % ALIGN
     return raw[off:off + nbytes].view(dtype)
 
 
@@ -207,7 +213,7 @@ def execute(rt, prim, args, scratchpad=None):
                 for _, md, buf in args:
                     m = P()
                     check(lib.dnnl_memory_create(ctypes.byref(m), md, rt.engine,
-                                                 P(buf.ctypes.data)), "memory_create")
+                                                 _address(buf)), "memory_create")
                     mems.append(m)
             except L.DnnlError:
                 for m in mems:
@@ -219,7 +225,7 @@ def execute(rt, prim, args, scratchpad=None):
             rt.bound[key] = bound = (exec_args, mems)
         else:
             for m, (_, _, buf) in zip(bound[1], args):
-                check(lib.dnnl_memory_set_data_handle(m, P(buf.ctypes.data)),
+                check(lib.dnnl_memory_set_data_handle(m, _address(buf)),
                       "memory_set_data_handle")
         check(lib.dnnl_primitive_execute(prim, rt.stream, len(args), bound[0]),
               "primitive_execute")

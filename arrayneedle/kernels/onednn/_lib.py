@@ -47,6 +47,7 @@ ARG_WORKSPACE, ARG_SCRATCHPAD = 64, 80
 ARG_FROM, ARG_TO = 1, 17
 ARG_MEAN, ARG_VARIANCE, ARG_SCALE, ARG_SHIFT = 49, 50, 51, 52
 ARG_DIFF_SCALE, ARG_DIFF_SHIFT = 255, 256
+SOFTMAX_ACCURATE = 0x30000  # dnnl_alg_kind_t dnnl_softmax_accurate (dnnl_softmax_log: 0x30001)
 
 ENV = "ARRAYNEEDLE_KERNELS"  # "numpy": never load oneDNN; unset or "auto": load it if possible
 WHEEL = "onednn-cpu-gomp"
@@ -94,6 +95,8 @@ _SIGNATURES = {
     "dnnl_post_ops_append_binary": (ctypes.c_int, [P, ctypes.c_int, P]),
     "dnnl_post_ops_append_sum": (ctypes.c_int, [P, ctypes.c_float, ctypes.c_int32,
                                                 ctypes.c_int]),
+    "dnnl_post_ops_append_eltwise": (ctypes.c_int, [P, ctypes.c_int, ctypes.c_float,
+                                                    ctypes.c_float]),
     "dnnl_binary_primitive_desc_create": (ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P,
                                                          P, P, P]),
     "dnnl_primitive_desc_query_md": (P, [P, ctypes.c_int, ctypes.c_int]),
@@ -138,6 +141,10 @@ _SIGNATURES = {
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_float,
                        ctypes.c_float, P, P]),
     "dnnl_matmul_primitive_desc_create": (ctypes.c_int, [ctypes.POINTER(P), P, P, P, P, P, P]),
+    "dnnl_softmax_forward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, ctypes.c_int, P, P, ctypes.c_int, P]),
+    "dnnl_softmax_backward_primitive_desc_create": (
+        ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, P, ctypes.c_int, P, P]),
     "dnnl_pooling_backward_primitive_desc_create": (
         ctypes.c_int, [ctypes.POINTER(P), P, ctypes.c_int, P, P, DIMS, DIMS, DIMS, DIMS, DIMS,
                        P, P]),

@@ -21,6 +21,7 @@ from ._core import execute
 
 ADD, MUL, SUB = 0x1fff0, 0x1fff1, 0x1fff5  # dnnl_binary_add / mul / sub
 OPS = {"add": ADD, "mul": MUL, "sub": SUB}
+ELTWISE = {"silu": (L.ELTWISE_SWISH, 1.0)}  # eltwise post-ops: (algorithm, alpha)
 # below this many elements a oneDNN call (about 16 us, its threads meeting at a barrier) costs
 # more than NumPy's two passes on one core (measured on the UNets' shapes, 2 cores)
 MIN_SIZE = 1 << 17
@@ -28,7 +29,8 @@ _POST_OP_SRC1 = 32768  # DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1 = 32
 
 
 def _build_binary(op, shape, operand_shape, post):
-    """``post``: ``(op, shape)`` per binary post-op, or ``("sum", None)`` (accumulate)."""
+    """``post``: ``(op, shape)`` per binary post-op, ``("sum", None)`` (accumulate) or
+    ``("silu", None)`` (an eltwise post-op)."""
     def build(e):
         tag = L.plain_tag(len(shape))
         e.x, e.operand = e.md(shape, tag), e.md(operand_shape, tag)
@@ -39,7 +41,11 @@ def _build_binary(op, shape, operand_shape, post):
             L.check(e.lib.dnnl_post_ops_create(ctypes.byref(ops)), "post_ops_create")
             try:
                 for (name, _), md in zip(post, e.post):
-                    if md is None:  # dst += what the output held (its own data type)
+                    if name in ELTWISE:
+                        alg, alpha = ELTWISE[name]
+                        L.check(e.lib.dnnl_post_ops_append_eltwise(ops, alg, alpha, 0.0),
+                                "post_ops_append_eltwise")
+                    elif md is None:  # dst += what the output held (its own data type)
                         L.check(e.lib.dnnl_post_ops_append_sum(ops, 1.0, 0, 0),
                                 "post_ops_append_sum")
                     else:
@@ -57,10 +63,11 @@ def _build_binary(op, shape, operand_shape, post):
 
 def binary(rt, op, x, v, out, post=()):
     """``out = x <op> v`` (op "add", "mul" or "sub"; ``v`` of x's number of dimensions, 1 on
-    any axis it broadcasts over), then each ``(op, array)`` of ``post`` likewise, or
-    ``("sum", None)``: plus what ``out`` held before. C-contiguous float32 arrays; ``out`` may
-    be ``x``. Returns ``out``. (oneDNN's fast kernels take a post-op operand per channel or
-    whole; other broadcasts there fall back to its slow reference kernel.)"""
+    any axis it broadcasts over), then each ``(op, array)`` of ``post`` likewise,
+    ``("sum", None)``: plus what ``out`` held before, or ``("silu", None)``: SiLU of the
+    result so far. C-contiguous float32 arrays; ``out`` may be ``x``. Returns ``out``.
+    (oneDNN's fast kernels take a post-op operand per channel or whole; other broadcasts
+    there fall back to its slow reference kernel.)"""
     spec = tuple((name, None if a is None else tuple(a.shape)) for name, a in post)
     key = ("chain", op, x.shape, v.shape, spec)  # one binary op and its post-ops
     e = rt.cached(key, _build_binary(op, tuple(x.shape), tuple(v.shape), spec))
@@ -74,11 +81,12 @@ def binary(rt, op, x, v, out, post=()):
 
 def channel_chain(rt, x, steps, out=None):
     """``x`` through ``steps``: ``(op, operand)`` with op "add", "mul" or "sub" and operand a
-    (C,) vector (per channel) or an array of ``x``'s shape; every array C-contiguous float32.
+    (C,) vector (per channel) or an array of ``x``'s shape, or ``("silu", None)`` after the
+    first; every array C-contiguous float32.
     Into ``out`` (a new array, or ``x`` itself) and returned. ``binary`` with the vectors
     broadcast over axis 1."""
     cs = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-    operands = [(op, v.reshape(cs) if v.ndim == 1 else v) for op, v in steps]
+    operands = [(op, v.reshape(cs) if v is not None and v.ndim == 1 else v) for op, v in steps]
     if out is None:
         out = np.empty(x.shape, dtype=x.dtype)
     return binary(rt, operands[0][0], x, operands[0][1], out, operands[1:])

@@ -1,5 +1,6 @@
 """Layer normalisation over the rows of a 2-D float32 array through oneDNN's
-layer-normalization primitive (no scale or shift), forward and backward. Group normalisation
+layer-normalization primitive (no scale or shift), forward (group normalisation's backward is
+PyTorch's one-pass formula on binary chains, ``kernels/cpu_norm.py``). Group normalisation
 runs on it (``kernels/cpu_norm.py``): its statistics are per row of ``x`` viewed as
 (N * groups, C/groups * H * W), each row's two passes (the mean, then the centred squares) in
 cache, so one memory pass computes the statistics and the normalised output. Plain layouts:
@@ -35,25 +36,3 @@ def layer_norm_forward(rt, x, eps):
     execute(rt, e.prim, [(L.ARG_SRC, e.x, x), (L.ARG_DST, e.x, y), (L.ARG_MEAN, e.stat, mean),
                          (L.ARG_VARIANCE, e.stat, var)], e.scratch)
     return y, mean, var
-
-
-def _build_backward(shape, eps):
-    def build(e):
-        hint = _forward_pd(e, shape, eps)
-        pd = e.pd("layer_normalization_backward",
-                  e.lib.dnnl_layer_normalization_backward_primitive_desc_create,
-                  L.BACKWARD, e.x, e.x, e.x, e.stat, eps, 0, hint, e.rt.attr)
-        e.prim, e.scratch, e.name = e.primitive(pd), e.scratchpad(pd), e.impl(pd)
-        return e
-    return build
-
-
-def layer_norm_backward(rt, g, x, mean, var, eps):
-    """The gradient in ``x`` of ``layer_norm_forward``'s output, through the row statistics,
-    from the output gradient ``g`` (both (R, K), C-contiguous float32)."""
-    e = rt.cached(("ln_bwd", x.shape, float(eps)), _build_backward(x.shape, float(eps)))
-    gx = np.empty(x.shape, dtype=x.dtype)
-    execute(rt, e.prim, [(L.ARG_SRC, e.x, x), (L.ARG_MEAN, e.stat, mean),
-                         (L.ARG_VARIANCE, e.stat, var), (L.ARG_DIFF_DST, e.x, g),
-                         (L.ARG_DIFF_SRC, e.x, gx)], e.scratch)
-    return gx
