@@ -157,33 +157,13 @@ def _runtime(x, *arrays):
     return onednn.usable(x, *arrays)
 
 
-# rows of (N * C, M) summed per block of about this many bytes: a block of ``g`` is read from
-# memory once for both of its row sums (the second reads it from cache)
-_ROW_BLOCK_BYTES = 1 << 18
-
-
 def _row_sum_and_dot(g2, x2):
     """``(sum_m g, sum_m g * x)`` per row of the C-contiguous (R, M) arrays ``g2`` and ``x2``:
-    in cache-sized blocks of rows (both sums of a block while it is in cache) on the kernels'
-    threads, without BLAS threads (which would contend with oneDNN's OpenMP threads). The
-    sums are ``einsum``'s vectorised loop and the dot products BLAS dots per row, or for short
-    rows (where a call per row costs more than its work) ``einsum``'s (measured: 2-4x faster
-    than NumPy's pairwise reductions over rows of 16-1024)."""
-    R, M = g2.shape
-    sg, sgx = np.empty(R, g2.dtype), np.empty(R, g2.dtype)
-    step = max(1, _ROW_BLOCK_BYTES // max(1, M * g2.itemsize))
-
-    def part(lo, hi):
-        for a in range(lo, hi, step):  # cache blocking: a few blocks per thread
-            b = min(hi, a + step)
-            np.einsum("ij->i", g2[a:b], out=sg[a:b])
-            if M >= 32:
-                sgx[a:b] = np.vecdot(g2[a:b], x2[a:b])
-            else:
-                np.einsum("ij,ij->i", g2[a:b], x2[a:b], out=sgx[a:b])
-
-    parallel_for(R, part, g2.nbytes // 4)
-    return sg, sgx
+    the sums as one BLAS matrix-vector product with ones, the dot products as a BLAS dot per
+    row for long rows or, for short ones, the sums of the product (``_row_sums``, ``_row_dots``
+    above; the measured fastest, ahead of ``einsum`` and of splitting over the kernels'
+    threads)."""
+    return _row_sums(g2), _row_dots(g2, x2)
 
 
 def _layer_norm_forward(rt, x, groups, weight, bias, eps, keep, act=False):
@@ -205,56 +185,64 @@ def _layer_norm_forward(rt, x, groups, weight, bias, eps, keep, act=False):
 
 
 def _layer_norm_backward(rt, g, saved, weight, need):
-    """The gradients from ``x``, its per-(sample, group) mean and variance and ``g``: the
-    per-(sample, channel) sums of g and g * x in one blocked read, then the input gradient as
-    ``alpha * g + beta * x + gamma`` with per-(sample, channel) factors, one oneDNN binary
-    pass (PyTorch's CPU kernel has the same structure)."""
+    """The gradients from ``x``, its per-(sample, group) mean and variance and ``g``, as
+    PyTorch's CPU kernel computes them: the per-(sample, channel) sums of g and g * x in one
+    blocked read, their weighted sums per (sample, group), then the input gradient
+    ``alpha * g + beta * x + gamma`` (alpha per sample and channel, beta and gamma per sample
+    and group) as one oneDNN binary pass. The factors are computed on the small per-group
+    arrays, float32 as PyTorch's (their count of NumPy calls is what costs on small layers)."""
     _, x2, mean, var, eps = saved
     N, C = g.shape[:2]
     G = x2.shape[0] // N
     Cg, K = C // G, x2.shape[1]
     M = K // Cg
+    dt = x2.dtype
     g2 = np.ascontiguousarray(g).reshape(N * C, M)
     sg, sgx = _row_sum_and_dot(g2, x2.reshape(N * C, M))
-    # the per-(sample, channel) factors in float64 (small arrays): sum g * x_hat is a
-    # difference of two sums, which float32 would round once more
-    sg, sgx = (v.astype(np.float64).reshape(N, G, Cg) for v in (sg, sgx))
-    mu = mean.astype(np.float64).reshape(N, G, 1)
-    inv = 1.0 / np.sqrt(var.astype(np.float64).reshape(N, G, 1) + eps)
-    sxh = inv * (sgx - mu * sg)                         # sum_m g * x_hat per (n, c)
+    sg, sgx = sg.reshape(N, G, Cg), sgx.reshape(N, G, Cg)
+    mu = mean.reshape(N, G, 1)
+    inv = (1 / np.sqrt(var + dt.type(eps))).reshape(N, G, 1)
+    w = None if weight is None else weight.reshape(1, G, Cg)
     gx = gw = gb = None
     if need[0]:
-        w = np.ones((1, 1, Cg)) if weight is None else weight.astype(np.float64).reshape(1, G, Cg)
-        A = np.add.reduce(w * sg, axis=2, keepdims=True) / K     # mean over group of g * w
-        B = np.add.reduce(w * sxh, axis=2, keepdims=True) / K    # ... of g * w * x_hat
-        alpha = np.broadcast_to(inv * w, (N, G, Cg))
-        beta = np.broadcast_to(-inv * inv * B, (N, G, Cg))
-        gamma = np.broadcast_to(inv * (inv * B * mu - A), (N, G, Cg))
-        gx = _affine_pair(rt, g2.reshape(1, N * C, M), alpha, x2.reshape(1, N * C, M), beta,
-                          gamma)
-    if weight is not None:
+        ds = (sgx.sum(axis=2) if w is None else np.vecdot(sgx, w)).reshape(N, G, 1)
+        db = (sg.sum(axis=2) if w is None else np.vecdot(sg, w)).reshape(N, G, 1)
+        beta = inv * inv * inv * (db * mu - ds) / K     # -inv^2 * mean of g * w * x_hat
+        gamma = -beta * mu - inv * db / K
+        gx = _affine_pair(rt, g2.reshape(1, N * C, M), inv, w, x2.reshape(1, N * C, M), beta,
+                          gamma, Cg)
+    if w is not None:
         if need[1]:
-            gw = np.add.reduce(sxh, axis=0).reshape(C).astype(g2.dtype)
+            gw = np.add.reduce((sgx - mu * sg) * inv, axis=0).reshape(C)
         if need[2]:
-            gb = np.add.reduce(sg, axis=0).reshape(C).astype(g2.dtype)
+            gb = np.add.reduce(sg, axis=0).reshape(C)
     return gx, gw, gb
 
 
-def _affine_pair(rt, g, alpha, x, beta, gamma):
-    """``alpha * g + beta * x + gamma`` over (1, R, M) arrays with factors per row (any shape
-    of R elements). One oneDNN pass, ``((g * alpha / beta) + x) * beta + gamma``, where every
-    beta is non-zero and the ratio stays finite; otherwise two (``beta * x + gamma``, then
-    ``+ alpha * g`` accumulated)."""
-    R = g.shape[1]
-    a, b, c = (np.ascontiguousarray(v, dtype=g.dtype).reshape(1, R, 1)
-               for v in (alpha, beta, gamma))
-    out = np.empty(g.shape, dtype=g.dtype)
+def _affine_pair(rt, g, inv, w, x, beta, gamma, Cg):
+    """``alpha * g + beta * x + gamma`` over (1, R, M) arrays whose R rows are (sample,
+    channel) pairs, ``Cg`` channels per group: ``inv``, ``beta``, ``gamma`` (N, G, 1) per
+    sample and group, ``alpha = inv * w`` per sample and channel (``w`` (1, G, Cg) or None).
+    One oneDNN pass, ``((g * (alpha / beta)) + x) * beta + gamma``, where every beta is
+    non-zero and the ratio stays far from overflow; otherwise two (``beta * x + gamma``, then
+    ``+ alpha * g`` accumulated). The factors are made straight into row vectors (a few NumPy
+    calls: on small layers their count is what costs)."""
+    R, dt = g.shape[1], g.dtype
+
+    def per_group(v):
+        return np.repeat(v.astype(dt, copy=False).reshape(-1), Cg).reshape(1, R, 1)
+
+    def per_channel(v):  # v (N, G, 1) times w
+        return per_group(v) if w is None else (v * w).astype(dt, copy=False).reshape(1, R, 1)
+    out = np.empty(g.shape, dtype=dt)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = a / b
-    if np.all(np.isfinite(ratio)) and np.max(np.abs(ratio), initial=0.0) < 1e30:
-        return onednn.binary(rt, "mul", g, ratio, out, [("add", x), ("mul", b), ("add", c)])
-    onednn.binary(rt, "mul", x, b, out, [("add", c)])
-    return onednn.binary(rt, "mul", g, a, out, [("sum", None)])
+        k = inv / beta                                                    # (N, G, 1)
+    wmax = 1.0 if w is None else float(np.max(np.abs(w), initial=0.0))
+    if np.all(np.isfinite(k)) and float(np.max(np.abs(k))) * wmax < 1e30:
+        return onednn.binary(rt, "mul", g, per_channel(k), out,
+                             [("add", x), ("mul", per_group(beta)), ("add", per_group(gamma))])
+    onednn.binary(rt, "mul", x, per_group(beta), out, [("add", per_group(gamma))])
+    return onednn.binary(rt, "mul", g, per_channel(inv), out, [("sum", None)])
 
 
 def group_norm_forward(x, groups, weight, bias, eps, keep):
