@@ -7,6 +7,8 @@ import operator
 def ntuple(v, n, name="argument"):
     """``v`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` Python ints: the one
     normaliser of every size argument (PyTorch's ``_single``/``_pair``)."""
+    if type(v) is tuple and len(v) == n and all(type(a) is int for a in v):
+        return v  # already normal (the kernels call this on every convolution)
     what = {1: "an int or a 1-tuple", 2: "an int or a pair of ints"}.get(
         n, f"an int or a tuple of {n} ints")
     if isinstance(v, (tuple, list)):

@@ -65,9 +65,14 @@ class Runtime:
 
 
 def _address(a):
-    """The address of ``a``'s data as an int (ctypes passes it as a void*): the array
-    interface's, about twice as fast as ``a.ctypes.data``, which builds a helper object."""
-    return a.__array_interface__["data"][0]
+    """The address of ``a``'s data as an int (ctypes passes it as a void*). A ctypes view of a
+    writable contiguous buffer gives it in about a quarter of the time ``a.ctypes.data`` takes
+    (which builds a helper object; a training step binds about 1200 buffers); read-only,
+    strided or empty arrays take that slower way."""
+    try:
+        return ctypes.addressof(ctypes.c_byte.from_buffer(a))
+    except (TypeError, ValueError, BufferError):
+        return a.ctypes.data
 
 
 def empty_aligned(nbytes, dtype=np.float32):
