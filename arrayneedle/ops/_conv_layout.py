@@ -78,6 +78,9 @@ def add_bias(y, b):
 
 # ---------------------------------------------------------------- argument checks
 def check_same_dtype(name, tensors):
+    first = tensors[0].array.dtype
+    if all(t.array.dtype == first for t in tensors[1:]):
+        return  # the usual case, without naming the dtypes
     names = [dtype_name(t.dtype) for t in tensors]
     if any(n != names[0] for n in names):
         raise TypeError(f"{name}: input, weight and bias must have the same dtype, got "
