@@ -159,11 +159,14 @@ def _runtime(x, *arrays):
 
 def _row_sum_and_dot(g2, x2):
     """``(sum_m g, sum_m g * x)`` per row of the C-contiguous (R, M) arrays ``g2`` and ``x2``:
-    the sums as one BLAS matrix-vector product with ones, the dot products as a BLAS dot per
-    row for long rows or, for short ones, the sums of the product (``_row_sums``, ``_row_dots``
-    above; the measured fastest, ahead of ``einsum`` and of splitting over the kernels'
-    threads)."""
-    return _row_sums(g2), _row_dots(g2, x2)
+    ``einsum``'s vectorised loops (a BLAS dot per row for long rows), on the calling thread.
+    Not BLAS's threaded matrix-vector products (``_row_sums``): between two oneDNN calls
+    they wake OpenBLAS's workers, which then spin beside oneDNN's OpenMP threads on the same
+    cores (measured inside a Unet training step: 3x slower sums, and the oneDNN pass after
+    them 3x slower too); not the kernels' threads either (einsum holds the GIL)."""
+    sg = np.einsum("ij->i", g2)
+    sgx = np.vecdot(g2, x2) if g2.shape[1] >= 128 else np.einsum("ij,ij->i", g2, x2)
+    return sg, sgx
 
 
 def _layer_norm_forward(rt, x, groups, weight, bias, eps, keep, act=False):
