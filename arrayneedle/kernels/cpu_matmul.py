@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from . import onednn
+from .cpu_eltwise import _c
 
 # multiply-adds (batch * M * N * K) from which oneDNN's matmul beats NumPy's: a oneDNN call
 # costs 20-25 us however small (its two OpenMP threads meeting), NumPy's small sgemms a few us;
@@ -23,10 +24,6 @@ from . import onednn
 # the Linear layers' 0.8-2M products were slower on oneDNN; BENCHMARKS.md)
 MIN_WORK = 1 << 22
 MAX_NDIM = 12  # oneDNN's DNNL_MAX_NDIMS
-
-
-def _c(a):
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _onednn_matmul(a, b):

@@ -144,6 +144,15 @@ class Entry:
         self._mds.append(md)
         return md
 
+    def md_strided(self, shape, strides, dtype=L.F32):
+        """A descriptor of ``shape`` with these element ``strides`` (a view read in place)."""
+        md = P()
+        check(self.lib.dnnl_memory_desc_create_with_strides(ctypes.byref(md), len(shape),
+                                                            dims(shape), dtype, dims(strides)),
+              f"memory_desc_create_with_strides {tuple(shape)} {tuple(strides)}")
+        self._mds.append(md)
+        return md
+
     def pd(self, what, creator, *args):
         pd = P()
         check(creator(ctypes.byref(pd), self.rt.engine, *args), what)

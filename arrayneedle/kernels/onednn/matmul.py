@@ -12,12 +12,11 @@ one primitive call on oneDNN's OpenMP threads, where NumPy runs one small OpenBL
 matrix on BLAS's own thread pool (BENCHMARKS.md, "Kernels and ops")."""
 from __future__ import annotations
 
-import ctypes
 
 import numpy as np
 
 from . import _lib as L
-from ._core import dims, execute
+from ._core import execute
 
 
 def element_strides(a):
@@ -38,15 +37,6 @@ def element_strides(a):
             out[i] = s // size
         inner = max(inner, out[i] * n)
     return tuple(out)
-
-
-def _md(e, shape, strides):
-    md = ctypes.c_void_p()
-    L.check(e.lib.dnnl_memory_desc_create_with_strides(ctypes.byref(md), len(shape), dims(shape),
-                                                       L.F32, dims(strides)),
-            f"memory_desc_create_with_strides {tuple(shape)} {tuple(strides)}")
-    e._mds.append(md)
-    return md
 
 
 def _dense(shape):
@@ -70,7 +60,7 @@ def _build(a_shape, a_strides, b_shape, b_strides, out_shape):
 
 def _describe(e, a_shape, a_strides, b_shape, b_strides, out_shape):
     plain = e.md(out_shape, L.plain_tag(len(out_shape)))
-    strided = [_md(e, a_shape, a_strides), _md(e, b_shape, b_strides)]
+    strided = [e.md_strided(a_shape, a_strides), e.md_strided(b_shape, b_strides)]
     pd = e.pd("matmul", e.lib.dnnl_matmul_primitive_desc_create, *strided, None, plain,
               e.rt.attr)
     e.dense = (False, False)
