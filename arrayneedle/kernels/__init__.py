@@ -61,6 +61,11 @@ ints or pairs; arrays are NCHW.
   ``conv2d_input_grad(grad, weight, x_shape, stride, padding, dilation)`` -> gradient of x;
   ``conv2d_weight_grad(x, grad, w_shape, stride, padding, dilation, bias=False)`` ->
   ``(grad_weight, grad_bias or None)``;
+  ``conv2d_backward(grad, weight, x, x_shape, w_shape, stride, padding, dilation,
+  need_input=True, need_weight=True, bias=False)`` -> ``(gx, gw, gb)``, each None unless
+  asked for (the bias gradient comes with the weight gradient; ``weight`` may be None without
+  ``need_input``, ``x`` None without ``need_weight``): the two above in one call, which on
+  oneDNN reorders ``grad`` once for both;
   ``conv_transpose2d(x, weight, bias, out_shape, stride, padding, dilation)`` with weight
   (Cin, Cout, kh, kw) and the output shape (output padding included) -> the adjoint of
   ``conv2d`` in its input, plus bias. ``direct_conv(x)`` says whether these compute without
@@ -90,7 +95,8 @@ __all__ = ["index_add", "swap01", "channel_affine", "channel_sum", "channel_dot"
            "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward", "im2col",
            "col2im", "dilate", "undilate",
            "maxpool_forward", "maxpool_backward", "conv2d",
-           "conv2d_input_grad", "conv2d_weight_grad", "conv_transpose2d", "direct_conv",
+           "conv2d_input_grad", "conv2d_weight_grad", "conv2d_backward", "conv_transpose2d",
+           "direct_conv",
            "cpu_kernels", "matmul", "matmul_batch_sum"]
 
 
@@ -327,6 +333,21 @@ def conv2d_weight_grad(x, grad, w_shape, stride=1, padding=0, dilation=1, bias=F
     if impl is cpu:
         return cpu.conv2d_weight_grad(x, grad, w_shape, *g, bool(bias))
     return conv_reference.conv2d_weight_grad(impl, x, grad, w_shape, *g, bool(bias))
+
+
+def conv2d_backward(grad, weight, x, x_shape, w_shape, stride=1, padding=0, dilation=1,
+                    need_input=True, need_weight=True, bias=False):
+    g = _geom(w_shape, stride, padding, dilation)
+    x_shape, w_shape = tuple(int(v) for v in x_shape), tuple(int(v) for v in w_shape)
+    if bias and not need_weight:
+        raise ValueError("conv2d_backward: the bias gradient comes with the weight gradient "
+                         "(need_weight=True)")
+    impl = _impl(grad)
+    if impl is cpu:
+        return cpu.conv2d_backward(grad, weight, x, x_shape, w_shape, *g, bool(need_input),
+                                   bool(need_weight), bool(bias))
+    return conv_reference.conv2d_backward(impl, grad, weight, x, x_shape, w_shape, *g,
+                                          bool(need_input), bool(need_weight), bool(bias))
 
 
 def conv_transpose2d(x, weight, bias, out_shape, stride=1, padding=0, dilation=1):

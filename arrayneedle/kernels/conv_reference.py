@@ -48,6 +48,16 @@ def conv2d_weight_grad(impl, x, g, w_shape, k, s, p, d, bias):
     return xp.reshape(gw, tuple(w_shape)), gb
 
 
+def conv2d_backward(impl, g, w, x, x_shape, w_shape, k, s, p, d, need_x, need_w, bias):
+    """``(gx, gw, gb)`` of ``conv2d`` (each None unless asked for; ``bias`` needs
+    ``need_w``): the two functions above."""
+    gx = conv2d_input_grad(impl, g, w, x_shape, k, s, p, d) if need_x else None
+    gw = gb = None
+    if need_w:
+        gw, gb = conv2d_weight_grad(impl, x, g, w_shape, k, s, p, d, bias)
+    return gx, gw, gb
+
+
 def conv_transpose2d(impl, x, w, bias, out_shape, k, s, p, d):
     """``conv_transpose2d(x, w) + bias`` (w: (Cin, Cout, kh, kw)) into ``out_shape`` (output
     padding included): the input gradient of ``conv2d`` with the same weight."""

@@ -7,6 +7,8 @@ Tensors); otherwise ``_grads`` calls the kernels on raw arrays."""
 from __future__ import annotations
 
 from .. import kernels
+from .._helpers import wrap_grads
+from ..autograd import is_grad_enabled
 from .conv import Conv2d, ConvTranspose2d
 
 __all__ = ["Conv2dDirect", "ConvTranspose2dDirect"]
@@ -20,12 +22,24 @@ class Conv2dDirect(Conv2d):
         y = kernels.conv2d(x, w, bias[0] if bias else None, stride, padding, dilation)
         return self._finish(y, (), w, x, stride, padding, dilation)
 
+    def backward(self, g):
+        """Without a graph to record: the input, weight and bias gradients in one kernel call
+        (``kernels.conv2d_backward``: on oneDNN one reorder of ``g`` for both primitives, the
+        bias gradient fused into the weight gradient's pass)."""
+        need = self.needs_input_grad
+        if is_grad_enabled() or (len(need) > 2 and need[2] and not need[1]):
+            return super().backward(g)
+        bias = len(need) > 2 and need[2]
+        gx, gw, gb = kernels.conv2d_backward(g.array, self.for_gx, self.for_gw, self.x_shape,
+                                             self.w_shape, *self.conv_args,
+                                             need_input=need[0], need_weight=need[1],
+                                             bias=bias)
+        return wrap_grads((gx, gw, gb) if len(need) > 2 else (gx, gw), g.device)
+
     def _grads(self, xp, g, need_x, need_w):
-        gx = gw = None
-        if need_x:
-            gx = kernels.conv2d_input_grad(g, self.for_gx, self.x_shape, *self.conv_args)
-        if need_w:
-            gw, _ = kernels.conv2d_weight_grad(self.for_gw, g, self.w_shape, *self.conv_args)
+        gx, gw, _ = kernels.conv2d_backward(g, self.for_gx, self.for_gw, self.x_shape,
+                                            self.w_shape, *self.conv_args, need_input=need_x,
+                                            need_weight=need_w)
         return gx, gw
 
 

@@ -75,6 +75,39 @@ def test_conv_kernels_match_numpy_reference_and_torch(case):
         np.testing.assert_allclose(a, n, rtol=2e-4, atol=2e-4 * np.abs(r).max(), err_msg=name)
 
 
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0]}-{c[1]}-k{c[2]}s{c[3]}")
+def test_conv2d_backward_is_the_separate_gradients_in_one_call(case):
+    """``kernels.conv2d_backward`` (one reorder of the output gradient shared by oneDNN's
+    backward-data and backward-weights, the bias gradient fused) gives the values of the two
+    separate kernels and of PyTorch's float32, for every combination of wanted gradients."""
+    shape, O, k, s, p, d = case
+    x, w, b = _data(shape, O, k, seed=1)
+    ref = _torch_conv(x, w, b, s, p, d)
+    f32 = [a.astype(np.float32) for a in (x, w, b)]
+    tor = _torch_conv(*f32, s, p, d)
+    g = tor[1]
+    sep = (kernels.conv2d_input_grad(g, f32[1], shape, s, p, d),
+           *kernels.conv2d_weight_grad(f32[0], g, f32[1].shape, s, p, d, bias=True))
+    for need_x, need_w, bias in [(True, True, True), (True, True, False), (True, False, False),
+                                 (False, True, True), (False, True, False)]:
+        got = kernels.conv2d_backward(g, f32[1] if need_x else None, f32[0] if need_w else None,
+                                      shape, f32[1].shape, s, p, d, need_input=need_x,
+                                      need_weight=need_w, bias=bias)
+        wanted = (need_x, need_w, bias)
+        for name, a, sp, t, r, want in zip(("gx", "gw", "gb"), got, sep, tor[2:], ref[2:],
+                                           wanted):
+            if not want:
+                assert a is None, (name, wanted)
+                continue
+            assert a.dtype == np.float32 and a.shape == r.shape, (name, wanted)
+            np.testing.assert_allclose(a, sp, rtol=1e-5, atol=1e-5 * np.abs(r).max(),
+                                       err_msg=f"{name} {wanted}")
+            assert _rel(a, r) <= 2 * _rel(t, r) + 1e-6, (name, wanted)
+    with pytest.raises(ValueError, match="bias gradient comes with the weight gradient"):
+        kernels.conv2d_backward(g, f32[1], None, shape, f32[1].shape, s, p, d,
+                                need_weight=False, bias=True)
+
+
 # (x shape, Cout, kernel, stride, padding, output_padding, dilation)
 DECONV_CASES = [((2, 8, 5, 6), 4, (4, 4), (2, 2), (1, 1), (0, 0), (1, 1)),
                 ((2, 6, 5, 5), 3, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1)),

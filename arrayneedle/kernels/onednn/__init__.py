@@ -31,14 +31,16 @@ from . import _lib
 from ._core import Runtime
 from ._lib import DnnlError
 from .eltwise import eltwise_backward, eltwise_forward
-from .conv import conv_backward_data, conv_backward_weights, conv_forward, deconv_forward
+from .conv import (conv_backward, conv_backward_data, conv_backward_weights, conv_forward,
+                   deconv_forward)
 from .binary import MIN_SIZE, binary, channel_chain
 from .norm import layer_norm_forward
 from .pool import MAX_TAPS, maxpool_backward, maxpool_forward
 from .softmax import softmax_backward, softmax_forward
 from .matmul import element_strides, matmul
 
-__all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward_data",
+__all__ = ["runtime", "info", "usable", "DnnlError", "conv_forward", "conv_backward",
+           "conv_backward_data",
            "conv_backward_weights", "deconv_forward", "maxpool_forward", "maxpool_backward",
            "MAX_TAPS", "channel_chain", "binary", "MIN_SIZE", "eltwise_forward",
            "eltwise_backward", "layer_norm_forward", "softmax_forward", "softmax_backward",

@@ -69,17 +69,25 @@ def _build_backward_data(x_shape, w_shape, y_shape, geom):
     return build
 
 
-def conv_backward_data(rt, g, w, x_shape, stride, padding, dilation):
-    """The input gradient of ``conv2d`` (the adjoint of the convolution in ``x``): a new NCHW
-    array of ``x_shape`` from ``g`` of the output's shape."""
+def _backward_data_entry(rt, x_shape, w_shape, g_shape, stride, padding, dilation):
     geom = _geometry(stride, padding, dilation)
-    key = ("conv_bwd_data", x_shape, w.shape, g.shape, stride, padding, dilation)
-    e = rt.cached(key, _build_backward_data(x_shape, w.shape, g.shape, geom))
+    key = ("conv_bwd_data", x_shape, w_shape, g_shape, stride, padding, dilation)
+    return rt.cached(key, _build_backward_data(x_shape, w_shape, g_shape, geom))
+
+
+def _run_backward_data(rt, e, g_chosen, w):
     gx = e.dsrc.new()
-    execute(rt, e.prim, [(L.ARG_DIFF_DST, e.ddst.md, e.ddst.into(rt, g)),
+    execute(rt, e.prim, [(L.ARG_DIFF_DST, e.ddst.md, g_chosen),
                          (L.ARG_WEIGHTS, e.wei.md, e.wei.into(rt, w)),
                          (L.ARG_DIFF_SRC, e.dsrc.md, gx)], e.scratch)
     return e.dsrc.out(rt, gx)
+
+
+def conv_backward_data(rt, g, w, x_shape, stride, padding, dilation):
+    """The input gradient of ``conv2d`` (the adjoint of the convolution in ``x``): a new NCHW
+    array of ``x_shape`` from ``g`` of the output's shape."""
+    e = _backward_data_entry(rt, tuple(x_shape), w.shape, g.shape, stride, padding, dilation)
+    return _run_backward_data(rt, e, e.ddst.into(rt, g), w)
 
 
 def _build_backward_weights(x_shape, w_shape, y_shape, with_bias, geom):
@@ -99,22 +107,55 @@ def _build_backward_weights(x_shape, w_shape, y_shape, with_bias, geom):
     return build
 
 
-def conv_backward_weights(rt, x, g, w_shape, stride, padding, dilation, with_bias):
-    """``(grad_weight, grad_bias or None)`` of ``conv2d`` from its input ``x`` and the output
-    gradient ``g``: new arrays of ``w_shape`` (O, C, kh, kw) and (O,)."""
+def _backward_weights_entry(rt, x_shape, w_shape, g_shape, with_bias, stride, padding,
+                            dilation):
     geom = _geometry(stride, padding, dilation)
-    key = ("conv_bwd_weights", x.shape, w_shape, g.shape, with_bias, stride, padding, dilation)
-    e = rt.cached(key, _build_backward_weights(x.shape, w_shape, g.shape, with_bias, geom))
+    key = ("conv_bwd_weights", x_shape, w_shape, g_shape, with_bias, stride, padding, dilation)
+    return rt.cached(key, _build_backward_weights(x_shape, w_shape, g_shape, with_bias, geom))
+
+
+def _run_backward_weights(rt, e, x, g_chosen, w_shape, with_bias, dtype):
     gw = e.dwei.new()
-    args = [(L.ARG_SRC, e.src.md, e.src.into(rt, x)), (L.ARG_DIFF_DST, e.ddst.md,
-                                                       e.ddst.into(rt, g)),
+    args = [(L.ARG_SRC, e.src.md, e.src.into(rt, x)), (L.ARG_DIFF_DST, e.ddst.md, g_chosen),
             (L.ARG_DIFF_WEIGHTS, e.dwei.md, gw)]
     gb = None
     if with_bias:
-        gb = np.empty((w_shape[0],), dtype=g.dtype)
+        gb = np.empty((w_shape[0],), dtype=dtype)
         args.append((L.ARG_DIFF_BIAS, e.bias, gb))
     execute(rt, e.prim, args, e.scratch)
     return e.dwei.out(rt, gw), gb
+
+
+def conv_backward_weights(rt, x, g, w_shape, stride, padding, dilation, with_bias):
+    """``(grad_weight, grad_bias or None)`` of ``conv2d`` from its input ``x`` and the output
+    gradient ``g``: new arrays of ``w_shape`` (O, C, kh, kw) and (O,)."""
+    e = _backward_weights_entry(rt, x.shape, tuple(w_shape), g.shape, with_bias, stride,
+                                padding, dilation)
+    return _run_backward_weights(rt, e, x, e.ddst.into(rt, g), w_shape, with_bias, g.dtype)
+
+
+def conv_backward(rt, g, w, x, x_shape, w_shape, stride, padding, dilation, need_x, need_w,
+                  with_bias):
+    """``(gx, gw, gb)`` of ``conv2d(x, w) (+ b)`` for the output gradient ``g``, each None
+    unless asked for (``need_x``; ``need_w``; ``with_bias``, which needs ``need_w``). ``w`` may
+    be None without ``need_x``, ``x`` None without ``need_w``. Backward-data and
+    backward-weights (the bias gradient fused) read one reordered copy of ``g`` where the two
+    primitives chose the same layout for it (they do for the blocked layouts): one reorder
+    pass fewer than two separate calls."""
+    gx = gw = gb = None
+    g_d = ed = None
+    if need_x:
+        ed = _backward_data_entry(rt, tuple(x_shape), tuple(w_shape), g.shape, stride, padding,
+                                  dilation)
+        g_d = ed.ddst.into(rt, g)
+        gx = _run_backward_data(rt, ed, g_d, w)
+    if need_w:
+        ew = _backward_weights_entry(rt, tuple(x_shape), tuple(w_shape), g.shape, with_bias,
+                                     stride, padding, dilation)
+        share = ed is not None and bool(rt.lib.dnnl_memory_desc_equal(ed.ddst.md, ew.ddst.md))
+        gw, gb = _run_backward_weights(rt, ew, x, g_d if share else ew.ddst.into(rt, g),
+                                       w_shape, with_bias, g.dtype)
+    return gx, gw, gb
 
 
 def _build_deconv(x_shape, w_shape, y_shape, with_bias, geom):
