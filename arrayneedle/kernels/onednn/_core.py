@@ -44,6 +44,7 @@ class Runtime:
         # first call and re-pointed at each call's buffers (``execute``)
         self.bound = {}
         self.exec_lock = threading.Lock()
+        self.scratch = empty_aligned(1 << 16, np.uint8)  # the primitives' scratchpad
 
     def cached(self, key, build):
         """The entry ``build()`` made for ``key`` (built once, then reused)."""
@@ -215,11 +216,14 @@ def execute(rt, prim, args, scratchpad=None):
     about half of a small primitive's overhead). Calls are serialised (one stream, and the
     bound memory objects are shared)."""
     lib = rt.lib
-    if scratchpad is not None:
-        md, nbytes = scratchpad
-        args = list(args) + [(L.ARG_SCRATCHPAD, md, empty_aligned(nbytes, np.uint8))]
     key = (prim.value,) + tuple(a for a, _, _ in args)
     with rt.exec_lock:
+        if scratchpad is not None:  # one buffer for every call: they run one at a time
+            md, nbytes = scratchpad
+            if rt.scratch.nbytes < nbytes:
+                rt.scratch = empty_aligned(max(nbytes, 2 * rt.scratch.nbytes), np.uint8)
+            args = list(args) + [(L.ARG_SCRATCHPAD, md, rt.scratch)]
+            key += (L.ARG_SCRATCHPAD,)
         bound = rt.bound.get(key)
         if bound is None:
             mems = []

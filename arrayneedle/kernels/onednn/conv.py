@@ -11,6 +11,8 @@ from ._core import dims, execute
 
 
 def _geometry(stride, padding, dilation):
+    """oneDNN's geometry arguments (made when a primitive is built, not on every call: a
+    training step makes about 80 convolution calls)."""
     return (dims(stride), dims(d - 1 for d in dilation), dims(padding), dims(padding))
 
 
@@ -24,7 +26,8 @@ def _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom):
 
 def _build_forward(x_shape, w_shape, y_shape, with_bias, geom):
     def build(e):
-        pd = _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom)
+        geom_args = _geometry(*geom)
+        pd = _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom_args)
         e.src = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_SRC)
         e.wei = e.layout(w_shape, L.TAG_OIHW, pd, L.QUERY_WEIGHTS)
         e.dst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DST)
@@ -48,7 +51,7 @@ def _run_forward(rt, e, x, w, bias):
 
 def conv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
     """``conv2d(x, w) + bias`` as a new NCHW array of ``y_shape``."""
-    geom = _geometry(stride, padding, dilation)
+    geom = (stride, padding, dilation)
     key = ("conv_fwd", x.shape, w.shape, y_shape, bias is not None, stride, padding, dilation)
     e = rt.cached(key, _build_forward(x.shape, w.shape, y_shape, bias is not None, geom))
     return _run_forward(rt, e, x, w, bias)
@@ -56,11 +59,12 @@ def conv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
 
 def _build_backward_data(x_shape, w_shape, y_shape, geom):
     def build(e):
-        hint = _conv_pd(e, x_shape, w_shape, y_shape, False, geom)
+        geom_args = _geometry(*geom)
+        hint = _conv_pd(e, x_shape, w_shape, y_shape, False, geom_args)
         pd = e.pd("convolution_backward_data",
                   e.lib.dnnl_convolution_backward_data_primitive_desc_create,
                   L.CONVOLUTION_DIRECT, e.md(x_shape, L.TAG_ANY), e.md(w_shape, L.TAG_ANY),
-                  e.md(y_shape, L.TAG_ANY), *geom, hint, e.rt.attr)
+                  e.md(y_shape, L.TAG_ANY), *geom_args, hint, e.rt.attr)
         e.dsrc = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_DIFF_SRC)
         e.wei = e.layout(w_shape, L.TAG_OIHW, pd, L.QUERY_WEIGHTS)
         e.ddst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DIFF_DST)
@@ -70,7 +74,7 @@ def _build_backward_data(x_shape, w_shape, y_shape, geom):
 
 
 def _backward_data_entry(rt, x_shape, w_shape, g_shape, stride, padding, dilation):
-    geom = _geometry(stride, padding, dilation)
+    geom = (stride, padding, dilation)
     key = ("conv_bwd_data", x_shape, w_shape, g_shape, stride, padding, dilation)
     return rt.cached(key, _build_backward_data(x_shape, w_shape, g_shape, geom))
 
@@ -92,12 +96,13 @@ def conv_backward_data(rt, g, w, x_shape, stride, padding, dilation):
 
 def _build_backward_weights(x_shape, w_shape, y_shape, with_bias, geom):
     def build(e):
-        hint = _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom)
+        geom_args = _geometry(*geom)
+        hint = _conv_pd(e, x_shape, w_shape, y_shape, with_bias, geom_args)
         bias = e.md((w_shape[0],), L.TAG_A) if with_bias else None
         pd = e.pd("convolution_backward_weights",
                   e.lib.dnnl_convolution_backward_weights_primitive_desc_create,
                   L.CONVOLUTION_DIRECT, e.md(x_shape, L.TAG_ANY), e.md(w_shape, L.TAG_ANY),
-                  bias, e.md(y_shape, L.TAG_ANY), *geom, hint, e.rt.attr)
+                  bias, e.md(y_shape, L.TAG_ANY), *geom_args, hint, e.rt.attr)
         e.src = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_SRC)
         e.dwei = e.layout(w_shape, L.TAG_OIHW, pd, L.QUERY_DIFF_WEIGHTS)
         e.ddst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DIFF_DST)
@@ -109,7 +114,7 @@ def _build_backward_weights(x_shape, w_shape, y_shape, with_bias, geom):
 
 def _backward_weights_entry(rt, x_shape, w_shape, g_shape, with_bias, stride, padding,
                             dilation):
-    geom = _geometry(stride, padding, dilation)
+    geom = (stride, padding, dilation)
     key = ("conv_bwd_weights", x_shape, w_shape, g_shape, with_bias, stride, padding, dilation)
     return rt.cached(key, _build_backward_weights(x_shape, w_shape, g_shape, with_bias, geom))
 
@@ -162,12 +167,13 @@ def _build_deconv(x_shape, w_shape, y_shape, with_bias, geom):
     """Transposed convolution: oneDNN's weights are (Cout, Cin, kh, kw) logically, which is
     PyTorch's (Cin, Cout, kh, kw) array read with the ``iohw`` tag."""
     def build(e):
+        geom_args = _geometry(*geom)
         wdims = (w_shape[1], w_shape[0]) + tuple(w_shape[2:])
         bias = e.md((wdims[0],), L.TAG_A) if with_bias else None
         pd = e.pd("deconvolution_forward",
                   e.lib.dnnl_deconvolution_forward_primitive_desc_create,
                   L.FORWARD_TRAINING, L.DECONVOLUTION_DIRECT, e.md(x_shape, L.TAG_ANY),
-                  e.md(wdims, L.TAG_ANY), bias, e.md(y_shape, L.TAG_ANY), *geom, e.rt.attr)
+                  e.md(wdims, L.TAG_ANY), bias, e.md(y_shape, L.TAG_ANY), *geom_args, e.rt.attr)
         e.src = e.layout(x_shape, L.TAG_NCHW, pd, L.QUERY_SRC)
         e.wei = e.layout(wdims, L.TAG_IOHW, pd, L.QUERY_WEIGHTS)
         e.dst = e.layout(y_shape, L.TAG_NCHW, pd, L.QUERY_DST)
@@ -180,7 +186,7 @@ def _build_deconv(x_shape, w_shape, y_shape, with_bias, geom):
 def deconv_forward(rt, x, w, bias, y_shape, stride, padding, dilation):
     """``conv_transpose2d(x, w) + bias`` (w: (Cin, Cout, kh, kw)) as a new NCHW array of
     ``y_shape`` (output padding is in ``y_shape``)."""
-    geom = _geometry(stride, padding, dilation)
+    geom = (stride, padding, dilation)
     key = ("deconv_fwd", x.shape, w.shape, y_shape, bias is not None, stride, padding, dilation)
     e = rt.cached(key, _build_deconv(x.shape, w.shape, y_shape, bias is not None, geom))
     return _run_forward(rt, e, x, w, bias)
