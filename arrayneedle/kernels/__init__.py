@@ -20,6 +20,8 @@ ints or pairs; arrays are NCHW.
   (N, C, ...): ``center``/``scale``/``shift``/``post_scale`` (C,) or None, ``add`` an array of
   ``x``'s shape or None; ``out`` may be ``x`` (in place). On float32 NumPy arrays one oneDNN
   pass where it loads (batch normalisation's forward and input gradient are each one call).
+- ``sum_trailing(a, k)`` -> the sum of ``a`` over its last ``k`` axes, kept as axes of size
+  1 (a broadcast add's gradient; short float rows on NumPy summed by ``einsum``).
 - ``channel_sum(a)`` -> the sum of ``a`` (N, C, ...) over every axis but 1, shape (C,);
   ``channel_dot(a, b)`` -> that of ``a * b`` (no product array). Pairwise sums / dot products
   per image row: as precise as NumPy's own reductions.
@@ -89,7 +91,7 @@ from . import conv_reference, cpu, onednn, portable
 from ._parallel import num_threads, set_num_threads  # noqa: F401  (arrayneedle re-exports)
 from .geometry import normalize
 
-__all__ = ["index_add", "swap01", "channel_affine", "channel_sum", "channel_dot",
+__all__ = ["index_add", "swap01", "channel_affine", "sum_trailing", "channel_sum", "channel_dot",
            "group_norm_forward", "group_norm_backward", "group_norm_silu", "relu",
            "relu_backward", "silu", "silu_backward", "gelu", "gelu_backward", "sigmoid",
            "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward", "im2col",
@@ -142,6 +144,13 @@ def _check_channels(name, *arrays):
     if len(arrays) > 1 and tuple(arrays[1].shape) != tuple(arrays[0].shape):
         raise ValueError(f"{name}: the arrays have shapes {tuple(arrays[0].shape)} and "
                          f"{tuple(arrays[1].shape)}, expected the same")
+
+
+def sum_trailing(a, k):
+    k = int(k)
+    if not 0 <= k <= a.ndim:
+        raise ValueError(f"sum_trailing: k={k} axes of an array of shape {tuple(a.shape)}")
+    return _impl(a).sum_trailing(a, k)
 
 
 def channel_sum(a):

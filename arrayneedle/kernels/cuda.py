@@ -78,6 +78,7 @@ def _i32(*values):
 
 # layout copies and elementwise maps: CuPy's own (already GPU) ufuncs through the portable code
 channel_affine = portable.channel_affine
+sum_trailing = portable.sum_trailing
 channel_sum = portable.channel_sum
 channel_dot = portable.channel_dot
 relu = portable.relu

@@ -73,6 +73,11 @@ def channel_affine(x, scale, shift, out=None, center=None, add=None, post_scale=
     return out
 
 
+def sum_trailing(a, k):
+    """Sum of ``a`` over its last ``k`` axes, kept as axes of size 1."""
+    return array_namespace(a).sum(a, axis=tuple(range(a.ndim - k, a.ndim)), keepdims=True)
+
+
 def channel_sum(a):
     """Sum of ``a`` (N, C, ...) over every axis but 1 -> (C,)."""
     xp = array_namespace(a)

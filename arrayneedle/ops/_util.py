@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from .. import kernels
 from ..autograd import Tensor, is_grad_enabled
 
 
@@ -28,6 +29,9 @@ def _unbroadcast(xp, grad, shape):
     if extra:
         grad = xp.sum(grad, axis=tuple(range(extra)))
     axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
+    if axes and axes == tuple(range(grad.ndim - len(axes), grad.ndim)):
+        # trailing axes (a per-channel bias over H x W): the kernels' row sums
+        return kernels.sum_trailing(grad, len(axes))
     if axes:
         grad = xp.sum(grad, axis=axes, keepdims=True)
     return grad

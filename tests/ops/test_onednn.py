@@ -479,6 +479,32 @@ def test_channel_sum_and_dot_are_precise_and_match_numpy(shape):
     np.testing.assert_allclose(s, a.sum(axis=axes, dtype=np.float64), rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape,k", [((32, 128, 4, 4), 2), ((4, 32, 64, 64), 2), ((3, 5), 1),
+                                     ((2, 3, 7), 3), ((6, 2, 150, 150), 2), ((2, 3), 0)])
+def test_sum_trailing_matches_float64_and_torch(shape, k):
+    """``kernels.sum_trailing`` (einsum row sums for short float rows, NumPy's pairwise sum for
+    long ones and other dtypes): the shape of a keepdims sum, and within PyTorch's own float32
+    error of the float64 sum; the broadcast add's gradient uses it."""
+    rng = np.random.default_rng(4)
+    a = (rng.standard_normal(shape) * 0.01 + 3).astype(np.float32)
+    axes = tuple(range(len(shape) - k, len(shape)))
+    ref = a.astype(np.float64).sum(axis=axes, keepdims=True)
+    tor = torch.tensor(a).sum(dim=axes, keepdim=True).numpy() if k else a
+    got = kernels.sum_trailing(a, k)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    assert _rel(got, ref) <= 2 * _rel(tor, ref) + 1e-7, (_rel(got, ref), _rel(tor, ref))
+    i = np.arange(12).reshape(3, 4)
+    assert kernels.sum_trailing(i, 1).tolist() == [[6], [22], [38]]
+    with pytest.raises(ValueError, match="sum_trailing"):
+        kernels.sum_trailing(a, len(shape) + 1)
+    # the gradient of a per-(sample, channel) bias added over H x W
+    x = an.tensor(a, requires_grad=True) if len(shape) == 4 else None
+    if x is not None:
+        bias = an.tensor(np.ones(shape[:2] + (1, 1), np.float32), requires_grad=True)
+        (x + bias).backward(an.tensor(a))
+        np.testing.assert_allclose(bias.grad.numpy(), ref, rtol=1e-5)
+
+
 def test_batch_norm_eval_without_grad_matches_torch():
     """Sampling's batch norm (eval, no_grad) is one pass ``(x - running_mean) * scale + bias``
     and agrees with PyTorch's eval batch norm, with and without affine parameters."""
