@@ -142,30 +142,45 @@ class Local:
         return run_block(self.fn, self.sync, n, rewarm)
 
 
-def time_blocks(runners, steps, warmup, rounds=None, loads=None):
+def time_blocks(runners, steps, warmup, rounds=None, loads=None, blocks=None):
     """Times of each runner (``Local`` or ``torch_worker.Remote``): ``warmup`` untimed calls
-    each, then ``steps`` timed calls each, in alternating blocks (A A A, B B B, A A, B B, ...).
+    each, then ``steps`` timed calls each, in alternating blocks (A A, B B, A A, B B, ...).
     Each block after the first starts with one untimed call (the worker threads of the previous
     runner's library may still be spinning). Before each block, waits for a quiet CPU;
     ``loads`` (if a list) receives, per runner, the cores other processes used during each
-    timed call."""
+    timed call; ``blocks`` (if a list) receives, per runner, the list of its blocks' times
+    (round by round: ``paired_ratio`` compares the runners' blocks of one round).
+
+    Several runners alternate in blocks of about two steps (``steps // 2`` rounds, at least
+    3): this host's speed swings by up to 2x over seconds (other tenants of the machine), and
+    short blocks put both runners of a round in the same conditions."""
     for r in runners:
         if warmup:
             r.block(warmup)
     if rounds is None:
-        rounds = 1 if len(runners) == 1 else min(3, steps)
+        rounds = 1 if len(runners) == 1 else min(max(3, steps // 2), steps)
     sizes = [steps // rounds + (1 if i < steps % rounds else 0) for i in range(rounds)]
     times = [[] for _ in runners]
     foreign = [[] for _ in runners]
+    per_block = [[] for _ in runners]
     for i, n in enumerate(sizes):
-        for r, ts, fl in zip(runners, times, foreign):
+        for r, ts, fl, bl in zip(runners, times, foreign, per_block):
             wait_quiet()
             t, f = r.block(n, rewarm=bool(i) and len(runners) > 1)
             ts.extend(t)
             fl.extend(f)
+            bl.append(list(t))
     if loads is not None:
         loads.extend(foreign)
+    if blocks is not None:
+        blocks.extend(per_block)
     return times
+
+
+def paired_ratio(a_blocks, b_blocks):
+    """The median over rounds of (A's block median / B's block median): the ratio of two
+    runners measured side by side, robust to the host's speed changing between rounds."""
+    return median([median(a) / median(b) for a, b in zip(a_blocks, b_blocks)])
 
 
 def time_interleaved(fns, steps, warmup, sync, rounds=None, loads=None):

@@ -10,8 +10,8 @@ import arrayneedle as an
 import numpy as np
 
 from . import DDIM_STEPS, T_STEPS
-from .harness import (Local, matmul_rate, median, summary, time_blocks, time_interleaved,
-                      wait_quiet)
+from .harness import (Local, matmul_rate, median, paired_ratio, summary, time_blocks,
+                      time_interleaved, wait_quiet)
 from .optimer import instrumented_step
 from .torch_worker import Remote
 from .workload import AnWorkload
@@ -19,6 +19,8 @@ from .workload import AnWorkload
 
 def _ratios(a, b):
     out = {"ratio_median": a["median_s"] / b["median_s"], "ratio_min": a["min_s"] / b["min_s"]}
+    if "blocks_s" in a and "blocks_s" in b:
+        out["ratio_paired"] = paired_ratio(a["blocks_s"], b["blocks_s"])
     if a.get("quiet_samples") and b.get("quiet_samples"):
         out["ratio_quiet_median"] = a["quiet_median_s"] / b["quiet_median_s"]
     return out
@@ -26,9 +28,12 @@ def _ratios(a, b):
 
 def _timed(runners, steps, warmup):
     """``time_blocks`` and the summary of each runner."""
-    loads = []
-    times = time_blocks(runners, steps, warmup, loads=loads)
-    return times, [summary(t, loads[i] if loads else None) for i, t in enumerate(times)]
+    loads, blocks = [], []
+    times = time_blocks(runners, steps, warmup, loads=loads, blocks=blocks)
+    sums = [summary(t, loads[i] if loads else None) for i, t in enumerate(times)]
+    for s, b in zip(sums, blocks):
+        s["blocks_s"] = b
+    return times, sums
 
 
 def run_size(dev, worker, size, batch, steps, warmup, tmpdir, model="simple"):

@@ -20,6 +20,8 @@ def _fmt_times(label, d, width=30):
                  f"   ratio {d['ratio_median']:.2f}x (of minima {d['ratio_min']:.2f}x")
         if "ratio_quiet_median" in d:
             line += f", quiet steps {d['ratio_quiet_median']:.2f}x"
+        if "ratio_paired" in d:
+            line += f", paired rounds {d['ratio_paired']:.2f}x"
         line += ")"
     return line
 
