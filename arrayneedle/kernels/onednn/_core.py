@@ -213,8 +213,9 @@ def execute(rt, prim, args, scratchpad=None):
     """Run ``prim`` on ``args``: ``(arg id, memory descriptor, NumPy buffer)``. The memory
     objects are made on a primitive's first call and only re-pointed at the buffers afterwards
     (``dnnl_memory_set_data_handle``: one call per argument instead of a create and a destroy,
-    about half of a small primitive's overhead). Calls are serialised (one stream, and the
-    bound memory objects are shared)."""
+    about half of a small primitive's overhead), and only where a buffer's address changed
+    (the shared scratchpad, weights read in place). Calls are serialised (one stream, and the
+    bound memory objects and the scratchpad are shared)."""
     lib = rt.lib
     key = (prim.value,) + tuple(a for a, _, _ in args)
     with rt.exec_lock:
@@ -226,12 +227,13 @@ def execute(rt, prim, args, scratchpad=None):
             key += (L.ARG_SCRATCHPAD,)
         bound = rt.bound.get(key)
         if bound is None:
-            mems = []
+            mems, addrs = [], []
             try:
                 for _, md, buf in args:
                     m = P()
-                    check(lib.dnnl_memory_create(ctypes.byref(m), md, rt.engine,
-                                                 _address(buf)), "memory_create")
+                    addrs.append(_address(buf))
+                    check(lib.dnnl_memory_create(ctypes.byref(m), md, rt.engine, addrs[-1]),
+                          "memory_create")
                     mems.append(m)
             except L.DnnlError:
                 for m in mems:
@@ -240,11 +242,15 @@ def execute(rt, prim, args, scratchpad=None):
             exec_args = (L.ExecArg * len(args))()
             for i, ((arg, _, _), m) in enumerate(zip(args, mems)):
                 exec_args[i].arg, exec_args[i].memory = arg, m
-            rt.bound[key] = bound = (exec_args, mems)
+            rt.bound[key] = bound = (exec_args, mems, addrs)
         else:
-            for m, (_, _, buf) in zip(bound[1], args):
-                check(lib.dnnl_memory_set_data_handle(m, _address(buf)),
-                      "memory_set_data_handle")
+            _, mems, addrs = bound
+            for i, (_, _, buf) in enumerate(args):
+                addr = _address(buf)
+                if addr != addrs[i]:
+                    check(lib.dnnl_memory_set_data_handle(mems[i], addr),
+                          "memory_set_data_handle")
+                    addrs[i] = addr
         check(lib.dnnl_primitive_execute(prim, rt.stream, len(args), bound[0]),
               "primitive_execute")
         check(lib.dnnl_stream_wait(rt.stream), "stream_wait")
