@@ -16,8 +16,12 @@ from arrayneedle.kernels import onednn, portable
 ON = kernels.cpu_kernels()["kernels"] == "onednn"
 
 # (shape, groups, affine, mean, std): (32, 32, 16, 16) and (12, 32, 32, 32) are above the size
-# where the CPU kernels hand the elementwise passes to oneDNN
+# where the CPU kernels hand the elementwise passes to oneDNN; (16, 128, 4, 4) and (8, 64, 8, 8)
+# have the small planes whose input gradient takes the per-group form on oneDNN
 CASES = [((2, 6, 5, 3), 3, True, 0.0, 1.0),
+         ((16, 128, 4, 4), 8, True, 0.0, 1.0),
+         ((8, 64, 8, 8), 8, True, 100.0, 0.01),
+         ((16, 64, 4, 4), 8, False, 0.0, 1.0),
          ((3, 8, 7), 2, False, 0.0, 1.0),
          ((32, 32, 16, 16), 8, True, 0.0, 1.0),
          ((12, 32, 32, 32), 8, False, 0.0, 1.0),
@@ -150,16 +154,18 @@ def test_group_norm_runs_on_onednn_layer_norm_and_agrees_with_the_numpy_kernels(
 
 @pytest.mark.skipif(not ON, reason="oneDNN does not load here (the NumPy kernels are tested "
                                    "through group_norm above)")
-def test_group_norm_backward_where_a_group_has_zero_weights():
+@pytest.mark.parametrize("shape", [(4, 16, 12, 12), (16, 16, 4, 4)])
+def test_group_norm_backward_where_a_group_has_zero_weights(shape):
     """A group whose weights are all 0 has no gradient through its statistics (beta = 0): the
-    one-pass input gradient of the oneDNN path falls back to two passes and agrees with the
-    NumPy kernels."""
+    one-pass input gradient of the oneDNN path falls back to separate passes (per-channel
+    and per-group forms: large and small planes) and agrees with the NumPy kernels."""
     from arrayneedle.kernels import cpu_norm
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((4, 16, 12, 12)).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
     w, b = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
     w[4:8] = 0.0
+    assert x.size >= cpu_norm.LAYER_NORM_MIN_SIZE
     _, saved = kernels.group_norm_forward(x, 4, w, b, 1e-5, keep=True)
     assert saved[0] == "layer_norm"
     d, inv = cpu_norm._numpy_forward(x, 4, None, None, 1e-5, True)[1:]
