@@ -79,6 +79,9 @@ ints or pairs; arrays are NCHW.
   ``matmul_batch_sum(a, b)`` -> the sum over the batch of ``a_i @ b_i`` for ``a`` (..., M, K)
   and ``b`` (..., K, N) of one batch shape: (M, N) (a weight's gradient when the weight was
   applied to every matrix of a batch), one product over the folded batch.
+  ``weight_matmul_grads(w, x, g, need_w, need_x)`` -> ``(gw, gx)`` of ``y = w @ x`` for a
+  weight ``w`` (M, K) applied to every matrix of ``x`` (..., K, N) and the output gradient
+  ``g`` (..., M, N) (None where not needed): both from one folded copy of ``g`` on oneDNN.
 - ``index_add(shape, index, values)`` -> ``zeros(shape)`` with ``values`` added at ``index``
   (repeated indices accumulate: the gradient of integer-array indexing). The portable path
   takes one integer array along axis 0.
@@ -99,7 +102,7 @@ __all__ = ["index_add", "swap01", "channel_affine", "sum_trailing", "channel_sum
            "maxpool_forward", "maxpool_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight_grad", "conv2d_backward", "conv_transpose2d",
            "direct_conv",
-           "cpu_kernels", "matmul", "matmul_batch_sum"]
+           "cpu_kernels", "matmul", "matmul_batch_sum", "weight_matmul_grads"]
 
 
 def _impl(array):
@@ -293,6 +296,15 @@ def matmul(a, b):
         raise ValueError(f"matmul: shape mismatch, {tuple(a.shape)} @ {tuple(b.shape)} (inner "
                          f"dimensions {a.shape[-1]} and {b.shape[-2]} differ)")
     return _impl(a).matmul(a, b)
+
+
+def weight_matmul_grads(w, x, g, need_w=True, need_x=True):
+    if (w.ndim != 2 or x.ndim < 3 or w.shape[1] != x.shape[-2]
+            or tuple(g.shape) != tuple(x.shape[:-2]) + (w.shape[0], x.shape[-1])):
+        raise ValueError(f"weight_matmul_grads: expected w (M, K), x (..., K, N) and g "
+                         f"(..., M, N), got {tuple(w.shape)}, {tuple(x.shape)} and "
+                         f"{tuple(g.shape)}")
+    return _impl(g).weight_matmul_grads(w, x, g, bool(need_w), bool(need_x))
 
 
 def matmul_batch_sum(a, b):

@@ -24,7 +24,7 @@ from .checks import check_col2im, check_maxpool_backward
 from . import conv_reference, onednn
 from .cpu_norm import (group_norm_backward, group_norm_forward,  # noqa: F401  (the contract's)
                        group_norm_silu)
-from .cpu_matmul import matmul, matmul_batch_sum  # noqa: F401  (the contract's)
+from .cpu_matmul import matmul, matmul_batch_sum, weight_matmul_grads  # noqa: F401
 from .cpu_eltwise import (gelu, gelu_backward, relu, relu_backward, sigmoid,  # noqa: F401
                           sigmoid_backward, silu, silu_backward, tanh, tanh_backward)
 from .cpu_softmax import softmax, softmax_backward  # noqa: F401  (the contract's)

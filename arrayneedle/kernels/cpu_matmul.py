@@ -107,3 +107,29 @@ def matmul_batch_sum(a, b):
             return out
     batch = tuple(range(a.ndim - 2))
     return _c(np.tensordot(a, b, axes=(batch + (a.ndim - 1,), batch + (b.ndim - 2,))))
+
+
+def weight_matmul_grads(w, x, g, need_w, need_x):
+    """``(gw, gx)`` of ``y = w @ x`` for a weight ``w`` (M, K) applied to every matrix of ``x``
+    (..., K, N) (a projection of channel-major features, as attention's), from ``g`` (..., M,
+    N). On float32 through oneDNN with the batch folded into the columns, as PyTorch's
+    ``matmul`` folds it: ``g`` is copied once into (M, B*N), from which ``gw = g_f @ x_f^T``
+    and ``gx = w^T @ g_f`` (unfolded by one copy) are plain matrix products. (Separately,
+    ``matmul_batch_sum`` would fold ``g`` for gw and oneDNN would run w^T @ g as B products
+    N columns wide: 1.1 against 0.8 ms for the Unet's (384, 128) projection at batch 32.)"""
+    M, K = w.shape
+    N = x.shape[-1]
+    B = math.prod(x.shape[:-2])
+    if not (w.dtype == x.dtype == g.dtype == np.float32 and B > 1
+            and B * M * N * K >= MIN_WORK and onednn.usable(w, x, g) is not None):
+        gw = matmul_batch_sum(g, x.mT) if need_w else None
+        gx = matmul(w.mT, g) if need_x else None
+        return gw, gx
+    gf = _fold_cols(g.reshape(B, M, N))                                   # (M, B*N)
+    gw = gx = None
+    if need_w:
+        gw = matmul(gf, _fold_cols(x.reshape(B, K, N)).T)
+    if need_x:
+        gxf = matmul(w.mT, gf)                                            # (K, B*N)
+        gx = np.ascontiguousarray(gxf.reshape(K, B, N).transpose(1, 0, 2)).reshape(x.shape)
+    return gw, gx

@@ -90,6 +90,7 @@ tanh, tanh_backward = portable.tanh, portable.tanh_backward
 softmax, softmax_backward = portable.softmax, portable.softmax_backward
 swap01 = portable.swap01
 matmul, matmul_batch_sum = portable.matmul, portable.matmul_batch_sum
+weight_matmul_grads = portable.weight_matmul_grads
 group_norm_forward = portable.group_norm_forward
 group_norm_backward = portable.group_norm_backward
 group_norm_silu = portable.group_norm_silu

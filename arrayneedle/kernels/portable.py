@@ -48,6 +48,15 @@ def matmul_batch_sum(a, b):
                                                         batch + (b.ndim - 2,)))
 
 
+def weight_matmul_grads(w, x, g, need_w, need_x):
+    """``(gw, gx)`` of ``y = w @ x`` (w (M, K) applied to every matrix of x (..., K, N)) for
+    the output gradient ``g`` (..., M, N): the two products above."""
+    xp = array_namespace(w, x, g)
+    gw = matmul_batch_sum(g, xp.matrix_transpose(x)) if need_w else None
+    gx = xp.matmul(xp.matrix_transpose(w), g) if need_x else None
+    return gw, gx
+
+
 _OPS = {"sub": operator.sub, "mul": operator.mul, "add": operator.add}
 _INPLACE = {"sub": operator.isub, "mul": operator.imul, "add": operator.iadd}
 

@@ -42,6 +42,11 @@ class MatMul(Function):
         ga = gb = None
         if not is_grad_enabled():  # the same products on the raw arrays: no Tensor overhead
             xp = g._device.xp
+            if a.ndim == 2 and b.ndim > 2:  # a weight applied to a batch: one folded g
+                gw, gx = kernels.weight_matmul_grads(a._array, b._array, g._array,
+                                                     *self.needs_input_grad)
+                return (None if gw is None else Tensor._wrap(gw, a._device),
+                        None if gx is None else Tensor._wrap(gx, b._device))
             if self.needs_input_grad[0]:
                 ga = Tensor._wrap(_operand_grad(xp, g._array, b._array, a.shape, 0), a._device)
             if self.needs_input_grad[1]:

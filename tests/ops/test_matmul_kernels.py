@@ -185,6 +185,38 @@ def test_matmul_batch_sum_within_torchs_error(case, path):
     assert len(path) == (ON and a.size > 0 and b.size > 0 and cpu_matmul.MIN_WORK == 0)
 
 
+@pytest.mark.parametrize("shape", [(2, 384, 128, 16), (32, 6, 5, 4), (1, 6, 5, 4),
+                                   (2, 3, 12, 8, 5)])
+def test_weight_matmul_grads_within_torchs_error(shape, path):
+    """``kernels.weight_matmul_grads``: the gradients of ``w @ x`` (a weight applied to every
+    matrix of a batch; on oneDNN both from one folded copy of ``g``) against PyTorch's
+    autograd of the same product, within 2x its float32 error from float64, any wanted
+    subset; the MatMul op takes this path on raw arrays."""
+    *batch, M, K, N = shape
+    rng = np.random.default_rng(6)
+    w, x, g = _rand(rng, (M, K)), _rand(rng, (*batch, K, N)), _rand(rng, (*batch, M, N))
+    refs = {}
+    for dt in (torch.float64, torch.float32):
+        tw, tx = (torch.tensor(a, dtype=dt, requires_grad=True) for a in (w, x))
+        torch.matmul(tw, tx).backward(torch.tensor(g, dtype=dt))
+        refs[dt] = (tw.grad.numpy(), tx.grad.numpy())
+    for need in [(True, True), (True, False), (False, True)]:
+        got = kernels.weight_matmul_grads(w, x, g, *need)
+        for a, r64, r32, want in zip(got, refs[torch.float64], refs[torch.float32], need):
+            if not want:
+                assert a is None
+                continue
+            assert a.shape == r64.shape and a.dtype == np.float32 and a.flags.c_contiguous
+            scale = np.abs(r64).max()
+            assert np.abs(a - r64).max() <= 2 * np.abs(r32 - r64).max() + 1e-6 * scale
+    aw, ax = an.tensor(w, requires_grad=True), an.tensor(x, requires_grad=True)
+    an.matmul(aw, ax).backward(an.tensor(g))
+    np.testing.assert_allclose(aw.grad.numpy(), refs[torch.float64][0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ax.grad.numpy(), refs[torch.float64][1], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="weight_matmul_grads"):
+        kernels.weight_matmul_grads(w, x, g[..., :1, :])
+
+
 def test_kernel_errors_name_the_shapes():
     a, b = np.ones((2, 3, 4), np.float32), np.ones((2, 5, 6), np.float32)
     with pytest.raises(ValueError, match=r"\(2, 3, 4\) @ \(2, 5, 6\)"):
