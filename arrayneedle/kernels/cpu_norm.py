@@ -227,22 +227,29 @@ def _layer_norm_backward(rt, g, saved, weight, need):
     M = K // Cg
     dt = x2.dtype
     g2 = np.ascontiguousarray(g).reshape(N * C, M)
-    sg, sgx = _row_sum_and_dot(g2, x2.reshape(N * C, M))                   # (N*C,)
-    inv = 1 / np.sqrt(var + dt.type(eps))                                  # (NG,)
+    sums = np.empty((2, N * C), dtype=dt)                                  # sum g, sum g*x
+    sums[0], sums[1] = _row_sum_and_dot(g2, x2.reshape(N * C, M))
+    sg, sgx = sums
+    inv = var + dt.type(eps)
+    np.sqrt(inv, out=inv)
+    np.reciprocal(inv, out=inv)                                            # (NG,)
     gx = gw = gb = None
     if need[0]:
-        both = np.stack((sg, sgx)).reshape(2, N, C)
-        if weight is not None:
-            both *= weight
+        both = sums.reshape(2, N, C) * weight if weight is not None else sums
         db, ds = both.reshape(2, NG, Cg).sum(axis=2)
-        beta = inv * inv * inv * (db * mean - ds) / K  # -inv^2 * mean of g * w * x_hat
-        gamma = -beta * mean - inv * db / K
+        beta = db * mean
+        beta -= ds
+        beta *= inv * inv * inv / K        # -inv^2 * mean of g * w * x_hat
+        gamma = beta * mean
+        gamma += inv * db / K
+        np.negative(gamma, out=gamma)      # -beta * mean - inv * mean of g * w
         gx = _input_grad(rt, g2.reshape(1, N, C * M), weight, inv, beta, gamma,
                          x2.reshape(1, NG, K), M)
     if weight is not None:
         if need[1]:
-            gw = np.add.reduce(((sgx - np.repeat(mean, Cg) * sg) * np.repeat(inv, Cg))
-                               .reshape(N, C), axis=0)
+            # sum over n of (sum g*x - mean * sum g) * inv, per channel
+            t = (sgx.reshape(NG, Cg) - mean[:, None] * sg.reshape(NG, Cg)) * inv[:, None]
+            gw = np.add.reduce(t.reshape(N, C), axis=0)
         if need[2]:
             gb = np.add.reduce(sg.reshape(N, C), axis=0)
     return gx, gw, gb
@@ -262,8 +269,11 @@ def _input_grad(rt, g, w, inv, beta, gamma, x, M):
     out = np.empty(x.shape, dtype=dt)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k = (inv / beta).astype(dt, copy=False)                            # (NG,)
+    # the one-pass form needs a finite ratio far from overflow (nan and inf make kmax
+    # non-finite; the comparison is then False)
+    kmax = float(np.max(np.abs(k)))
     wmax = 1.0 if w is None else float(np.max(np.abs(w), initial=0.0))
-    ratio = bool(np.isfinite(k).all()) and float(np.max(np.abs(k))) * wmax < 1e30
+    ratio = kmax * wmax < 1e30 and kmax == kmax
     rows = (beta.astype(dt, copy=False).reshape(1, NG, 1),
             gamma.astype(dt, copy=False).reshape(1, NG, 1))
     if M <= _SPREAD_MAX_M or not ratio:
