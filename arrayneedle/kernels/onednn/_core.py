@@ -214,8 +214,10 @@ def execute(rt, prim, args, scratchpad=None):
     objects are made on a primitive's first call and only re-pointed at the buffers afterwards
     (``dnnl_memory_set_data_handle``: one call per argument instead of a create and a destroy,
     about half of a small primitive's overhead), and only where a buffer's address changed
-    (the shared scratchpad, weights read in place). Calls are serialised (one stream, and the
-    bound memory objects and the scratchpad are shared)."""
+    (the shared scratchpad, buffers the allocator hands back at the same address): in oneDNN
+    v3.2 ``set_data_handle`` only stores the pointer (no zero padding), so skipping an unchanged
+    one changes nothing but the cost of the ctypes call. Calls are serialised (one stream, and
+    the bound memory objects and the scratchpad are shared)."""
     lib = rt.lib
     key = (prim.value,) + tuple(a for a, _, _ in args)
     with rt.exec_lock:
