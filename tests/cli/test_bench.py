@@ -94,6 +94,35 @@ def test_bench_pytorch_twin_gets_our_weights_and_agrees(tmp_path):
     u = d["unet"]["8_b2"]  # the residual Unet's twin (tests/torch_twin.py torch_unet)
     assert u["torch_weights_copied"] and u["torch_max_abs_diff"] < 1e-4
     assert u["train"]["ratio_median"] > 0 and u["sample"]["ratio_median"] > 0
+    # the paired-rounds ratio: from the runners' blocks of the same rounds
+    for d in (u["train"], s["train"]):
+        blocks = d["an"]["blocks_s"], d["torch"]["blocks_s"]
+        assert len(blocks[0]) == len(blocks[1]) >= 1
+        assert sum(map(len, blocks[0])) == len(d["an"]["samples_s"])
+        assert d["ratio_paired"] > 0
+
+
+def test_paired_ratio_follows_the_rounds_not_the_pooled_medians(benchmark_pkg):
+    """A runner 1.5x slower than the other at equal host speed, on a host that runs 2x slower
+    from the other runner's first block to the end of the second round: the pooled medians
+    say 0.75x (the pools hold different shares of slow steps), the paired-rounds ratio 1.5x.
+    The blocks recorded by ``time_blocks`` are the rounds."""
+    from benchmark import harness
+    a = [[1.5, 1.5], [3.0, 3.0], [1.5, 1.5]]
+    b = [[2.0, 2.0], [2.0, 2.0], [1.0, 1.0]]
+    assert harness.paired_ratio(a, b) == pytest.approx(1.5)
+    assert harness.median(sum(a, [])) / harness.median(sum(b, [])) == pytest.approx(0.75)
+
+    class Fake:
+        def __init__(self, t):
+            self.t = t
+
+        def block(self, n, rewarm=False):
+            return [self.t] * n, []
+    blocks = []
+    times = harness.time_blocks([Fake(1.0), Fake(2.0)], 7, 0, blocks=blocks)
+    assert [len(r) for r in blocks[0]] == [3, 2, 2] and times[0] == [1.0] * 7
+    assert harness.paired_ratio(*blocks) == pytest.approx(0.5)
 
 
 @pytest.fixture
