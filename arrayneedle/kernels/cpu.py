@@ -368,16 +368,13 @@ def conv2d_weight_grad(x, g, w_shape, k, s, p, d, bias):
 
 
 def conv2d_backward(g, w, x, x_shape, w_shape, k, s, p, d, need_x, need_w, bias):
-    rt = onednn.usable(g, w if need_x else None, x if need_w else None)
-    if rt is not None and min(x_shape) > 0 and min(w_shape) > 0:
-        try:
-            return onednn.conv_backward(rt, _c(g), _c(w) if need_x else None,
-                                        _c(x) if need_w else None, x_shape, w_shape, s, p, d,
-                                        need_x, need_w, bias)
-        except onednn.DnnlError:
-            pass
-    return conv_reference.conv2d_backward(_self, g, w, x, x_shape, w_shape, k, s, p, d, need_x,
-                                          need_w, bias)
+    rt = (onednn.usable(g, w if need_x else None, x if need_w else None)
+          if min(x_shape) > 0 and min(w_shape) > 0 else None)
+    return _direct(rt, lambda: onednn.conv_backward(rt, _c(g), _c(w) if need_x else None,
+                                                    _c(x) if need_w else None, x_shape,
+                                                    w_shape, s, p, d, need_x, need_w, bias),
+                   lambda: conv_reference.conv2d_backward(_self, g, w, x, x_shape, w_shape, k,
+                                                          s, p, d, need_x, need_w, bias))
 
 
 def conv_transpose2d(x, w, bias, out_shape, k, s, p, d):

@@ -3,9 +3,10 @@
 
 Float32 arrays of at least ``LAYER_NORM_MIN_SIZE`` elements (where oneDNN loads) run as oneDNN's
 layer normalisation of ``x`` viewed as (N * groups, C/groups * M), whose rows are the groups:
-statistics and x_hat in one memory pass, then one affine pass (SiLU may follow as a post-op);
+statistics and x_hat in one memory pass, then the affine map (SiLU may follow as a post-op);
 the backward is PyTorch's: per-(sample, channel) sums of g and g * x in one read, then
-``gx = alpha * g + beta * x + gamma`` in one oneDNN pass (the end of this file). The others
+``gx = alpha * g + beta * x + gamma`` in oneDNN passes (the end of this file: one pass with
+per-channel operands, or two over a (1, N, C*M) view where the planes are small). The others
 run on the NumPy kernels below, with the same contract and arithmetic as
 ``portable.group_norm_forward`` / ``group_norm_backward``: statistics in two passes (the mean,
 then the mean of the squared centred values), float32 stays float32. The row sums (per sample
@@ -227,8 +228,7 @@ def _layer_norm_backward(rt, g, saved, weight, need):
     M = K // Cg
     dt = x2.dtype
     g2 = np.ascontiguousarray(g).reshape(N * C, M)
-    sums = np.empty((2, N * C), dtype=dt)                                  # sum g, sum g*x
-    sums[0], sums[1] = _row_sum_and_dot(g2, x2.reshape(N * C, M))
+    sums = np.stack(_row_sum_and_dot(g2, x2.reshape(N * C, M)))            # sum g, sum g*x
     sg, sgx = sums
     inv = var + dt.type(eps)
     np.sqrt(inv, out=inv)
@@ -269,11 +269,11 @@ def _input_grad(rt, g, w, inv, beta, gamma, x, M):
     out = np.empty(x.shape, dtype=dt)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k = (inv / beta).astype(dt, copy=False)                            # (NG,)
-    # the one-pass form needs a finite ratio far from overflow (nan and inf make kmax
-    # non-finite; the comparison is then False)
+    # the one-pass form needs a finite ratio far from overflow (a nan or inf in k makes the
+    # product nan or inf, and the comparison False)
     kmax = float(np.max(np.abs(k)))
     wmax = 1.0 if w is None else float(np.max(np.abs(w), initial=0.0))
-    ratio = kmax * wmax < 1e30 and kmax == kmax
+    ratio = kmax * wmax < 1e30
     rows = (beta.astype(dt, copy=False).reshape(1, NG, 1),
             gamma.astype(dt, copy=False).reshape(1, NG, 1))
     if M <= _SPREAD_MAX_M or not ratio:
